@@ -1,0 +1,40 @@
+// MathJax 3 configuration for the xaikit site (loaded before assets/javascripts/mathjax/tex-svg-full.js,
+// which scripts/site_prepare.py copies from the django-static-mathjax package: nothing from a CDN).
+// Math is typeset in the Markdown pages (pymdownx.arithmatex, class "arithmatex") and in the
+// lessons' Markdown cells and Markdown outputs rendered by nbconvert (class "jp-RenderedMarkdown",
+// with the notebook's $...$ and $$...$$ delimiters).
+window.MathJax = {
+  tex: {
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
+    processEscapes: true,
+    processEnvironments: true,
+  },
+  // Not Material's usual ignoreHtmlClass ".*|": MathJax applies the ignore pattern again to every
+  // child element, so the <p> inside a notebook's Markdown cell would be skipped.  Skip the site's
+  // chrome and code outputs instead (<pre> and <code> are skipped by MathJax anyway).
+  options: {
+    ignoreHtmlClass: "tex2jax_ignore|md-header|md-tabs|md-sidebar|md-nav|md-search|md-footer|jp-OutputArea|highlight",
+    processHtmlClass: "tex2jax_process|arithmatex|jp-RenderedMarkdown",
+    enableMenu: false,
+  },
+  svg: { fontCache: "global" },
+};
+
+// Material's instant navigation swaps pages without reloading scripts: typeset each new page.
+// The first page is typeset by MathJax itself when it loads, so do nothing before it is ready.
+// With SVG output MathJax.startup.output has no clearCache (that is CHTML's), hence the guard.
+if (typeof document$ !== "undefined") {
+  document$.subscribe(() => {
+    const mj = window.MathJax;
+    if (!mj || !mj.startup || !mj.startup.output || typeof mj.typesetPromise !== "function") {
+      return;
+    }
+    if (typeof mj.startup.output.clearCache === "function") {
+      mj.startup.output.clearCache();
+    }
+    mj.typesetClear();
+    mj.texReset();
+    mj.typesetPromise();
+  });
+}

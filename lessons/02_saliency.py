@@ -1,0 +1,292 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 2. Saliency maps and class models
+#
+# A classifier answers "circle"; we want to know *why*. Simonyan, Vedaldi & Zisserman (2014),
+# "Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency
+# Maps" (ICLR workshop, arXiv:1312.6034), ask two questions with one tool, the gradient of the
+# class score:
+#
+# 1. **What does the network think a class looks like?** Search for the image that maximises
+#    the class score: a *class model* (their Sec. 2, Fig. 1). This is a *global* question.
+# 2. **Which pixels of this image mattered?** Differentiate the class score with respect to the
+#    input pixels: an *image-specific saliency map* (Sec. 3, Fig. 2). This is a *local* question.
+#
+# They then use the saliency map, computed from a classifier that never saw a box, to *localise*
+# the object (Sec. 3.1). We do all three on the kit's coloured shapes over clutter, where every
+# object's box is known exactly, so the localisation can be scored.
+#
+# **You will learn** how to run gradient ascent in input space, why the gradient is a local
+# linear explanation, how to turn it into a map, and how to measure whether the map finds the
+# object.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from xaikit import viz
+from xaikit.attribution import gradient, saliency
+from xaikit.attribution.class_models import class_model_visualisation
+from xaikit.data import load
+from xaikit.exercises import check
+from xaikit.metrics import localisation
+from xaikit.models import logits_model, zoo, zoo_info
+from xaikit.report import fast_mode, figure, result, table
+
+FAST = fast_mode()
+
+# %% [markdown]
+# ## 2.1 The network and the data
+#
+# The zoo's `shapes` model is a small VGG-style CNN (three conv blocks, global average pooling,
+# a dense layer "logits" and a softmax) trained on 64-pixel images of five shapes whose colour,
+# size, rotation and position are random. The test split comes with exact object boxes.
+
+# %%
+test = load("shapes", split="test")
+train = load("shapes", split="train")
+model = zoo("shapes")
+class_names = test.class_names
+probabilities = model.predict(test.images, verbose=0)
+accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+print(f"{len(test)} test images, classes {class_names}")
+print(f"test accuracy {accuracy:.3f} (recorded at training time: {zoo_info('shapes')['test_accuracy']})")
+result("shapes_test_accuracy", accuracy, status="info", note="zoo 'shapes' on its test split")
+
+# %% [markdown]
+# ## 2.2 Class model visualisation (Fig. 1)
+#
+# Let $S_c(I)$ be the score of class $c$ *before* the softmax (the softmax would let the
+# network raise $c$'s probability by lowering the other classes). Simonyan et al. look for
+#
+# $$\arg\max_I \; S_c(I) - \lambda \lVert I \rVert_2^2, \qquad (1)$$
+#
+# starting from the zero image, where $I$ is the image *minus the training-set mean* (their
+# network took mean-subtracted inputs); the mean is added back to show the result. The $L_2$
+# penalty keeps the image from growing without bound. Gradient ascent on (1) needs the gradient
+# of the network with respect to the *input* — the same back-propagation as training, with the
+# weights frozen and the image as the variable.
+
+# %%
+mean_image = train.images.mean(axis=0)
+class_models = class_model_visualisation(
+    model, range(len(class_names)), l2=0.01, steps=60 if FAST else 300,
+    learning_rate=0.02, mean_image=mean_image,
+)
+logits = logits_model(model)
+achieved = np.diag(logits.predict(class_models, verbose=0))
+typical = np.array([logits.predict(test.images[test.labels == c], verbose=0)[:, c].mean()
+                    for c in range(len(class_names))])
+start = logits.predict(mean_image[None], verbose=0)[0]
+
+# %%
+fig, axes = plt.subplots(1, len(class_names), figsize=(2.0 * len(class_names), 2.3))
+for ax, picture, name, score in zip(axes, class_models, class_names, achieved):
+    low, high = np.percentile(picture, [1, 99])
+    ax.imshow(np.clip((picture - low) / (high - low), 0, 1))
+    ax.set(title=f"{name}\nS = {score:.1f}", xticks=[], yticks=[])
+figure(fig, "fig1_class_models",
+       caption="Class models of the shapes CNN: Eq. (1) maximised from the mean image "
+               "(cf. Fig. 1 of Simonyan et al.), each image scaled to its 1-99 percentile range.")
+
+# %%
+table([{"class": name, "S_c(mean image)": f"{s0:.2f}", "S_c(class model)": f"{s1:.2f}",
+        "mean S_c of real test images of c": f"{s2:.2f}"}
+       for name, s0, s1, s2 in zip(class_names, start[:len(class_names)], achieved, typical)],
+      "table_class_model_scores",
+      caption="Class scores reached by gradient ascent, compared with the mean image and with "
+              "real images of the class.")
+result("class_models_beat_real_images", int((achieved > typical).sum()),
+       paper="(qualitative: class models score high)", status="info",
+       note=f"classes (of {len(class_names)}) whose class model scores above the class's "
+            "average real test image")
+
+# %% [markdown]
+# The class models are not pictures of shapes. They are patterns of colour edges and corners
+# spread over the whole image — the *features* the network counts, repeated wherever the global
+# average pooling can find them. Simonyan et al. see the same on ImageNet: the "goose" model
+# shows many goose heads, not one goose.
+
+# %% [markdown]
+# ## 2.3 Image-specific saliency: the gradient as a local linear model
+#
+# Near a given image $I_0$ the score is approximately linear (first-order Taylor expansion,
+# their Eqs. 2-3):
+#
+# $$S_c(I) \approx w^\top I + b, \qquad w = \left.\frac{\partial S_c}{\partial I}\right|_{I_0}.$$
+#
+# The magnitude of $w_{ijk}$ says how much a small change of pixel $(i, j)$ in channel $k$
+# changes the score. For a colour image the saliency map keeps the largest magnitude over the
+# channels:
+#
+# $$M_{ij} = \max_k |w_{h(i,j,k)}|.$$
+#
+# One back-propagation per image gives $w$. Let us check the claim "the gradient predicts the
+# change of the score" on numbers: nudge one pixel by $\pm\varepsilon$ and compare.
+
+# %%
+image, label = test.images[:1], int(test.labels[0])
+w = gradient(model, image, label)  # dS_c/dI, (1, H, W, C), on the logits
+i, j = np.unravel_index(np.abs(w[0]).max(axis=-1).argmax(), w.shape[1:3])
+eps = 1e-2
+bumped = np.repeat(image, 2, axis=0)
+bumped[0, i, j, :] += eps
+bumped[1, i, j, :] -= eps
+s_plus, s_minus = logits.predict(bumped, verbose=0)[:, label]
+print(f"finite difference {(s_plus - s_minus) / (2 * eps):.4f}  vs  gradient {w[0, i, j].sum():.4f}")
+
+# %% [markdown]
+# The two agree up to the curvature of the network. Now Fig. 2 of the paper: the saliency map
+# of the top class for a few test images.
+
+# %%
+n_show = 4 if FAST else 8
+shown = test.subset(np.arange(n_show))
+predicted = model.predict(shown.images, verbose=0).argmax(axis=1)
+maps = saliency(model, shown.images, predicted)
+other = (predicted + 1) % len(class_names)
+fig = viz.grid(shown.images, {"saliency (top class)": maps,
+                              "saliency (another class)": saliency(model, shown.images, other)},
+               image_titles=[f"{class_names[t]} → {class_names[p]}"
+                             for t, p in zip(shown.labels, predicted)])
+figure(fig, "fig2_saliency",
+       caption="Image-specific class saliency maps for the top-1 predicted class and for "
+               "another class (cf. Fig. 2 of Simonyan et al.); row labels: true → predicted.")
+
+# %% [markdown]
+# The maps light up on the object, with speckle on the clutter. They are *noisy* — lesson 4 is
+# about why and how to fix it — and the maps for the predicted class and for another class look
+# alike: the gradient says where the network is *sensitive*, not which evidence belongs to which
+# class. Grad-CAM (lesson 5) addresses class discrimination.
+
+# %% [markdown]
+# ## 2.4 Weakly supervised object localisation
+#
+# Simonyan et al. (Sec. 3.1) localise objects from the saliency map alone: threshold the map,
+# fit a colour model (GraphCut) to the salient pixels, and put a box around the largest
+# connected segment. Their entry to ILSVRC-2013 reached **46.4 % top-5 localisation error**,
+# with no box seen in training.
+#
+# Here we score a simpler rule: the box around the pixels above the map's 95th percentile
+# (the hottest 5 %), compared with the object's true box by intersection over union, a *hit*
+# being IoU ≥ 0.5 (the ILSVRC criterion). The *pointing game* (Zhang et al. 2016) asks only
+# whether the single hottest pixel falls inside the box. Two baselines make the numbers
+# meaningful: a random map, and the box of the image centre with the average true box size.
+
+# %%
+n_eval = 60 if FAST else len(test)
+evaluated = test.subset(np.arange(n_eval))
+true_boxes = evaluated.boxes.astype(np.float64)
+maps = saliency(model, evaluated.images, evaluated.labels)
+noise = np.random.default_rng(0).uniform(size=maps.shape)
+size = evaluated.images.shape[1]
+half = (true_boxes[:, 2:] - true_boxes[:, :2]).mean(axis=0) / 2
+centre_box = np.tile(np.r_[size / 2 - half, size / 2 + half], (n_eval, 1))
+
+# %%
+rows = []
+for name, candidate in [("saliency", maps), ("random map", noise)]:
+    for q in (0.9, 0.95, 0.98):
+        scores = localisation.localisation_scores(candidate, true_boxes, quantile=q)
+        rows.append({"map": name, "quantile": q, "mean IoU": scores["iou"].mean(),
+                     "hit rate (IoU ≥ 0.5)": scores["hit"].mean(),
+                     "pointing game": scores["pointing"].mean()})
+centre_iou = localisation.box_iou(centre_box, true_boxes)
+rows.append({"map": "centre box", "quantile": "-", "mean IoU": centre_iou.mean(),
+             "hit rate (IoU ≥ 0.5)": (centre_iou >= 0.5).mean(), "pointing game": "-"})
+table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
+      "table_localisation", caption=f"Localisation from saliency on {n_eval} test images.")
+
+# %%
+best = localisation.localisation_scores(maps, true_boxes, quantile=0.95)
+result("saliency_localisation_hit_rate", float(best["hit"].mean()),
+       paper="46.4 % top-5 error on ILSVRC-2013 (not the same quantity)", status="info",
+       note="boxes around the top 5 % of saliency, IoU >= 0.5 with the true box")
+result("saliency_pointing_game", float(best["pointing"].mean()), status="info",
+       note="hottest saliency pixel inside the true box")
+
+# %%
+fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
+for ax, k in zip(axes, range(6)):
+    ax.imshow(viz.overlay(evaluated.images[k], maps[k], alpha=0.55))
+    for box, colour in ((true_boxes[k], "lime"), (best["box"][k], "red")):
+        y0, x0, y1, x1 = box
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                               edgecolor=colour, linewidth=1.5))
+    ax.set(title=f"IoU {best['iou'][k]:.2f}", xticks=[], yticks=[])
+figure(fig, "fig3_localisation",
+       caption="Weakly supervised localisation: true box (green) and the box around the top "
+               "5 % of saliency (red).")
+
+# %% [markdown]
+# > **Paper vs here.** Simonyan et al. use an ImageNet ConvNet (8 weight layers, 224 px) and
+# > show class models for ILSVRC classes; here a three-block CNN on 64-px shapes, so the class
+# > models are edge-and-colour textures rather than recognisable objects — the same finding
+# > (the model is a bag of repeated parts), at toy scale. Their optimiser is unstated; we take
+# > normalised gradient steps (each step has the same root-mean-square size) so one learning
+# > rate suits any network. For localisation they segment with GraphCut and take the largest
+# > connected component and report 46.4 % top-5 error on ILSVRC-2013 with the top-5
+# > predicted classes; here the box of the top 5 % of the map for the true class, one object per
+# > image, so our hit rate is not the same quantity — compare it with the random-map and
+# > centre-box baselines rather than with 100 % − 46.4 %.
+
+# %% [markdown]
+# ## 2.5 Exercises
+#
+# **Exercise 1 (`02.saliency_map`).** Write `saliency_map(model, images, targets)` that returns
+# the saliency maps $M_{ij} = \max_k |\partial S_c / \partial I_{ijk}|$ of Sec. 2.3, shape
+# `(N, H, W)`, for a batch of images `(N, H, W, C)` and one target class per image (an int
+# array of length N). The models of the checks have no softmax: their output *is* $S$. Use
+# `tf.GradientTape`; compute the score inside the tape (`tf.gather(outputs, targets,
+# batch_dims=1)`). Calling the kit's `saliency` or `gradient` is not allowed.
+
+
+# %%
+def saliency_map(model, images, targets):
+    """Return max over channels of |dS_c/dI|, shape (N, H, W), for S = model(images)."""
+    raise NotImplementedError("replace this line by your code")
+
+
+check("02.saliency_map", saliency_map)
+
+# %% [markdown]
+# **Exercise 2 (`02.box_iou`).** Write `box_iou(box_a, box_b)`: the intersection over union of
+# two boxes `(y0, x0, y1, x1)` (end exclusive, so `(0, 0, 2, 2)` covers 4 pixels). Boxes that do
+# not overlap have IoU 0.
+
+
+# %%
+def box_iou(box_a, box_b):
+    """Return |A ∩ B| / |A ∪ B| for two boxes (y0, x0, y1, x1), as a float."""
+    raise NotImplementedError("replace this line by your code")
+
+
+check("02.box_iou", box_iou)
+
+# %% [markdown]
+# ## Summary
+#
+# * The gradient of a class score with respect to the input answers two questions: ascending
+#   it from the mean image gives a **class model** (Eq. 1), evaluating it at one image gives a
+#   **saliency map** $M_{ij} = \max_k |\partial S_c/\partial I_{ijk}|$.
+# * The saliency map is the weight vector of the best *local* linear model of the score; a
+#   finite difference confirms it on numbers.
+# * Saliency finds the object without ever seeing a box (weakly supervised localisation), well
+#   above a random map — but the maps are noisy and hardly class-specific.
+#
+# ## Further exercises
+#
+# 1. Change $\lambda$ in Eq. (1) by factors of 10. What happens to the class models and to the
+#    scores they reach? Why does the paper need the penalty at all?
+# 2. Compute saliency on the *probabilities* (`saliency(model, x, on="probabilities")`). Which
+#    maps change, and why does the softmax make the gradient of a confident prediction vanish?
+# 3. Replace the 95th-percentile box by the box of the largest connected component above the
+#    threshold (`scipy.ndimage.label`). Does the hit rate improve?

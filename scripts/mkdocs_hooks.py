@@ -1,0 +1,131 @@
+"""MkDocs hooks for the xaikit site (registered in mkdocs.yml under ``hooks:``).
+
+- ``on_config``: builds the navigation from the pages that scripts/site_prepare.py staged, so the
+  nav never names a lesson, dataset or API page that does not exist.
+- ``on_page_content``: removes the script tags nbconvert puts into every notebook page (MathJax 2
+  and mermaid from cdnjs); the site loads its own MathJax 3 instead.
+- ``on_post_build``: audits the built HTML and CSS for anything fetched from another host
+  (scripts, stylesheets, fonts, images, iframes); each one is a warning, which fails
+  ``mkdocs build --strict``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mkdocs.plugins import get_plugin_logger
+
+log = get_plugin_logger("xaikit-site")
+
+# The site's layout: a title and either a page or a folder (a section: index.md, then the rest).
+LAYOUT = (
+    ("Home", "index.md"),
+    ("Lessons", "lessons/"),
+    ("Reproductions", "reproductions.md"),
+    ("Datasets", "datasets/"),
+    ("API reference", "api/"),
+    ("Instructors' guide", "instructors.md"),
+    ("Contributing", "contributing.md"),
+)
+
+NBCONVERT_MATHJAX = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL
+)
+NBCONVERT_MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid.*?</script>", re.DOTALL)
+
+RESOURCE_TAG = re.compile(r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*>", re.IGNORECASE)
+REMOTE_URL = re.compile(r"\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)", re.IGNORECASE)
+# <link rel=...> values that make the browser fetch something (not canonical/alternate links).
+FETCHING_LINK = re.compile(r"\brel\s*=\s*[\"']?[^\"'>]*\b(stylesheet|preload|modulepreload|"
+                           r"preconnect|dns-prefetch|icon|manifest)\b", re.IGNORECASE)
+REMOTE_IN_CSS = re.compile(r"(@import\s+(?:url\()?|url\()\s*[\"']?((?:https?:)?//[^\"')\s]+)", re.IGNORECASE)
+
+
+def _section_pages(docs_dir: Path, folder: str) -> list[str]:
+    """The pages of one nav section: its index.md first, then the rest sorted by file name."""
+    root = docs_dir / folder
+    if not root.is_dir():
+        return []
+    pages = sorted(
+        p.relative_to(docs_dir).as_posix()
+        for p in root.iterdir()
+        if p.suffix in (".md", ".ipynb") and p.name != "index.md"
+    )
+    index = root / "index.md"
+    return ([f"{folder}/index.md"] if index.is_file() else []) + pages
+
+
+def on_config(config):
+    """Build ``nav`` from what exists in ``docs_dir`` (an explicit nav in mkdocs.yml wins)."""
+    if config.get("nav"):
+        return config
+    docs_dir = Path(config["docs_dir"])
+    nav: list = []
+    placed: set[str] = set()
+    for title, entry in LAYOUT:
+        if entry.endswith("/"):
+            pages = _section_pages(docs_dir, entry.rstrip("/"))
+            if pages:
+                nav.append({title: pages})
+            placed.update(pages)
+        elif (docs_dir / entry).is_file():
+            nav.append({title: entry})
+            placed.add(entry)
+    # Any other page (a guide someone added to docs/) goes before Contributing, titled by its
+    # own first heading, so that no page is left out of the navigation.
+    others = sorted(
+        p.relative_to(docs_dir).as_posix()
+        for p in docs_dir.rglob("*")
+        if p.suffix in (".md", ".ipynb") and p.relative_to(docs_dir).as_posix() not in placed
+        and not any(part.startswith(".") for part in p.relative_to(docs_dir).parts)
+    )
+    at = len(nav) - 1 if nav and "Contributing" in nav[-1] else len(nav)
+    nav[at:at] = others
+    config["nav"] = nav
+    return config
+
+
+def on_page_content(html, page, config, files):
+    """Drop nbconvert's CDN MathJax 2 and mermaid loaders from notebook pages."""
+    if not page.file.src_path.endswith(".ipynb"):
+        return html
+    html = NBCONVERT_MATHJAX.sub("", html)
+    return NBCONVERT_MERMAID.sub("", html)
+
+
+def remote_resources(site_dir: Path) -> list[str]:
+    """Every resource in the built site that a browser would fetch from another host.
+
+    Returns ``"path: url"`` strings; links (``<a href>``) are not resources and are allowed.
+    """
+    found = []
+    for path in sorted(site_dir.rglob("*")):
+        if path.suffix == ".html":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            hits = []
+            for tag in RESOURCE_TAG.finditer(text):
+                url = REMOTE_URL.search(tag.group(0))
+                fetched = tag.group(1).lower() != "link" or FETCHING_LINK.search(tag.group(0))
+                if url and fetched:
+                    hits.append(url.group(1))
+            hits += [m.group(2) for m in REMOTE_IN_CSS.finditer(text)]
+        elif path.suffix == ".css":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            hits = [m.group(2) for m in REMOTE_IN_CSS.finditer(text)]
+        else:
+            continue
+        found += [f"{path.relative_to(site_dir).as_posix()}: {url}" for url in hits]
+    return found
+
+
+def on_post_build(config):
+    """Warn (and so fail ``--strict``) about every resource loaded from another host."""
+    site_dir = Path(config["site_dir"])
+    if not (site_dir / "assets/javascripts/mathjax/tex-svg-full.js").is_file():
+        log.warning(
+            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-svg-full.js): "
+            "stage the pages with scripts/site_prepare.py"
+        )
+    for hit in remote_resources(site_dir):
+        log.warning("the site would load a resource from another host (it must work offline): %s", hit)

@@ -1,0 +1,630 @@
+"""Stage the pages of the xaikit site into one folder for ``mkdocs build``.
+
+Usage::
+
+    python scripts/site_prepare.py [--out xaikit-out] [--docs build/site-docs] [--no-previews]
+
+What it puts into ``--docs`` (which it empties first):
+
+- the hand-written pages and assets from ``docs/`` (the home page gets the README's quick start
+  when the README has a "Quick start" section);
+- ``lessons/``: every notebook that ``xaikit reproduce`` executed into ``--out``, never executed
+  again; exercise cells tagged ``xaikit-exercise`` so the site shows them as tasks; the lesson's
+  PNG figures beside it; an index page.  A notebook that was not executed, holds an error output
+  or imports the reference solutions stops the build;
+- ``reproductions.md``: one table of every ``xaikit.report.result`` the lessons recorded;
+- ``datasets/``: the cards ``datasets/*.md`` with preview grids made by ``xaikit data``;
+- ``api/``: one mkdocstrings page per xaikit subpackage that exists;
+- ``instructors.md``: a placeholder only when ``docs/instructors.md`` does not exist;
+- MathJax 3 (``tex-svg-full.js``) from the django-static-mathjax package.
+
+Exit status 0 on success, 1 with a one-line reason on stderr otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = "xaikit"
+# API pages, in this order first; other public top-level modules of the package follow.
+API_ORDER = (
+    "data", "models", "core", "attribution", "metrics", "interpretation", "viz", "report",
+    "exercises", "grading", "reproduce",
+)
+API_SKIP = {"cli", "commands", "__main__"}
+EXERCISE_TAG = "xaikit-exercise"
+EXERCISE_CHECK = re.compile(r"""\bcheck\(\s*["']\d+\.\w+["']""")
+EXERCISE_STUB = re.compile(r"raise\s+NotImplementedError")
+EXERCISE_HEADING = re.compile(r"^\s*#{1,6}\s*(\d+(\.\d+)*\.?\s*)?Exercises?\b", re.IGNORECASE)
+SOLUTIONS_IMPORT = re.compile(r"^\s*(from|import)\s+solutions\b", re.MULTILINE)
+IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+QUICK_START = re.compile(r"<!-- xaikit:quick-start -->.*?<!-- /xaikit:quick-start -->", re.DOTALL)
+RESULTS_FILE = "results.json"  # xaikit.report.RESULTS_FILE (read here without importing xaikit)
+# "Zhang et al. (2019)", "Zhang et al., 2019", "Zeiler and Fergus 2014", "Selvaraju (2017)".
+CITATION = re.compile(
+    r"\b([A-Z][A-Za-z'-]+(?: et al\.?,?| (?:and|&) [A-Z][A-Za-z'-]+,?)) \(?((?:19|20)\d\d[a-z]?)\b"
+    r"|\b([A-Z][A-Za-z'-]+) \(((?:19|20)\d\d[a-z]?)\)"
+)
+FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
+# Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
+STATUS_ICON = {"ok": "✓", "info": "ℹ", "differs": "≠", "partial": "≈", "fail": "✗", "failed": "✗"}
+MATHJAX_FILE = "tex-svg-full.js"
+PREVIEW_PER_CLASS = 6
+
+
+class SiteError(Exception):
+    """A problem that stops the site build; the message says what to do."""
+
+
+@dataclass
+class Lesson:
+    """One executed lesson found in the reproduce output."""
+
+    stem: str
+    notebook: Path
+    title: str
+    figures: list[Path] = field(default_factory=list)
+    record: dict[str, list[dict]] = field(default_factory=dict)
+    summary: str = ""
+
+
+# ---------------------------------------------------------------------------------------- lessons
+def find_lessons(out: Path) -> list[Lesson]:
+    """Every executed lesson under ``out``, sorted by name.
+
+    ``xaikit reproduce`` writes ``<out>/<stem>.ipynb`` and the lesson's figures and
+    ``results.json`` into ``<out>/<stem>/``; a notebook inside that folder
+    (``<out>/<stem>/<stem>.ipynb``) is accepted too.
+    """
+    if not out.is_dir():
+        raise SiteError(
+            f"no executed lessons: {out}/ does not exist. Run `make reproduce` (or "
+            f"`xaikit reproduce --out {out}`) first; the site shows the notebooks it executed"
+        )
+    notebooks = {p.stem: p for p in out.glob("*.ipynb")}
+    for folder in out.iterdir():
+        inside = folder / f"{folder.name}.ipynb"
+        if folder.is_dir() and folder.name not in notebooks and inside.is_file():
+            notebooks[folder.name] = inside
+    lessons = []
+    for stem, notebook in sorted(notebooks.items()):
+        if stem.startswith("."):
+            continue
+        folder = out / stem
+        lessons.append(
+            Lesson(
+                stem=stem,
+                notebook=notebook,
+                title=stem,
+                figures=sorted(folder.glob("*.png")) if folder.is_dir() else [],
+                record=read_record(folder),
+            )
+        )
+    if not lessons:
+        raise SiteError(
+            f"no executed lessons in {out}/ (expected <lesson>.ipynb files written by `xaikit "
+            f"reproduce`). Run `make reproduce` first"
+        )
+    return lessons
+
+
+def read_record(folder: Path) -> dict[str, list[dict]]:
+    """The lesson's ``results.json`` written by ``xaikit.report``: figures, tables, results."""
+    record: dict[str, list[dict]] = {"figures": [], "tables": [], "results": []}
+    path = folder / RESULTS_FILE
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise SiteError(f"{path} is not valid JSON ({error}); run the lesson again") from error
+        for key in record:
+            record[key] = [r for r in data.get(key, []) if isinstance(r, dict)]
+    return record
+
+
+def first_heading(nb: nbformat.NotebookNode) -> str | None:
+    """The text of the notebook's first Markdown heading."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                match = re.match(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$", line)
+                if match:
+                    return match.group(1)
+    return None
+
+
+def lesson_summary(nb: nbformat.NotebookNode, limit: int = 220) -> str:
+    """One line for the lesson index: the "You will learn ..." paragraph when the lesson has one,
+    else the first sentences of its first paragraph (at most ``limit`` characters)."""
+    paragraphs = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            paragraphs += [" ".join(block.split()) for block in re.split(r"\n\s*\n", cell.source)]
+    prose = [p for p in paragraphs if p and not p.startswith(("#", "<", "|", "!", "```", "$$", ">"))]
+    for text in prose:
+        match = re.match(r"^\*\*(You will learn)\*\*\s*(.+)$", text, re.IGNORECASE)
+        if match:
+            return f"{match.group(1)} {match.group(2)}"
+    if not prose:
+        return ""
+    summary = ""
+    for sentence in re.split(r"(?<=[.!?])\s+", prose[0]):
+        if summary and len(summary) + len(sentence) > limit:
+            break
+        summary = f"{summary} {sentence}".strip()
+    return summary if len(summary) <= limit else summary[: limit - 1].rsplit(" ", 1)[0] + " …"
+
+
+def check_executed(lesson: Lesson, nb: nbformat.NotebookNode) -> None:
+    """Refuse a notebook that was not executed, failed, or pulls in the reference solutions."""
+    code_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    if code_cells and all(c.get("execution_count") is None for c in code_cells):
+        raise SiteError(
+            f"{lesson.notebook} was never executed; run `xaikit reproduce {lesson.stem}` "
+            f"(the site does not execute lessons)"
+        )
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if SOLUTIONS_IMPORT.search(cell.source):
+            raise SiteError(
+                f"{lesson.notebook} cell {index} imports the reference solutions; solutions are "
+                f"never published on the site"
+            )
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise SiteError(
+                    f"{lesson.notebook} cell {index} failed with {output.get('ename')}: "
+                    f"{output.get('evalue')}; fix the lesson and run `xaikit reproduce "
+                    f"{lesson.stem}` again"
+                )
+
+
+def tag_exercises(nb: nbformat.NotebookNode) -> int:
+    """Tag exercise cells with ``xaikit-exercise`` so the site shows them as tasks; count them."""
+    tagged = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            is_exercise = bool(EXERCISE_CHECK.search(cell.source) or EXERCISE_STUB.search(cell.source))
+        elif cell.cell_type == "markdown":
+            is_exercise = bool(EXERCISE_HEADING.match(cell.source))
+        else:
+            is_exercise = False
+        if is_exercise:
+            tags = list(cell.metadata.get("tags", []))
+            if EXERCISE_TAG not in tags:
+                cell.metadata["tags"] = tags + [EXERCISE_TAG]
+            tagged += 1
+    return tagged
+
+
+def stage_lessons(lessons: list[Lesson], docs: Path, repo: Path) -> None:
+    """Copy each executed lesson (tagged) and its figures into ``docs/lessons``; write the index."""
+    target = docs / "lessons"
+    target.mkdir(parents=True, exist_ok=True)
+    for lesson in lessons:
+        nb = nbformat.read(lesson.notebook, as_version=4)
+        check_executed(lesson, nb)
+        lesson.title = first_heading(nb) or lesson.stem
+        lesson.summary = lesson_summary(nb)
+        staged = copy.deepcopy(nb)
+        tag_exercises(staged)
+        nbformat.write(staged, target / f"{lesson.stem}.ipynb")
+        if lesson.figures:
+            (target / lesson.stem).mkdir(exist_ok=True)
+            for figure in lesson.figures:
+                shutil.copy2(figure, target / lesson.stem / figure.name)
+    missing = sorted(
+        p.stem for p in (repo / "lessons").glob("[0-9]*.py") if p.stem not in {x.stem for x in lessons}
+    )
+    for stem in missing:
+        print(f"site_prepare: note: lessons/{stem}.py has no executed notebook; run "
+              f"`xaikit reproduce {stem}` to include it", file=sys.stderr)
+    for lesson in lessons:
+        source = repo / "lessons" / f"{lesson.stem}.py"
+        if source.is_file() and source.stat().st_mtime > lesson.notebook.stat().st_mtime:
+            print(f"site_prepare: note: lessons/{lesson.stem}.py changed after it was executed; "
+                  f"the site shows the older run", file=sys.stderr)
+    (target / "index.md").write_text(lessons_index(lessons), encoding="utf-8")
+
+
+def lessons_index(lessons: list[Lesson]) -> str:
+    """The Lessons landing page: one row per lesson."""
+    rows = []
+    for lesson in lessons:
+        link = f"[{escape_cell(lesson.title)}]({lesson.stem}.ipynb)"
+        download = (f'<a href="{lesson.stem}/{lesson.stem}.ipynb" download>notebook</a>')
+        rows.append(f"| {link} | {escape_cell(lesson.summary)} | {download} |")
+    return "\n".join([
+        "# Lessons",
+        "",
+        "Each lesson is shown as `xaikit reproduce` executed it: the code, its output, the "
+        "reproduced figures and the \"paper vs here\" comparison. Exercise cells are marked as "
+        "tasks; the public checks in them report on the unsolved stubs, and the reference "
+        "solutions are not published. To work on a lesson, open `lessons/NN_topic.py` as a "
+        "notebook (jupytext) or download the executed notebook.",
+        "",
+        "| Lesson | What it is about | Executed notebook |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+# ---------------------------------------------------------------------------------- reproductions
+def escape_cell(text: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def format_value(value: object) -> str:
+    """A result's value as shown in the table."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def status_badge(status: object) -> str:
+    """The status cell: an icon and the word, coloured by the site's CSS."""
+    word = str(status or "").strip()
+    if not word:
+        return ""
+    key = word.lower()
+    icon = STATUS_ICON.get(key, "")
+    slug = re.sub(r"[^a-z0-9]+", "-", key).strip("-")
+    return f'<span class="xk-status xk-status--{slug}">{icon} {html.escape(word)}</span>'
+
+
+def lesson_papers(lesson: Lesson) -> list[str]:
+    """The papers a lesson cites in its figure and table captions ("Simonyan et al. (2014)")."""
+    captions = [item.get("caption", "") for kind in ("figures", "tables")
+                for item in lesson.record.get(kind, [])]
+    papers: list[str] = []
+    for caption in captions:
+        for match in CITATION.finditer(caption or ""):
+            author = (match.group(1) or match.group(3)).rstrip(",")
+            if author.endswith(" et al"):
+                author += "."
+            cite = f"{author} ({match.group(2) or match.group(4)})"
+            if cite not in papers:
+                papers.append(cite)
+    return papers
+
+
+def figure_reference(record: dict) -> str:
+    """"Fig. 3" / "Table 1" named by a result's name or note, or ""."""
+    for text in (record.get("figure"), record.get("note"), str(record.get("name", "")).replace("_", " ")):
+        match = FIGURE_REF.search(text or "")
+        if match:
+            kind = "Table" if match.group(1).lower().startswith("tab") else "Fig."
+            return f"{kind} {match.group(2)}"
+    return ""
+
+
+def run_summary(out: Path) -> str:
+    """The run line of ``<out>/summary.md`` ("7/7 lessons passed, full mode, ..."), or ""."""
+    path = out / "summary.md"
+    if not path.is_file():
+        return ""
+    match = re.search(r"^\d+/\d+ lessons passed.*$", path.read_text(encoding="utf-8"), re.MULTILINE)
+    return match.group(0) if match else ""
+
+
+def reproductions_page(lessons: list[Lesson], run: str = "") -> str:
+    """One table of every result the lessons recorded with ``xaikit.report.result``."""
+    lines = [
+        "# Reproductions",
+        "",
+        "Every number the lessons check against a paper, generated from the results that "
+        "`xaikit reproduce` recorded with `xaikit.report.result`. *Paper's finding* is what the "
+        "paper reports; *ours* is what the lesson measured on this kit's data and models. A fast "
+        "run (`XAIKIT_FAST=1`) uses fewer images and shorter training, so its numbers can differ "
+        "from a full `make reproduce`.",
+        "",
+        *([f"Last run (`xaikit reproduce`, its `summary.md`): {run}", ""] if run else []),
+        "| Lesson | Paper | Figure / table | Quantity | Paper's finding | Ours | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    count = 0
+    for lesson in lessons:
+        number = lesson.stem.split("_")[0]
+        link = f'[{escape_cell(number)}](lessons/{lesson.stem}.ipynb "{html.escape(lesson.title)}")'
+        papers = "; ".join(lesson_papers(lesson))
+        for record in lesson.record.get("results", []):
+            paper = record.get("citation") or papers
+            quantity = f"`{escape_cell(record.get('name', ''))}`"
+            if record.get("note"):
+                quantity += f" — {escape_cell(record['note'])}"
+            finding = "" if record.get("paper") is None else format_value(record["paper"])
+            lines.append(
+                f"| {link} | {escape_cell(paper)} | {escape_cell(figure_reference(record))} "
+                f"| {quantity} | {escape_cell(finding)} | {escape_cell(format_value(record.get('value', '')))} "
+                f"| {status_badge(record.get('status'))} |"
+            )
+            count += 1
+    if count == 0:
+        lines = lines[:-2] + ["No lesson recorded a result yet: run `make reproduce`."]
+    listing = []
+    for lesson in lessons:
+        items = lesson.record.get("figures", []) + lesson.record.get("tables", [])
+        if items:
+            listing.append(f"- [{escape_cell(lesson.title)}](lessons/{lesson.stem}.ipynb):")
+        for item in items:
+            caption = escape_cell(item.get("caption") or "")
+            listing.append(f"    - `{escape_cell(item.get('name', ''))}`" + (f": {caption}" if caption else ""))
+    if listing:
+        lines += ["", "## Figures and tables", "", "What each lesson reproduces:", "", *listing]
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- home
+def readme_quick_start(readme: Path) -> str | None:
+    """The body of the README's "Quick start" section, with links that leave the site removed."""
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    match = re.search(r"^(#{1,6})\s*Quick\s*start\b.*$", text, re.IGNORECASE | re.MULTILINE)
+    if not match:
+        return None
+    level = len(match.group(1))
+    rest = text[match.end():]
+    end = re.search(rf"^#{{1,{level}}}\s", rest, re.MULTILINE)
+    body = (rest[: end.start()] if end else rest).strip()
+    return relink_readme(body) if body else None
+
+
+def relink_readme(markdown: str) -> str:
+    """Point README links at site pages (``docs/x.md`` -> ``x.md``); unlink other repo files."""
+
+    def fix(match: re.Match) -> str:
+        text, target = match.group(1), match.group(2)
+        if re.match(r"^(https?:|mailto:|#)", target):
+            return match.group(0)
+        if target.startswith("docs/") and target.split("#")[0].endswith(".md"):
+            return f"[{text}]({target[len('docs/'):]})"
+        return text
+
+    return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", fix, markdown)
+
+
+def stage_home(docs: Path, readme: Path) -> None:
+    """Put the README's quick start into the home page, when the README has one."""
+    index = docs / "index.md"
+    if not index.is_file():
+        return
+    quick = readme_quick_start(readme)
+    if quick:
+        text = index.read_text(encoding="utf-8")
+        index.write_text(QUICK_START.sub(lambda _: quick, text), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- api
+def api_modules(package_dir: Path) -> list[str]:
+    """Public top-level modules and subpackages of xaikit, in the site's order."""
+    found = []
+    for path in package_dir.iterdir():
+        name = path.stem if path.suffix == ".py" else path.name
+        public = not name.startswith("_") and name not in API_SKIP
+        if public and ((path.is_dir() and (path / "__init__.py").is_file()) or path.suffix == ".py"):
+            found.append(name)
+    return sorted(found, key=lambda n: (API_ORDER.index(n) if n in API_ORDER else len(API_ORDER), n))
+
+
+def submodules(package_dir: Path, name: str) -> list[str]:
+    """Dotted names of the public modules inside one subpackage (recursively)."""
+    root = package_dir / name
+    if not root.is_dir():
+        return []
+    names = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        if path.name == "__init__.py" or any(p.startswith("_") for p in parts):
+            continue
+        names.append(".".join(parts))
+    return names
+
+
+def stage_api(docs: Path, package_dir: Path) -> list[str]:
+    """One mkdocstrings page per subpackage (the package's own docstring, then each module)."""
+    target = docs / "api"
+    target.mkdir(parents=True, exist_ok=True)
+    names = api_modules(package_dir)
+    for name in names:
+        lines = [f"# `{PACKAGE}.{name}`", "", f"::: {PACKAGE}.{name}", "    options:",
+                 "      show_root_heading: false"]
+        children = submodules(package_dir, name)
+        if children:
+            lines += ["      members: false", ""]
+            for child in children:
+                lines += [f"::: {child}", ""]
+        (target / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    listing = "\n".join(f"- [`{PACKAGE}.{n}`]({n}.md)" for n in names)
+    (target / "index.md").write_text(
+        "# API reference\n\nGenerated from the docstrings (NumPy style) of the package; each "
+        "method's docstring cites its paper and equation.\n\n"
+        f"::: {PACKAGE}\n    options:\n      show_root_heading: false\n      members: false\n\n"
+        f"{listing}\n",
+        encoding="utf-8",
+    )
+    return names
+
+
+# -------------------------------------------------------------------------------------- datasets
+def stage_datasets(docs: Path, cards_dir: Path, cache: Path, previews: bool) -> list[str]:
+    """Copy the dataset cards and give each a preview grid made by ``xaikit data``."""
+    cards = sorted(p for p in cards_dir.glob("*.md") if p.name.lower() != "readme.md")
+    target = docs / "datasets"
+    target.mkdir(parents=True, exist_ok=True)
+    names = []
+    for card in cards:
+        text = card.read_text(encoding="utf-8")
+        images = [m for m in IMAGE_LINK.finditer(text) if not re.match(r"^(https?:|data:)", m.group(2))]
+        for match in reversed(images):  # from the end, so the offsets of the others stay valid
+            image = match.group(2)
+            source = (card.parent / image).resolve()
+            dest = target / image
+            made = dataset_preview(card.stem, cache) if previews and not source.is_file() else None
+            if source.is_file() or made is not None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source if source.is_file() else made, dest)
+            else:  # a preview the card expects but nobody made: say how to make it
+                note = f"*(preview grid not built: `xaikit data {card.stem} --out DIR` makes it)*"
+                text = text[: match.start()] + note + text[match.end():]
+        if previews and not images:
+            preview = dataset_preview(card.stem, cache)
+            if preview is not None:
+                shutil.copy2(preview, target / f"{card.stem}-preview.png")
+                text = insert_preview(text, f"{card.stem}-preview.png")
+        (target / card.name).write_text(text, encoding="utf-8")
+        names.append(card.stem)
+    rows = "\n".join(f"- [{n}]({n}.md)" for n in names) or "No dataset cards yet (`datasets/*.md`)."
+    (target / "index.md").write_text(
+        "# Datasets\n\nThe data sets the lessons use. All are generated or shipped inside "
+        "packages, so they work offline; each card says how it is made, its classes, its "
+        "ground truth (masks, parts, boxes) and what it is for.\n\n" + rows + "\n",
+        encoding="utf-8",
+    )
+    return names
+
+
+def insert_preview(card: str, image: str) -> str:
+    """The card with its preview grid after the title (or first line)."""
+    figure = f'\n<figure class="xk-preview" markdown>\n![Preview of the data set]({image})\n</figure>\n'
+    lines = card.splitlines()
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
+    return "\n".join(lines[:at] + [figure] + lines[at:]) + "\n"
+
+
+def preview_command(name: str) -> list[str]:
+    """The ``xaikit data`` arguments for a small preview of the data set a card describes."""
+    few = ["--n-per-class", str(PREVIEW_PER_CLASS), "--preview-per-class", str(PREVIEW_PER_CLASS)]
+    generators = {
+        "an8flower": ["an8flower", *few],
+        "an8flower-single-6c": ["an8flower", "--variant", "single-6c", *few],
+        "an8flower-double-12c": ["an8flower", "--variant", "double-12c", *few],
+        "shapes": ["shapes", *few],
+        "shapes-two-objects": ["shapes", "--two-objects", *few],
+    }
+    return [*generators.get(name, [name]), "--no-npz"]
+
+
+def dataset_preview(name: str, cache: Path) -> Path | None:
+    """A preview grid PNG for one data set, made once by ``xaikit data ... --out DIR``.
+
+    Cached under ``cache/NAME``; returns None (and says why) when the command fails, e.g. for a
+    card that names no data set the command knows.
+    """
+    folder = cache / name
+    existing = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not existing:
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "xaikit", "data", *preview_command(name), "--out", str(folder)]
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            print(f"site_prepare: note: `xaikit data {name}` took too long; no preview", file=sys.stderr)
+            return None
+        if run.returncode != 0:
+            reason = (run.stderr.strip().splitlines() or ["unknown error"])[-1]
+            print(f"site_prepare: note: no preview for {name}: {reason}", file=sys.stderr)
+            return None
+        existing = sorted(folder.glob("*.png"))
+    return existing[0] if existing else None
+
+
+# ------------------------------------------------------------------------------------ everything
+def copy_mathjax(docs: Path) -> Path:
+    """Copy MathJax's self-contained ``tex-svg-full.js`` from django-static-mathjax."""
+    try:
+        import mathjax  # the django-static-mathjax distribution
+    except ImportError as error:
+        raise SiteError(
+            "the django-static-mathjax package is missing (it provides MathJax offline); "
+            "install the docs extra: pip install -e '.[docs]'"
+        ) from error
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5" / MATHJAX_FILE
+    if not source.is_file():
+        raise SiteError(f"{source} is missing from django-static-mathjax")
+    target = docs / "assets" / "javascripts" / "mathjax" / MATHJAX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+    return target
+
+
+INSTRUCTORS_PLACEHOLDER = """# Instructors' guide
+
+*This page is a placeholder written by `scripts/site_prepare.py`: `docs/instructors.md` did not
+exist when the site was built.*
+
+The guide covers handing out lessons, grading submissions with `xaikit grade` against the hidden
+checks, and exporting the results as CSV or for Gradescope; see `xaikit grade --help`.
+"""
+
+
+def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
+            cache: Path | None = None) -> dict:
+    """Stage the whole site into ``docs``; returns what was staged (for messages and tests)."""
+    lessons = find_lessons(out)
+    if docs.exists():
+        shutil.rmtree(docs)
+    shutil.copytree(repo / "docs", docs)
+    stage_home(docs, repo / "README.md")
+    stage_lessons(lessons, docs, repo)
+    (docs / "reproductions.md").write_text(reproductions_page(lessons, run_summary(out)),
+                                           encoding="utf-8")
+    datasets = stage_datasets(docs, repo / "datasets", cache or repo / "build" / "site-previews",
+                              previews)
+    api = stage_api(docs, repo / PACKAGE)
+    placeholder = not (docs / "instructors.md").is_file()
+    if placeholder:
+        (docs / "instructors.md").write_text(INSTRUCTORS_PLACEHOLDER, encoding="utf-8")
+    copy_mathjax(docs)
+    return {
+        "lessons": [lesson.stem for lesson in lessons],
+        "results": sum(len(lesson.record.get("results", [])) for lesson in lessons),
+        "datasets": datasets,
+        "api": api,
+        "instructors_placeholder": placeholder,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("XAIKIT_OUT_DIR", "xaikit-out")),
+                        help="the output folder of `xaikit reproduce` (default: xaikit-out)")
+    parser.add_argument("--docs", type=Path, default=Path("build/site-docs"),
+                        help="where to stage the pages (emptied first; default: build/site-docs)")
+    parser.add_argument("--no-previews", action="store_true",
+                        help="do not make dataset preview grids with `xaikit data`")
+    args = parser.parse_args(argv)
+    try:
+        staged = prepare(args.out.resolve(), args.docs.resolve(), previews=not args.no_previews)
+    except SiteError as error:
+        print(f"site_prepare: error: {error}", file=sys.stderr)
+        return 1
+    print(f"site_prepare: staged {len(staged['lessons'])} lessons, {staged['results']} results, "
+          f"{len(staged['datasets'])} dataset cards, {len(staged['api'])} API pages into {args.docs}")
+    if staged["instructors_placeholder"]:
+        print("site_prepare: note: docs/instructors.md does not exist; the site has a placeholder",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

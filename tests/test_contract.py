@@ -1,0 +1,116 @@
+"""One contract over every registered attribution method (``xaikit.attribution.METHODS``).
+
+For each method, on the model kinds it declares in the registry (``supports``):
+- Sequential, functional and nested (a backbone model inside a Sequential) models with the same
+  weights give the same maps;
+- a logits head and a softmax head give the same maps for methods that explain logits;
+- batch sizes 5 and 1; the batched result equals the per-image results (deterministic methods);
+  stochastic methods are reproducible from their seed and independent of ``batch_size``;
+- the output is a float (N, H, W) or (N, H, W, C) array of finite values.
+Methods added by other modules are covered automatically when they register.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+from xaikit.attribution import INFO, explain
+
+SIZE, CLASSES = 12, 3
+IMAGES = np.random.default_rng(0).random((5, SIZE, SIZE, 3), dtype=np.float32)
+
+
+def _conv_layers():
+    return [
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(name="pool1"),
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="last_conv"),
+    ]
+
+
+def _head(softmax: bool, gap: bool = True):
+    pool = keras.layers.GlobalAveragePooling2D(name="gap") if gap else keras.layers.Flatten(name="flat")
+    layers = [pool, keras.layers.Dense(CLASSES, name="logits")]
+    return layers + ([keras.layers.Activation("softmax", name="probs")] if softmax else [])
+
+
+def _build(kind: str, softmax: bool = True, gap: bool = True) -> keras.Model:
+    if kind == "sequential":
+        return keras.Sequential([keras.Input((SIZE, SIZE, 3)), *_conv_layers(), *_head(softmax, gap)])
+    if kind == "nested":
+        inputs = keras.Input((SIZE, SIZE, 3))
+        x = inputs
+        for layer in _conv_layers():
+            x = layer(x)
+        backbone = keras.Model(inputs, x, name="backbone")
+        return keras.Sequential([keras.Input((SIZE, SIZE, 3)), backbone, *_head(softmax, gap)])
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = inputs
+    for layer in [*_conv_layers(), *_head(softmax, gap)]:
+        x = layer(x)
+    return keras.Model(inputs, x, name="functional")
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, keras.Model]:
+    keras.utils.set_random_seed(0)
+    reference = _build("functional")
+    weights = reference.get_weights()
+    built = {"functional": reference}
+    for kind, softmax in (("sequential", True), ("nested", True), ("logits", False)):
+        model = _build("functional" if kind == "logits" else kind, softmax=softmax)
+        model.set_weights(weights)
+        built[kind] = model
+    flat = _build("functional", gap=False)
+    built["flatten"] = flat
+    return built
+
+
+def _run(name: str, model: keras.Model, images: np.ndarray, **options) -> np.ndarray:
+    info = INFO[name]
+    return explain(model, images, name, targets=None, **{**info.fast_options, **options})
+
+
+def _check_output(maps: np.ndarray, n_images: int) -> None:
+    assert isinstance(maps, np.ndarray)
+    assert maps.dtype.kind == "f"
+    assert maps.shape in ((n_images, SIZE, SIZE), (n_images, SIZE, SIZE, 3)), maps.shape
+    assert np.isfinite(maps).all()
+
+
+def _close(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    scale = max(float(np.abs(a).max()), 1e-12)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+def _explains_logits(name: str) -> bool:
+    parameter = inspect.signature(INFO[name].function).parameters.get("on")
+    return parameter is not None and parameter.default == "logits"
+
+
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_method_contract(name, models):
+    info = INFO[name]
+    reference = _run(name, models["functional"], IMAGES, batch_size=2)
+    _check_output(reference, len(IMAGES))
+    assert np.abs(reference).max() > 0, f"{name} returned an all-zero map"
+
+    if info.stochastic:
+        _close(reference, _run(name, models["functional"], IMAGES, batch_size=2), "same seed")
+        _close(reference, _run(name, models["functional"], IMAGES, batch_size=32), "batch_size")
+    else:
+        singles = np.concatenate([_run(name, models["functional"], IMAGES[i:i + 1]) for i in range(5)])
+        _check_output(singles, len(IMAGES))
+        _close(reference, singles, "batched vs one image at a time")
+
+    for kind in ("sequential", "nested"):
+        if kind in info.supports:
+            _close(reference, _run(name, models[kind], IMAGES, batch_size=2), f"{kind} vs functional")
+    if "logits" in info.supports and _explains_logits(name):
+        _close(reference, _run(name, models["logits"], IMAGES, batch_size=2), "logits vs softmax head")
+    if "requires_gap" not in info.supports:
+        _check_output(_run(name, models["flatten"], IMAGES[:1]), 1)

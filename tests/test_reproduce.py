@@ -1,0 +1,144 @@
+"""The lesson runner on tiny synthetic lessons: passing, failing, collected outputs, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xaikit.reproduce import LessonError, find_lessons, reproduce
+
+PASSING = '''\
+# %% [markdown]
+# # A passing lesson
+
+# %%
+import os
+import matplotlib.pyplot as plt
+from xaikit.report import fast_mode, figure, result, table
+
+# %%
+fig, ax = plt.subplots()
+ax.plot([0, 1], [1, 0])
+figure(fig, "fig1_line", caption="a falling line")
+table([{"method": "LIME", "agnostic": "Yes"}], "table1", caption="one row")
+result("fast", fast_mode(), paper=True, status="ok")
+result("cwd_is_lessons", os.path.basename(os.getcwd()))
+'''
+
+FAILING = '''\
+# %%
+x = 41
+
+# %%
+raise ValueError(f"the answer is not {x}")
+
+# %%
+print("never reached")
+'''
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kit")
+    lessons = root / "lessons"
+    lessons.mkdir()
+    (lessons / "01_passing.py").write_text(PASSING)
+    (lessons / "02_failing.py").write_text(FAILING)
+    (lessons / "notes.py").write_text("# not a lesson: no NN_ prefix\n")
+    report = reproduce(out=root / "out", fast=True, lessons_dir=lessons, progress=False)
+    return root, report
+
+
+def test_a_failing_lesson_does_not_stop_the_others(run):
+    _, report = run
+    assert [(lesson.stem, lesson.status) for lesson in report.lessons] == [
+        ("01_passing", "passed"), ("02_failing", "failed")]
+    assert not report.ok
+    assert report.failed[0].error.splitlines()[0] == (
+        "ValueError: the answer is not 41 (code cell 2)")
+
+
+def test_figures_tables_results_and_notebooks_are_collected(run):
+    root, report = run
+    passing = report.lessons[0]
+    assert (root / "out" / "01_passing" / "fig1_line.png").read_bytes()[:4] == b"\x89PNG"
+    assert [f["file"] for f in passing.figures] == ["fig1_line.png"]
+    assert passing.tables[0]["rows"] == [["LIME", "Yes"]]
+    values = {r["name"]: r["value"] for r in passing.results}
+    assert values == {"fast": True, "cwd_is_lessons": "lessons"}
+    notebook = json.loads((root / "out" / "01_passing.ipynb").read_text())
+    outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1, "figure shown once"
+    failed = json.loads((root / "out" / "02_failing.ipynb").read_text())
+    assert any(o["output_type"] == "error" for c in failed["cells"] if c["cell_type"] == "code"
+               for o in c["outputs"]), "the failing notebook is written with its error"
+
+
+def test_summary_lists_status_tables_results_figures_and_errors(run):
+    root, report = run
+    summary = (root / "out" / "summary.md").read_text()
+    assert "1/2 lessons passed, fast mode" in summary
+    assert "| LIME | Yes |" in summary
+    assert "| fast | True | True | ok |" in summary
+    assert "![a falling line](01_passing/fig1_line.png)" in summary
+    assert "ValueError: the answer is not 41" in summary
+    assert "never reached" not in summary.split("## 02_failing")[1].split("```")[0]
+
+
+def test_lesson_lookup_by_number_and_clear_errors(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "01_a.py").write_text("# %%\nx = 1\n")
+    (lessons / "03_c.py").write_text("# %%\nx = 3\n")
+    assert [p.name for p in find_lessons(["3", 1], lessons)] == ["03_c.py", "01_a.py"]
+    with pytest.raises(LessonError, match=r"no lesson 02 in .*available: 01, 03"):
+        find_lessons(["02"], lessons)
+    (lessons / "04_bad.py").write_bytes(b"# %%\nx = '\xff\xfe'\n")
+    with pytest.raises(LessonError, match="cannot read lesson file .*04_bad.py"):
+        find_lessons(["04"], lessons)
+    with pytest.raises(LessonError, match="no lessons folder"):
+        find_lessons(None, tmp_path / "missing")
+
+
+def test_cli_exit_status_says_whether_all_passed(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "01_ok.py").write_text("# %%\nprint('fine')\n")
+    (lessons / "02_bad.py").write_text("# %%\n1 / 0\n")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "xaikit", "reproduce", "--no-progress",
+                               "--lessons-dir", str(lessons), "--out", str(tmp_path / "out"),
+                               *args], capture_output=True, text=True, timeout=300)
+
+    ok = cli("--lesson", "01")
+    assert ok.returncode == 0, ok.stderr
+    assert "1/1 lessons passed" in ok.stdout
+    bad = cli("--lesson", "02")
+    assert bad.returncode == 1
+    assert "0/1 lessons passed" in bad.stdout
+    assert "02_bad failed: ZeroDivisionError: division by zero" in bad.stdout
+    missing = cli("--lesson", "07")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"xaikit reproduce: error: no lesson 07 in {lessons} (available: 01, 02)"]
+
+
+def test_resume_reuses_only_a_passed_run_of_the_same_source_and_mode(run):
+    from xaikit.reproduce import _previous_run
+
+    root, first = run
+    lessons = root / "lessons"
+    again = reproduce(["01"], out=root / "out", fast=True, lessons_dir=lessons, progress=False,
+                      resume=True)
+    assert again.lessons[0].passed
+    assert again.lessons[0].seconds == pytest.approx(first.lessons[0].seconds)
+    assert again.lessons[0].results == first.lessons[0].results
+    passing, failing = lessons / "01_passing.py", lessons / "02_failing.py"
+    assert _previous_run(passing, root / "out", fast=False) is None, "other mode: run again"
+    assert _previous_run(failing, root / "out", fast=True) is None, "failed: run again"
+    passing.write_text(PASSING + "\n# %%\nprint('changed')\n")
+    assert _previous_run(passing, root / "out", fast=True) is None, "changed source: run again"

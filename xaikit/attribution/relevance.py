@@ -1,0 +1,350 @@
+"""Relevance propagation: LRP (Bach et al. 2015; Montavon et al. 2017), deep Taylor, DeepLIFT.
+
+Introduced in lesson 07.  All three walk the model backwards layer by layer
+(:func:`xaikit.core.chain.layer_chain`), each layer one batched *gradient-trick* operation
+
+.. math::  R_{in} = a \\odot \\frac{\\partial}{\\partial a}
+           \\Big[\\rho(z(a)) \\cdot \\operatorname{stop\\_gradient}\\big(R_{out} / \\rho(z(a))\\big)\\Big],
+
+inside one ``tf.function`` per model, rule set and internal batch shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from xaikit.attribution.registry import register
+from xaikit.core import batch_slices, cached, check_option, resolve
+from xaikit.core.chain import Step, layer_chain, stabilize, transpose
+
+RULES = ("epsilon", "gamma", "alpha_beta", "zplus", "zb")
+
+
+def _run_batched(run, arrays: tuple[np.ndarray, ...], batch_size: int) -> list[np.ndarray]:
+    """``run`` over internal batches of ``arrays`` (all split along axis 0), concatenated."""
+    parts = [[np.asarray(v) for v in run(*(a[part] for a in arrays))]
+             for part in batch_slices(len(arrays[0]), batch_size)]
+    return [np.concatenate(column) for column in zip(*parts)]
+
+
+@dataclass
+class RelevanceDetails:
+    """What :func:`lrp` / :func:`deeplift` return with ``return_details=True``.
+
+    Attributes
+    ----------
+    maps : (N, H, W) relevance (contributions) summed over channels.
+    relevance : (N, H, W, C) per-channel input relevance.
+    total : (N,) the sum of ``relevance`` per image.
+    score : (N,) the explained quantity: the target logit (LRP) or logit(x) - logit(x0) (DeepLIFT).
+    absorbed : (N,) ``score - total``: what biases and stabilisers absorbed (0 = conservation).
+    """
+
+    maps: np.ndarray
+    relevance: np.ndarray
+    total: np.ndarray
+    score: np.ndarray
+    absorbed: np.ndarray
+
+
+def _rule_table(steps: list[Step], rule: str, rules: dict | None) -> list[str]:
+    """The rule of each step; ``rules`` keys are layer names or positions among Conv2D/Dense."""
+    names = {name for step in steps for name in step.name.split("+")}
+    weighted = [i for i, step in enumerate(steps) if step.kind == "linear"]
+    table = [rule] * len(steps)
+    if rule == "zb" and len(weighted) > 1:
+        raise ValueError('rule "zb" is the pixel-layer rule (input box [low, high]); use it for the '
+                         'first layer only, e.g. rules={0: "zb"}')
+    for key, value in (rules or {}).items():
+        if value not in RULES:
+            raise ValueError(f"unknown LRP rule {value!r} for layer {key!r}; allowed: {RULES}")
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(weighted) <= key < len(weighted):
+                raise ValueError(f"rules key {key} is out of range: the model has "
+                                 f"{len(weighted)} Conv2D/Dense layers (positions 0..{len(weighted) - 1}, "
+                                 "or negative from the end)")
+            table[weighted[key]] = value
+        elif isinstance(key, str) and key in names:
+            table[next(i for i, s in enumerate(steps) if key in s.name.split("+"))] = value
+        else:
+            raise ValueError(f"rules key {key!r} is neither a layer name nor an int position; "
+                             f"layer names: {sorted(names)}")
+    first = weighted[0] if weighted else None
+    bad = [steps[i].name for i, r in enumerate(table) if r == "zb" and i != first]
+    if bad:
+        raise ValueError(f'rule "zb" is the pixel-layer rule; it was asked for {bad}, which is not '
+                         "the first Conv2D/Dense layer")
+    return table
+
+
+def _lrp_linear(step: Step, a, relevance, rule: str, p: dict[str, float]):
+    """One Conv2D/Dense/affine layer under ``rule`` (Montavon et al. 2019, Table 3.1)."""
+    if rule in ("epsilon", "gamma"):
+        kernel, bias, eps = step.kernel, step.bias, p["epsilon"]
+        if rule == "gamma":
+            kernel = kernel + p["gamma"] * tf.nn.relu(kernel)
+            bias, eps = bias + p["gamma"] * tf.nn.relu(bias), max(eps, 1e-9)
+        z = step.linear(a, kernel, bias=False) + bias
+        s = tf.math.divide_no_nan(relevance, stabilize(z, eps))
+        return a * transpose(lambda x: step.linear(x, kernel, bias=False), a, s)
+    if rule == "zb":
+        low = tf.ones_like(a) * p["low"]
+        high = tf.ones_like(a) * p["high"]
+        w_pos, w_neg = tf.nn.relu(step.kernel), -tf.nn.relu(-step.kernel)
+        z = (step.linear(a, bias=False) - step.linear(low, w_pos, bias=False)
+             - step.linear(high, w_neg, bias=False))
+        s = tf.math.divide_no_nan(relevance, stabilize(z, 1e-9))
+        return (a * transpose(lambda x: step.linear(x, bias=False), a, s)
+                - low * transpose(lambda x: step.linear(x, w_pos, bias=False), low, s)
+                - high * transpose(lambda x: step.linear(x, w_neg, bias=False), high, s))
+    alpha, beta = (1.0, 0.0) if rule == "zplus" else (p["alpha"], p["beta"])
+    a_pos, a_neg = tf.nn.relu(a), -tf.nn.relu(-a)
+    w_pos, w_neg = tf.nn.relu(step.kernel), -tf.nn.relu(-step.kernel)
+
+    def share(pairs):
+        z = sum(step.linear(x, w, bias=False) for x, w in pairs)
+        s = tf.math.divide_no_nan(relevance, stabilize(z, 1e-9))
+        return sum(x * transpose(lambda v, w=w: step.linear(v, w, bias=False), x, s)
+                   for x, w in pairs)
+
+    result = alpha * share([(a_pos, w_pos), (a_neg, w_neg)])
+    if beta:
+        result -= beta * share([(a_pos, w_neg), (a_neg, w_pos)])
+    return result
+
+
+def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float]):
+    @tf.function(reduce_retracing=True)
+    def run(x, weights):
+        inputs, a = [], x
+        for step in steps:
+            inputs.append(a)
+            a = step.forward(a)[1]
+        relevance = weights * a
+        for step, a_in, rule in zip(reversed(steps), reversed(inputs), reversed(table)):
+            if step.kind in ("linear", "affine"):
+                relevance = _lrp_linear(step, a_in, relevance, rule, p)
+            elif step.kind in ("maxpool", "avgpool"):
+                s = tf.math.divide_no_nan(relevance, stabilize(step.pool(a_in), p["epsilon"]))
+                relevance = a_in * transpose(step.pool, a_in, s)
+            elif step.kind == "reshape":
+                relevance = tf.reshape(relevance, tf.shape(a_in))
+        return relevance, tf.reduce_sum(weights * a, axis=-1)
+
+    return run
+
+
+def _details(relevance: np.ndarray, score: np.ndarray, return_details: bool):
+    maps = relevance.sum(axis=-1)
+    if not return_details:
+        return maps
+    total = relevance.reshape(len(relevance), -1).sum(axis=1)
+    return RelevanceDetails(maps, relevance, total, score, score - total)
+
+
+@register("lrp")
+def lrp(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    rule: str = "epsilon",
+    rules: dict[str | int, str] | None = None,
+    epsilon: float = 1e-6,
+    gamma: float = 0.25,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    low: float = 0.0,
+    high: float = 1.0,
+    return_details: bool = False,
+    batch_size: int = 32,
+) -> np.ndarray | RelevanceDetails:
+    """Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2017, 2019).
+
+    The target logit :math:`f_t(x)` is redistributed layer by layer; for a layer
+    :math:`z_j = \\sum_i a_i w_{ij} + b_j` the rules are (Montavon et al. 2019, Sec. 10.2)
+
+    .. math::
+        \\text{epsilon:}\\; R_i = \\sum_j \\frac{a_i w_{ij}}{z_j + \\epsilon\\,\\mathrm{sign}(z_j)} R_j
+        \\qquad \\text{gamma:}\\; w \\to w + \\gamma w^+ \\qquad
+        \\text{alpha\\_beta:}\\; R_i = \\sum_j \\Big(\\alpha \\frac{(a_i w_{ij})^+}{z_j^+}
+        - \\beta \\frac{(a_i w_{ij})^-}{z_j^-}\\Big) R_j
+
+    ``"zplus"`` is α=1, β=0; ``"zb"`` (the pixel layer, Montavon et al. 2017 eq. for
+    :math:`z^{\\mathcal{B}}`) uses :math:`z_{ij} = a_i w_{ij} - l_i w_{ij}^+ - h_i w_{ij}^-` with the
+    input box ``[low, high]``.  Pooling layers use the epsilon rule; ReLU, Flatten and Dropout pass
+    relevance unchanged; BatchNormalization is folded into the preceding Conv2D/Dense.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Sequential or linear-chain functional CNN (nested linear sub-models are flattened); a final
+        softmax/sigmoid is dropped so the logit is explained.
+    images : array (N, H, W, C)
+    targets : None (predicted class), int, (N,) ints, or a contrastive pair (A, B): the
+        relevance then starts from :math:`f_A - f_B` (see :mod:`xaikit.core.targets`).
+    rule : str
+        Rule for every Conv2D/Dense layer: "epsilon" (``epsilon=0`` is LRP-0), "gamma",
+        "alpha_beta", "zplus" or "zb".
+    rules : dict, optional
+        Per-layer overrides, keyed by layer name or by position among the Conv2D/Dense layers
+        (0 = first, -1 = last), e.g. ``{0: "zb", "dense": "epsilon"}``.
+    epsilon, gamma, alpha, beta, low, high : float
+        Rule parameters (``alpha - beta`` should be 1 for conservation).
+    return_details : bool
+        Return a :class:`RelevanceDetails` with the conservation check instead of the map.
+    batch_size : int
+        Internal batch size.
+
+    Returns
+    -------
+    np.ndarray (N, H, W)
+        Relevance summed over channels (or :class:`RelevanceDetails`).
+
+    Raises
+    ------
+    ValueError
+        A layer without a rule (named, with the supported list), an unknown rule or rules key.
+
+    Notes
+    -----
+    Relevance is conserved exactly by LRP-0 and α1β0 on bias-free nets; biases (and ε) absorb the
+    rest, reported as ``absorbed`` in the details.  Bach, Binder, Montavon, Klauschen, Müller,
+    Samek, "On pixel-wise explanations ... by layer-wise relevance propagation", PLoS ONE 2015;
+    Montavon, Lapuschkin, Binder, Samek, Müller, "Explaining nonlinear classification decisions with
+    deep Taylor decomposition", Pattern Recognition 2017.
+    """
+    check_option("rule", rule, RULES)
+    resolved = resolve(model, images, targets, batch_size=batch_size)
+    steps = layer_chain(model)
+    table = _rule_table(steps, rule, rules)
+    params = {"epsilon": float(epsilon), "gamma": float(gamma), "alpha": float(alpha),
+              "beta": float(beta), "low": float(low), "high": float(high)}
+    key = ("lrp", tuple(table), tuple(sorted(params.items())))
+    run = cached(model, key, lambda: _lrp_graph(steps, table, params))
+    relevance, score = _run_batched(run, (resolved.images, resolved.weights), batch_size)
+    return _details(relevance, score, return_details)
+
+
+@register("deep_taylor")
+def deep_taylor(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Deep Taylor decomposition (Montavon et al. 2017): the :math:`z^+` rule in every layer and
+    the :math:`z^{\\mathcal{B}}` rule (input box ``[low, high]``) in the first.
+
+    .. math:: R_i = \\sum_j \\frac{a_i w_{ij}^+}{\\sum_{i'} a_{i'} w_{i'j}^+} R_j
+
+    Parameters and return value as :func:`lrp`.  Montavon, Lapuschkin, Binder, Samek, Müller,
+    Pattern Recognition 65, 2017, Sec. 4 (z+ rule) and Sec. 5 (z^B rule).
+    """
+    return lrp(model, images, targets, rule="zplus", rules={0: "zb"}, low=low, high=high,
+               batch_size=batch_size)
+
+
+def _rescale(delta_out, delta_in, gradient):
+    """DeepLIFT's multiplier Δy/Δx, the gradient where |Δx| is tiny (Shrikumar 2017 Sec. 3.5.1)."""
+    small = tf.abs(delta_in) < 1e-6
+    return tf.where(small, gradient, delta_out / tf.where(small, 1.0, delta_in))
+
+
+def _maxpool_multiplier(step: Step, a, a0, m):
+    """Max pooling: the gradient at x (or at x0), rescaled by Δy / (gradient · Δx).
+
+    Whichever of the two winners has the larger |gradient · Δx| is used, so the denominator only
+    vanishes when Δy does too, and summation-to-delta holds exactly.
+    """
+    slopes, delta = [], a - a0
+    for point in (a, a0):
+        with tf.autodiff.ForwardAccumulator(point, delta) as acc:
+            y = step.pool(point)
+        slopes.append(acc.jvp(y))
+    use_x = tf.abs(slopes[0]) >= tf.abs(slopes[1])
+    ratio = (step.pool(a) - step.pool(a0)) / tf.where(use_x, slopes[0], slopes[1])
+    ratio = tf.where(tf.abs(tf.where(use_x, slopes[0], slopes[1])) < 1e-12, 1.0, ratio)
+    return (transpose(step.pool, a, tf.where(use_x, m * ratio, 0.0))
+            + transpose(step.pool, a0, tf.where(use_x, 0.0, m * ratio)))
+
+
+def _deeplift_graph(steps: list[Step]):
+    @tf.function(reduce_retracing=True)
+    def run(x, reference, weights):
+        ins, pre, a, a0 = [], [], x, reference
+        for step in steps:
+            ins.append((a, a0))
+            (z, a), (z0, a0) = step.forward(a), step.forward(a0)
+            pre.append((z, z0))
+        score = tf.reduce_sum(weights * (a - a0), axis=-1)
+        m = weights
+        for step, (a_in, a0_in), (z, z0) in zip(reversed(steps), reversed(ins), reversed(pre)):
+            if step.act == "relu" or step.kind == "relu":
+                m = m * _rescale(tf.nn.relu(z) - tf.nn.relu(z0), z - z0, tf.cast(z > 0, z.dtype))
+            if step.kind in ("linear", "affine"):
+                m = transpose(lambda v, s=step: s.linear(v, bias=False), a_in, m)
+            elif step.kind == "avgpool":
+                m = transpose(step.pool, a_in, m)
+            elif step.kind == "maxpool":
+                m = _maxpool_multiplier(step, a_in, a0_in, m)
+            elif step.kind == "reshape":
+                m = tf.reshape(m, tf.shape(a_in))
+        return m * (x - reference), score
+
+    return run
+
+
+@register("deeplift")
+def deeplift(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    baseline: float | np.ndarray = 0.0,
+    return_details: bool = False,
+    batch_size: int = 32,
+) -> np.ndarray | RelevanceDetails:
+    """DeepLIFT with the rescale rule (Shrikumar, Greenside & Kundaje, ICML 2017, arXiv:1704.02685).
+
+    Contributions :math:`C_{\\Delta x_i \\Delta t} = m_{\\Delta x_i \\Delta t}\\, \\Delta x_i` with
+    multipliers chained backwards (eq. 3); linear layers use their weights, each ReLU the rescale
+    multiplier :math:`m = \\Delta y / \\Delta x` (Sec. 3.5.1), so summation-to-delta (eq. 1) holds:
+
+    .. math::  \\sum_i C_{\\Delta x_i \\Delta t} = t(x) - t(x^0).
+
+    Max pooling uses the gradient at ``x`` rescaled by Δy / (gradient · Δx) (DeepLIFT's
+    "scaled gradient" mode), which keeps summation-to-delta.
+
+    Parameters
+    ----------
+    model, images, targets, batch_size : see :func:`lrp`.
+    baseline : float or array broadcastable to (N, H, W, C)
+        The reference input :math:`x^0` (default: black image).
+    return_details : bool
+        Return :class:`RelevanceDetails`; ``score`` is logit(x) - logit(x0) and ``absorbed`` the
+        summation-to-delta gap.
+
+    Returns
+    -------
+    np.ndarray (N, H, W)
+        Contributions summed over channels (or :class:`RelevanceDetails`).
+    """
+    resolved = resolve(model, images, targets, batch_size=batch_size)
+    x = resolved.images
+    try:
+        reference = np.broadcast_to(np.asarray(baseline, "float32"), x.shape).copy()
+    except ValueError:
+        raise ValueError(f"baseline of shape {np.shape(baseline)} does not broadcast to the "
+                         f"images' shape {x.shape}; use a float or an array of that shape") from None
+    run = cached(model, ("deeplift",), lambda: _deeplift_graph(layer_chain(model)))
+    contributions, score = _run_batched(run, (x, reference, resolved.weights), batch_size)
+    return _details(contributions, score, return_details)

@@ -1,0 +1,51 @@
+"""Exercises: declared once in ``xaikit/exercises/lessonNN.py``, checked in place by :func:`check`.
+
+In a lesson::
+
+    from xaikit.exercises import check
+
+    def linear_attribution(weights, inputs, baseline=0.0):
+        raise NotImplementedError("your code here")
+
+    check("01.linear_attribution", linear_attribution)
+
+See :mod:`xaikit.exercises.registry` for the format of a declaration.
+"""
+
+from xaikit.exercises.checking import (
+    CaseResult,
+    CheckResult,
+    ForbiddenCallError,
+    check,
+    evaluate,
+    forbid,
+    run_case,
+)
+from xaikit.exercises.compare import compare_outputs
+from xaikit.exercises.registry import (
+    EXERCISES,
+    Case,
+    Exercise,
+    ReferenceNotAvailable,
+    load_lesson_function,
+    load_reference,
+    register,
+)
+
+__all__ = [
+    "EXERCISES",
+    "Case",
+    "CaseResult",
+    "CheckResult",
+    "Exercise",
+    "ForbiddenCallError",
+    "ReferenceNotAvailable",
+    "check",
+    "compare_outputs",
+    "evaluate",
+    "forbid",
+    "load_lesson_function",
+    "load_reference",
+    "register",
+    "run_case",
+]

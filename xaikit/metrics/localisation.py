@@ -1,0 +1,152 @@
+"""Weakly supervised localisation scores: does a map's hot region land on the object?
+
+Introduced in lesson 02 (Simonyan, Vedaldi & Zisserman 2013, Sec. 3.1, localise the object from
+its saliency map alone) and used again in lesson 05 for Grad-CAM.
+
+Boxes are ``(y0, x0, y1, x1)`` in pixel coordinates with the end exclusive, so the box of the
+single pixel ``(i, j)`` is ``(i, j, i + 1, j + 1)`` and its area is 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["box_from_map", "box_iou", "localisation_scores"]
+
+
+def _check_maps(maps: np.ndarray) -> np.ndarray:
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(
+            f"maps has shape {maps.shape}; expected (N, H, W). Reduce channels first "
+            "(e.g. with the method's default channel reduction) or add a batch axis with m[None]."
+        )
+    if not np.all(np.isfinite(maps)):
+        raise ValueError("maps contains NaN or inf; expected finite values.")
+    return maps
+
+
+def _check_boxes(boxes: np.ndarray, n: int) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.shape != (n, 4):
+        raise ValueError(
+            f"boxes has shape {boxes.shape}; expected ({n}, 4) as (y0, x0, y1, x1), one box per "
+            "map. For a data set with several boxes per image pick one, e.g. boxes[:, 0]."
+        )
+    return boxes
+
+
+def box_from_map(maps: np.ndarray, *, quantile: float = 0.95) -> np.ndarray:
+    """Tightest box around the pixels above a per-map quantile.
+
+    A pixel is kept when its value is strictly above the map's ``quantile`` or equals the map's
+    maximum (so the box is never empty, and a flat background does not count as hot).
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        (N, H, W) attribution maps (raw values; take ``np.abs`` first for signed maps).
+    quantile : float
+        Keep the pixels above this quantile of each map, in (0, 1). ``0.95`` keeps the
+        hottest 5 % of the pixels.
+
+    Returns
+    -------
+    np.ndarray
+        (N, 4) float boxes ``(y0, x0, y1, x1)``, end exclusive.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 8, 8)); m[0, 2:4, 5:7] = 1.0
+    >>> box_from_map(m, quantile=0.9).tolist()
+    [[2.0, 5.0, 4.0, 7.0]]
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile={quantile!r}; expected a number in (0, 1), e.g. 0.95.")
+    maps = _check_maps(maps)
+    threshold = np.quantile(maps.reshape(len(maps), -1), quantile, axis=1)
+    keep = (maps > threshold[:, None, None]) | (maps == maps.max(axis=(1, 2), keepdims=True))
+    rows, cols = keep.any(axis=2), keep.any(axis=1)
+    height, width = maps.shape[1:]
+    y0 = rows.argmax(axis=1)
+    y1 = height - rows[:, ::-1].argmax(axis=1)
+    x0 = cols.argmax(axis=1)
+    x1 = width - cols[:, ::-1].argmax(axis=1)
+    return np.stack([y0, x0, y1, x1], axis=1).astype(np.float64)
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Intersection over union of matching pairs of boxes.
+
+    .. math:: \\mathrm{IoU}(A, B) = \\frac{|A \\cap B|}{|A \\cup B|}
+
+    Parameters
+    ----------
+    boxes_a, boxes_b : np.ndarray
+        (N, 4) boxes ``(y0, x0, y1, x1)``, end exclusive.
+
+    Returns
+    -------
+    np.ndarray
+        (N,) IoU in [0, 1].
+
+    Examples
+    --------
+    >>> box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3]])).round(4).tolist()
+    [0.1429]
+    """
+    boxes_a = np.asarray(boxes_a, dtype=np.float64)
+    boxes_b = _check_boxes(boxes_b, len(boxes_a))
+    boxes_a = _check_boxes(boxes_a, len(boxes_b))
+    top_left = np.maximum(boxes_a[:, :2], boxes_b[:, :2])
+    bottom_right = np.minimum(boxes_a[:, 2:], boxes_b[:, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=1)
+    area_a = np.prod(boxes_a[:, 2:] - boxes_a[:, :2], axis=1)
+    area_b = np.prod(boxes_b[:, 2:] - boxes_b[:, :2], axis=1)
+    union = area_a + area_b - intersection
+    return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
+
+
+def localisation_scores(
+    maps: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    quantile: float = 0.95,
+    iou_threshold: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """Score maps against ground-truth boxes: box IoU, box hit and pointing game.
+
+    The predicted box is :func:`box_from_map` at ``quantile``; a *hit* is IoU ≥ ``iou_threshold``
+    (the ILSVRC localisation criterion Simonyan et al. report against, with 0.5); the *pointing
+    game* (Zhang et al. 2016) counts a hit when the map's maximum lies inside the box.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        (N, H, W) attribution maps, larger = more important.
+    boxes : np.ndarray
+        (N, 4) ground-truth boxes ``(y0, x0, y1, x1)``, end exclusive.
+    quantile : float
+        Per-map quantile that makes the predicted box, see :func:`box_from_map`.
+    iou_threshold : float
+        IoU at or above which a predicted box counts as a hit.
+
+    Returns
+    -------
+    dict
+        ``"box"`` (N, 4) predicted boxes, ``"iou"`` (N,), ``"hit"`` (N,) bool,
+        ``"pointing"`` (N,) bool.
+    """
+    maps = _check_maps(maps)
+    boxes = _check_boxes(boxes, len(maps))
+    predicted = box_from_map(maps, quantile=quantile)
+    iou = box_iou(predicted, boxes)
+    flat_argmax = maps.reshape(len(maps), -1).argmax(axis=1)
+    peak_y, peak_x = np.unravel_index(flat_argmax, maps.shape[1:])
+    pointing = (
+        (peak_y >= boxes[:, 0])
+        & (peak_y < boxes[:, 2])
+        & (peak_x >= boxes[:, 1])
+        & (peak_x < boxes[:, 3])
+    )
+    return {"box": predicted, "iou": iou, "hit": iou >= iou_threshold, "pointing": pointing}

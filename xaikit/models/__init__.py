@@ -1,0 +1,44 @@
+"""Architectures, deterministic training, the cached model zoo, pretrained ImageNet models.
+
+- :func:`simple_cnn`, :func:`vgg_mini`, :func:`mlp` — small functional classifiers whose head is
+  ``Dense(name="logits") -> Activation(softmax|sigmoid, name="probs")``;
+- :func:`train`, :func:`accuracy` — seeded, resumable training with early stopping;
+- :func:`zoo`, :func:`zoo_info`, :data:`ZOO`, :func:`cache_dir` — trained models of the kit's
+  embedded datasets, cached atomically;
+- :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
+  ImageNet models from local weight files;
+- :func:`logits_model` — the same network without its final softmax/sigmoid.
+
+Importing this package imports Keras/TensorFlow.
+"""
+
+from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
+from xaikit.models.cache import cache_dir
+from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
+from xaikit.models.surgery import logits_model, output_activation
+from xaikit.models.training import accuracy, predict, seed_everything, train
+from xaikit.models.zoo import ZOO, Recipe, fast_default, zoo, zoo_info, zoo_names
+
+__all__ = [
+    "simple_cnn",
+    "vgg_mini",
+    "mlp",
+    "classifier_head",
+    "train",
+    "accuracy",
+    "predict",
+    "seed_everything",
+    "zoo",
+    "zoo_info",
+    "zoo_names",
+    "ZOO",
+    "Recipe",
+    "fast_default",
+    "cache_dir",
+    "pretrained",
+    "preprocess_input",
+    "decode_predictions",
+    "PRETRAINED",
+    "logits_model",
+    "output_activation",
+]

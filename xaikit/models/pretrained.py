@@ -1,0 +1,213 @@
+"""ImageNet models from ``keras.applications``, loaded from local weight files only.
+
+Keras downloads ImageNet weights on first use. Without a network (an exam room, the kit's CI)
+that download hangs or fails with a long traceback, so :func:`pretrained` never lets Keras
+download: it builds the architecture with ``weights=None`` and loads the weight file itself, from
+``weights_path=`` or from the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``, where
+``keras.applications`` itself stores it). A missing file raises :class:`WeightsNotFoundError` with
+one sentence naming the file, where to put it and where to download it.
+
+Images in xaikit are float32 in [0, 1]; :func:`preprocess_input` scales them to the 0-255 range
+the ImageNet models were trained on and applies the model's own preprocessing.
+:func:`decode_predictions` reads ``imagenet_class_index.json`` from the same cache folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = [
+    "PRETRAINED",
+    "WeightsNotFoundError",
+    "pretrained",
+    "preprocess_input",
+    "decode_predictions",
+    "keras_models_dir",
+    "weights_filename",
+]
+
+_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+CLASS_INDEX_FILE = "imagenet_class_index.json"
+CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A pretrained weight file (or the ImageNet class index) is not on this machine."""
+
+
+@dataclass(frozen=True)
+class _App:
+    constructor: str  # attribute of keras.applications
+    module: str  # keras.applications.<module> holding preprocess_input
+    url_folder: str
+    default_size: int
+
+
+PRETRAINED: dict[str, _App] = {
+    "vgg16": _App("VGG16", "vgg16", "vgg16/", 224),
+    "resnet50": _App("ResNet50", "resnet50", "resnet/", 224),
+    "mobilenet_v2": _App("MobileNetV2", "mobilenet_v2", "mobilenet_v2/", 224),
+}
+
+
+def keras_models_dir() -> Path:
+    """The folder where ``keras.applications`` caches weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    if not os.access(home if os.path.exists(home) else os.path.dirname(home), os.W_OK):
+        home = os.path.join("/tmp", ".keras")  # the fallback keras.utils.get_file uses
+    return Path(home).expanduser() / "models"
+
+
+def _check_name(name: str) -> _App:
+    if not isinstance(name, str) or name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(sorted(PRETRAINED))}.")
+    return PRETRAINED[name]
+
+
+def weights_filename(name: str, *, include_top: bool = True, alpha: float = 1.0, size: int = 224) -> str:
+    """The file name ``keras.applications`` gives the ImageNet weights of ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"vgg16"``, ``"resnet50"`` or ``"mobilenet_v2"``.
+    include_top : bool
+        With the 1000-class classifier (``True``) or the convolutional base only.
+    alpha, size : float, int
+        MobileNetV2 width multiplier and input side (ignored for the others).
+    """
+    _check_name(name)
+    top = "" if include_top else "_notop"
+    if name == "mobilenet_v2":
+        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{int(size)}{'' if include_top else '_no_top'}.h5"
+    return f"{name}_weights_tf_dim_ordering_tf_kernels{top}.h5"
+
+
+def pretrained(
+    name: str,
+    weights_path: str | os.PathLike | None = None,
+    *,
+    include_top: bool = True,
+    input_shape: Sequence[int] | None = None,
+    alpha: float = 1.0,
+) -> keras.Model:
+    """A ``keras.applications`` ImageNet classifier with its weights loaded from a local file.
+
+    VGG16 (Simonyan & Zisserman, ICLR 2015), ResNet50 (He et al., CVPR 2016) or MobileNetV2
+    (Sandler et al., CVPR 2018). The returned model ends in the application's softmax layer
+    ``"predictions"`` and expects inputs prepared by :func:`preprocess_input`.
+
+    Parameters
+    ----------
+    name : str
+        ``"vgg16"``, ``"resnet50"`` or ``"mobilenet_v2"``.
+    weights_path : path, optional
+        The weight file. Default: ``keras_models_dir() / weights_filename(...)``, the file
+        ``keras.applications`` downloads when online.
+    include_top : bool
+        Keep the 1000-class classifier.
+    input_shape : (H, W, 3), optional
+        Input size; default ``(224, 224, 3)``. MobileNetV2 weights exist per (alpha, size).
+    alpha : float
+        MobileNetV2 width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4).
+
+    Returns
+    -------
+    keras.Model
+        The functional application model with the weights loaded.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        The weight file does not exist (nothing is downloaded).
+    ValueError
+        Unknown name, or the file does not hold this architecture's weights.
+    """
+    app = _check_name(name)
+    shape = (app.default_size, app.default_size, 3) if input_shape is None else tuple(input_shape)
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(f"input_shape is {input_shape!r}; expected (height, width, 3).")
+    filename = weights_filename(name, include_top=include_top, alpha=alpha, size=shape[0])
+    path = Path(weights_path).expanduser() if weights_path is not None else keras_models_dir() / filename
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"pretrained({name!r}) needs the ImageNet weight file {filename}, which is not at {path} "
+            f"and cannot be downloaded here: download {_APPS}{app.url_folder}{filename} on a machine "
+            f"with internet and put it in {keras_models_dir()}/ (or pass weights_path=)."
+        )
+    kwargs: dict[str, Any] = {"weights": None, "include_top": include_top, "input_shape": shape}
+    if name == "mobilenet_v2":
+        kwargs["alpha"] = alpha
+    model = getattr(keras.applications, app.constructor)(**kwargs)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # wrong architecture / truncated file: say which file, never guess
+        raise ValueError(
+            f"pretrained({name!r}): cannot load weights from {path} ({type(exc).__name__}: {exc}); "
+            f"expected the keras.applications file {filename}."
+        ) from exc
+    return model
+
+
+def preprocess_input(name: str, images: np.ndarray) -> np.ndarray:
+    """Prepare xaikit images (float32 [0, 1], NHWC RGB) for pretrained model ``name``.
+
+    Multiplies by 255 and applies ``keras.applications.<name>.preprocess_input`` (caffe-style BGR
+    mean subtraction for VGG16/ResNet50, scaling to [-1, 1] for MobileNetV2).
+
+    Returns
+    -------
+    np.ndarray
+        float32 array of the same shape.
+    """
+    _check_name(name)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images have shape {images.shape}; expected (N, H, W, 3) RGB in [0, 1] (use x[None] for one)."
+        )
+    if images.size and (images.min() < 0.0 or images.max() > 1.0):
+        raise ValueError(
+            f"images range over [{images.min():.3g}, {images.max():.3g}]; expected [0, 1] "
+            "(divide uint8 images by 255)."
+        )
+    module = getattr(keras.applications, PRETRAINED[name].module)
+    return np.asarray(module.preprocess_input(images * 255.0), dtype=np.float32)
+
+
+def decode_predictions(
+    probs: np.ndarray, top: int = 5, *, class_index_path: str | os.PathLike | None = None
+) -> list[list[tuple[str, str, float]]]:
+    """The ``top`` ImageNet classes of each row of ``probs`` as (wordnet id, name, score).
+
+    Reads ``imagenet_class_index.json`` from ``class_index_path`` or the Keras models folder (the
+    file ``keras.applications.imagenet_utils.decode_predictions`` would download).
+
+    Raises
+    ------
+    WeightsNotFoundError
+        The class index file is missing.
+    ValueError
+        ``probs`` is not (N, 1000).
+    """
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[1] != 1000:
+        raise ValueError(f"probs has shape {probs.shape}; expected (N, 1000) ImageNet scores.")
+    path = Path(class_index_path) if class_index_path is not None else keras_models_dir() / CLASS_INDEX_FILE
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"decode_predictions needs the ImageNet class index {CLASS_INDEX_FILE}, which is not at "
+            f"{path}: download {CLASS_INDEX_URL} and put it in {keras_models_dir()}/ "
+            "(or pass class_index_path=)."
+        )
+    index = json.loads(path.read_text())
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+    return [[(*index[str(i)], float(row[i])) for i in order] for row, order in zip(probs, best)]

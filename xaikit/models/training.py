@@ -1,0 +1,326 @@
+"""Deterministic, resumable training of the kit's classifiers, and their accuracy.
+
+:func:`train` wraps ``model.fit`` one epoch at a time so that it can
+
+- shuffle each epoch with its own NumPy generator ``default_rng([seed, epoch])`` (so a resumed run
+  sees exactly the batches an uninterrupted run would have seen);
+- stop early on the validation loss and restore the best weights;
+- write a checkpoint (weights, optimizer state, best weights, counters) atomically after every
+  epoch and resume from it after a crash;
+- show one progress bar (tqdm) over all steps.
+
+Single-label models (softmax or linear head) are trained with sparse categorical cross-entropy on
+``data.labels``; multi-label models (sigmoid head) with binary cross-entropy on
+``data.meta["multi_hot"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from xaikit.models.surgery import output_activation
+
+__all__ = ["train", "accuracy", "predict", "seed_everything", "targets_for"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and Keras/TensorFlow (``keras.utils.set_random_seed``).
+
+    Weight initialisation draws from these generators, so call it right before building a model.
+    On CPU, TensorFlow's kernels used by the kit's models are deterministic for a fixed seed and
+    thread count (checked by ``tests/test_models.py``), so op determinism
+    (``tf.config.experimental.enable_op_determinism``, a process-wide switch that also makes some
+    GPU kernels raise) is left to the user.
+    """
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed is {seed!r}; expected a non-negative int.")
+    keras.utils.set_random_seed(int(seed))
+
+
+def _is_multi_label(model: keras.Model) -> bool:
+    return output_activation(model) == "sigmoid"
+
+
+def targets_for(model: keras.Model, data: Any) -> np.ndarray:
+    """Training targets of ``data`` for ``model``: class indices, or multi-hot rows for a sigmoid head."""
+    if _is_multi_label(model):
+        multi_hot = getattr(data, "meta", {}).get("multi_hot")
+        if multi_hot is None:
+            raise ValueError(
+                f"model {model.name!r} has a sigmoid (multi-label) output but the data "
+                f"{getattr(data, 'name', '')!r} has no meta['multi_hot'] (N, K) targets."
+            )
+        return np.asarray(multi_hot, dtype=np.float32)
+    return np.asarray(data.labels, dtype=np.int64)
+
+
+def _check_data(model: keras.Model, data: Any, what: str) -> None:
+    images = getattr(data, "images", None)
+    if images is None or getattr(data, "labels", None) is None:
+        raise TypeError(f"{what} must be an xaikit.data.ImageSet; got {type(data).__name__}.")
+    expected = tuple(model.inputs[0].shape[1:])
+    if tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"{what} images have shape {tuple(images.shape[1:])} per image but model "
+            f"{model.name!r} expects {expected}; load the data at the model's size."
+        )
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != len(data.class_names):
+        raise ValueError(
+            f"{what} has {len(data.class_names)} classes but model {model.name!r} has {n_out} outputs."
+        )
+
+
+def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """``model``'s outputs on ``images`` as a NumPy array, in batches, without a progress bar."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
+
+
+def _cross_entropy(model: keras.Model, scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mean training loss (the compiled cross-entropy) computed from predicted scores."""
+    eps = 1e-7
+    activation = output_activation(model)
+    if activation == "sigmoid":
+        p = np.clip(scores, eps, 1 - eps)
+        return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
+    if activation == "linear":
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        scores = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    picked = scores[np.arange(len(scores)), targets]
+    return float(-np.mean(np.log(np.clip(picked, eps, 1.0))))
+
+
+def _accuracy_from_scores(model: keras.Model, data: Any, scores: np.ndarray) -> float:
+    if _is_multi_label(model):
+        truth = targets_for(model, data) > 0.5
+        k = truth.sum(axis=1)
+        ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+        predicted = ranks < k[:, None]
+        return float(np.mean(np.all(predicted == truth, axis=1)))
+    return float(np.mean(np.argmax(scores, axis=1) == data.labels))
+
+
+def _loss_and_accuracy(model: keras.Model, data: Any) -> tuple[float, float]:
+    scores = predict(model, data.images).astype(np.float64)
+    return _cross_entropy(model, scores, targets_for(model, data)), _accuracy_from_scores(model, data, scores)
+
+
+def accuracy(model: keras.Model, data: Any, *, batch_size: int = 256) -> float:
+    """Test accuracy of ``model`` on ``data``.
+
+    Single-label: the fraction of images whose arg-max class is the label. Multi-label (sigmoid
+    head, ``data.meta["multi_hot"]``): the fraction of images whose k highest scores are exactly
+    the k true classes (k = number of true classes of that image; for two-object shapes: both
+    objects' classes are the top-2).
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    _check_data(model, data, "data")
+    return _accuracy_from_scores(model, data, predict(model, data.images, batch_size=batch_size))
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    activation = output_activation(model)
+    if activation == "sigmoid":
+        loss = keras.losses.BinaryCrossentropy()
+    elif activation in ("softmax", "linear"):
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation == "linear")
+    else:
+        raise ValueError(
+            f"model {model.name!r} ends in activation {activation!r}; train() handles softmax, "
+            "sigmoid (multi-label) or linear (logits) outputs — or compile the model yourself."
+        )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=False)
+
+
+def _weights(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(v) for v in model.weights]
+
+
+def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], state: dict) -> None:
+    arrays = {f"w{i}": w for i, w in enumerate(_weights(model))}
+    arrays |= {f"b{i}": w for i, w in enumerate(best)}
+    arrays |= {f"o{i}": np.array(v) for i, v in enumerate(model.optimizer.variables)}
+    arrays["state"] = np.array(json.dumps(state))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_checkpoint(path: Path, model: keras.Model) -> tuple[list[np.ndarray], dict] | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        state = json.loads(str(arrays["state"]))
+        n_w, n_o = state["n_weights"], state["n_optimizer"]
+        weights = [arrays[f"w{i}"] for i in range(n_w)]
+        best = [arrays[f"b{i}"] for i in range(n_w)]
+        model.set_weights(weights)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        if len(model.optimizer.variables) != n_o:
+            raise ValueError("optimizer state does not match the model")
+        for variable, value in zip(model.optimizer.variables, (arrays[f"o{i}"] for i in range(n_o))):
+            variable.assign(value)
+    except Exception as exc:  # a stale or broken checkpoint is never fatal: start afresh
+        import warnings
+
+        warnings.warn(
+            f"xaikit: ignoring training checkpoint {path} ({type(exc).__name__}: {exc}); "
+            "training from the start.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return best, state
+
+
+class _Progress(keras.callbacks.Callback):
+    def __init__(self, bar: Any):
+        super().__init__()
+        self.bar = bar
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.bar.update(1)
+        if logs and batch % 10 == 0:
+            self.bar.set_postfix(loss=f"{float(logs.get('loss', np.nan)):.3f}", refresh=False)
+
+
+def train(
+    model: keras.Model,
+    data: Any,
+    *,
+    epochs: int = 20,
+    batch_size: int = 64,
+    seed: int = 0,
+    val: Any = None,
+    patience: int = 5,
+    learning_rate: float = 1e-3,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` on ``data`` in place: shuffled mini-batches, early stopping, resumable.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional/Sequential classifier (softmax, sigmoid or linear head). Compiled here with
+        Adam(``learning_rate``) and the matching cross-entropy unless it is already compiled.
+    data : ImageSet
+        Training images and labels (``meta["multi_hot"]`` for a sigmoid head).
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Mini-batch size.
+    seed : int
+        Seeds Keras (``keras.utils.set_random_seed``) and the per-epoch shuffles. Same seed, same
+        initial weights and data => same trained weights.
+    val : ImageSet, optional
+        Validation set for early stopping; without it the training loss is monitored.
+    patience : int
+        Stop after this many epochs without a lower monitored loss, then restore the weights of
+        the best epoch.
+    learning_rate : float
+        Adam's step size (only used when the model is compiled here).
+    progress : bool
+        Show a tqdm progress bar over all training steps.
+    checkpoint : path, optional
+        ``.npz`` file written atomically after each epoch (weights, optimizer state, best weights,
+        counters). If it exists when ``train`` starts, training resumes after its last epoch.
+        Deleted when training ends.
+
+    Returns
+    -------
+    dict
+        ``history`` (per-epoch ``loss``, ``val_loss``, ``val_accuracy``), ``best_epoch``,
+        ``epochs_run`` and ``stopped_early``.
+    """
+    for label, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1)):
+        if not isinstance(value, int | np.integer) or value < minimum:
+            raise ValueError(f"{label} is {value!r}; expected an int >= {minimum}.")
+    _check_data(model, data, "data")
+    if val is not None:
+        _check_data(model, val, "val")
+    seed_everything(seed)
+    if not model.compiled:
+        _compile(model, learning_rate)
+    x, y = data.images, targets_for(model, data)
+    steps_per_epoch = -(-len(x) // batch_size)
+
+    best = _weights(model)
+    state: dict[str, Any] = {
+        "epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0,
+        "history": {"loss": [], "val_loss": [], "val_accuracy": []},
+    }  # fmt: skip
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        restored = _load_checkpoint(ckpt, model)
+        if restored is not None:
+            best, state = restored
+
+    bar = None
+    callbacks: list[keras.callbacks.Callback] = []
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=epochs * steps_per_epoch, initial=state["epoch"] * steps_per_epoch,
+            desc=f"train {model.name}", unit="step", leave=False,
+        )  # fmt: skip
+        callbacks.append(_Progress(bar))
+    try:
+        while state["epoch"] < epochs and state["wait"] < patience:
+            epoch = state["epoch"]
+            order = np.random.default_rng([seed, epoch]).permutation(len(x))
+            fit = model.fit(
+                x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False,
+                verbose=0, callbacks=callbacks,
+            )  # fmt: skip
+            loss = float(fit.history["loss"][-1])
+            state["history"]["loss"].append(loss)
+            monitored = loss
+            if val is not None:
+                val_loss, val_acc = _loss_and_accuracy(model, val)
+                state["history"]["val_loss"].append(val_loss)
+                state["history"]["val_accuracy"].append(val_acc)
+                monitored = val_loss
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}")
+            if state["best_loss"] is None or monitored < state["best_loss"]:
+                state.update(best_loss=monitored, best_epoch=epoch + 1, wait=0)
+                best = _weights(model)
+            else:
+                state["wait"] += 1
+            state["epoch"] = epoch + 1
+            if ckpt is not None:
+                state.update(n_weights=len(best), n_optimizer=len(model.optimizer.variables))
+                _save_checkpoint(ckpt, model, best, state)
+    finally:
+        if bar is not None:
+            bar.close()
+    model.set_weights(best)
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()
+    return {
+        "history": state["history"],
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"],
+        "stopped_early": state["epoch"] < epochs,
+    }

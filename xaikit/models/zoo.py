@@ -1,0 +1,251 @@
+"""The model zoo: named (dataset, architecture, recipe) entries, trained on first use and cached.
+
+``zoo(name)`` returns a trained Keras model (softmax, or sigmoid for the multi-label entry) for one
+of the kit's embedded datasets, training it on the CPU the first time (each entry takes about a
+minute or two on 2 cores) and loading it from :func:`xaikit.models.cache_dir` afterwards.
+
+Fast mode (``fast=True``, or env ``XAIKIT_FAST=1`` when ``fast=None``) trains a reduced recipe
+(the data set's fast split and fewer epochs) under a separate cache key; it is used by
+``make test`` and the lessons' fast mode, and still clearly above chance (see ``fast_accuracy``).
+
+``shapes-two-objects`` is a multi-label model: every image holds two objects of different classes;
+the head is a per-class sigmoid trained with binary cross-entropy against ``meta["multi_hot"]``,
+and an image counts as correct when its two highest-scoring classes are exactly the two objects'
+classes. Grad-CAM for either object then targets that class's logit.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import keras
+
+from xaikit.models import architectures, cache
+from xaikit.models.training import accuracy, seed_everything, train
+
+__all__ = ["Recipe", "ZOO", "zoo", "zoo_info", "zoo_names", "fast_default"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a zoo entry is built and trained.
+
+    Attributes
+    ----------
+    dataset : str
+        Name understood by ``xaikit.data.load``.
+    arch : str
+        A function of :mod:`xaikit.models.architectures`.
+    arch_kwargs : dict
+        Extra keyword arguments for the architecture (``multi_label``, ``widths``, ...).
+    epochs, batch_size, learning_rate, patience, seed
+        Passed to :func:`xaikit.models.train`.
+    fast_epochs : int
+        Epochs of the reduced (fast) recipe, which also uses ``load(..., fast=True)`` data.
+    accuracy : float
+        Stated test accuracy of the full recipe (a lower bound; ``zoo_info`` has the measured one).
+    fast_accuracy : float
+        Stated test accuracy of the fast recipe.
+    """
+
+    dataset: str
+    arch: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 4
+    seed: int = 0
+    fast_epochs: int = 4
+    accuracy: float = 0.95
+    fast_accuracy: float = 0.5
+
+    def as_dict(self, fast: bool) -> dict[str, Any]:
+        """The JSON-serialisable recipe actually used (hashed into the cache key)."""
+        recipe = asdict(self)
+        recipe["fast"] = bool(fast)
+        recipe["epochs_used"] = self.fast_epochs if fast else self.epochs
+        return recipe
+
+
+ZOO: dict[str, Recipe] = {
+    "digits": Recipe(
+        dataset="digits", arch="simple_cnn", epochs=15, batch_size=32, patience=4,
+        fast_epochs=3, accuracy=0.97, fast_accuracy=0.85,
+    ),
+    "shapes": Recipe(
+        dataset="shapes", arch="vgg_mini", arch_kwargs={"widths": (16, 32, 64)},
+        epochs=20, batch_size=32, patience=4, fast_epochs=5, accuracy=0.95, fast_accuracy=0.6,
+    ),
+    "shapes-two-objects": Recipe(
+        dataset="shapes-two-objects", arch="vgg_mini",
+        arch_kwargs={"widths": (16, 32, 64), "multi_label": True},
+        epochs=25, batch_size=32, patience=4, fast_epochs=5, accuracy=0.9, fast_accuracy=0.3,
+    ),
+    "an8flower-single-6c": Recipe(
+        dataset="an8flower-single-6c", arch="vgg_mini",
+        arch_kwargs={"widths": (16, 32, 64), "stem_stride": 2},
+        epochs=15, batch_size=32, patience=3, fast_epochs=4, accuracy=0.95, fast_accuracy=0.6,
+    ),
+    "an8flower-double-12c": Recipe(
+        dataset="an8flower-double-12c", arch="vgg_mini",
+        arch_kwargs={"widths": (16, 32, 64), "stem_stride": 2},
+        epochs=15, batch_size=32, patience=3, fast_epochs=4, accuracy=0.9, fast_accuracy=0.4,
+    ),
+}  # fmt: skip
+
+
+def zoo_names() -> list[str]:
+    """Names of the zoo entries."""
+    return sorted(ZOO)
+
+
+def fast_default(fast: bool | None) -> bool:
+    """``fast`` itself, or (when None) whether env ``XAIKIT_FAST`` is set to a true value."""
+    if fast is None:
+        return os.environ.get("XAIKIT_FAST", "").strip().lower() in ("1", "true", "yes", "on")
+    return bool(fast)
+
+
+def _recipe(name: str) -> Recipe:
+    if not isinstance(name, str) or name not in ZOO:
+        raise ValueError(f"unknown zoo model {name!r}; valid names: {', '.join(zoo_names())}.")
+    return ZOO[name]
+
+
+def _key(name: str, recipe: Recipe, fast: bool) -> str:
+    from xaikit.data import recipe as data_recipe
+
+    spec = {"model": recipe.as_dict(fast), "data": data_recipe(recipe.dataset, fast)}
+    return cache.entry_key(f"{name}-fast" if fast else name, spec)
+
+
+def _build_and_train(name: str, recipe: Recipe, fast: bool, checkpoint: Any, progress: bool):
+    from xaikit.data import load
+
+    train_set = load(recipe.dataset, split="train", fast=fast)
+    val_set = load(recipe.dataset, split="val", fast=fast)
+    test_set = load(recipe.dataset, split="test", fast=fast)
+    seed_everything(recipe.seed)
+    build = getattr(architectures, recipe.arch)
+    model = build(train_set.input_shape, len(train_set.class_names), name=name.replace("-", "_"),
+                  **recipe.arch_kwargs)  # fmt: skip
+    start = time.perf_counter()
+    result = train(
+        model, train_set, epochs=recipe.fast_epochs if fast else recipe.epochs,
+        batch_size=recipe.batch_size, seed=recipe.seed, val=val_set, patience=recipe.patience,
+        learning_rate=recipe.learning_rate, progress=progress, checkpoint=checkpoint,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    test_accuracy = accuracy(model, test_set)
+    stated = recipe.fast_accuracy if fast else recipe.accuracy
+    if test_accuracy < stated:
+        warnings.warn(
+            f"xaikit: zoo model {name!r}{' (fast)' if fast else ''} reached test accuracy "
+            f"{test_accuracy:.3f}, below the stated {stated:.2f}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    info = {
+        "name": name,
+        "fast": fast,
+        "recipe": recipe.as_dict(fast),
+        "test_accuracy": test_accuracy,
+        "val_accuracy": (result["history"]["val_accuracy"] or [None])[result["best_epoch"] - 1],
+        "train_seconds": round(seconds, 2),
+        "epochs_run": result["epochs_run"],
+        "best_epoch": result["best_epoch"],
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return model, info
+
+
+def zoo(
+    name: str, *, fast: bool | None = None, retrain: bool = False, progress: bool = True
+) -> keras.Model:
+    """A trained model of the zoo, loaded from the cache or trained (and cached) now.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ZOO`: ``"an8flower-single-6c"``, ``"an8flower-double-12c"``, ``"shapes"``,
+        ``"shapes-two-objects"`` (multi-label, sigmoid head), ``"digits"``.
+    fast : bool, optional
+        Reduced recipe under its own cache key; ``None`` reads env ``XAIKIT_FAST``.
+    retrain : bool
+        Train again even if a valid cached model exists (and replace it).
+    progress : bool
+        Show the training progress bar.
+
+    Returns
+    -------
+    keras.Model
+        A fresh (uncompiled) copy each call, so changing its weights never alters the cache.
+        Its test data: ``xaikit.data.load(name, split="test", fast=fast)``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name`` (the message lists the valid names).
+    """
+    recipe = _recipe(name)
+    fast = fast_default(fast)
+    key = _key(name, recipe, fast)
+    if not retrain:
+        cached = cache.load_verified(key)
+        if cached is not None:
+            return cached[0]
+    paths = cache.entry_paths(key)
+    with cache.file_lock(paths["lock"]):
+        if not retrain:  # another process may have trained it while we waited for the lock
+            cached = cache.load_verified(key)
+            if cached is not None:
+                return cached[0]
+        model, info = _build_and_train(name, recipe, fast, paths["checkpoint"], progress)
+        cache.save_verified(model, key, info)
+    return model
+
+
+def zoo_info(name: str, *, fast: bool | None = None) -> dict[str, Any]:
+    """What a zoo entry is, and what it measured when it was trained (without training it).
+
+    Returns
+    -------
+    dict
+        ``name``, ``dataset``, ``arch``, ``recipe``, ``stated_accuracy``, ``fast``, ``key``,
+        ``path`` and ``cached``; when cached also the sidecar's ``test_accuracy``,
+        ``train_seconds``, ``epochs_run``, ``n_train``, ``n_test``, ``trained_at``.
+    """
+    recipe = _recipe(name)
+    fast = fast_default(fast)
+    key = _key(name, recipe, fast)
+    paths = cache.entry_paths(key)
+    info: dict[str, Any] = {
+        "name": name,
+        "dataset": recipe.dataset,
+        "arch": recipe.arch,
+        "recipe": recipe.as_dict(fast),
+        "stated_accuracy": recipe.fast_accuracy if fast else recipe.accuracy,
+        "fast": fast,
+        "key": key,
+        "path": str(paths["model"]),
+        "cached": False,
+    }
+    if paths["model"].exists() and paths["sidecar"].exists():
+        import json
+
+        try:
+            sidecar = json.loads(paths["sidecar"].read_text())
+        except (OSError, ValueError):
+            return info
+        info["cached"] = True
+        for field_name in ("test_accuracy", "train_seconds", "epochs_run", "best_epoch",
+                           "n_train", "n_test", "trained_at"):  # fmt: skip
+            info[field_name] = sidecar.get(field_name)
+    return info

@@ -1,0 +1,394 @@
+"""The lesson runner: execute ``lessons/NN_topic.py`` headless and collect their results.
+
+Each lesson (a jupytext percent ``.py`` file) is converted to a notebook, executed with nbclient
+on a kernel running *this* Python interpreter (a kernelspec written to a temporary folder, nothing
+in the home folder), and written as ``<out>/<stem>.ipynb``.  The kernel gets the environment
+variables ``XAIKIT_OUT=<out>/<stem>`` (where :mod:`xaikit.report` saves figures and records
+tables and results) and ``XAIKIT_FAST`` (fast mode).  Afterwards ``<out>/summary.md`` lists, per
+lesson, its status, wall time, tables, key results and figures, and the error of a failing one.
+
+A failing lesson is reported and the others still run; :attr:`RunReport.ok` says whether all
+passed (the CLI turns it into the exit status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xaikit.report import read_results
+
+__all__ = ["LessonError", "LessonRun", "RunReport", "find_lessons", "reproduce",
+           "DEFAULT_CELL_TIMEOUT"]
+
+DEFAULT_CELL_TIMEOUT = 1800
+"""Seconds one cell may run before the lesson is stopped and reported as failed."""
+
+_KERNEL_NAME = "xaikit-python"
+_RUN_FILE = "run.json"
+_LESSON_FILE = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.py$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class LessonError(ValueError):
+    """A lesson was asked for that does not exist or cannot be read."""
+
+
+@dataclass
+class LessonRun:
+    """Outcome of one lesson."""
+
+    number: str
+    stem: str
+    source: Path
+    status: str  # "passed" or "failed"
+    seconds: float
+    notebook: Path | None = None
+    error: str | None = None
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass
+class RunReport:
+    """Outcome of :func:`reproduce`: one :class:`LessonRun` per lesson and the summary file."""
+
+    lessons: list[LessonRun]
+    out: Path
+    summary: Path
+    fast: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when every lesson passed."""
+        return all(lesson.passed for lesson in self.lessons)
+
+    @property
+    def failed(self) -> list[LessonRun]:
+        return [lesson for lesson in self.lessons if not lesson.passed]
+
+
+def default_lessons_dir() -> Path:
+    """``./lessons`` when it exists, else the ``lessons/`` folder next to the package."""
+    here = Path.cwd() / "lessons"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "lessons"
+
+
+def find_lessons(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
+                 lessons_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Resolve lesson numbers (``"01"``, ``"1"``, ``1``) or paths to lesson files.
+
+    Parameters
+    ----------
+    lessons : sequence, optional
+        Lesson numbers or paths to ``.py`` files; None means every ``NN_topic.py`` in the folder.
+    lessons_dir : path, optional
+        The lessons folder (default: :func:`default_lessons_dir`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The lesson files, in the order asked (or sorted by number).
+
+    Raises
+    ------
+    LessonError
+        For a number with no lesson, an ambiguous number, a missing folder or an unreadable file.
+    """
+    folder = Path(lessons_dir) if lessons_dir is not None else default_lessons_dir()
+    if not folder.is_dir():
+        raise LessonError(f"no lessons folder at {folder} (run from the kit's root folder or "
+                          "pass --lessons-dir)")
+    available = {}
+    for path in sorted(folder.glob("*.py")):
+        match = _LESSON_FILE.match(path.name)
+        if match:
+            available.setdefault(match.group(1), []).append(path)
+    if lessons is None:
+        paths = [paths[0] for _, paths in sorted(available.items())]
+        if not paths:
+            raise LessonError(f"no lesson files NN_topic.py in {folder}")
+    else:
+        paths = [_lookup(item, available, folder) for item in lessons]
+    for path in paths:
+        _check_readable(path)
+    return paths
+
+
+def _lookup(item: str | int | os.PathLike[str], available: dict[str, list[Path]],
+            folder: Path) -> Path:
+    text = str(item).strip()
+    if text.isdigit():
+        number = f"{int(text):02d}"
+        if number not in available:
+            known = ", ".join(sorted(available)) or "none"
+            raise LessonError(f"no lesson {number} in {folder} (available: {known})")
+        if len(available[number]) > 1:
+            names = ", ".join(path.name for path in available[number])
+            raise LessonError(f"lesson number {number} is ambiguous in {folder}: {names}")
+        return available[number][0]
+    path = Path(text)
+    if path.suffix == ".py" and path.exists():
+        return path
+    raise LessonError(f"{text!r} is neither a lesson number (like 01) nor an existing .py file")
+
+
+def _check_readable(path: Path) -> None:
+    import jupytext
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        jupytext.reads(text, fmt="py:percent")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LessonError(f"cannot read lesson file {path}: {error}") from error
+    except Exception as error:
+        raise LessonError(f"lesson file {path} is not a valid jupytext percent file: "
+                          f"{error}") from error
+
+
+def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
+              out: str | os.PathLike[str] = "xaikit-out", fast: bool | None = None,
+              timeout: int = DEFAULT_CELL_TIMEOUT,
+              lessons_dir: str | os.PathLike[str] | None = None,
+              progress: bool = True, resume: bool = False) -> RunReport:
+    """Execute lessons headless and write notebooks, figures and ``summary.md`` into ``out``.
+
+    Parameters
+    ----------
+    lessons : sequence of str/int/path, optional
+        Lesson numbers (``["01", "05"]``) or lesson files; None runs every lesson.
+    out : path
+        Output folder: ``<stem>.ipynb``, ``<stem>/*.png``, ``<stem>/results.json``, ``summary.md``.
+    fast : bool, optional
+        Fast mode (smaller n, reduced zoo recipes); None reads ``XAIKIT_FAST``.
+    timeout : int
+        Seconds one cell may run.
+    lessons_dir : path, optional
+        Where to find lessons by number.
+    progress : bool
+        Show a progress bar on stderr.
+    resume : bool
+        Skip a lesson whose last run into ``out`` passed, in the same mode, from the same source
+        (recorded in ``<out>/<stem>/run.json``), e.g. after an interrupted run.
+
+    Returns
+    -------
+    RunReport
+
+    Raises
+    ------
+    LessonError
+        For a missing lesson number or an unreadable lesson file (before anything runs).
+    """
+    from tqdm.auto import tqdm
+
+    from xaikit.report import fast_mode
+
+    if fast is None:
+        fast = fast_mode()
+    if not isinstance(timeout, int) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+    paths = find_lessons(lessons, lessons_dir)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[LessonRun] = []
+    with tempfile.TemporaryDirectory(prefix="xaikit-kernel-") as kernels:
+        _write_kernelspec(Path(kernels))
+        bar = tqdm(paths, desc="lessons", unit="lesson", disable=not progress, file=sys.stderr)
+        for path in bar:
+            bar.set_description(f"lesson {path.stem}")
+            run = _previous_run(path, out_dir, fast) if resume else None
+            resumed = run is not None
+            if run is None:
+                run = _run_lesson(path, out_dir, fast, timeout, Path(kernels))
+            runs.append(run)
+            mark = "passed" if run.passed else f"FAILED: {(run.error or '').splitlines()[0]}"
+            mark += " (previous run, --resume)" if resumed else ""
+            if progress:
+                bar.write(f"{run.stem}: {mark} ({run.seconds:.1f} s)", file=sys.stderr)
+    summary = out_dir / "summary.md"
+    report = RunReport(runs, out_dir, summary, fast)
+    _atomic_text(summary, render_summary(report))
+    return report
+
+
+def _write_kernelspec(folder: Path) -> None:
+    spec_dir = folder / _KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"],
+        "display_name": f"Python {sys.version_info.major}.{sys.version_info.minor} (xaikit)",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+
+
+def _kernel_env(lesson_out: Path, fast: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[1])
+    pythonpath = [package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env.update({
+        "XAIKIT_OUT": str(lesson_out.resolve()),
+        "XAIKIT_FAST": "1" if fast else "0",
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(pythonpath)),
+        "PYTHONHASHSEED": env.get("PYTHONHASHSEED", "0"),
+        "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "TF_ENABLE_ONEDNN_OPTS": env.get("TF_ENABLE_ONEDNN_OPTS", "0"),
+    })
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend shows the figures
+    return env
+
+
+def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Path) -> LessonRun:
+    import jupytext
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    stem = path.stem
+    lesson_out = out_dir / stem
+    lesson_out.mkdir(parents=True, exist_ok=True)
+    for stale in [lesson_out / "results.json", lesson_out / _RUN_FILE, *lesson_out.glob("*.png")]:
+        stale.unlink(missing_ok=True)
+    notebook_path = out_dir / f"{stem}.ipynb"
+    start = time.perf_counter()
+    error = None
+    notebook = jupytext.reads(path.read_text(encoding="utf-8"), fmt="py:percent")
+    notebook.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (xaikit)",
+                                       "language": "python"}
+    manager = AsyncKernelManager(kernel_name=_KERNEL_NAME,
+                                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
+    client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=_KERNEL_NAME,
+                            allow_errors=False, record_timing=True,
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    try:
+        client.execute(env=_kernel_env(lesson_out, fast))
+    except Exception as exc:  # a failing lesson is reported, the others still run
+        error = _describe_error(exc, notebook)
+    seconds = time.perf_counter() - start
+    _atomic_text(notebook_path, nbformat.writes(notebook))
+    status = "failed" if error else "passed"
+    _atomic_text(lesson_out / _RUN_FILE, json.dumps(
+        {"status": status, "seconds": seconds, "error": error, "fast": fast,
+         "source_sha256": _sha256(path)}, indent=1))
+    return LessonRun(number=stem[:2], stem=stem, source=path, status=status, seconds=seconds,
+                     notebook=notebook_path, error=error, **read_results(lesson_out))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _previous_run(path: Path, out_dir: Path, fast: bool) -> LessonRun | None:
+    """The recorded run of ``path`` in ``out_dir`` if it passed in this mode from this source."""
+    record_path = out_dir / path.stem / _RUN_FILE
+    notebook = out_dir / f"{path.stem}.ipynb"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (record.get("status") == "passed" and record.get("fast") == fast
+            and record.get("source_sha256") == _sha256(path) and notebook.is_file()):
+        return None
+    return LessonRun(number=path.stem[:2], stem=path.stem, source=path, status="passed",
+                     seconds=float(record.get("seconds", 0.0)), notebook=notebook,
+                     **read_results(out_dir / path.stem))
+
+
+def _describe_error(exc: BaseException, notebook: Any) -> str:
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    if isinstance(exc, CellExecutionError):
+        number, output = _failing_cell(notebook)
+        if output is None:
+            return f"{exc.ename}: {_ANSI.sub('', exc.evalue)}"
+        lines = [f"{output.get('ename')}: {_ANSI.sub('', str(output.get('evalue')))} "
+                 f"(code cell {number})"]
+        traceback = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+        return "\n".join(lines + [line for line in traceback.splitlines() if line.strip()][-15:])
+    if isinstance(exc, CellTimeoutError):
+        return f"timeout: a cell ran longer than the limit ({_ANSI.sub('', str(exc)).strip()})"
+    if isinstance(exc, DeadKernelError):
+        return f"the kernel died (out of memory or a crash): {exc}"
+    return f"{type(exc).__name__}: {_ANSI.sub('', str(exc))}"
+
+
+def _failing_cell(notebook: Any) -> tuple[int | None, Any]:
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code_cells, 1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return number, output
+    return None, None
+
+
+def render_summary(report: RunReport) -> str:
+    """The Markdown text of ``summary.md``."""
+    passed = sum(run.passed for run in report.lessons)
+    mode = "fast mode (XAIKIT_FAST=1)" if report.fast else "full mode"
+    lines = ["# xaikit reproduction summary", "",
+             f"{passed}/{len(report.lessons)} lessons passed, {mode}, "
+             f"{sum(run.seconds for run in report.lessons):.0f} s in all.", "",
+             "| lesson | status | wall time | figures | tables | results |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for run in report.lessons:
+        lines.append(f"| [{run.stem}](#{run.stem.replace('_', '-')}) | {run.status} | "
+                     f"{run.seconds:.1f} s | {len(run.figures)} | {len(run.tables)} | "
+                     f"{len(run.results)} |")
+    for run in report.lessons:
+        lines += ["", f"## {run.stem}", "",
+                  f"Status: **{run.status}** in {run.seconds:.1f} s; executed notebook: "
+                  f"[{run.stem}.ipynb]({run.stem}.ipynb).", ""]
+        if run.error:
+            lines += ["Error:", "", "```text", run.error, "```", ""]
+        for table in run.tables:
+            title = table.get("caption") or table["name"]
+            lines += [f"**{table['name']}**: {title}", "", table["markdown"].rstrip(), ""]
+        if run.results:
+            lines += ["| result | here | paper | status | note |", "| --- | --- | --- | --- | --- |"]
+            for item in run.results:
+                cells = [item["name"], item["value"], item.get("paper"), item.get("status"),
+                         item.get("note")]
+                lines.append("| " + " | ".join(_summary_cell(c) for c in cells) + " |")
+            lines.append("")
+        for fig in run.figures:
+            caption = fig.get("caption") or fig["name"]
+            lines += [f"![{caption}]({run.stem}/{fig['file']})", "", f"*{caption}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        value = f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,204 @@
+"""Turning raw attribution maps into pictures (NumPy + matplotlib only, no TensorFlow).
+
+Methods return raw values; every visual convention lives here:
+
+- :func:`to_2d` — channel reduction of (N, H, W, C) maps ("max_abs" as Simonyan et al. 2014,
+  "sum", "sum_abs", "l2");
+- :func:`normalize` — "abs" (|m| scaled by its p-th percentile, clipped to [0, 1]), "signed"
+  (m scaled by the p-th percentile of |m|, clipped to [-1, 1]) or "minmax" (tf-keras-vis's
+  convention, (m - min) / (max - min)), per map;
+- :func:`resize` — bilinear upsampling of coarse maps (CAM) to the image size;
+- :func:`overlay` — heatmap blended over the image, as RGB;
+- :data:`DIVERGING` — a blue-white-red colormap for signed maps (white = 0);
+- :func:`show` and :func:`grid` — one map on an axis, a methods x images figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
+
+__all__ = ["DIVERGING", "grid", "normalize", "overlay", "resize", "show", "to_2d"]
+
+DIVERGING = LinearSegmentedColormap.from_list(
+    "xaikit_diverging", ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]
+)
+REDUCTIONS = ("max_abs", "sum", "sum_abs", "l2")
+MODES = ("abs", "signed", "minmax")
+
+
+def to_2d(maps: np.ndarray, how: str = "max_abs") -> np.ndarray:
+    """Reduce (N, H, W, C) or (H, W, C) maps over channels; 2-D/3-D maps pass unchanged if C absent.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        (N, H, W, C) maps; (N, H, W) maps are returned as they are.
+    how : {"max_abs", "sum", "sum_abs", "l2"}
+
+    Examples
+    --------
+    >>> to_2d(np.array([[[[1.0, -3.0]]]])).tolist()
+    [[[3.0]]]
+    """
+    if how not in REDUCTIONS:
+        raise ValueError(f"how={how!r} is not allowed; allowed: {REDUCTIONS}")
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 4:
+        return maps
+    if how == "max_abs":
+        return np.abs(maps).max(axis=-1)
+    if how == "sum":
+        return maps.sum(axis=-1)
+    if how == "sum_abs":
+        return np.abs(maps).sum(axis=-1)
+    return np.sqrt((maps**2).sum(axis=-1))
+
+
+def normalize(maps: np.ndarray, mode: str = "abs", *, percentile: float = 99.0) -> np.ndarray:
+    """Scale each map of a batch (N, H, W) (or one (H, W) map) for display.
+
+    ``"abs"`` -> |m| / P_p(|m|) clipped to [0, 1]; ``"signed"`` -> m / P_p(|m|) clipped to
+    [-1, 1] (0 stays 0); ``"minmax"`` -> (m - min) / (max - min) (tf-keras-vis's ``normalize``).
+    A constant map becomes zeros.
+
+    Examples
+    --------
+    >>> normalize(np.array([[0.0, 1.0], [2.0, 4.0]]), "minmax").tolist()
+    [[0.0, 0.25], [0.5, 1.0]]
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: {MODES}")
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile={percentile!r} must be in (0, 100]")
+    maps = np.asarray(maps, dtype=np.float64)
+    single = maps.ndim == 2
+    batch = maps[None] if single else maps
+    if batch.ndim != 3:
+        raise ValueError(f"maps have shape {maps.shape}; expected (H, W) or (N, H, W); use to_2d first")
+    axes = (1, 2)
+    if mode == "minmax":
+        low = batch.min(axis=axes, keepdims=True)
+        span = batch.max(axis=axes, keepdims=True) - low
+        out = np.divide(batch - low, span, out=np.zeros_like(batch), where=span > 0)
+    else:
+        scale = np.percentile(np.abs(batch), percentile, axis=axes, keepdims=True)
+        values = np.abs(batch) if mode == "abs" else batch
+        out = np.divide(values, scale, out=np.zeros_like(batch), where=scale > 0)
+        out = np.clip(out, 0.0 if mode == "abs" else -1.0, 1.0)
+    return out[0] if single else out
+
+
+def resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (H, W) or (N, H, W) maps to ``size`` (align-corners=False, like
+    ``tf.image.resize``'s bilinear mode)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    single = maps.ndim == 2
+    batch = maps[None] if single else maps
+    height, width = batch.shape[1:3]
+    rows = _coordinates(height, size[0])
+    cols = _coordinates(width, size[1])
+    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    r1, c1 = np.minimum(r0 + 1, height - 1), np.minimum(c0 + 1, width - 1)
+    fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
+    top = batch[:, r0][:, :, c0] * (1 - fc) + batch[:, r0][:, :, c1] * fc
+    bottom = batch[:, r1][:, :, c0] * (1 - fc) + batch[:, r1][:, :, c1] * fc
+    out = top * (1 - fr) + bottom * fr
+    return out[0] if single else out
+
+
+def _coordinates(n_in: int, n_out: int) -> np.ndarray:
+    return np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+
+
+def overlay(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    cmap: str | matplotlib.colors.Colormap = "jet",
+    signed: bool = False,
+) -> np.ndarray:
+    """Blend a heatmap over an image: RGB float (H, W, 3) in [0, 1].
+
+    ``heatmap`` (h, w) is normalised (``"signed"`` with :data:`DIVERGING` when ``signed``, else
+    ``"abs"``) and resized to the image. Grey images are expanded to RGB.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    span = rgb.max() - rgb.min()
+    rgb = (rgb - rgb.min()) / span if span > 0 else np.zeros_like(rgb)
+    heat = to_2d(np.asarray(heatmap)[None])[0] if np.ndim(heatmap) == 3 else np.asarray(heatmap)
+    if heat.shape != rgb.shape[:2]:
+        heat = resize(heat, rgb.shape[:2])
+    colormap = DIVERGING if signed and cmap == "jet" else plt.get_cmap(cmap)
+    scaled = normalize(heat, "signed" if signed else "abs")
+    colours = colormap((scaled + 1) / 2 if signed else scaled)[..., :3]
+    return np.clip((1 - alpha) * rgb + alpha * colours, 0.0, 1.0)
+
+
+def show(
+    ax: plt.Axes,
+    attribution: np.ndarray,
+    image: np.ndarray | None = None,
+    *,
+    signed: bool = False,
+    title: str | None = None,
+    alpha: float = 0.5,
+) -> None:
+    """Draw one map on ``ax``: over ``image`` when given, else alone (diverging if ``signed``)."""
+    heat = to_2d(np.asarray(attribution)[None])[0] if np.ndim(attribution) == 3 else attribution
+    if image is not None:
+        ax.imshow(overlay(image, heat, alpha=alpha, signed=signed))
+    elif signed:
+        ax.imshow(normalize(heat, "signed"), cmap=DIVERGING, vmin=-1, vmax=1)
+    else:
+        ax.imshow(normalize(heat, "abs"), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def grid(
+    images: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    *,
+    signed: Sequence[str] = (),
+    overlay_images: bool = False,
+    image_titles: Sequence[str] | None = None,
+    size: float = 1.8,
+) -> plt.Figure:
+    """A figure with one row per image: the image, then one column per method in ``maps``.
+
+    Parameters
+    ----------
+    images : (N, H, W, C)
+    maps : dict name -> (N, H, W) or (N, H, W, C) maps
+    signed : names of the methods to draw with the diverging colormap
+    overlay_images : draw the maps over the images
+    image_titles : optional N row labels
+    """
+    images = np.asarray(images)
+    n_rows, n_cols = len(images), len(maps) + 1
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    for row, image in enumerate(images):
+        picture = image[..., 0] if image.shape[-1] == 1 else image
+        axes[row, 0].imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+        axes[row, 0].set_xticks([])
+        axes[row, 0].set_yticks([])
+        if image_titles is not None:
+            axes[row, 0].set_ylabel(image_titles[row], fontsize=9)
+        for col, (name, batch) in enumerate(maps.items(), start=1):
+            show(axes[row, col], batch[row], image if overlay_images else None,
+                 signed=name in signed, title=name if row == 0 else None)
+    if image_titles is None:
+        axes[0, 0].set_title("image", fontsize=9)
+    fig.tight_layout()
+    return fig
