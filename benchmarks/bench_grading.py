@@ -10,7 +10,10 @@ Measured, all in one run so the ratios share the machine's load:
    the sandbox), minus the time spent inside the student's functions; once with a fresh
    sandbox interpreter (what a single ``xaikit grade`` of one file pays on top of the zygote's
    start) and once forked from the warm zygote (what each further submission of a batch pays);
-2. batch: 20 copies of lesson 01's reference graded with ``--jobs 1`` and ``--jobs 2``.
+2. batch: 20 copies of lesson 01's reference, and 20 submissions that compute for a while,
+   graded with ``--jobs 1`` and ``--jobs 2``, both with one BLAS thread per sandbox (with the
+   default ``cores // jobs`` threads, ``--jobs 1`` gives BLAS 2 threads, which on a loaded
+   machine can be many times slower than one: see docs/instructors.md).
 
 Run: ``.venv/bin/python benchmarks/bench_grading.py [--n 20] [--lessons 01 05]``.
 """
@@ -89,14 +92,14 @@ def per_submission(lesson: str, path: Path, label: str) -> list[dict]:
     return rows
 
 
-def batch(n: int, jobs: int, folder: Path) -> float:
+def batch(n: int, jobs: int, folder: Path, threads: int = 1) -> float:
     from xaikit.grading.grader import GradeOptions, grade
     from xaikit.grading.sandbox import Limits
 
     out = Path(tempfile.mkdtemp(prefix="bench-grades-"))
     try:
         options = GradeOptions(lesson="01", out=out, jobs=jobs, seed=SEED, progress=False,
-                               limits=Limits(timeout=120, startup=300))
+                               limits=Limits(timeout=300, startup=300, threads=threads))
         start = time.perf_counter()
         records = grade([folder], options, log=lambda _: None)
         wall = time.perf_counter() - start
@@ -140,7 +143,7 @@ def main() -> None:
         print()
         solution = (root / "solutions" / "01_why_interpret.py").read_text()
         for label, code in (("reference (no student compute)", solution),
-                            ("busy (~0.1 s NumPy per case)", BUSY_SUBMISSION)):
+                            ("busy (NumPy matmuls in each case)", BUSY_SUBMISSION)):
             folder = work / label.split()[0]
             for i in range(args.n):
                 (folder / f"student{i:02d}").mkdir(parents=True)

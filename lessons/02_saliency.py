@@ -31,6 +31,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
+from scipy import ndimage
 
 from xaikit import viz
 from xaikit.attribution import gradient, saliency
@@ -78,7 +79,7 @@ result("shapes_test_accuracy", accuracy, status="info", note="zoo 'shapes' on it
 # %%
 mean_image = train.images.mean(axis=0)
 class_models = class_model_visualisation(
-    model, range(len(class_names)), l2=0.01, steps=60 if FAST else 300,
+    model, range(len(class_names)), l2=0.1, steps=60 if FAST else 300,
     learning_rate=0.02, mean_image=mean_image,
 )
 logits = logits_model(model)
@@ -112,8 +113,9 @@ result("class_models_beat_real_images", int((achieved > typical).sum()),
 # %% [markdown]
 # The class models are not pictures of shapes. They are patterns of colour edges and corners
 # spread over the whole image — the *features* the network counts, repeated wherever the global
-# average pooling can find them. Simonyan et al. see the same on ImageNet: the "goose" model
-# shows many goose heads, not one goose.
+# average pooling can find them. The ImageNet class models of Simonyan et al. look alike in
+# spirit: typical *parts* of the class (Kim's lecture: "beaks, legs") scattered over the image,
+# without the background and without one coherent object.
 
 # %% [markdown]
 # ## 2.3 Image-specific saliency: the gradient as a local linear model
@@ -175,9 +177,11 @@ figure(fig, "fig2_saliency",
 # connected segment. Their entry to ILSVRC-2013 reached **46.4 % top-5 localisation error**,
 # with no box seen in training.
 #
-# Here we score a simpler rule: the box around the pixels above the map's 95th percentile
-# (the hottest 5 %), compared with the object's true box by intersection over union, a *hit*
-# being IoU ≥ 0.5 (the ILSVRC criterion). The *pointing game* (Zhang et al. 2016) asks only
+# Here we score a simpler rule: the box around the largest connected group of pixels above a
+# quantile of the map (0.8 keeps the hottest 20 %), compared with the object's true box by
+# intersection over union, a *hit* being IoU ≥ 0.5 (the ILSVRC criterion). Raw saliency is
+# speckled, so we also try it after a Gaussian blur (σ = 2 px), a crude stand-in for the
+# spatial coherence that GraphCut imposes. The *pointing game* (Zhang et al. 2016) asks only
 # whether the single hottest pixel falls inside the box. Two baselines make the numbers
 # meaningful: a random map, and the box of the image centre with the average true box size.
 
@@ -186,6 +190,7 @@ n_eval = 60 if FAST else len(test)
 evaluated = test.subset(np.arange(n_eval))
 true_boxes = evaluated.boxes.astype(np.float64)
 maps = saliency(model, evaluated.images, evaluated.labels)
+smoothed = ndimage.gaussian_filter(maps, sigma=(0, 2, 2))
 noise = np.random.default_rng(0).uniform(size=maps.shape)
 size = evaluated.images.shape[1]
 half = (true_boxes[:, 2:] - true_boxes[:, :2]).mean(axis=0) / 2
@@ -193,8 +198,9 @@ centre_box = np.tile(np.r_[size / 2 - half, size / 2 + half], (n_eval, 1))
 
 # %%
 rows = []
-for name, candidate in [("saliency", maps), ("random map", noise)]:
-    for q in (0.9, 0.95, 0.98):
+for name, candidate in [("saliency", maps), ("saliency, blurred", smoothed),
+                        ("random map", noise)]:
+    for q in (0.8, 0.9, 0.95):
         scores = localisation.localisation_scores(candidate, true_boxes, quantile=q)
         rows.append({"map": name, "quantile": q, "mean IoU": scores["iou"].mean(),
                      "hit rate (IoU ≥ 0.5)": scores["hit"].mean(),
@@ -206,36 +212,46 @@ table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} fo
       "table_localisation", caption=f"Localisation from saliency on {n_eval} test images.")
 
 # %%
-best = localisation.localisation_scores(maps, true_boxes, quantile=0.95)
+best = localisation.localisation_scores(smoothed, true_boxes, quantile=0.8)
 result("saliency_localisation_hit_rate", float(best["hit"].mean()),
        paper="46.4 % top-5 error on ILSVRC-2013 (not the same quantity)", status="info",
-       note="boxes around the top 5 % of saliency, IoU >= 0.5 with the true box")
+       note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5")
 result("saliency_pointing_game", float(best["pointing"].mean()), status="info",
-       note="hottest saliency pixel inside the true box")
+       note="hottest pixel of blurred saliency inside the true box")
+
+# %% [markdown]
+# Read the table from right to left. The *pointing game* is where saliency clearly carries
+# information: with the trained model its hottest (blurred) pixel lies on the object in about
+# three images out of four, against about one in five for a random map. The *boxes* are
+# harder: the gradient is large along the object's edges and also on clutter, so the box of
+# the hot pixels rarely has the object's extent, and its quality depends on a threshold that
+# should match the object's size. A box of the right average size placed at the centre (a
+# baseline that knows the object sizes) is competitive on IoU. This is why Simonyan et al.
+# needed the GraphCut step: it grows the salient seeds along colour boundaries into a segment.
 
 # %%
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
 for ax, k in zip(axes, range(6)):
-    ax.imshow(viz.overlay(evaluated.images[k], maps[k], alpha=0.55))
+    ax.imshow(viz.overlay(evaluated.images[k], smoothed[k], alpha=0.55))
     for box, colour in ((true_boxes[k], "lime"), (best["box"][k], "red")):
         y0, x0, y1, x1 = box
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
                                edgecolor=colour, linewidth=1.5))
     ax.set(title=f"IoU {best['iou'][k]:.2f}", xticks=[], yticks=[])
 figure(fig, "fig3_localisation",
-       caption="Weakly supervised localisation: true box (green) and the box around the top "
-               "5 % of saliency (red).")
+       caption="Weakly supervised localisation: true box (green) and the box around the "
+               "largest component of the top 20 % of blurred saliency (red), over that map.")
 
 # %% [markdown]
-# > **Paper vs here.** Simonyan et al. use an ImageNet ConvNet (8 weight layers, 224 px) and
+# > **Paper vs here.** Simonyan et al. use an AlexNet-like ImageNet ConvNet (224 px) and
 # > show class models for ILSVRC classes; here a three-block CNN on 64-px shapes, so the class
 # > models are edge-and-colour textures rather than recognisable objects — the same finding
 # > (the model is a bag of repeated parts), at toy scale. Their optimiser is unstated; we take
 # > normalised gradient steps (each step has the same root-mean-square size) so one learning
 # > rate suits any network. For localisation they segment with GraphCut and take the largest
 # > connected component and report 46.4 % top-5 error on ILSVRC-2013 with the top-5
-# > predicted classes; here the box of the top 5 % of the map for the true class, one object per
-# > image, so our hit rate is not the same quantity — compare it with the random-map and
+# > predicted classes; here the box of the largest component of the top 20 % of the blurred
+# > map for the true class, one object per image, so our hit rate is not the same quantity — compare it with the random-map and
 # > centre-box baselines rather than with 100 % − 46.4 %.
 
 # %% [markdown]

@@ -107,7 +107,7 @@ grad_first = grad_cam(model, shown.images, shown.labels, upsample=False)
 z = grad_first.shape[1] * grad_first.shape[2]
 gap = float(np.abs(grad_first - np.maximum(cam_first, 0) / z).max())
 print(f"Z = {z};  max |Grad-CAM - ReLU(CAM)/Z| = {gap:.2e}  (map values up to "
-      f"{grad_first.max():.3f})")
+      f"{grad_first.max():.3g})")
 result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
        status="ok" if gap <= 1e-5 * max(1.0, float(grad_first.max())) else "differs",
        note="max |Grad-CAM - ReLU(CAM)/Z| on the GAP zoo model")
@@ -115,8 +115,8 @@ result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
 # %% [markdown]
 # ## 5.4 Fig. 1: guided backprop, Grad-CAM and guided Grad-CAM, for each object
 #
-# Grad-CAM lives on the coarse grid of the last convolution (8 × 8 here, 14 × 14 for VGG-16),
-# upsampled bilinearly to the image. Guided backpropagation is sharp but not class-specific.
+# Grad-CAM lives on the coarse grid of the last convolution (16 × 16 for our 64-px images,
+# 14 × 14 for VGG-16 at 224 px), upsampled bilinearly to the image. Guided backpropagation is sharp but not class-specific.
 # *Guided Grad-CAM* multiplies the two pixel-wise,
 # $G^c = \text{GuidedBackprop}^c \odot \text{Up}(L^c_{\text{Grad-CAM}})$, to get a map that is
 # both (their Sec. 3.1). Below, for each image, the three maps for the first object's class and
@@ -216,8 +216,8 @@ result("grad_cam_counterfactual_overlap", overlap, paper=0.0,
 # > captioning and VQA models); their Fig. 1 is one cat-and-dog photo, and their evaluations are
 # > ILSVRC-15 weakly supervised localisation (Grad-CAM on VGG-16: 56.51 % top-1 error) and human
 # > studies (guided Grad-CAM let people tell the class 61.23 % of the time, guided backprop
-# > 44.44 %). Here: a three-block CNN on 64-px two-object shapes, an 8 × 8 grid instead of
-# > 14 × 14, a sigmoid multi-label head instead of a softmax, and the human study replaced by the
+# > 44.44 %). Here: a three-block CNN on 64-px two-object shapes, a 16 × 16 grid instead of
+# > 14 × 14 (printed in 5.2), a sigmoid multi-label head instead of a softmax, and the human study replaced by the
 # > object masks of the generator (table above). The paper's claims we check: Grad-CAM equals
 # > CAM on GAP nets (exactly, on numbers), Grad-CAM is class-discriminative where guided
 # > backprop is not (mass on own vs other object), and the counterfactual map is the negative

@@ -53,11 +53,14 @@ SOLUTIONS_IMPORT = re.compile(r"^\s*(from|import)\s+solutions\b", re.MULTILINE)
 IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 QUICK_START = re.compile(r"<!-- xaikit:quick-start -->.*?<!-- /xaikit:quick-start -->", re.DOTALL)
 RESULTS_FILE = "results.json"  # xaikit.report.RESULTS_FILE (read here without importing xaikit)
-# "Zhang et al. (2019)", "Zhang et al., 2019", "Zeiler and Fergus 2014", "Selvaraju (2017)".
+# "Zhang et al. (2019)", "Zhang et al., 2019", "Selvaraju et al., ICCV 2017", "Simonyan et al.",
+# "Zeiler and Fergus 2014", "Zeiler & Fergus (ECCV 2014)", "Selvaraju (2017)".
 CITATION = re.compile(
-    r"\b([A-Z][A-Za-z'-]+(?: et al\.?,?| (?:and|&) [A-Z][A-Za-z'-]+,?)) \(?((?:19|20)\d\d[a-z]?)\b"
-    r"|\b([A-Z][A-Za-z'-]+) \(((?:19|20)\d\d[a-z]?)\)"
+    r"\b(?P<team>[A-Z][A-Za-z'-]+(?: et al\.?| (?:and|&) [A-Z][A-Za-z'-]+))"
+    r"(?:,? \(?(?:[A-Z][A-Za-z-]* )?(?P<year>(?:19|20)\d\d[a-z]?)\b)?"
+    r"|\b(?P<author>[A-Z][A-Za-z'-]+) \((?:[A-Z][A-Za-z-]* )?(?P<year2>(?:19|20)\d\d[a-z]?)\)"
 )
+NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An", "In", "On"}
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
 STATUS_ICON = {"ok": "✓", "info": "ℹ", "differs": "≠", "partial": "≈", "fail": "✗", "failed": "✗"}
@@ -79,6 +82,7 @@ class Lesson:
     figures: list[Path] = field(default_factory=list)
     record: dict[str, list[dict]] = field(default_factory=dict)
     summary: str = ""
+    markdown: str = ""  # the text of the lesson's Markdown cells
 
 
 # ---------------------------------------------------------------------------------------- lessons
@@ -220,6 +224,7 @@ def stage_lessons(lessons: list[Lesson], docs: Path, repo: Path) -> None:
         check_executed(lesson, nb)
         lesson.title = first_heading(nb) or lesson.stem
         lesson.summary = lesson_summary(nb)
+        lesson.markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         staged = copy.deepcopy(nb)
         tag_exercises(staged)
         nbformat.write(staged, target / f"{lesson.stem}.ipynb")
@@ -294,16 +299,22 @@ def lesson_papers(lesson: Lesson) -> list[str]:
     """The papers a lesson cites in its figure and table captions ("Simonyan et al. (2014)")."""
     captions = [item.get("caption", "") for kind in ("figures", "tables")
                 for item in lesson.record.get(kind, [])]
-    papers: list[str] = []
+    years: dict[str, str] = {}  # author(s) -> year ("" when no caption gives one)
     for caption in captions:
         for match in CITATION.finditer(caption or ""):
-            author = (match.group(1) or match.group(3)).rstrip(",")
-            if author.endswith(" et al"):
-                author += "."
-            cite = f"{author} ({match.group(2) or match.group(4)})"
-            if cite not in papers:
-                papers.append(cite)
-    return papers
+            team = match.group("team") or match.group("author")
+            if team.endswith(" et al"):
+                team += "."
+            year = match.group("year") or match.group("year2") or ""
+            if team.split()[0] in NOT_AUTHORS and not year:
+                continue
+            years[team] = years.get(team) or year
+    for team, year in years.items():  # a caption without the year: the lesson's text has it
+        if not year:
+            found = re.search(rf"\b{re.escape(team.split()[0])}\b[^()\n.]{{0,60}}?\(?"
+                              rf"(?:[A-Z][A-Za-z-]* )?((?:19|20)\d\d)\b", lesson.markdown)
+            years[team] = found.group(1) if found else ""
+    return [f"{team} ({year})" if year else team for team, year in years.items()]
 
 
 def figure_reference(record: dict) -> str:
@@ -375,7 +386,7 @@ def reproductions_page(lessons: list[Lesson], run: str = "") -> str:
 
 # ----------------------------------------------------------------------------------------- home
 def readme_quick_start(readme: Path) -> str | None:
-    """The body of the README's "Quick start" section, with links that leave the site removed."""
+    """The body of the README's "Quick start" section (links not yet adapted to the site)."""
     if not readme.is_file():
         return None
     text = readme.read_text(encoding="utf-8")
@@ -386,18 +397,32 @@ def readme_quick_start(readme: Path) -> str | None:
     rest = text[match.end():]
     end = re.search(rf"^#{{1,{level}}}\s", rest, re.MULTILINE)
     body = (rest[: end.start()] if end else rest).strip()
-    return relink_readme(body) if body else None
+    return body or None
 
 
-def relink_readme(markdown: str) -> str:
-    """Point README links at site pages (``docs/x.md`` -> ``x.md``); unlink other repo files."""
+def relink(markdown: str, source: Path, page: Path, *, repo: Path, docs: Path) -> str:
+    """Adapt the links of a repository file copied onto the site.
+
+    ``source`` is the file the text comes from, ``page`` where it is staged.  A link to a page
+    of ``docs/`` or to a lesson the site shows (``lessons/NN_topic.py``) points at that page; a
+    link to any other repository file, which the site does not have, keeps only its text.
+    """
 
     def fix(match: re.Match) -> str:
         text, target = match.group(1), match.group(2)
-        if re.match(r"^(https?:|mailto:|#)", target):
+        if re.match(r"^([a-z]+:|#)", target):
             return match.group(0)
-        if target.startswith("docs/") and target.split("#")[0].endswith(".md"):
-            return f"[{text}]({target[len('docs/'):]})"
+        path, _, anchor = target.partition("#")
+        resolved = (source.parent / path).resolve()
+        candidates = []
+        if resolved.is_relative_to(repo / "docs"):
+            candidates.append(docs / resolved.relative_to(repo / "docs"))
+        if resolved.parent == repo / "lessons" and resolved.suffix == ".py":
+            candidates.append(docs / "lessons" / f"{resolved.stem}.ipynb")
+        for staged in candidates:
+            if staged.is_file() or (staged / "index.md").is_file():
+                link = os.path.relpath(staged, page.parent).replace(os.sep, "/")
+                return f"[{text}]({link}{'#' + anchor if anchor else ''})"
         return text
 
     return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", fix, markdown)
@@ -410,6 +435,7 @@ def stage_home(docs: Path, readme: Path) -> None:
         return
     quick = readme_quick_start(readme)
     if quick:
+        quick = relink(quick, readme, index, repo=readme.parent, docs=docs)
         text = index.read_text(encoding="utf-8")
         index.write_text(QUICK_START.sub(lambda _: quick, text), encoding="utf-8")
 
@@ -471,7 +497,8 @@ def stage_datasets(docs: Path, cards_dir: Path, cache: Path, previews: bool) -> 
     cards = sorted(p for p in cards_dir.glob("*.md") if p.name.lower() != "readme.md")
     target = docs / "datasets"
     target.mkdir(parents=True, exist_ok=True)
-    names = []
+    names: list[str] = []
+    rows: list[str] = []
     for card in cards:
         text = card.read_text(encoding="utf-8")
         images = [m for m in IMAGE_LINK.finditer(text) if not re.match(r"^(https?:|data:)", m.group(2))]
@@ -486,14 +513,18 @@ def stage_datasets(docs: Path, cards_dir: Path, cache: Path, previews: bool) -> 
             else:  # a preview the card expects but nobody made: say how to make it
                 note = f"*(preview grid not built: `xaikit data {card.stem} --out DIR` makes it)*"
                 text = text[: match.start()] + note + text[match.end():]
+        text = relink(text, card, target / card.name, repo=cards_dir.parent, docs=docs)
         if previews and not images:
-            preview = dataset_preview(card.stem, cache)
-            if preview is not None:
-                shutil.copy2(preview, target / f"{card.stem}-preview.png")
-                text = insert_preview(text, f"{card.stem}-preview.png")
+            made = {name: dataset_preview(name, cache) for name in card_datasets(card.stem, text)}
+            for name, preview in made.items():
+                if preview is not None:
+                    shutil.copy2(preview, target / f"{name}-preview.png")
+            text = insert_previews(text, [name for name, preview in made.items() if preview])
         (target / card.name).write_text(text, encoding="utf-8")
         names.append(card.stem)
-    rows = "\n".join(f"- [{n}]({n}.md)" for n in names) or "No dataset cards yet (`datasets/*.md`)."
+        title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), card.stem)
+        rows.append(f"- [{title}]({card.name})")
+    rows = "\n".join(rows) or "No dataset cards yet (`datasets/*.md`)."
     (target / "index.md").write_text(
         "# Datasets\n\nThe data sets the lessons use. All are generated or shipped inside "
         "packages, so they work offline; each card says how it is made, its classes, its "
@@ -503,12 +534,26 @@ def stage_datasets(docs: Path, cards_dir: Path, cache: Path, previews: bool) -> 
     return names
 
 
-def insert_preview(card: str, image: str) -> str:
-    """The card with its preview grid after the title (or first line)."""
-    figure = f'\n<figure class="xk-preview" markdown>\n![Preview of the data set]({image})\n</figure>\n'
+def card_datasets(stem: str, card: str) -> list[str]:
+    """The data set names a card is about: the `code` names in its title, else its file name."""
+    title = next((line for line in card.splitlines() if line.startswith("# ")), "")
+    names = [n for n in re.findall(r"`([^`]+)`", title) if re.fullmatch(r"[a-z0-9_-]+", n)]
+    return names or [stem]
+
+
+def insert_previews(card: str, names: list[str]) -> str:
+    """The card with a preview grid per data set (``NAME-preview.png``) after its title."""
+    if not names:
+        return card
+    figures = [
+        f'<figure class="xk-preview" markdown>\n![Examples of {name}]({name}-preview.png)\n'
+        f"<figcaption markdown>`{name}`: examples per class (`xaikit data`), ground-truth masks "
+        f"outlined where the set has them</figcaption>\n</figure>\n"
+        for name in names
+    ]
     lines = card.splitlines()
     at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
-    return "\n".join(lines[:at] + [figure] + lines[at:]) + "\n"
+    return "\n".join(lines[:at] + [""] + figures + lines[at:]) + "\n"
 
 
 def preview_command(name: str) -> list[str]:
@@ -531,21 +576,26 @@ def dataset_preview(name: str, cache: Path) -> Path | None:
     card that names no data set the command knows.
     """
     folder = cache / name
+    failed = folder / "no-preview.txt"
+    if failed.is_file():
+        print(f"site_prepare: note: no preview for {name} (why: {failed})", file=sys.stderr)
+        return None
     existing = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not existing:
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "xaikit", "data", *preview_command(name), "--out", str(folder)]
         try:
             run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            reason = (run.stderr.strip().splitlines() or ["no PNG written"])[-1]
         except subprocess.TimeoutExpired:
-            print(f"site_prepare: note: `xaikit data {name}` took too long; no preview", file=sys.stderr)
+            run, reason = None, "`xaikit data` took longer than 10 minutes"
+        existing = sorted(folder.glob("*.png")) if run is not None and run.returncode == 0 else []
+        if not existing:
+            failed.write_text(reason + "\n", encoding="utf-8")
+            short = reason if len(reason) <= 160 else reason[:157] + "..."
+            print(f"site_prepare: note: no preview for {name}: {short}", file=sys.stderr)
             return None
-        if run.returncode != 0:
-            reason = (run.stderr.strip().splitlines() or ["unknown error"])[-1]
-            print(f"site_prepare: note: no preview for {name}: {reason}", file=sys.stderr)
-            return None
-        existing = sorted(folder.glob("*.png"))
-    return existing[0] if existing else None
+    return existing[0]
 
 
 # ------------------------------------------------------------------------------------ everything
@@ -584,7 +634,6 @@ def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
     if docs.exists():
         shutil.rmtree(docs)
     shutil.copytree(repo / "docs", docs)
-    stage_home(docs, repo / "README.md")
     stage_lessons(lessons, docs, repo)
     (docs / "reproductions.md").write_text(reproductions_page(lessons, run_summary(out)),
                                            encoding="utf-8")
@@ -594,6 +643,7 @@ def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
     placeholder = not (docs / "instructors.md").is_file()
     if placeholder:
         (docs / "instructors.md").write_text(INSTRUCTORS_PLACEHOLDER, encoding="utf-8")
+    stage_home(docs, repo / "README.md")  # last: its links may point at any staged page
     copy_mathjax(docs)
     return {
         "lessons": [lesson.stem for lesson in lessons],

@@ -11,11 +11,10 @@ from xaikit.attribution import METHODS, explain, guided_backprop
 from xaikit.attribution.cam import (
     cam,
     grad_cam,
-    grad_cam_pp,
     guided_grad_cam,
-    layer_cam,
     score_cam,
 )
+
 
 def _images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(size=(n, size, size, channels)).astype(np.float32)

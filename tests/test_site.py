@@ -238,15 +238,18 @@ def _hooks():
 def test_dataset_cards_get_preview_grids_from_xaikit_data(tmp_path):
     cards = tmp_path / "cards"
     cards.mkdir()
-    (cards / "shapes.md").write_text("# Shapes on clutter\n\nFive shapes.\n", encoding="utf-8")
+    (cards / "clutter.md").write_text("# Shapes on clutter (`shapes`, `no-such-set`)\n\nFive shapes.\n",
+                                      encoding="utf-8")
     names = site_prepare.stage_datasets(tmp_path / "docs", cards, tmp_path / "cache", previews=True)
-    assert names == ["shapes"]
+    assert names == ["clutter"]
     preview = tmp_path / "docs" / "datasets" / "shapes-preview.png"
     assert preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    card = (tmp_path / "docs" / "datasets" / "shapes.md").read_text(encoding="utf-8")
+    card = (tmp_path / "docs" / "datasets" / "clutter.md").read_text(encoding="utf-8")
     assert card.index("# Shapes on clutter") < card.index("(shapes-preview.png)") < card.index("Five")
+    assert "no-such-set-preview" not in card  # `xaikit data` does not know it: no preview
+    assert "unknown dataset" in (tmp_path / "cache" / "no-such-set" / "no-preview.txt").read_text()
     index = (tmp_path / "docs" / "datasets" / "index.md").read_text(encoding="utf-8")
-    assert "[shapes](shapes.md)" in index
+    assert "- [Shapes on clutter (`shapes`, `no-such-set`)](clutter.md)" in index
 
 
 def test_nav_follows_the_layout_and_keeps_every_page(tmp_path):
@@ -264,3 +267,42 @@ def test_nav_follows_the_layout_and_keeps_every_page(tmp_path):
         "gradescope.md",
         {"Contributing": "contributing.md"},
     ]
+
+
+
+
+def test_docstring_math_and_roles_become_markdown():
+    spec = importlib.util.spec_from_file_location("griffe_rest_math",
+                                                  REPO / "scripts" / "griffe_rest_math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    docstring = ("Grad-CAM, Eq. (1):\n\n.. math::\n    \\alpha = x^*,\n    \\quad \\text{a\\_b}\n\n"
+                 "Uses :math:`x^*` and :func:`~xaikit.attribution.cam.grad_cam` like this::\n\n    code")
+    assert module.rest_to_markdown(docstring) == (
+        "Grad-CAM, Eq. (1):\n\n$$\n\\alpha = x^*,\n\\quad \\text{a\\_b}\n$$\n\n"
+        "Uses $x^*$ and `grad_cam` like this:\n\n    code")
+
+
+def test_papers_are_found_in_captions_and_dated_from_the_lesson():
+    captions = ["cf. Fig. 1 of Simonyan et al.), each", "Selvaraju et al., ICCV 2017, Fig. 1",
+                "Zeiler & Fergus (ECCV 2014) and CAM (Zhou et al. 2016)", "Table 1. In 2016 we"]
+    lesson = site_prepare.Lesson(
+        "02_x", Path("02_x.ipynb"), "x", record={"figures": [{"caption": c} for c in captions]},
+        markdown="Simonyan, Vedaldi & Zisserman (ICLR 2014) ask ...")
+    assert site_prepare.lesson_papers(lesson) == [
+        "Simonyan et al. (2014)", "Selvaraju et al. (2017)", "Zeiler & Fergus (2014)",
+        "Zhou et al. (2016)"]
+
+
+def test_links_to_repository_files_are_adapted_to_the_site(tmp_path):
+    repo, docs = tmp_path / "repo", tmp_path / "docs"
+    for path in (repo / "datasets" / "card.md", docs / "instructors.md",
+                 docs / "lessons" / "02_saliency.ipynb", docs / "datasets" / "card.md"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+    text = ("[guide](../docs/instructors.md#grading), [lesson 2](../lessons/02_saliency.py), "
+            "[code](../xaikit/data/shapes.py), [web](https://example.org), [here](#top)")
+    assert site_prepare.relink(text, repo / "datasets" / "card.md", docs / "datasets" / "card.md",
+                               repo=repo, docs=docs) == (
+        "[guide](../instructors.md#grading), [lesson 2](../lessons/02_saliency.ipynb), "
+        "code, [web](https://example.org), [here](#top)")

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["figure", "table", "result", "fast_mode", "output_dir", "RESULTS_FILE"]
+__all__ = ["figure", "table", "result", "fast_mode", "output_dir", "read_results",
+           "RESULTS_FILE"]
 
 RESULTS_FILE = "results.json"
 """Name of the per-lesson record the runner reads (inside ``$XAIKIT_OUT``)."""

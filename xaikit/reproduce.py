@@ -4,7 +4,8 @@ Each lesson (a jupytext percent ``.py`` file) is converted to a notebook, execut
 on a kernel running *this* Python interpreter (a kernelspec written to a temporary folder, nothing
 in the home folder), and written as ``<out>/<stem>.ipynb``.  The kernel gets the environment
 variables ``XAIKIT_OUT=<out>/<stem>`` (where :mod:`xaikit.report` saves figures and records
-tables and results) and ``XAIKIT_FAST`` (fast mode).  Afterwards ``<out>/summary.md`` lists, per
+tables and results) and ``XAIKIT_FAST`` (fast mode); progress bars are off (``TQDM_DISABLE=1``
+unless set) so they do not fill the notebook, and IPython uses a temporary profile.  Afterwards ``<out>/summary.md`` lists, per
 lesson, its status, wall time, tables, key results and figures, and the error of a failing one.
 
 A failing lesson is reported and the others still run; :attr:`RunReport.ok` says whether all
@@ -228,7 +229,16 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
     return report
 
 
+_HEADLESS_STARTUP = """\
+# Written by xaikit.reproduce: quiet, reproducible headless execution of a lesson.
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without widgets
+"""
+
+
 def _write_kernelspec(folder: Path) -> None:
+    """A kernelspec for this interpreter and an IPython profile, both inside ``folder``."""
     spec_dir = folder / _KERNEL_NAME
     spec_dir.mkdir(parents=True)
     spec = {
@@ -238,9 +248,12 @@ def _write_kernelspec(folder: Path) -> None:
         "language": "python",
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    startup = folder / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-xaikit-headless.py").write_text(_HEADLESS_STARTUP, encoding="utf-8")
 
 
-def _kernel_env(lesson_out: Path, fast: bool) -> dict[str, str]:
+def _kernel_env(lesson_out: Path, fast: bool, kernels: Path) -> dict[str, str]:
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[1])
     pythonpath = [package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
@@ -251,6 +264,9 @@ def _kernel_env(lesson_out: Path, fast: bool) -> dict[str, str]:
         "PYTHONHASHSEED": env.get("PYTHONHASHSEED", "0"),
         "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         "TF_ENABLE_ONEDNN_OPTS": env.get("TF_ENABLE_ONEDNN_OPTS", "0"),
+        # progress bars inside a headless notebook become hundreds of stderr outputs
+        "TQDM_DISABLE": env.get("TQDM_DISABLE", "1"),
+        "IPYTHONDIR": str(kernels / "ipython"),
     })
     env.pop("MPLBACKEND", None)  # the kernel's inline backend shows the figures
     return env
@@ -280,7 +296,7 @@ def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Pa
                             allow_errors=False, record_timing=True,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     try:
-        client.execute(env=_kernel_env(lesson_out, fast))
+        client.execute(env=_kernel_env(lesson_out, fast, kernels))
     except Exception as exc:  # a failing lesson is reported, the others still run
         error = _describe_error(exc, notebook)
     seconds = time.perf_counter() - start
@@ -363,7 +379,8 @@ def render_summary(report: RunReport) -> str:
             title = table.get("caption") or table["name"]
             lines += [f"**{table['name']}**: {title}", "", table["markdown"].rstrip(), ""]
         if run.results:
-            lines += ["| result | here | paper | status | note |", "| --- | --- | --- | --- | --- |"]
+            lines += ["| result | here | paper | status | note |",
+                      "| --- | --- | --- | --- | --- |"]
             for item in run.results:
                 cells = [item["name"], item["value"], item.get("paper"), item.get("status"),
                          item.get("note")]

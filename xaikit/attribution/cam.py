@@ -39,9 +39,17 @@ import tensorflow as tf
 from xaikit.attribution.backprop import guided_backprop
 from xaikit.attribution.gradients import reduce_channels
 from xaikit.attribution.registry import ALL_KINDS, register
-from xaikit.core import batch_slices, cached, find_layer, layer_gradients, predict, resolve
+from xaikit.core import (
+    LayerGradients,
+    batch_slices,
+    cached,
+    find_layer,
+    layer_gradients,
+    predict,
+    resolve,
+    tap_model,
+)
 from xaikit.core import score as target_score
-from xaikit.core import tap_model
 from xaikit.core.checks import check_option
 from xaikit.core.models import iter_layers
 
@@ -72,7 +80,9 @@ def _spatial_names(model: keras.Model) -> list[str]:
     return names
 
 
-def spatial_layer(model: keras.Model, layer: str | int | keras.layers.Layer | None = None):
+def spatial_layer(
+    model: keras.Model, layer: str | int | keras.layers.Layer | None = None
+) -> keras.layers.Layer:
     """The layer whose 4-D (N, h, w, K) activations a CAM method weights.
 
     Parameters
@@ -120,7 +130,7 @@ def _finish(maps: np.ndarray, images: np.ndarray, upsample: bool) -> np.ndarray:
     return upsample_maps(maps, images.shape[1:3]) if upsample else maps
 
 
-def _gradients(model, images, targets, layer, on, output, batch_size):
+def _gradients(model, images, targets, layer, on, output, batch_size) -> LayerGradients:
     spatial_layer(model, layer)
     return layer_gradients(model, images, targets, layer=layer, on=on, output=output,
                            batch_size=batch_size)
@@ -364,19 +374,29 @@ def layer_cam(
 
 
 def _masked_score_function(explained: keras.Model, softmax: bool):
+    """Compiled ``(images, channel maps, weights, image index, channel index) -> scores``.
+
+    The whole batch stays on the TensorFlow side; each call gathers its (image, channel) pairs,
+    so one internal batch costs one forward pass of ``len(index)`` masked images.
+    """
+
     def build():
         @tf.function(input_signature=[
             tf.TensorSpec([None, *explained.inputs[0].shape[1:]], tf.float32),
-            tf.TensorSpec([None, None, None], tf.float32),
+            tf.TensorSpec([None, None, None, None], tf.float32),
             tf.TensorSpec([None, explained.outputs[0].shape[-1]], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
         ])
-        def masked_score(images, maps, weights):
+        def masked_score(images, channel_maps, weights, image_of, channel_of):
+            maps = tf.gather_nd(channel_maps, tf.stack([image_of, channel_of], axis=1))
             masks = tf.image.resize(maps[..., None], tf.shape(images)[1:3], method="bilinear")
             low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
             high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
             masks = (masks - low) / (high - low + MASK_EPSILON)
-            outputs = explained(images * masks, training=False)
-            return target_score(tf.nn.softmax(outputs) if softmax else outputs, weights)
+            outputs = explained(tf.gather(images, image_of) * masks, training=False)
+            probabilities = tf.nn.softmax(outputs) if softmax else outputs
+            return target_score(probabilities, tf.gather(weights, image_of))
 
         return masked_score
 
@@ -430,12 +450,12 @@ def score_cam(
                              batch_size=batch_size)
     n_images, n_channels = len(activations), activations.shape[-1]
     masked_score = _masked_score_function(resolved.model, softmax)
-    image_of = np.repeat(np.arange(n_images), n_channels)
-    channel_of = np.tile(np.arange(n_channels), n_images)
+    image_of = np.repeat(np.arange(n_images, dtype=np.int32), n_channels)
+    channel_of = np.tile(np.arange(n_channels, dtype=np.int32), n_images)
+    arrays = (tf.constant(resolved.images), tf.constant(activations.transpose(0, 3, 1, 2)),
+              tf.constant(resolved.weights))
     scores = np.concatenate([
-        masked_score(resolved.images[image_of[part]],
-                     activations[image_of[part], :, :, channel_of[part]],
-                     resolved.weights[image_of[part]]).numpy()
+        masked_score(*arrays, image_of[part], channel_of[part]).numpy()
         for part in batch_slices(n_images * n_channels, batch_size)
     ])
     alpha = scores.reshape(n_images, 1, 1, n_channels)

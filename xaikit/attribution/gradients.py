@@ -28,6 +28,7 @@ __all__ = [
     "integrated_gradients",
     "interior_gradients",
     "quadrature",
+    "accumulate",
     "reduce_channels",
     "saliency",
     "smoothgrad",
@@ -46,10 +47,20 @@ def reduce_channels(grads: np.ndarray, *, signed: bool = False, per_channel: boo
     """
     if per_channel:
         return grads if signed else np.abs(grads)
-    if not signed:
-        return np.abs(grads).max(axis=-1)
-    strongest = np.abs(grads).argmax(axis=-1)[..., None]
-    return np.take_along_axis(grads, strongest, axis=-1)[..., 0]
+    magnitude = np.abs(grads[..., 0])
+    chosen = grads[..., 0].copy()
+    for channel in range(1, grads.shape[-1]):  # a loop over the few channels: fast in NumPy
+        values = grads[..., channel]
+        stronger = np.abs(values) > magnitude
+        np.maximum(magnitude, np.abs(values), out=magnitude)
+        chosen = np.where(stronger, values, chosen)
+    return chosen if signed else magnitude
+
+
+def accumulate(total: np.ndarray, which: np.ndarray, values: np.ndarray) -> None:
+    """``total[which[j]] += values[j]`` for sorted ``which`` (runs of one image), via reduceat."""
+    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    total[which[starts]] += np.add.reduceat(values, starts, axis=0)
 
 
 @register(per_channel=True)
@@ -199,10 +210,12 @@ def smoothgrad(
     per_channel : bool
         Keep (N, H, W, C) when M is per channel; otherwise reduce with max_c |.|.
     seed : int, Generator or None
-        Noise seed; the standard-normal noise is ``rng(seed).standard_normal((n_samples, N, H, W,
-        C))`` drawn in order, so it does not depend on ``batch_size``.
+        Noise seed; the standard-normal noise is drawn image by image,
+        ``rng(seed).standard_normal((N, n_samples, H, W, C))`` in order, so it does not depend on
+        ``batch_size``.
     noise : array (n_samples, N, H, W, C), optional
         Explicit standard-normal noise (scaled by sigma and the range); overrides ``seed``.
+        This is tf-keras-vis's layout (``np.random.normal`` of shape (n_samples, N, H, W, C)).
     method_options
         Passed on to ``method``.
     model, images, targets, on, output, batch_size
@@ -238,26 +251,30 @@ def smoothgrad(
             )
     generator = rng(seed)
     scale = (sigma * (clean.max(axis=(1, 2, 3)) - clean.min(axis=(1, 2, 3)))).astype(np.float32)
+    dtype = np.float64 if vargrad else np.float32
     total = second = None
-    for part in batching.batch_slices(n_samples * n_images, batch_size):
-        which = np.arange(part.start, part.stop) % n_images
-        draw = noise[part] if noise is not None else generator.standard_normal(
-            (part.stop - part.start, *shape), dtype=np.float32)
-        noisy = clean[which] + scale[which, None, None, None] * draw
+    for part in batching.batch_slices(n_images * n_samples, batch_size):
+        flat = np.arange(part.start, part.stop)
+        which, sample = flat // n_samples, flat % n_samples  # image-major: runs of one image
+        noisy = noise[sample * n_images + which] if noise is not None else generator.standard_normal(
+            (len(flat), *shape), dtype=np.float32)
+        noisy *= scale[which, None, None, None]  # in place: the draw becomes x + sigma * draw
+        noisy += clean[which]
         maps = explain_map(model, noisy, _take(resolved.targets, which), on=on, output=output,
-                           batch_size=batch_size, **method_options).astype(np.float64)
+                           batch_size=batch_size, **method_options).astype(dtype, copy=False)
         if total is None:
-            total = np.zeros((n_images, *maps.shape[1:]))
-            second = np.zeros_like(total)
-        np.add.at(total, which, maps)
-        np.add.at(second, which, maps**2)
+            total = np.zeros((n_images, *maps.shape[1:]), dtype)
+            second = np.zeros_like(total) if squared or vargrad else None
+        accumulate(total, which, maps)
+        if second is not None:
+            accumulate(second, which, maps * maps)
     mean = total / n_samples
     if squared:
         mean = second / n_samples
     elif vargrad:
         mean = np.maximum(second / n_samples - mean**2, 0.0)
     if mean.ndim == 4 and not per_channel:
-        mean = np.abs(mean).max(axis=-1)
+        mean = reduce_channels(mean)
     return mean.astype(np.float32)
 
 
@@ -410,7 +427,7 @@ def integrated_gradients(
         which, node = flat // n_nodes, flat % n_nodes
         path = base[which] + alphas[node, None, None, None].astype(np.float32) * delta[which]
         _, grads = compiled(path, resolved.weights[which])
-        np.add.at(total, which, weights[node, None, None, None] * np.asarray(grads))
+        accumulate(total, which, np.asarray(grads) * weights[node, None, None, None].astype(np.float32))
     attributions = (delta * total).astype(np.float32)
     maps = attributions if per_channel else attributions.sum(axis=-1)
     if not return_gap:

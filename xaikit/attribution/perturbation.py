@@ -239,7 +239,7 @@ def _rise_masks(height: int, width: int, grid: int, p: float, n_masks: int, seed
     return masks
 
 
-@register("rise", stochastic=True)
+@register("rise", stochastic=True, fast_options={"n_masks": 16})
 def rise(
     model: keras.Model,
     images: Any,

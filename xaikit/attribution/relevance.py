@@ -82,14 +82,18 @@ def _rule_table(steps: list[Step], rule: str, rules: dict | None) -> list[str]:
     return table
 
 
-def _lrp_linear(step: Step, a, relevance, rule: str, p: dict[str, float]):
-    """One Conv2D/Dense/affine layer under ``rule`` (Montavon et al. 2019, Table 3.1)."""
+def _lrp_linear(step: Step, a, z, relevance, rule: str, p: dict[str, float], nonnegative: bool):
+    """One Conv2D/Dense/affine layer under ``rule`` (Montavon et al. 2019, Table 3.1).
+
+    ``z`` is the layer's pre-activation from the forward pass (reused by the epsilon rule);
+    ``nonnegative`` says the input comes out of a ReLU, so the negative-input terms vanish.
+    """
     if rule in ("epsilon", "gamma"):
-        kernel, bias, eps = step.kernel, step.bias, p["epsilon"]
+        kernel, eps = step.kernel, p["epsilon"]
         if rule == "gamma":
             kernel = kernel + p["gamma"] * tf.nn.relu(kernel)
-            bias, eps = bias + p["gamma"] * tf.nn.relu(bias), max(eps, 1e-9)
-        z = step.linear(a, kernel, bias=False) + bias
+            z = step.linear(a, kernel, bias=False) + step.bias + p["gamma"] * tf.nn.relu(step.bias)
+            eps = max(eps, 1e-9)
         s = tf.math.divide_no_nan(relevance, stabilize(z, eps))
         return a * transpose(lambda x: step.linear(x, kernel, bias=False), a, s)
     if rule == "zb":
@@ -103,8 +107,12 @@ def _lrp_linear(step: Step, a, relevance, rule: str, p: dict[str, float]):
                 - low * transpose(lambda x: step.linear(x, w_pos, bias=False), low, s)
                 - high * transpose(lambda x: step.linear(x, w_neg, bias=False), high, s))
     alpha, beta = (1.0, 0.0) if rule == "zplus" else (p["alpha"], p["beta"])
-    a_pos, a_neg = tf.nn.relu(a), -tf.nn.relu(-a)
     w_pos, w_neg = tf.nn.relu(step.kernel), -tf.nn.relu(-step.kernel)
+    if nonnegative:
+        positive, negative = [(a, w_pos)], [(a, w_neg)]
+    else:
+        a_pos, a_neg = tf.nn.relu(a), -tf.nn.relu(-a)
+        positive, negative = [(a_pos, w_pos), (a_neg, w_neg)], [(a_pos, w_neg), (a_neg, w_pos)]
 
     def share(pairs):
         z = sum(step.linear(x, w, bias=False) for x, w in pairs)
@@ -112,25 +120,41 @@ def _lrp_linear(step: Step, a, relevance, rule: str, p: dict[str, float]):
         return sum(x * transpose(lambda v, w=w: step.linear(v, w, bias=False), x, s)
                    for x, w in pairs)
 
-    result = alpha * share([(a_pos, w_pos), (a_neg, w_neg)])
+    result = alpha * share(positive)
     if beta:
-        result -= beta * share([(a_pos, w_neg), (a_neg, w_pos)])
+        result -= beta * share(negative)
     return result
 
 
+def _nonnegative_inputs(steps: list[Step]) -> list[bool]:
+    """Whether each step's input is known to be >= 0 (it comes out of a ReLU)."""
+    flags, current = [], False
+    for step in steps:
+        flags.append(current)
+        if step.kind in ("linear", "affine"):
+            current = step.act == "relu"
+        elif step.kind == "relu":
+            current = True
+    return flags
+
+
 def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float]):
+    nonnegative = _nonnegative_inputs(steps)
+
     @tf.function(reduce_retracing=True)
     def run(x, weights):
-        inputs, a = [], x
+        inputs, pre, a = [], [], x
         for step in steps:
             inputs.append(a)
-            a = step.forward(a)[1]
+            z, a = step.forward(a)
+            pre.append(z)
         relevance = weights * a
-        for step, a_in, rule in zip(reversed(steps), reversed(inputs), reversed(table)):
+        for k in reversed(range(len(steps))):
+            step, a_in = steps[k], inputs[k]
             if step.kind in ("linear", "affine"):
-                relevance = _lrp_linear(step, a_in, relevance, rule, p)
+                relevance = _lrp_linear(step, a_in, pre[k], relevance, table[k], p, nonnegative[k])
             elif step.kind in ("maxpool", "avgpool"):
-                s = tf.math.divide_no_nan(relevance, stabilize(step.pool(a_in), p["epsilon"]))
+                s = tf.math.divide_no_nan(relevance, stabilize(pre[k], p["epsilon"]))
                 relevance = a_in * transpose(step.pool, a_in, s)
             elif step.kind == "reshape":
                 relevance = tf.reshape(relevance, tf.shape(a_in))

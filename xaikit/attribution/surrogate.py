@@ -118,7 +118,8 @@ def _prepare(model, images, targets, on, segmentation, n_segments, fill, batch_s
     return resolved, segments, _fills(resolved.images, fill, segments)
 
 
-@register("lime", stochastic=True)
+@register("lime", stochastic=True,
+          fast_options={"n_samples": 32, "segmentation": "grid", "n_segments": 9})
 def lime(
     model: keras.Model,
     images: Any,
@@ -244,7 +245,8 @@ def _constrained_fit(coalitions, scores, kernel, base, full):
     return phi, 1.0 - residual / total if total > 0 else 1.0
 
 
-@register("kernel_shap", stochastic=True)
+@register("kernel_shap", stochastic=True,
+          fast_options={"n_samples": 32, "segmentation": "grid", "n_segments": 9})
 def kernel_shap(
     model: keras.Model,
     images: Any,
@@ -329,7 +331,9 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
             with tf.GradientTape() as tape:
                 tape.watch(mask)
                 up = tf.image.resize(mask, size, "bilinear")
-                jitter = noise * tf.random.stateless_normal(tf.shape(up), seed + tf.cast(step, tf.int64))
+                jitter = noise * tf.random.stateless_normal(  # shared by the batch: the result
+                    tf.concat([[1], tf.shape(up)[1:]], 0),     # does not depend on batch_size
+                    seed + tf.cast(step, tf.int64))
                 kept = tf.clip_by_value(up + jitter, 0.0, 1.0)
                 scores = score(model(x * kept + blurred * (1.0 - kept), training=False), weights)
                 dy = tf.abs(mask[:, 1:] - mask[:, :-1]) ** tv_beta
@@ -349,7 +353,7 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
     return optimise
 
 
-@register("meaningful_perturbation", stochastic=True)
+@register("meaningful_perturbation", stochastic=True, fast_options={"iterations": 5})
 def meaningful_perturbation(
     model: keras.Model,
     images: Any,
@@ -358,7 +362,7 @@ def meaningful_perturbation(
     mask_size: int | None = None,
     iterations: int = 300,
     learning_rate: float = 0.1,
-    l1: float = 0.05,
+    l1: float = 1.0,
     tv: float = 0.2,
     tv_beta: float = 3.0,
     sigma: float | None = None,
@@ -393,7 +397,8 @@ def meaningful_perturbation(
         Blur σ in pixels (default 10 · H / 224, the paper's σ = 10 at 224 pixels).
     noise : float
         Std of Gaussian noise added to the upsampled mask at each step (the paper's remedy against
-        adversarial masks); drawn from ``seed``.
+        adversarial masks); drawn from ``seed``, the same for every image of a step, so results
+        do not depend on ``batch_size``.
     on : {"probabilities", "logits"}
         f_c: the class probability (the paper) or the logit.
     batch_size : int
@@ -421,8 +426,7 @@ def meaningful_perturbation(
     optimise = cached(resolved.model, ("meaningful_perturbation", iterations, shape, params),
                       lambda: _optimiser(resolved.model, iterations, shape, params))
     blurred = ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="reflect")
-    base_seed = rng(seed).integers(0, 2**31 - 1, size=2)
-    maps = [np.asarray(optimise(x[part], blurred[part], resolved.weights[part],
-                                tf.constant(base_seed + part.start, tf.int64)))
+    base_seed = tf.constant(rng(seed).integers(0, 2**31 - 1, size=2), tf.int64)
+    maps = [np.asarray(optimise(x[part], blurred[part], resolved.weights[part], base_seed))
             for part in batch_slices(len(x), batch_size)]
     return np.concatenate(maps).astype(np.float32)

@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=int, default=4096, metavar="MB",
                         help="address-space limit of each sandbox in MiB (TensorFlow alone maps "
                              "about 1700 MiB; 0 = none; default: %(default)d)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="BLAS/TensorFlow threads per sandbox (default: cores // jobs; use 1 "
+                             "on a machine shared with other work)")
     parser.add_argument("--max-output", type=int, default=64, metavar="MB",
                         help="largest output of one case in MiB (default: %(default)d)")
     parser.add_argument("--force", action="store_true",
@@ -82,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive; got "
                              f"{getattr(args, name)}")
-    if args.memory < 0 or args.max_output <= 0:
-        raise ValueError("--memory must be >= 0 and --max-output > 0")
+    if args.memory < 0 or args.max_output <= 0 or args.threads < 0:
+        raise ValueError("--memory and --threads must be >= 0 and --max-output > 0")
     limits = Limits(timeout=args.timeout, startup=args.startup_timeout, memory_mb=args.memory,
-                    output_mb=args.max_output)
+                    output_mb=args.max_output, threads=args.threads)
     options = GradeOptions(lesson=args.lesson, out=Path(args.out), jobs=args.jobs, limits=limits,
                            force=args.force, seed=args.seed, seed_file=args.seed_file,
                            root=args.root, run_all=args.all_cells, progress=args.progress,

@@ -9,9 +9,11 @@ HELP = "execute lessons headless; write executed notebooks, figures and summary.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("examples:\n  xaikit reproduce                    every lesson, into xaikit-out/\n"
-                     "  xaikit reproduce --lesson 01 05     lessons 01 and 05\n"
-                     "  xaikit reproduce --fast             fast mode (what the tests run)")
+    parser.epilog = ("examples:\n"
+                     "  xaikit reproduce                  every lesson, into xaikit-out/\n"
+                     "  xaikit reproduce --lesson 01 05   lessons 01 and 05\n"
+                     "  xaikit reproduce --fast           fast mode (what the tests run)\n"
+                     "  xaikit reproduce --resume         skip lessons that already passed")
     parser.add_argument("--lesson", "-l", nargs="+", metavar="NN", dest="lessons",
                         help="lesson numbers (e.g. 01 05) or lesson files; default: all lessons")
     parser.add_argument("--out", "-o", default="xaikit-out", metavar="DIR",

@@ -12,11 +12,14 @@ API
   ``check_number(name, value, low=..., high=...)``: option validation.
 - ``rng(seed) -> np.random.Generator``: the one source of randomness for technique code
   (``None``, an int or a Generator).
+- ``warn(message)``: a UserWarning pointing at the user's line, not at xaikit's internals.
 - ``MESSAGES``: the message templates (tested).
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -180,6 +183,14 @@ def _per_image(targets: Any, n_images: int, n_classes: int) -> np.ndarray:
     if bad:
         raise ValueError(_fmt("target_range", bad=bad, n_classes=n_classes, last=n_classes - 1))
     return array.astype(np.int64)
+
+
+def warn(message: str) -> None:
+    """A UserWarning attributed to the first caller outside xaikit (the user's line)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("xaikit."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:

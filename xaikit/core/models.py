@@ -25,12 +25,12 @@ API
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 
 import keras
 import tensorflow as tf
 
+from xaikit.core.checks import warn
 from xaikit.models.surgery import logits_model, output_activation
 
 __all__ = [
@@ -216,12 +216,10 @@ def explained_model(
     model = _select_output(model, output)
     if on == "probabilities":
         if _is_graph_model(model) and output_activation(model) == "softmax":
-            warnings.warn(
+            warn(
                 "explaining post-softmax probabilities: their gradients couple every class and "
                 "vanish when the softmax saturates; the default on='logits' explains the class "
-                "score before the softmax",
-                UserWarning,
-                stacklevel=3,
+                "score before the softmax"
             )
         return model
     if not _is_graph_model(model):

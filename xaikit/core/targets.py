@@ -20,7 +20,6 @@ API
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit.core import batching
-from xaikit.core.checks import check_images, check_targets
+from xaikit.core.checks import check_images, check_targets, warn
 from xaikit.core.models import explained_model
 
 __all__ = ["Resolved", "explicit_targets", "resolve", "score", "target_weights"]
@@ -151,10 +150,8 @@ def _warn_if_probabilities(outputs: np.ndarray) -> None:
     if outputs.ndim == 2 and outputs.shape[1] > 1 and (outputs >= 0).all() and np.allclose(
         outputs.sum(axis=1), 1.0, atol=1e-4
     ):
-        warnings.warn(
+        warn(
             "the explained output looks like softmax probabilities (rows sum to 1) but no final "
             "softmax layer was found to strip; gradients of probabilities saturate. Make the model "
-            "end in a Dense(name='logits') + Activation('softmax') head",
-            UserWarning,
-            stacklevel=4,
+            "end in a Dense(name='logits') + Activation('softmax') head"
         )

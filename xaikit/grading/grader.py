@@ -38,7 +38,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from xaikit.exercises.registry import EXERCISES, Case, Exercise, copy_arguments, load_reference
+from xaikit.exercises.registry import EXERCISES, Exercise, copy_arguments, load_reference
 from xaikit.grading.sandbox import (
     ChildRun,
     Limits,
@@ -377,7 +377,6 @@ def static_forbidden(tree: ast.Module | None, function: str,
     if tree is None or not forbidden:
         return None
     imported: dict[str, str] = {}  # local name -> dotted origin
-    definitions = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -746,4 +745,4 @@ def dumps(data: Any) -> str:
 
 __all__ = ["GradeOptions", "Limits", "StudentGrade", "ExerciseGrade", "CaseGrade", "grade",
            "grade_submission", "prepare", "resolve_seed", "exercise_seed", "seed_fingerprint",
-           "lesson_exercises", "round_points", "Case"]
+           "lesson_exercises", "round_points"]

@@ -211,6 +211,9 @@ def home_template() -> Path | None:
             except (OSError, subprocess.SubprocessError):
                 shutil.rmtree(folder, ignore_errors=True)
                 return None
+            import atexit
+
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
             _TEMPLATE.append(folder)
         return _TEMPLATE[0]
 

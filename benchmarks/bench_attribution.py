@@ -1,0 +1,219 @@
+"""Speed and memory of the gradient and backprop-rule families (issue 4), as ratios from one run.
+
+Settings, as the issue asks: the an8flower zoo architecture (``vgg_mini``, widths 16/32/64, stem
+stride 2, 6 classes) at 112 px with a batch of 16, and ``keras.applications.VGG16(weights=None)``
+at 224 px with a batch of 4. Weights do not change the cost, so the models are not trained.
+
+**Floor** (measured in the same run, same process): one compiled (``tf.function``), batched
+forward+backward, dS/dx of the target logits, written here independently of the kit, timed per
+sample at the benchmark's batch (for single-pass methods) and at the methods' internal batch of
+32 (for methods that run n x N inputs: SmoothGrad, IG). Targets are passed explicitly so that no
+method spends a forward pass on the predicted class. Targets of the issue:
+
+- saliency, gradient x input: <= 1.2 x floor; SmoothGrad(n) <= 1.2 x n floor; IG(m) <= 1.2 x m floor
+  (the trapezoid rule evaluates m + 1 points, counted as such);
+- >= 2 x faster than tf-keras-vis 0.8.7 ``Saliency`` and ``Saliency(smooth_samples=20)`` on the
+  same functional model, inputs and targets;
+- IG(64) and SmoothGrad(50) on VGG16 at 224 px, batch 4, run in bounded memory through the
+  internal batch size: the peak RSS of a fresh process running each is printed, next to a
+  process that only loads the model and runs one batch.
+
+Times are the best of ``--repeats`` calls (3 x as many for the floors) after a warm-up call
+(tracing excluded), as wall and process CPU seconds (CPU time is the steadier one on a shared
+machine; ratios use it). On VGG16 every row runs once after its warm-up.
+
+Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-vgg16] [--skip-rss]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+
+INTERNAL_BATCH = 32
+
+
+@dataclass
+class Row:
+    """One timed method: ``run(model, images, targets)``; it costs ``units`` floors per image
+    (``per_sample_floor`` chooses the floor measured at the internal batch); ``peer`` is the
+    tf-keras-vis equivalent (a factory ``peer(model) -> callable(images, targets)``) or None."""
+
+    name: str
+    run: Callable
+    units: float
+    target: float = 1.2
+    internal_batch: bool = False
+    peer: Callable | None = None
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(CPU seconds, wall seconds), each the minimum over ``repeats`` calls after one warm-up."""
+    fn()
+    cpu, wall = [], []
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return min(cpu), min(wall)
+
+
+def floor_per_sample(model, images, targets, repeats: int) -> tuple[float, float]:
+    """Per-sample (CPU, wall) seconds of one compiled batched forward+backward of the logits."""
+    import tensorflow as tf
+
+    from xaikit.models import logits_model
+
+    head = logits_model(model)
+    weights = tf.one_hot(targets, head.outputs[0].shape[-1])
+    x = tf.constant(images)
+
+    @tf.function
+    def step(x, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = tf.reduce_sum(head(x, training=False) * weights)
+        return tape.gradient(score, x)
+
+    cpu, wall = best_time(lambda: step(x, weights).numpy(), repeats)
+    return cpu / len(images), wall / len(images)
+
+
+def _tfkv_saliency(model):
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    return Saliency(model, model_modifier=ReplaceToLinear(), clone=True)
+
+
+def _tfkv(smooth_samples: int) -> Callable:
+    def factory(model):
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        saliency = _tfkv_saliency(model)
+        return lambda images, targets: saliency(CategoricalScore(list(targets)), images,
+                                                smooth_samples=smooth_samples, smooth_noise=0.15)
+
+    return factory
+
+
+def rows() -> list[Row]:
+    from xaikit import attribution as xa
+
+    return [
+        Row("saliency", lambda m, x, t: xa.saliency(m, x, t), 1, peer=_tfkv(0)),
+        Row("gradient_x_input", lambda m, x, t: xa.gradient_x_input(m, x, t), 1),
+        Row("guided_backprop", lambda m, x, t: xa.guided_backprop(m, x, t), 1),
+        Row("smoothgrad(20)", lambda m, x, t: xa.smoothgrad(m, x, t, n_samples=20, sigma=0.15), 20,
+            internal_batch=True, peer=_tfkv(20)),
+        Row("smoothgrad(50)", lambda m, x, t: xa.smoothgrad(m, x, t, n_samples=50), 50,
+            internal_batch=True),
+        Row("integrated_gradients(64)", lambda m, x, t: xa.integrated_gradients(m, x, t, steps=64),
+            65, internal_batch=True),
+    ]
+
+
+def bench(label: str, model, images, targets, repeats: int, heavy: bool) -> None:
+    internal = np.resize(images, (INTERNAL_BATCH, *images.shape[1:]))
+    floor = {False: floor_per_sample(model, images, targets, 3 * repeats),
+             True: floor_per_sample(model, internal, np.resize(targets, INTERNAL_BATCH), 3 * repeats)}
+    n = len(images)
+    print(f"\n## {label}: batch {n}, floor per sample {floor[False][0] * 1e3:.2f} ms CPU "
+          f"({floor[False][1] * 1e3:.2f} ms wall) at batch {n}, {floor[True][0] * 1e3:.2f} ms CPU "
+          f"({floor[True][1] * 1e3:.2f} ms wall) at batch {INTERNAL_BATCH}")
+    print("| method | ms/image CPU | ms/image wall | x floor (units) | target | tf-keras-vis ms/image CPU "
+          "| speed-up vs tf-keras-vis |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows():
+        if not heavy and row.units > 20:
+            continue
+        cpu, wall = best_time(lambda row=row: row.run(model, images, targets), repeats)
+        per_floor = floor[row.internal_batch][0] * row.units
+        ratio = cpu / n / per_floor
+        peer_text, speedup = "-", "-"
+        if row.peer is not None:
+            peer = row.peer(model)
+            peer_cpu, _ = best_time(lambda peer=peer: peer(images, targets), repeats)
+            peer_text, speedup = f"{peer_cpu / n * 1e3:.1f}", f"{peer_cpu / cpu:.1f}x"
+        verdict = "ok" if ratio <= row.target else "SLOW"
+        print(f"| {row.name} | {cpu / n * 1e3:.1f} | {wall / n * 1e3:.1f} | {ratio:.2f} ({row.units}) "
+              f"| <= {row.target} {verdict} | {peer_text} | {speedup} |", flush=True)
+
+
+def an8flower_setting():
+    from xaikit.models import architectures
+
+    model = architectures.vgg_mini((112, 112, 3), 6, widths=(16, 32, 64), stem_stride=2)
+    images = np.random.default_rng(0).random((16, 112, 112, 3), dtype=np.float32)
+    return model, images, np.arange(16) % 6
+
+
+def vgg16_setting():
+    import keras
+
+    model = keras.applications.VGG16(weights=None, input_shape=(224, 224, 3), classes=1000)
+    images = np.random.default_rng(0).random((4, 224, 224, 3), dtype=np.float32) * 255 - 120
+    return model, images, np.array([1, 10, 100, 999])
+
+
+def rss_child(method: str) -> None:
+    """Run one VGG16 job in this (fresh) process and print its peak RSS in MiB."""
+    import xaikit  # noqa: F401
+    from xaikit import attribution as xa
+
+    model, images, targets = vgg16_setting()
+    jobs = {
+        "baseline": lambda: floor_per_sample(model, images, targets, 1),
+        "integrated_gradients(64)": lambda: xa.integrated_gradients(model, images, targets, steps=64),
+        "smoothgrad(50)": lambda: xa.smoothgrad(model, images, targets, n_samples=50),
+    }
+    start = time.perf_counter()
+    jobs[method]()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak:.0f} {time.perf_counter() - start:.1f}")
+
+
+def rss_table() -> None:
+    print(f"\n## Peak RSS on VGG16 at 224 px, batch 4, internal batch {INTERNAL_BATCH} (fresh process each)")
+    print("| job | peak RSS MiB | seconds |")
+    print("| --- | --- | --- |")
+    for job in ("baseline", "integrated_gradients(64)", "smoothgrad(50)"):
+        out = subprocess.run([sys.executable, __file__, "--rss-child", job], capture_output=True,
+                             text=True, check=True).stdout.split()
+        print(f"| {job} | {out[-2]} | {out[-1]} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-vgg16", action="store_true")
+    parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return
+    import xaikit  # noqa: F401
+
+    print("# bench_attribution: ratios to the compiled forward+backward floor, and to tf-keras-vis")
+    bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, heavy=True)
+    if not args.skip_vgg16:
+        bench("VGG16(weights=None), 224 px", *vgg16_setting(), 1, heavy=False)
+    if not args.skip_rss:
+        rss_table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""A Griffe extension for the API pages: reST leftovers in NumPy docstrings become Markdown.
+
+xaikit's docstrings write equations the NumPy/Sphinx way (``.. math::`` blocks and ``:math:``
+roles) and cross-references as Sphinx roles (``:func:`~xaikit.explain```).  mkdocstrings renders
+docstrings as Markdown, where ``x^*`` or ``score\\_drop`` would be mangled by emphasis and
+escapes.  Before rendering, this extension rewrites them for pymdownx.arithmatex (``$$ ... $$``
+blocks, ``$ ... $`` inline), which protects the TeX from Markdown and marks it for MathJax, and
+turns cross-reference roles into code.  Registered in mkdocs.yml (mkdocstrings ``extensions``).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Any
+
+import griffe
+
+MATH_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<first>.*)\n"      # the directive, maybe with TeX
+    r"(?P<body>(?:(?P=indent)[ \t]+\S.*\n|[ \t]*\n(?=(?P=indent)[ \t]+\S))*)",  # indented lines
+    re.MULTILINE,
+)
+MATH_ROLE = re.compile(r":math:`([^`]+)`")
+XREF_ROLE = re.compile(r":(?:py:)?(?:func|meth|mod|class|data|attr|obj|exc|const):`(~?)([^`]+)`")
+LITERAL_MARKER = re.compile(r"(\S)::$", re.MULTILINE)
+
+
+def rest_to_markdown(text: str) -> str:
+    """The docstring with reST math and cross-reference roles rewritten as Markdown."""
+
+    def block(match: re.Match) -> str:
+        indent = match.group("indent")
+        body = textwrap.dedent(match.group("body")).strip()
+        tex = "\n".join(part for part in (match.group("first").strip(), body) if part)
+        lines = ["$$", *tex.splitlines(), "$$"]
+        return "\n".join(indent + line for line in lines) + "\n"
+
+    def xref(match: re.Match) -> str:
+        name = match.group(2)
+        return f"`{name.rsplit('.', 1)[-1] if match.group(1) else name}`"
+
+    text = MATH_BLOCK.sub(block, text if text.endswith("\n") else text + "\n").rstrip("\n")
+    text = MATH_ROLE.sub(lambda m: f"${m.group(1)}$", text)
+    text = XREF_ROLE.sub(xref, text)
+    return LITERAL_MARKER.sub(r"\1:", text)
+
+
+class RestToMarkdown(griffe.Extension):
+    """Rewrite every docstring of the loaded package with :func:`rest_to_markdown`."""
+
+    def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = rest_to_markdown(obj.docstring.value)
