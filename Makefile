@@ -18,7 +18,8 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 help:
 	@echo "make reproduce   run every lesson headless into $(OUT)/ (LESSONS='01 05' for some;"
 	@echo "                 XAIKIT_FAST=1 for the quick pass the tests use)"
-	@echo "make test        fast test suite (XAIKIT_FAST=1, without slow/browser tests)"
+	@echo "make test        fast test suite (XAIKIT_FAST=1, without slow tests; the browser test"
+	@echo "                 skips unless chromium is installed: bash scripts/install_browser.sh)"
 	@echo "make test-all    every test, including slow and browser ones"
 	@echo "make lint        ruff and the import-layer contracts"
 	@echo "make site        build the course site into site/ (needs make reproduce first)"
@@ -38,7 +39,7 @@ reproduce: $(STAMP)
 	$(BIN)/xaikit reproduce --out $(OUT) $(if $(strip $(LESSONS)),--lesson $(LESSONS))
 
 test: $(STAMP)
-	XAIKIT_FAST=1 $(BIN)/pytest -m "not slow and not browser" -q --timeout=$(TEST_TIMEOUT)
+	XAIKIT_FAST=1 $(BIN)/pytest -m "not slow" -q --timeout=$(TEST_TIMEOUT)
 
 test-all: $(STAMP)
 	$(BIN)/pytest -q --timeout=3600

@@ -18,9 +18,10 @@ method spends a forward pass on the predicted class. Targets of the issue:
   internal batch size: the peak RSS of a fresh process running each is printed, next to a
   process that only loads the model and runs one batch.
 
-Times are the best of ``--repeats`` calls (3 x as many for the floors) after a warm-up call
-(tracing excluded), as wall and process CPU seconds (CPU time is the steadier one on a shared
-machine; ratios use it). On VGG16 every row runs once after its warm-up.
+Times are the best of ``--repeats`` calls after a warm-up call (tracing excluded), as wall and
+process CPU seconds (CPU time is the steadier one on a shared machine; ratios use it). The floor
+is re-measured right before each row so that both see the same load. On VGG16 every row runs
+once after its warm-up.
 
 Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-vgg16] [--skip-rss]``.
 """
@@ -126,30 +127,38 @@ def rows() -> list[Row]:
 
 
 def bench(label: str, model, images, targets, repeats: int, heavy: bool) -> None:
-    internal = np.resize(images, (INTERNAL_BATCH, *images.shape[1:]))
-    floor = {False: floor_per_sample(model, images, targets, 3 * repeats),
-             True: floor_per_sample(model, internal, np.resize(targets, INTERNAL_BATCH), 3 * repeats)}
     n = len(images)
-    print(f"\n## {label}: batch {n}, floor per sample {floor[False][0] * 1e3:.2f} ms CPU "
-          f"({floor[False][1] * 1e3:.2f} ms wall) at batch {n}, {floor[True][0] * 1e3:.2f} ms CPU "
-          f"({floor[True][1] * 1e3:.2f} ms wall) at batch {INTERNAL_BATCH}")
-    print("| method | ms/image CPU | ms/image wall | x floor (units) | target | tf-keras-vis ms/image CPU "
-          "| speed-up vs tf-keras-vis |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    internal = np.resize(images, (INTERNAL_BATCH, *images.shape[1:]))
+    internal_targets = np.resize(targets, INTERNAL_BATCH)
+
+    def floor(internal_batch: bool) -> tuple[float, float]:
+        if internal_batch:
+            return floor_per_sample(model, internal, internal_targets, repeats)
+        return floor_per_sample(model, images, targets, repeats)
+
+    first = floor(False)
+    print(f"\n## {label}: batch {n}, floor per sample {first[0] * 1e3:.2f} ms CPU "
+          f"({first[1] * 1e3:.2f} ms wall)")
+    print("| method | ms/image CPU | ms/image wall | floor ms/sample CPU | x floor (units) | target "
+          "| tf-keras-vis ms/image CPU | speed-up vs tf-keras-vis |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows():
         if not heavy and row.units > 20:
             continue
+        # the floor is re-measured next to each row, so both see the same machine load
+        row_floor = floor(row.internal_batch)[0]
         cpu, wall = best_time(lambda row=row: row.run(model, images, targets), repeats)
-        per_floor = floor[row.internal_batch][0] * row.units
-        ratio = cpu / n / per_floor
+        ratio = cpu / n / (row_floor * row.units)
         peer_text, speedup = "-", "-"
         if row.peer is not None:
             peer = row.peer(model)
             peer_cpu, _ = best_time(lambda peer=peer: peer(images, targets), repeats)
             peer_text, speedup = f"{peer_cpu / n * 1e3:.1f}", f"{peer_cpu / cpu:.1f}x"
         verdict = "ok" if ratio <= row.target else "SLOW"
-        print(f"| {row.name} | {cpu / n * 1e3:.1f} | {wall / n * 1e3:.1f} | {ratio:.2f} ({row.units}) "
-              f"| <= {row.target} {verdict} | {peer_text} | {speedup} |", flush=True)
+        batch = INTERNAL_BATCH if row.internal_batch else n
+        print(f"| {row.name} | {cpu / n * 1e3:.1f} | {wall / n * 1e3:.1f} | {row_floor * 1e3:.2f} "
+              f"(batch {batch}) | {ratio:.2f} ({row.units}) | <= {row.target} {verdict} | {peer_text} "
+              f"| {speedup} |", flush=True)
 
 
 def an8flower_setting():

@@ -372,8 +372,8 @@ table([{"map": name, "total variation": f"{total_variation(maps):.3f}",
 # > **Paper vs here.** *Kim's worked example*: the three rules give exactly the slide's numbers
 # > (§4.1). *Smilkov et al. 2017* show on ImageNet Inception models that maps get visibly less
 # > noisy as sigma grows to 10-20 % of the range, and blur beyond; here, on 32-pixel digits, the
-# > total variation falls as sigma grows (table above), with n = 50 copies (10 in fast mode)
-# > instead of their 50. *Sundararajan et al. 2017* recommend 20 to 300 steps to get within 5 % of
+# > total variation falls as sigma grows (table above), with n = 50 copies as in the paper
+# > (10 in fast mode). *Sundararajan et al. 2017* recommend 20 to 300 steps to get within 5 % of
 # > completeness; with the trapezoid or midpoint rule 64 steps stay well within 1 % here, while
 # > left/right Riemann sums, which their Eq. 3 uses, converge more slowly (first order). Our
 # > network is far smaller than theirs, and our "noise" measures are simple proxies for what the

@@ -11,7 +11,9 @@ from xaikit.attribution import METHODS, explain, guided_backprop
 from xaikit.attribution.cam import (
     cam,
     grad_cam,
+    grad_cam_pp,
     guided_grad_cam,
+    layer_cam,
     score_cam,
 )
 
@@ -76,6 +78,18 @@ def test_cam_equals_grad_cam_up_to_positive_scale_on_gap_net(gap_model):
         np.testing.assert_allclose(grad_map, np.maximum(class_map, 0.0) / z, rtol=1e-5, atol=1e-7)
         signs.extend(np.sign(class_map).ravel())
     assert {-1.0, 1.0} <= set(signs)  # both the ReLU'd and the kept part are exercised
+
+
+def test_grad_cam_pp_equals_layer_cam_on_gap_net(gap_model):
+    """Constant gradients per channel make Grad-CAM++'s normalised alphas uniform: both maps are
+    sum_k ReLU(w_k^c) A^k / Z (and differ on a non-GAP net)."""
+    images = _images(4, seed=6)
+    pp, layer = (f(gap_model, images, [0, 1, 2, 3], upsample=False) for f in (grad_cam_pp, layer_cam))
+    assert pp.max() > 0
+    np.testing.assert_allclose(pp, layer, rtol=1e-5, atol=1e-7)
+    flat = _peer_model(pool=True)
+    pp, layer = (f(flat, images, [0, 1, 2, 3], upsample=False) for f in (grad_cam_pp, layer_cam))
+    assert not np.allclose(pp, layer, rtol=1e-3, atol=1e-6)
 
 
 def test_cam_is_the_dense_weighted_sum_and_reproduces_the_logits(gap_model):

@@ -232,3 +232,19 @@ def test_no_warning_for_a_logits_model():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         saliency(_nested(softmax=False), IMAGES)
+
+
+# --- the explain command ------------------------------------------------------------------------
+def test_explain_command_writes_a_figure_and_reports_bad_input(tmp_path, capsys):
+    from xaikit.cli import main
+
+    model_path, image_path, out = tmp_path / "m.keras", tmp_path / "x.npy", tmp_path / "map.png"
+    _nested().save(model_path)
+    np.save(image_path, IMAGES[0])
+    args = ["explain", "--model", str(model_path), "--image", str(image_path), "--out", str(out)]
+    assert main([*args, "--method", "integrated_gradients", "--set", "steps=4", "--target", "1"]) == 0
+    assert out.stat().st_size > 0 and "class 1" in capsys.readouterr().out
+    assert main([*args, "--method", "salency"]) == 2
+    assert "allowed: " in capsys.readouterr().err
+    assert main([*args, "--method", "saliency", "--target", "7"]) == 2
+    assert "3 classes, allowed 0..2" in capsys.readouterr().err

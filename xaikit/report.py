@@ -65,6 +65,22 @@ def output_dir() -> Path | None:
     return path
 
 
+class _SavedPath(type(Path())):  # type: ignore[misc]
+    """The path :func:`figure` wrote; shows nothing when it ends a notebook cell."""
+
+    def _ipython_display_(self) -> None:
+        """The figure itself is already displayed: do not echo the path."""
+
+
+class _MarkdownText(str):
+    """The Markdown :func:`table` rendered; shows nothing when it ends a notebook cell."""
+
+    __slots__ = ()
+
+    def _ipython_display_(self) -> None:
+        """The table itself is already displayed: do not echo its source."""
+
+
 def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     """Save a matplotlib figure as ``<name>.png`` into the run's output folder and display it.
 
@@ -102,7 +118,7 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     out = output_dir()
     path = None
     if out is not None:
-        path = out / f"{name}.png"
+        path = _SavedPath(out / f"{name}.png")
         _atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110,
                                                       bbox_inches="tight"))
         _record("figures", {"name": name, "file": path.name, "caption": caption})
@@ -152,7 +168,7 @@ def table(
     text = (f"**{caption}**\n\n" if caption else "") + markdown
     _display_rich({"text/markdown": text, "text/html": _html_table(header, body, caption),
                    "text/plain": text})
-    return markdown
+    return _MarkdownText(markdown)
 
 
 def result(name: str, value: Any, paper: Any = None, status: str | None = None,

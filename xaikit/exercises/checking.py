@@ -58,6 +58,12 @@ class CheckResult:
     def __str__(self) -> str:
         return self.message
 
+    def __repr__(self) -> str:
+        return f"<CheckResult {self.exercise_id}: {self.status} ({self.n_passed}/{len(self.cases)})>"
+
+    def _ipython_display_(self) -> None:
+        """:func:`check` has already printed the feedback: do not echo the result object."""
+
 
 # --------------------------------------------------------------------------------------------
 # forbidden calls

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -44,9 +44,9 @@ class Recipe:
         Extra keyword arguments for the architecture (``multi_label``, ``widths``, ...).
     epochs, batch_size, learning_rate, patience, seed
         Passed to :func:`xaikit.models.train`.
-    fast_epochs, fast_batch_size : int
-        Epochs and batch size of the reduced (fast) recipe, which also uses the smaller
-        ``load(..., fast=True)`` data (smaller batches: more updates per epoch).
+    fast_epochs, fast_batch_size, fast_learning_rate
+        Epochs, batch size and step size (None: ``learning_rate``) of the reduced (fast)
+        recipe, which also uses the smaller ``load(..., fast=True)`` data.
     accuracy : float
         Stated test accuracy of the full recipe (a lower bound; ``zoo_info`` has the measured one).
     fast_accuracy : float
@@ -63,16 +63,27 @@ class Recipe:
     seed: int = 0
     fast_epochs: int = 4
     fast_batch_size: int = 16
+    fast_learning_rate: float | None = None
     accuracy: float = 0.95
     fast_accuracy: float = 0.5
 
     def as_dict(self, fast: bool) -> dict[str, Any]:
-        """The JSON-serialisable recipe actually used (hashed into the cache key)."""
-        recipe = asdict(self)
-        recipe["fast"] = bool(fast)
-        recipe["epochs_used"] = self.fast_epochs if fast else self.epochs
-        recipe["batch_size_used"] = self.fast_batch_size if fast else self.batch_size
-        return recipe
+        """The JSON-serialisable recipe actually used (hashed into the cache key).
+
+        Only the values that shape the trained model appear, so editing a fast-only field leaves
+        the full recipe's cache key (and cached model) alone, and vice versa.
+        """
+        return {
+            "dataset": self.dataset,
+            "arch": self.arch,
+            "arch_kwargs": dict(self.arch_kwargs),
+            "fast": bool(fast),
+            "epochs": self.fast_epochs if fast else self.epochs,
+            "batch_size": self.fast_batch_size if fast else self.batch_size,
+            "learning_rate": (self.fast_learning_rate or self.learning_rate) if fast else self.learning_rate,
+            "patience": self.patience,
+            "seed": self.seed,
+        }
 
 
 _GAP_SHAPES = {"widths": (16, 32, 64), "convs_per_block": 2, "stem_stride": 2}
@@ -85,11 +96,13 @@ ZOO: dict[str, Recipe] = {
     ),
     "shapes": Recipe(
         dataset="shapes", arch="vgg_mini", arch_kwargs=_GAP_SHAPES,
-        epochs=12, batch_size=32, patience=3, fast_epochs=8, accuracy=0.95, fast_accuracy=0.5,
+        epochs=12, batch_size=32, patience=3, fast_epochs=8, fast_learning_rate=3e-3,
+        accuracy=0.95, fast_accuracy=0.5,
     ),
     "shapes-two-objects": Recipe(
         dataset="shapes-two-objects", arch="vgg_mini", arch_kwargs={**_GAP_SHAPES, "multi_label": True},
-        epochs=15, batch_size=32, patience=3, fast_epochs=8, accuracy=0.9, fast_accuracy=0.3,
+        epochs=15, batch_size=32, patience=3, fast_epochs=12, fast_learning_rate=3e-3,
+        accuracy=0.9, fast_accuracy=0.5,
     ),
     "an8flower-single-6c": Recipe(
         dataset="an8flower-single-6c", arch="vgg_mini", arch_kwargs=_GAP_FLOWERS,
@@ -140,10 +153,10 @@ def _build_and_train(name: str, recipe: Recipe, fast: bool, checkpoint: Any, pro
     model = build(train_set.input_shape, len(train_set.class_names), name=name.replace("-", "_"),
                   **recipe.arch_kwargs)  # fmt: skip
     start, start_cpu = time.perf_counter(), time.process_time()
+    used = recipe.as_dict(fast)
     result = train(
-        model, train_set, epochs=recipe.fast_epochs if fast else recipe.epochs,
-        batch_size=recipe.fast_batch_size if fast else recipe.batch_size, seed=recipe.seed,
-        val=val_set, patience=recipe.patience, learning_rate=recipe.learning_rate,
+        model, train_set, epochs=used["epochs"], batch_size=used["batch_size"], seed=recipe.seed,
+        val=val_set, patience=recipe.patience, learning_rate=used["learning_rate"],
         progress=progress, checkpoint=checkpoint,
     )  # fmt: skip
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
