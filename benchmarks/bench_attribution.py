@@ -23,7 +23,8 @@ process CPU seconds (CPU time is the steadier one on a shared machine; ratios us
 is re-measured right before each row so that both see the same load. On VGG16 every row runs
 once after its warm-up.
 
-Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-vgg16] [--skip-rss]``.
+Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-an8flower]
+[--skip-vgg16] [--vgg16-max-units 20] [--skip-rss] [--rss-images 4]``.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def rows() -> list[Row]:
     ]
 
 
-def bench(label: str, model, images, targets, repeats: int, heavy: bool) -> None:
+def bench(label: str, model, images, targets, repeats: int, max_units: float) -> None:
     n = len(images)
     internal = np.resize(images, (INTERNAL_BATCH, *images.shape[1:]))
     internal_targets = np.resize(targets, INTERNAL_BATCH)
@@ -143,7 +144,7 @@ def bench(label: str, model, images, targets, repeats: int, heavy: bool) -> None
           "| tf-keras-vis ms/image CPU | speed-up vs tf-keras-vis |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows():
-        if not heavy and row.units > 20:
+        if row.units > max_units:
             continue
         # the floor is re-measured next to each row, so both see the same machine load
         row_floor = floor(row.internal_batch)[0]
@@ -177,12 +178,13 @@ def vgg16_setting():
     return model, images, np.array([1, 10, 100, 999])
 
 
-def rss_child(method: str) -> None:
+def rss_child(method: str, n_images: int) -> None:
     """Run one VGG16 job in this (fresh) process and print its peak RSS in MiB."""
     import xaikit  # noqa: F401
     from xaikit import attribution as xa
 
     model, images, targets = vgg16_setting()
+    images, targets = images[:n_images], targets[:n_images]
     jobs = {
         "baseline": lambda: floor_per_sample(model, images, targets, 1),
         "integrated_gradients(64)": lambda: xa.integrated_gradients(model, images, targets, steps=64),
@@ -194,34 +196,42 @@ def rss_child(method: str) -> None:
     print(f"{peak:.0f} {time.perf_counter() - start:.1f}")
 
 
-def rss_table() -> None:
-    print(f"\n## Peak RSS on VGG16 at 224 px, batch 4, internal batch {INTERNAL_BATCH} (fresh process each)")
+def rss_table(n_images: int) -> None:
+    print(f"\n## Peak RSS on VGG16 at 224 px, {n_images} image(s), internal batch {INTERNAL_BATCH} "
+          "(fresh process each)")
     print("| job | peak RSS MiB | seconds |")
     print("| --- | --- | --- |")
     for job in ("baseline", "integrated_gradients(64)", "smoothgrad(50)"):
-        out = subprocess.run([sys.executable, __file__, "--rss-child", job], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run([sys.executable, __file__, "--rss-child", job, "--rss-images",
+                              str(n_images)], capture_output=True, text=True, check=True).stdout.split()
         print(f"| {job} | {out[-2]} | {out[-1]} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-an8flower", action="store_true")
     parser.add_argument("--skip-vgg16", action="store_true")
+    parser.add_argument("--vgg16-max-units", type=float, default=20,
+                        help="skip VGG16 rows costing more floors per image (default 20)")
+    parser.add_argument("--rss-images", type=int, default=4,
+                        help="images in the VGG16 memory runs (default 4; the peak is set by "
+                             "the internal batch, not by the number of images)")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        rss_child(args.rss_child)
+        rss_child(args.rss_child, args.rss_images)
         return
     import xaikit  # noqa: F401
 
     print("# bench_attribution: ratios to the compiled forward+backward floor, and to tf-keras-vis")
-    bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, heavy=True)
+    if not args.skip_an8flower:
+        bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, max_units=100)
     if not args.skip_vgg16:
-        bench("VGG16(weights=None), 224 px", *vgg16_setting(), 1, heavy=False)
+        bench("VGG16(weights=None), 224 px", *vgg16_setting(), 1, max_units=args.vgg16_max_units)
     if not args.skip_rss:
-        rss_table()
+        rss_table(args.rss_images)
 
 
 if __name__ == "__main__":

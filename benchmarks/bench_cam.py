@@ -7,7 +7,8 @@ tf-keras-vis and xaikit explain the same scores with the same model object.
 
 Floors, measured in the same run and the same process:
 
-- gradient floor: one compiled, batched forward+backward (dS/dx of the logits) per batch — the
+- gradient floor: one compiled, batched forward+backward (dS/dx of the logits) per batch, from
+  the shared harness ``benchmarks/bench_attribution.py`` (``floor_per_sample``) — the
   target for ``cam`` (forward only), ``grad_cam``, ``grad_cam_pp``, ``layer_cam`` (≤ 1.2×);
   ``guided_grad_cam`` needs two backward passes (guided backprop and Grad-CAM): compared with
   2 × floor;
@@ -27,36 +28,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
-
-
-def best_time(fn, repeats: int) -> tuple[float, float]:
-    """(CPU seconds, wall seconds), each the minimum over ``repeats`` calls after one warm-up."""
-    fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        start_wall, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
-    return min(cpu), min(wall)
+from bench_attribution import best_time, floor_per_sample  # noqa: E402  (the shared harness)
 
 
 def floors(model, images, targets, repeats: int) -> dict[str, tuple[float, float]]:
-    """The gradient floor and the forward floor for one batch, through the kit's compiled calls."""
+    """(CPU, wall) seconds per batch: the harness's gradient floor, and one compiled forward."""
     from xaikit.core import batching, resolve
 
+    per_sample = floor_per_sample(model, images, np.asarray(targets), repeats)
     resolved = resolve(model, images, targets, batch_size=len(images))
-    gradient = batching.gradient_function(resolved.model)
     forward = batching.forward_function(resolved.model)
     return {
-        "gradient": best_time(lambda: [t.numpy() for t in gradient(resolved.images,
-                                                                    resolved.weights)], repeats),
+        "gradient": (per_sample[0] * len(images), per_sample[1] * len(images)),
         "forward": best_time(lambda: forward(resolved.images).numpy(), repeats),
     }
 

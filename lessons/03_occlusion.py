@@ -149,7 +149,7 @@ print("labels predicted somewhere in panel (e):", sorted(labels_seen))
 # (d), and how much lower is the probability when the square sits on the object?
 
 # %%
-n_eval = 20 if FAST else 100
+n_eval = 12 if FAST else 100
 subset = test.subset(np.arange(n_eval))
 prob_maps = occlusion(model, subset.images, subset.labels, patch=PATCH, stride=STRIDE,
                       output="probability")
@@ -172,10 +172,11 @@ result("occlusion_seconds_per_image", seconds / len(images), status="info",
 # The map depends on the square: a small one finds small parts but cannot hide a whole object
 # (the network still sees the rest of it); a large one gives blobs. The fill matters too: grey
 # is "no information" only if grey is unusual in the data; blurring keeps low frequencies.
+# (Fast mode uses non-overlapping squares here, stride = patch.)
 
 # %%
-choices = {f"{k}px {fill}": occlusion(model, images[:1], labels[:1], patch=k, stride=max(1, k // 2),
-                                       fill=fill)
+choices = {f"{k}px {fill}": occlusion(model, images[:1], labels[:1], patch=k,
+                                       stride=k if FAST else max(1, k // 2), fill=fill)
            for k in (4, 8, 16) for fill in ("grey", "blur")}
 fig = viz.grid(images[:1], choices, size=1.6)
 figure(fig, "occlusion_patch_and_fill", caption="Score-drop maps for three patch sizes and two fills")

@@ -22,7 +22,7 @@
 # that Grad-CAM is exactly CAM (Zhou et al. 2016) on a global-average-pooling network.
 #
 # **You will learn** the CAM and Grad-CAM equations, why Grad-CAM is class-discriminative and
-# guided backprop is not, how guided Grad-CAM combines resolution with discrimination, and how
+# guided backprop much less so, how guided Grad-CAM combines resolution with discrimination, and how
 # to implement Grad-CAM with one `tf.GradientTape`.
 
 # %%
@@ -116,7 +116,8 @@ result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
 # ## 5.4 Fig. 1: guided backprop, Grad-CAM and guided Grad-CAM, for each object
 #
 # Grad-CAM lives on the coarse grid of the last convolution (printed in 5.2 for our model;
-# 14 × 14 for VGG-16 at 224 px), upsampled bilinearly to the image. Guided backpropagation is sharp but not class-specific.
+# 14 × 14 for VGG-16 at 224 px), upsampled bilinearly to the image. Guided backpropagation
+# is sharp but, according to the paper, hardly class-specific.
 # *Guided Grad-CAM* multiplies the two pixel-wise,
 # $G^c = \text{GuidedBackprop}^c \odot \text{Up}(L^c_{\text{Grad-CAM}})$, to get a map that is
 # both (their Sec. 3.1). Below, for each image, the three maps for the first object's class and
@@ -191,13 +192,17 @@ result("guided_bp_discrimination", by_name["guided backprop"][DISCRIMINATION],
 # toy images, not blind to the class: the multi-label network's two sigmoid outputs depend on
 # different objects, and the backward pass through the ReLU masks keeps some of that. The
 # paper's claim is the comparison, and the comparison holds. Note also that Grad-CAM's share
-# on its own object is small in absolute terms: the 8-pixel-wide cells of the coarse grid,
+# on its own object is small in absolute terms: the cells of the coarse grid, once
 # upsampled, spread over the background around the object; guided Grad-CAM sharpens it.
 #
 # One more exact identity hides in the table: on a GAP net the gradient is constant over
 # space, so Grad-CAM++'s per-position weights become uniform after their normalisation, and
 # Grad-CAM++ reduces to $\sum_k \mathrm{ReLU}(w_k^c) A^k / Z$ — which is also what Layer-CAM
-# computes. Their rows agree.
+# computes. Their rows agree. Both keep only channels with positive weight, and lose some
+# discrimination on this model. Score-CAM weighs each channel by the *softmax* probability
+# of the masked image (as its paper does); with two classes present in every image and a
+# sigmoid-trained head, that probability is a weak per-class score here — a reminder to check
+# a method's assumptions against the model's head.
 
 # %% [markdown]
 # ## 5.6 Counterfactual explanations
@@ -223,7 +228,10 @@ fig = viz.grid(shown.images, {"Grad-CAM (1st)": plain, "counterfactual (1st)": c
 figure(fig, "fig_counterfactual",
        caption="Grad-CAM and counterfactual Grad-CAM (negated gradients) for the first object's "
                "class, next to Grad-CAM for the second object's class.")
-on_other = mass_share(grad_cam(model, evaluated.images, pairs[0], counterfactual=True), own[1])
+against = grad_cam(model, evaluated.images, pairs[0], counterfactual=True)
+on_other, on_own = mass_share(against, own[1]), mass_share(against, own[0])
+print(f"counterfactual of the 1st class: {on_other.mean():.3f} of its mass on the 2nd object, "
+      f"{on_own.mean():.3f} on the 1st")
 result("counterfactual_mass_on_other_object", float(on_other.mean()),
        paper="the counterfactual of 'dog' falls on the cat (Fig. 1, qualitative)", status="info",
        note="counterfactual map of the 1st class: share of its mass on the 2nd object")
@@ -242,10 +250,12 @@ result("grad_cam_counterfactual_overlap", overlap, paper=0.0,
 # > 44.44 %). Here: a three-block CNN on 64-px two-object shapes, a coarser grid than VGG-16's
 # > 14 × 14 (printed in 5.2), a sigmoid multi-label head instead of a softmax, and the human study replaced by the
 # > object masks of the generator (table above). The paper's claims we check: Grad-CAM equals
-# > CAM on GAP nets (exactly, on numbers), Grad-CAM is class-discriminative where guided
-# > backprop is not (mass on own vs other object), and the counterfactual map is the negative
-# > part of the same signed map. Upsampling is bilinear with half-pixel centres; values are raw
-# > and normalised only for display.
+# > CAM on GAP nets (exactly, on numbers); Grad-CAM and guided Grad-CAM are far more
+# > class-discriminative than guided backprop (mass on own vs other object — on these toy
+# > images guided backprop is partly discriminative too; the paper's human study found it
+# > clearly weaker, 44.44 % vs 61.23 % correct); the counterfactual map is the negative part of the same signed map and, as in
+# > their Fig. 1, falls on the other object. Upsampling is bilinear with half-pixel centres;
+# > values are raw and normalised only for display.
 
 # %% [markdown]
 # ## 5.7 Exercises

@@ -145,6 +145,8 @@ def test_bad_inputs_get_clear_errors():
         occlusion(model, images, output="heat")
     with pytest.raises(ValueError, match="does not broadcast"):
         occlusion(model, images, fill=np.zeros(5))
+    with pytest.raises(ValueError, match="output='activation' only"):
+        occlusion(model, images, channel=1)
     with pytest.raises(ValueError, match="p=0 keeps no cell"):
         rise(model, images, p=0.0)
     with pytest.raises(ValueError, match="n_masks"):

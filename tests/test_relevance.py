@@ -98,6 +98,9 @@ def test_deep_taylor_is_zplus_with_zb_at_the_pixels_and_conserves():
     same = lrp(model, IMAGES, 1, rule="zplus", rules={0: "zb"})
     np.testing.assert_allclose(maps, same)
     assert not np.allclose(maps, lrp(model, IMAGES, 1, rule="zplus"))
+    wider = deep_taylor(model, IMAGES, 1, low=-0.5, high=1.5)  # both bound terms active
+    np.testing.assert_allclose(wider.sum(axis=(1, 2)), logits, atol=1e-4)
+    assert not np.allclose(wider, maps)
 
 
 def test_gamma_rule_moves_towards_positive_contributions():

@@ -184,6 +184,8 @@ def occlusion(
     Cost: N × (P + 1) forward passes (P positions, plus the unoccluded image).
     """
     check_option("output", output, OCCLUSION_OUTPUTS)
+    if output != "activation" and (layer is not None or channel is not None):
+        raise ValueError(f"layer= and channel= apply to output='activation' only; got output={output!r}")
     patch = check_int("patch", patch)
     stride = check_int("stride", (patch // 2 or 1) if stride is None else stride)
     head_on = "probabilities" if output in ("probability", "label") else on
@@ -201,6 +203,8 @@ def occlusion(
         out = masked_outputs(forward, x[i], fills[i], keep, len(keep), batch_size=batch_size)
         if output == "activation":
             totals = out[0].sum(axis=(1, 2))
+            if channel is not None:
+                check_option("channel", channel, range(totals.shape[1]))
             values = totals[:, int(np.argmax(totals[0])) if channel is None else channel]
         elif output == "label":
             votes = np.eye(out.shape[1])[out[1:].argmax(axis=1)].T @ coverage

@@ -97,15 +97,15 @@ def _lrp_linear(step: Step, a, z, relevance, rule: str, p: dict[str, float], non
         s = tf.math.divide_no_nan(relevance, stabilize(z, eps))
         return a * transpose(lambda x: step.linear(x, kernel, bias=False), a, s)
     if rule == "zb":
-        low = tf.ones_like(a) * p["low"]
-        high = tf.ones_like(a) * p["high"]
-        w_pos, w_neg = tf.nn.relu(step.kernel), -tf.nn.relu(-step.kernel)
-        z = (step.linear(a, bias=False) - step.linear(low, w_pos, bias=False)
-             - step.linear(high, w_neg, bias=False))
+        terms = [(a, step.kernel, 1.0)]  # (input, weights, sign); a zero bound adds nothing
+        for bound, weights in ((p["low"], tf.nn.relu(step.kernel)),
+                               (p["high"], -tf.nn.relu(-step.kernel))):
+            if bound:
+                terms.append((tf.ones_like(a) * bound, weights, -1.0))
+        z = sum(sign * step.linear(x, w, bias=False) for x, w, sign in terms)
         s = tf.math.divide_no_nan(relevance, stabilize(z, 1e-9))
-        return (a * transpose(lambda x: step.linear(x, bias=False), a, s)
-                - low * transpose(lambda x: step.linear(x, w_pos, bias=False), low, s)
-                - high * transpose(lambda x: step.linear(x, w_neg, bias=False), high, s))
+        return sum(sign * x * transpose(lambda v, w=w: step.linear(v, w, bias=False), x, s)
+                   for x, w, sign in terms)
     alpha, beta = (1.0, 0.0) if rule == "zplus" else (p["alpha"], p["beta"])
     w_pos, w_neg = tf.nn.relu(step.kernel), -tf.nn.relu(-step.kernel)
     if nonnegative:
@@ -289,6 +289,7 @@ def _maxpool_multiplier(step: Step, a, a0, m):
     Whichever of the two winners has the larger |gradient · Δx| is used, so the denominator only
     vanishes when Δy does too, and summation-to-delta holds exactly.
     """
+    a0 = tf.broadcast_to(a0, tf.shape(a))  # a shared reference has batch size 1
     slopes, delta = [], a - a0
     for point in (a, a0):
         with tf.autodiff.ForwardAccumulator(point, delta) as acc:
@@ -364,11 +365,18 @@ def deeplift(
     """
     resolved = resolve(model, images, targets, batch_size=batch_size)
     x = resolved.images
+    shared = np.ndim(baseline) < 4 or np.shape(baseline)[0] == 1
     try:
-        reference = np.broadcast_to(np.asarray(baseline, "float32"), x.shape).copy()
+        reference = np.broadcast_to(np.asarray(baseline, "float32"),
+                                    (1 if shared else len(x), *x.shape[1:])).copy()
     except ValueError:
         raise ValueError(f"baseline of shape {np.shape(baseline)} does not broadcast to the "
                          f"images' shape {x.shape}; use a float or an array of that shape") from None
     run = cached(model, ("deeplift",), lambda: _deeplift_graph(layer_chain(model)))
-    contributions, score = _run_batched(run, (x, reference, resolved.weights), batch_size)
+    if shared:  # one forward pass of the reference serves every image
+        shared_reference = tf.constant(reference)
+        contributions, score = _run_batched(lambda xb, wb: run(xb, shared_reference, wb),
+                                            (x, resolved.weights), batch_size)
+    else:
+        contributions, score = _run_batched(run, (x, reference, resolved.weights), batch_size)
     return _details(contributions, score, return_details)

@@ -129,6 +129,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -167,6 +168,7 @@ def save_verified(model: Any, key: str, info: dict[str, Any]) -> dict[str, Any]:
             "bytes": os.path.getsize(tmp),
             "versions": _versions(),
         }
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cached model is not a secret
         os.replace(tmp, paths["model"])
     finally:
         if os.path.exists(tmp):
