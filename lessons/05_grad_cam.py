@@ -39,7 +39,7 @@ from xaikit.attribution import (
     saliency,
     score_cam,
 )
-from xaikit.attribution.cam import cam
+from xaikit.attribution import cam
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo, zoo_info

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from xaikit.attribution import METHODS, explain, guided_backprop
-from xaikit.attribution.cam import (
+from xaikit.attribution.class_activation import (
     cam,
     grad_cam,
     grad_cam_pp,

@@ -6,25 +6,27 @@ in :data:`METHODS` and dispatched by :func:`explain`:
 - :mod:`~xaikit.attribution.gradients`: ``gradient``, ``saliency``, ``gradient_x_input``,
   ``smoothgrad``, ``interior_gradients``, ``integrated_gradients``;
 - :mod:`~xaikit.attribution.backprop`: ``deconvnet``, ``guided_backprop``;
-- further families (``cam``, ``perturbation``, ``surrogate``, ``relevance``) register themselves
-  when their module exists.
+- :mod:`~xaikit.attribution.class_activation`: ``cam``, ``grad_cam``, ``grad_cam_pp``,
+  ``score_cam``, ``layer_cam``, ``guided_grad_cam``;
+- :mod:`~xaikit.attribution.perturbation`: ``occlusion``, ``rise``;
+- :mod:`~xaikit.attribution.surrogate`: ``lime``, ``kernel_shap``, ``meaningful_perturbation``;
+- :mod:`~xaikit.attribution.relevance`: ``lrp``, ``deep_taylor``, ``deeplift``.
+
+Importing a family module registers its methods; every method is also a name of this package.
 """
 
 from __future__ import annotations
 
-import importlib
-
+from xaikit.attribution import (  # noqa: F401  (importing a family registers its methods)
+    backprop,
+    class_activation,
+    gradients,
+    perturbation,
+    relevance,
+    surrogate,
+)
 from xaikit.attribution.registry import INFO, METHODS, MethodInfo, explain, get_method, register
 
-_FAMILIES = ("gradients", "backprop", "cam", "perturbation", "surrogate", "relevance")
-
-for _family in _FAMILIES:
-    try:
-        importlib.import_module(f"xaikit.attribution.{_family}")
-    except ModuleNotFoundError as _error:
-        if _error.name != f"xaikit.attribution.{_family}":
-            raise
-
-globals().update({name: fn for name, fn in METHODS.items() if name not in _FAMILIES})
+globals().update(METHODS)
 
 __all__ = ["INFO", "METHODS", "MethodInfo", "explain", "get_method", "register", *sorted(METHODS)]

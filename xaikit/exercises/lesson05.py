@@ -128,7 +128,7 @@ register(
         oracle=_cam_expected,
         compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-6),
         reference="solutions/05_grad_cam.py:cam_from_weights",
-        forbidden=("xaikit.attribution.cam.cam",),
+        forbidden=("xaikit.attribution.cam",),
         hint="pick the kernel's column of each image's class, kernel[:, targets] (K, N), then "
              "np.einsum('nhwk,kn->nhw', activations, that) — or multiply activations by "
              "kernel[:, targets].T[:, None, None, :] and sum over the last axis",
@@ -145,7 +145,7 @@ register(
         reference="solutions/05_grad_cam.py:grad_cam_map",
         forbidden=("xaikit.attribution.grad_cam", "xaikit.attribution.grad_cam_pp",
                    "xaikit.attribution.layer_cam", "xaikit.attribution.guided_grad_cam",
-                   "xaikit.attribution.cam.cam", "xaikit.core.layer_gradients",
+                   "xaikit.attribution.cam", "xaikit.core.layer_gradients",
                    "xaikit.core.batching.layer_gradients"),
         hint="tap = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output]); "
              "inside the tape: A, S = tap(x); score = tf.gather(S, targets, batch_dims=1); "

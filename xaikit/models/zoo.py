@@ -44,9 +44,9 @@ class Recipe:
         Extra keyword arguments for the architecture (``multi_label``, ``widths``, ...).
     epochs, batch_size, learning_rate, patience, seed
         Passed to :func:`xaikit.models.train`.
-    fast_epochs, fast_batch_size, fast_learning_rate
-        Epochs, batch size and step size (None: ``learning_rate``) of the reduced (fast)
-        recipe, which also uses the smaller ``load(..., fast=True)`` data.
+    fast_epochs, fast_batch_size, fast_learning_rate, fast_patience
+        Epochs, batch size, step size and patience (None: the full recipe's) of the reduced
+        (fast) recipe, which also uses the smaller ``load(..., fast=True)`` data.
     accuracy : float
         Stated test accuracy of the full recipe (a lower bound; ``zoo_info`` has the measured one).
     fast_accuracy : float
@@ -64,6 +64,7 @@ class Recipe:
     fast_epochs: int = 4
     fast_batch_size: int = 16
     fast_learning_rate: float | None = None
+    fast_patience: int | None = None
     accuracy: float = 0.95
     fast_accuracy: float = 0.5
 
@@ -81,7 +82,7 @@ class Recipe:
             "epochs": self.fast_epochs if fast else self.epochs,
             "batch_size": self.fast_batch_size if fast else self.batch_size,
             "learning_rate": (self.fast_learning_rate or self.learning_rate) if fast else self.learning_rate,
-            "patience": self.patience,
+            "patience": (self.fast_patience or self.patience) if fast else self.patience,
             "seed": self.seed,
         }
 
@@ -101,8 +102,8 @@ ZOO: dict[str, Recipe] = {
     ),
     "shapes-two-objects": Recipe(
         dataset="shapes-two-objects", arch="vgg_mini", arch_kwargs={**_GAP_SHAPES, "multi_label": True},
-        epochs=15, batch_size=32, patience=3, fast_epochs=12, fast_learning_rate=3e-3,
-        accuracy=0.9, fast_accuracy=0.5,
+        epochs=15, batch_size=32, patience=3, fast_epochs=14, fast_learning_rate=3e-3,
+        fast_patience=14, accuracy=0.9, fast_accuracy=0.5,
     ),
     "an8flower-single-6c": Recipe(
         dataset="an8flower-single-6c", arch="vgg_mini", arch_kwargs=_GAP_FLOWERS,
@@ -156,7 +157,7 @@ def _build_and_train(name: str, recipe: Recipe, fast: bool, checkpoint: Any, pro
     used = recipe.as_dict(fast)
     result = train(
         model, train_set, epochs=used["epochs"], batch_size=used["batch_size"], seed=recipe.seed,
-        val=val_set, patience=recipe.patience, learning_rate=used["learning_rate"],
+        val=val_set, patience=used["patience"], learning_rate=used["learning_rate"],
         progress=progress, checkpoint=checkpoint,
     )  # fmt: skip
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
