@@ -152,3 +152,17 @@ def test_bad_inputs_get_clear_errors():
         lime(model, images, on="softmax")
     with pytest.raises(ValueError, match="kernel_width"):
         lime(model, images, kernel_width=0.0)
+
+
+def test_meaningful_perturbation_defaults_delete_the_evidence_of_a_confident_model():
+    # p(class 0) ~ 0.998: the softmax is saturated, so its gradient at m = 1 is small.  With the
+    # paper's sparsity weight the mask still learns to delete the square (a sparsity weight
+    # ~10x larger keeps m = 1 everywhere and returns an all-zero map).
+    model, images = square_model(weight=0.03), square_images(2)
+    assert model.predict(images, verbose=0)[:, 0].min() > 0.99
+    saliency = meaningful_perturbation(model, images, 0, iterations=150, sigma=6.0, seed=0)
+    outside = np.ones((SIZE, SIZE), bool)
+    outside[SQUARE] = False
+    for n in range(2):
+        assert saliency[n][SQUARE].mean() > 0.3
+        assert saliency[n][SQUARE].mean() > saliency[n][outside].mean() + 0.2

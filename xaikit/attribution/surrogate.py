@@ -362,7 +362,7 @@ def meaningful_perturbation(
     mask_size: int | None = None,
     iterations: int = 300,
     learning_rate: float = 0.1,
-    l1: float = 1.0,
+    l1: float = 0.08,
     tv: float = 0.2,
     tv_beta: float = 3.0,
     sigma: float | None = None,
@@ -386,13 +386,17 @@ def meaningful_perturbation(
     ----------
     model, images, targets : as every method.
     mask_size : int, optional
-        Side of the mask (default H / 8, the paper's 28 for 224-pixel images).
+        Side of the mask (default H / 8, the paper's 28 for 224-pixel images, but at least 16
+        cells, so that small images keep cells of a few pixels).
     iterations : int
         Adam steps (the paper uses 500).
     learning_rate : float
         Adam step size (paper: 0.1).
     l1, tv, tv_beta : float
-        λ1 (sparsity, a mean over the mask), λ2 (total variation, a mean) and β (paper: 3).
+        λ1 (sparsity, a mean over the mask; the default 0.08 is the paper's λ1 = 1e-4 summed
+        over its 28 × 28 mask), λ2 (total variation, a mean) and β (paper: 3).  A much larger λ1
+        keeps the mask at 1 on confidently classified images, where the softmax is saturated and
+        its gradient is smaller than the sparsity term's.
     sigma : float, optional
         Blur σ in pixels (default 10 · H / 224, the paper's σ = 10 at 224 pixels).
     noise : float
@@ -417,7 +421,8 @@ def meaningful_perturbation(
     iterations = check_int("iterations", iterations)
     resolved = resolve_on(model, images, targets, on, batch_size)
     x = resolved.images
-    side = check_int("mask_size", mask_size if mask_size is not None else max(2, x.shape[1] // 8))
+    default_side = min(x.shape[1], max(16, x.shape[1] // 8))
+    side = check_int("mask_size", mask_size if mask_size is not None else default_side)
     sigma = check_number("sigma", sigma if sigma is not None else 10.0 * x.shape[1] / 224, low=0.0)
     params = tuple(check_number(name, value, low=0.0) for name, value in
                    (("l1", l1), ("tv", tv), ("tv_beta", tv_beta),
