@@ -15,23 +15,24 @@ method spends a forward pass on the predicted class. Targets of the issue:
 - >= 2 x faster than tf-keras-vis 0.8.7 ``Saliency`` and ``Saliency(smooth_samples=20)`` on the
   same functional model, inputs and targets;
 - IG(64) and SmoothGrad(50) on VGG16 at 224 px, batch 4, run in bounded memory through the
-  internal batch size: the peak RSS of a fresh process running each is printed, next to a
-  process that only loads the model and runs one batch.
+  internal batch size: the peak RSS of each job alone (measured after building the model, in a
+  fresh process) is printed, next to one forward+backward of the same images at their batch.
 
-Times are the best of ``--repeats`` calls after a warm-up call (tracing excluded), as wall and
-process CPU seconds (CPU time is the steadier one on a shared machine; ratios use it). The floor
-is re-measured right before each row so that both see the same load. On VGG16 every row runs
-once after its warm-up.
+Times are the best of ``--repeats`` rounds after a warm-up call (tracing excluded), as wall and
+process CPU seconds (CPU time is the steadier one on a shared machine; ratios use it). Within a
+round the floor, the method and tf-keras-vis run in turn, so that a change of load hits all
+three alike. On VGG16 the single-pass rows take ``--vgg16-repeats`` rounds; the rows costing
+many floors (SmoothGrad) run one round without a warm-up, since the single-pass rows already
+traced the graph they use.
 
 Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-an8flower]
-[--skip-vgg16] [--vgg16-max-units 20] [--skip-rss] [--rss-images 4]``.
+[--skip-vgg16] [--vgg16-repeats 2] [--vgg16-max-units 20] [--skip-rss] [--rss-images 4]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -60,37 +61,64 @@ class Row:
     peer: Callable | None = None
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """(CPU seconds, wall seconds), each the minimum over ``repeats`` calls after one warm-up."""
-    fn()
-    cpu, wall = [], []
+def interleaved_best(jobs: dict[str, Callable[[], object]], repeats: int, *,
+                     warm_up: bool = True) -> dict[str, tuple[float, float]]:
+    """(CPU seconds, wall seconds) of each job, each the minimum over ``repeats`` rounds.
+
+    The jobs run in turn within every round (floor, method, peer, floor, method, peer, ...), so a
+    change of machine load during the run hits all of them alike; ``warm_up`` runs each job once
+    first (tracing excluded from the times)."""
+    if warm_up:
+        for job in jobs.values():
+            job()
+    times = {name: ([], []) for name in jobs}
     for _ in range(repeats):
-        start_wall, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
-    return min(cpu), min(wall)
+        for name, job in jobs.items():
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            job()
+            times[name][1].append(time.perf_counter() - start_wall)
+            times[name][0].append(time.process_time() - start_cpu)
+    return {name: (min(cpu), min(wall)) for name, (cpu, wall) in times.items()}
+
+
+class Floor:
+    """One compiled, batched forward+backward of the target logits, dS/dx, on fixed inputs,
+    written here independently of the kit and traced once."""
+
+    def __init__(self, model, images: np.ndarray, targets: np.ndarray) -> None:
+        import tensorflow as tf
+
+        from xaikit.models import logits_model
+
+        head = logits_model(model)
+        self.n = len(images)
+        self.x = tf.constant(images)
+        self.weights = tf.one_hot(targets, head.outputs[0].shape[-1])
+
+        @tf.function
+        def step(x, weights):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                score = tf.reduce_sum(head(x, training=False) * weights)
+            return tape.gradient(score, x)
+
+        self.step = step
+
+    def __call__(self) -> None:
+        self.step(self.x, self.weights).numpy()
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one job, each the minimum over ``repeats`` calls after one
+    warm-up."""
+    return interleaved_best({"job": fn}, repeats)["job"]
 
 
 def floor_per_sample(model, images, targets, repeats: int) -> tuple[float, float]:
     """Per-sample (CPU, wall) seconds of one compiled batched forward+backward of the logits."""
-    import tensorflow as tf
-
-    from xaikit.models import logits_model
-
-    head = logits_model(model)
-    weights = tf.one_hot(targets, head.outputs[0].shape[-1])
-    x = tf.constant(images)
-
-    @tf.function
-    def step(x, weights):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = tf.reduce_sum(head(x, training=False) * weights)
-        return tape.gradient(score, x)
-
-    cpu, wall = best_time(lambda: step(x, weights).numpy(), repeats)
-    return cpu / len(images), wall / len(images)
+    floor = Floor(model, images, targets)
+    cpu, wall = best_time(floor, repeats)
+    return cpu / floor.n, wall / floor.n
 
 
 def _tfkv_saliency(model):
@@ -127,39 +155,42 @@ def rows() -> list[Row]:
     ]
 
 
-def bench(label: str, model, images, targets, repeats: int, max_units: float) -> None:
+def bench(label: str, model, images, targets, repeats: int, max_units: float,
+          heavy_units: float = float("inf")) -> None:
+    """Print one table; rows costing more than ``heavy_units`` floors per image run a single
+    round without warm-up (their compiled graph is the one the single-pass rows traced)."""
     n = len(images)
-    internal = np.resize(images, (INTERNAL_BATCH, *images.shape[1:]))
-    internal_targets = np.resize(targets, INTERNAL_BATCH)
-
-    def floor(internal_batch: bool) -> tuple[float, float]:
-        if internal_batch:
-            return floor_per_sample(model, internal, internal_targets, repeats)
-        return floor_per_sample(model, images, targets, repeats)
-
-    first = floor(False)
-    print(f"\n## {label}: batch {n}, floor per sample {first[0] * 1e3:.2f} ms CPU "
-          f"({first[1] * 1e3:.2f} ms wall)")
+    floors = {False: Floor(model, images, targets),
+              True: Floor(model, np.resize(images, (INTERNAL_BATCH, *images.shape[1:])),
+                          np.resize(targets, INTERNAL_BATCH))}
+    first = best_time(floors[False], repeats)
+    print(f"\n## {label}: batch {n}, floor per sample {first[0] / n * 1e3:.2f} ms CPU "
+          f"({first[1] / n * 1e3:.2f} ms wall); floor, method and tf-keras-vis timed in turn, "
+          f"best of {repeats} rounds")
     print("| method | ms/image CPU | ms/image wall | floor ms/sample CPU | x floor (units) | target "
           "| tf-keras-vis ms/image CPU | speed-up vs tf-keras-vis |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows():
         if row.units > max_units:
             continue
-        # the floor is re-measured next to each row, so both see the same machine load
-        row_floor = floor(row.internal_batch)[0]
-        cpu, wall = best_time(lambda row=row: row.run(model, images, targets), repeats)
-        ratio = cpu / n / (row_floor * row.units)
-        peer_text, speedup = "-", "-"
+        floor = floors[row.internal_batch]
+        jobs = {"floor": floor, "method": lambda row=row: row.run(model, images, targets)}
         if row.peer is not None:
             peer = row.peer(model)
-            peer_cpu, _ = best_time(lambda peer=peer: peer(images, targets), repeats)
+            jobs["peer"] = lambda peer=peer: peer(images, targets)
+        heavy = row.units > heavy_units
+        times = interleaved_best(jobs, 1 if heavy else repeats, warm_up=not heavy)
+        row_floor = times["floor"][0] / floor.n
+        cpu, wall = times["method"]
+        ratio = cpu / n / (row_floor * row.units)
+        peer_text, speedup = "-", "-"
+        if "peer" in times:
+            peer_cpu = times["peer"][0]
             peer_text, speedup = f"{peer_cpu / n * 1e3:.1f}", f"{peer_cpu / cpu:.1f}x"
         verdict = "ok" if ratio <= row.target else "SLOW"
-        batch = INTERNAL_BATCH if row.internal_batch else n
         print(f"| {row.name} | {cpu / n * 1e3:.1f} | {wall / n * 1e3:.1f} | {row_floor * 1e3:.2f} "
-              f"(batch {batch}) | {ratio:.2f} ({row.units}) | <= {row.target} {verdict} | {peer_text} "
-              f"| {speedup} |", flush=True)
+              f"(batch {floor.n}) | {ratio:.2f} ({row.units}) | <= {row.target} {verdict} | "
+              f"{peer_text} | {speedup} |", flush=True)
 
 
 def an8flower_setting():
@@ -178,8 +209,21 @@ def vgg16_setting():
     return model, images, np.array([1, 10, 100, 999])
 
 
+def _memory_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MiB, from /proc/self/status."""
+    for line in open("/proc/self/status", encoding="ascii"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def rss_child(method: str, n_images: int) -> None:
-    """Run one VGG16 job in this (fresh) process and print its peak RSS in MiB."""
+    """Run one VGG16 job in this (fresh) process; print the RSS once the model is built, the peak
+    RSS during the job alone and its seconds.
+
+    Building VGG16 (initialising 138 M weights) peaks higher than a forward+backward at batch 4,
+    so the peak is reset (``clear_refs``, Linux) after building: what is printed is the job's own
+    peak, the quantity an internal batch size bounds."""
     import xaikit  # noqa: F401
     from xaikit import attribution as xa
 
@@ -190,21 +234,23 @@ def rss_child(method: str, n_images: int) -> None:
         "integrated_gradients(64)": lambda: xa.integrated_gradients(model, images, targets, steps=64),
         "smoothgrad(50)": lambda: xa.smoothgrad(model, images, targets, n_samples=50),
     }
+    built = _memory_mib("VmRSS")
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+        clear_refs.write("5")
     start = time.perf_counter()
     jobs[method]()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{peak:.0f} {time.perf_counter() - start:.1f}")
+    print(f"{built:.0f} {_memory_mib('VmHWM'):.0f} {time.perf_counter() - start:.1f}")
 
 
 def rss_table(n_images: int) -> None:
-    print(f"\n## Peak RSS on VGG16 at 224 px, {n_images} image(s), internal batch {INTERNAL_BATCH} "
-          "(fresh process each)")
-    print("| job | peak RSS MiB | seconds |")
-    print("| --- | --- | --- |")
+    print(f"\n## Memory on VGG16 at 224 px, {n_images} image(s), internal batch {INTERNAL_BATCH} "
+          "(fresh process each; the baseline is one forward+backward of the images at their batch)")
+    print("| job | RSS with the model built MiB | peak RSS during the job MiB | seconds |")
+    print("| --- | --- | --- | --- |")
     for job in ("baseline", "integrated_gradients(64)", "smoothgrad(50)"):
         out = subprocess.run([sys.executable, __file__, "--rss-child", job, "--rss-images",
                               str(n_images)], capture_output=True, text=True, check=True).stdout.split()
-        print(f"| {job} | {out[-2]} | {out[-1]} |", flush=True)
+        print(f"| {job} | {out[-3]} | {out[-2]} | {out[-1]} |", flush=True)
 
 
 def main() -> None:
@@ -212,6 +258,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-an8flower", action="store_true")
     parser.add_argument("--skip-vgg16", action="store_true")
+    parser.add_argument("--vgg16-repeats", type=int, default=2,
+                        help="rounds of the single-pass VGG16 rows (default 2)")
     parser.add_argument("--vgg16-max-units", type=float, default=20,
                         help="skip VGG16 rows costing more floors per image (default 20)")
     parser.add_argument("--rss-images", type=int, default=4,
@@ -229,7 +277,8 @@ def main() -> None:
     if not args.skip_an8flower:
         bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, max_units=100)
     if not args.skip_vgg16:
-        bench("VGG16(weights=None), 224 px", *vgg16_setting(), 1, max_units=args.vgg16_max_units)
+        bench("VGG16(weights=None), 224 px", *vgg16_setting(), args.vgg16_repeats,
+              max_units=args.vgg16_max_units, heavy_units=1)
     if not args.skip_rss:
         rss_table(args.rss_images)
 

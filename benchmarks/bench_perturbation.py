@@ -10,7 +10,9 @@ Targets (issue 5):
 
 Model: the kit's ``vgg_mini`` on 64 x 64 x 3 inputs (untrained: speed does not depend on the
 weights).  Every timing is the best CPU time (process time, all threads) of ``--repeats`` runs
-after one warm-up call (tracing); CPU time keeps the ratios stable on a loaded, shared machine.
+after one warm-up call (tracing), each method timed in turn with its floor (floor, method, floor,
+method, ...) so that a change of load hits both; CPU time keeps the ratios stable on a loaded,
+shared machine.
 
 Run: ``.venv/bin/python benchmarks/bench_perturbation.py [--images 2] [--repeats 5]``.
 LRP and DeepLIFT run on ``--relevance-images`` (16) images, like their floor.
@@ -20,27 +22,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
+from bench_attribution import interleaved_best  # noqa: E402  (the shared harness)
 
 
-def best_time(fn, repeats: int) -> float:
-    """Best CPU time (all threads of this process) of ``repeats`` calls after a warm-up call.
+def cpu_times(jobs: dict, repeats: int) -> dict[str, float]:
+    """Best CPU seconds (all threads of this process) of each job, the jobs timed in turn.
 
     CPU time rather than wall time: on a shared machine other processes stretch the wall time
     of whichever call they overlap, while the work this process does stays the same.
     """
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return min(times)
+    return {name: cpu for name, (cpu, _) in interleaved_best(jobs, repeats).items()}
 
 
 def main() -> None:
@@ -65,12 +61,21 @@ def main() -> None:
     logits = explained_model(model)
     forward = forward_function(logits)
     block = np.repeat(images[:1], batch, axis=0)
-    per_image = best_time(lambda: forward(block).numpy(), args.repeats) / batch
+
+    def forward_floor() -> None:
+        forward(block).numpy()
+
+    per_image = cpu_times({"floor": forward_floor}, args.repeats)["floor"] / batch
 
     gradient = gradient_function(logits)
     many = np.random.default_rng(1).random((args.relevance_images, 64, 64, 3), dtype=np.float32)
     weights = np.eye(6, dtype=np.float32)[np.zeros(len(many), int)]
-    backward = best_time(lambda: [v.numpy() for v in gradient(many, weights)], args.repeats)
+
+    def backward_floor() -> None:
+        for value in gradient(many, weights):
+            value.numpy()
+
+    backward = cpu_times({"floor": backward_floor}, args.repeats)["floor"]
 
     patches = len(occlusion_boxes(64, 64, 8, 4)) + 1
     shap_segments = dict(segmentation="grid", n_segments=64, fill="grey")
@@ -89,15 +94,16 @@ def main() -> None:
           f"forward+backward on {len(many)} images {backward * 1e3:.1f} ms")
     print(f"{'method':40s} {'passes':>7s} {'time s':>8s} {'floor s':>8s} {'ratio':>6s}  target")
     for name, passes, run in rows:
-        took = best_time(run, args.repeats)
-        floor = passes * per_image
+        times = cpu_times({"floor": forward_floor, "method": run}, args.repeats)
+        took, floor = times["method"], passes * times["floor"] / batch
         print(f"{name:40s} {passes:7d} {took:8.3f} {floor:8.3f} {took / floor:6.2f}  <= 1.2")
     for name, run in [("lrp (epsilon)", lambda: lrp(model, many, 0)),
                       ("lrp (zplus + zb first)", lambda: lrp(model, many, 0, rule="zplus",
                                                              rules={0: "zb"})),
                       ("deeplift (rescale)", lambda: deeplift(model, many, 0))]:
-        took = best_time(run, args.repeats)
-        print(f"{name:40s} {'':7s} {took:8.3f} {backward:8.3f} {took / backward:6.2f}  <= 2")
+        times = cpu_times({"floor": backward_floor, "method": run}, args.repeats)
+        took, floor = times["method"], times["floor"]
+        print(f"{name:40s} {'':7s} {took:8.3f} {floor:8.3f} {took / floor:6.2f}  <= 2")
 
 
 if __name__ == "__main__":
