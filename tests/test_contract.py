@@ -6,7 +6,9 @@ For each method, on the model kinds it declares in the registry (``supports``):
 - a logits head and a softmax head give the same maps for methods that explain logits;
 - batch sizes 5 and 1; the batched result equals the per-image results (deterministic methods);
   stochastic methods are reproducible from their seed and independent of ``batch_size``;
-- the output is a float (N, H, W) or (N, H, W, C) array of finite values.
+- the output is a float (N, H, W) or (N, H, W, C) array of finite values;
+- a subclassed model (the same layers called in ``call``) gives the functional model's maps for
+  methods that declare ``"subclassed"``, and a TypeError naming the problem for the others.
 Methods added by other modules are covered automatically when they register.
 """
 
@@ -55,6 +57,19 @@ def _build(kind: str, softmax: bool = True, gap: bool = True) -> keras.Model:
     return keras.Model(inputs, x, name="functional")
 
 
+class Subclassed(keras.Model):
+    """The functional model's layers (logits head) called one after another in ``call``."""
+
+    def __init__(self) -> None:
+        super().__init__(name="subclassed")
+        self.stack = [*_conv_layers(), *_head(softmax=False)]
+
+    def call(self, x):
+        for layer in self.stack:
+            x = layer(x)
+        return x
+
+
 @pytest.fixture(scope="module")
 def models() -> dict[str, keras.Model]:
     keras.utils.set_random_seed(0)
@@ -67,6 +82,10 @@ def models() -> dict[str, keras.Model]:
         built[kind] = model
     flat = _build("functional", gap=False)
     built["flatten"] = flat
+    subclassed = Subclassed()
+    subclassed(IMAGES[:1])
+    subclassed.set_weights(weights)
+    built["subclassed"] = subclassed
     return built
 
 
@@ -124,3 +143,14 @@ def test_method_contract(name, models):
         _close(reference, _run(name, models["logits"], IMAGES, batch_size=2), "logits vs softmax head")
     if "requires_gap" not in info.supports:
         _check_output(_run(name, models["flatten"], IMAGES[:1]), 1)
+
+
+@pytest.mark.filterwarnings("ignore:model 'subclassed' is subclassed")
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_subclassed_model_gives_the_functional_maps_or_a_clear_error(name, models):
+    if "subclassed" not in INFO[name].supports:
+        with pytest.raises(TypeError, match="subclassed model without a layer graph"):
+            _run(name, models["subclassed"], IMAGES[:2])
+        return
+    maps = _run(name, models["subclassed"], IMAGES[:2])
+    _close(_run(name, models["logits"], IMAGES[:2]), maps, "subclassed vs functional")

@@ -234,6 +234,28 @@ def test_no_warning_for_a_logits_model():
         saliency(_nested(softmax=False), IMAGES)
 
 
+def test_subclassed_model_is_explained_as_called_with_a_warning():
+    import tensorflow as tf
+
+    class Softmaxed(keras.Model):
+        def __init__(self):
+            super().__init__(name="softmaxed")
+            self.inner = _nested(softmax=False)
+
+        def call(self, x):
+            return keras.ops.softmax(self.inner(x))
+
+    model = Softmaxed()
+    with pytest.warns(UserWarning, match="'softmaxed' is subclassed.*return logits from call"):
+        maps = saliency(model, IMAGES, 0)
+    x = tf.constant(IMAGES)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        probability = tf.reduce_sum(model(x)[:, 0])
+    expected = tf.reduce_max(tf.abs(tape.gradient(probability, x)), axis=-1).numpy()
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
+
+
 # --- the explain command ------------------------------------------------------------------------
 def test_explain_command_writes_a_figure_and_reports_bad_input(tmp_path, capsys):
     from xaikit.cli import main

@@ -144,8 +144,9 @@ def test_bad_inputs_get_clear_errors():
     model, images = _cnn(), square_images(1)
     with pytest.raises(ValueError, match="segmentation='felzenszwalb' is not allowed"):
         lime(model, images, segmentation="felzenszwalb")
-    with pytest.raises(ValueError, match="single superpixel"):
-        kernel_shap(model, images, segmentation=np.zeros((SIZE, SIZE), int))
+    for method, name in ((kernel_shap, "KernelSHAP"), (lime, "LIME")):
+        with pytest.raises(ValueError, match=f"single superpixel from the segments array; {name}"):
+            method(model, images, segmentation=np.zeros((SIZE, SIZE), int))
     with pytest.raises(ValueError, match="fill='white' is not allowed"):
         lime(model, images, fill="white")
     with pytest.raises(ValueError, match="on='softmax' is not allowed"):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from scipy import ndimage
 
-from xaikit.attribution.registry import get_method, register
+from xaikit.attribution.registry import ANY_MODEL, get_method, register
 from xaikit.core import batching, input_gradients, resolve
 from xaikit.core.checks import check_images, check_int, check_number, check_option, rng
 
@@ -63,7 +63,7 @@ def accumulate(total: np.ndarray, which: np.ndarray, values: np.ndarray) -> None
     total[which[starts]] += np.add.reduceat(values, starts, axis=0)
 
 
-@register(per_channel=True)
+@register(supports=ANY_MODEL, per_channel=True)
 def gradient(
     model: keras.Model,
     images: Any,
@@ -108,7 +108,7 @@ def gradient(
     return grads
 
 
-@register()
+@register(supports=ANY_MODEL)
 def saliency(
     model: keras.Model,
     images: Any,
@@ -147,7 +147,7 @@ def saliency(
     return reduce_channels(grads, signed=signed, per_channel=per_channel)
 
 
-@register()
+@register(supports=ANY_MODEL)
 def gradient_x_input(
     model: keras.Model,
     images: Any,
@@ -171,7 +171,7 @@ def gradient_x_input(
     return products if per_channel else products.sum(axis=-1)
 
 
-@register(stochastic=True, fast_options={"n_samples": 4})
+@register(supports=ANY_MODEL, stochastic=True, fast_options={"n_samples": 4})
 def smoothgrad(
     model: keras.Model,
     images: Any,
@@ -284,7 +284,7 @@ def _take(targets: np.ndarray | tuple, which: np.ndarray) -> np.ndarray | tuple:
     return targets[which]
 
 
-@register()
+@register(supports=ANY_MODEL)
 def interior_gradients(
     model: keras.Model,
     images: Any,
@@ -367,7 +367,7 @@ def baseline_images(images: np.ndarray, baseline: Any, seed: Any = 0) -> np.ndar
     return np.broadcast_to(array, images.shape).copy()
 
 
-@register(fast_options={"steps": 8})
+@register(supports=ANY_MODEL, fast_options={"steps": 8})
 def integrated_gradients(
     model: keras.Model,
     images: Any,

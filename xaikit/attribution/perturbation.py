@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from xaikit.attribution.registry import register
+from xaikit.attribution.registry import ANY_MODEL, register
 from xaikit.core import (
     Resolved,
     batch_slices,
@@ -71,11 +71,12 @@ def fill_images(images: np.ndarray, fill: str | float | np.ndarray, *, sigma: fl
                          "(H, W, C) or (N, H, W, C)") from None
 
 
-def _masked_function(model: keras.Model) -> Callable:
-    """Compiled ``(x, fill, keep) -> model(x ⊙ keep + fill ⊙ (1 − keep))`` for one image."""
+def _masked_function(model: keras.Model, shape: tuple[int, int, int]) -> Callable:
+    """Compiled ``(x, fill, keep) -> model(x ⊙ keep + fill ⊙ (1 − keep))`` for one image of
+    ``shape`` (H, W, C); shapes come from the images, so subclassed models work too."""
 
     def build():
-        _, height, width, channels = model.inputs[0].shape
+        height, width, channels = shape
         image = tf.TensorSpec([1, height, width, channels], tf.float32)
         masks = tf.TensorSpec([None, height, width], tf.float32)
 
@@ -86,7 +87,7 @@ def _masked_function(model: keras.Model) -> Callable:
 
         return masked
 
-    return cached(model, "masked_forward", build)
+    return cached(model, ("masked_forward", shape), build)
 
 
 def masked_outputs(
@@ -99,7 +100,7 @@ def masked_outputs(
     that masks are made one internal batch at a time (memory bounded).  Returns the outputs
     concatenated over the internal batches (a tuple when the model has several outputs).
     """
-    masked = _masked_function(model)
+    masked = _masked_function(model, tuple(image.shape))
     x, f = tf.constant(image[None]), tf.constant(fill[None])
     parts = []
     for part in batch_slices(n_masks, batch_size):
@@ -127,7 +128,7 @@ def occlusion_boxes(height: int, width: int, patch: int, stride: int) -> np.ndar
     return boxes
 
 
-@register("occlusion")
+@register("occlusion", supports=ANY_MODEL)
 def occlusion(
     model: keras.Model,
     images: Any,
@@ -243,7 +244,7 @@ def _rise_masks(height: int, width: int, grid: int, p: float, n_masks: int, seed
     return masks
 
 
-@register("rise", stochastic=True, fast_options={"n_masks": 16})
+@register("rise", supports=ANY_MODEL, stochastic=True, fast_options={"n_masks": 16})
 def rise(
     model: keras.Model,
     images: Any,

@@ -7,7 +7,9 @@ API
   method ``fn(model, images, targets=None, *, ..., batch_size=32) -> np.ndarray`` to ``METHODS``.
   ``supports`` lists the model kinds the method handles (the contract test builds each):
   ``"sequential"``, ``"functional"``, ``"nested"`` (a backbone model inside a Sequential),
-  ``"softmax"`` / ``"logits"`` heads, and ``"requires_gap"`` to ask for a
+  ``"softmax"`` / ``"logits"`` heads, ``"subclassed"`` (a ``keras.Model`` subclass with its own
+  ``call``: only methods that need nothing but forward/backward passes handle it; the others raise
+  a TypeError saying so; ``ANY_MODEL`` = every kind) and ``"requires_gap"`` to ask for a
   conv -> GlobalAveragePooling -> Dense head (CAM). ``stochastic`` methods take ``seed=``;
   ``per_channel`` says the default output is (N, H, W, C) rather than (N, H, W);
   ``fast_options`` are cheap settings (fewer samples/steps) the contract test passes.
@@ -23,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALL_KINDS", "INFO", "METHODS", "MethodInfo", "explain", "get_method", "register"]
+__all__ = ["ALL_KINDS", "ANY_MODEL", "INFO", "METHODS", "MethodInfo", "explain", "get_method", "register"]
 
 ALL_KINDS = frozenset({"sequential", "functional", "nested", "softmax", "logits"})
-_KNOWN_KINDS = ALL_KINDS | {"requires_gap"}
+ANY_MODEL = ALL_KINDS | {"subclassed"}
+_KNOWN_KINDS = ANY_MODEL | {"requires_gap"}
 
 
 @dataclass(frozen=True)

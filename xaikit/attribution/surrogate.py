@@ -21,7 +21,7 @@ from skimage.segmentation import quickshift, slic
 from sklearn.linear_model import Ridge
 
 from xaikit.attribution.perturbation import FILLS, fill_images, masked_outputs, resolve_on
-from xaikit.attribution.registry import register
+from xaikit.attribution.registry import ANY_MODEL, register
 from xaikit.core import batch_slices, cached, check_int, check_number, rng, score
 
 __all__ = ["SEGMENTATIONS", "SurrogateDetails", "kernel_shap", "lime", "meaningful_perturbation",
@@ -112,13 +112,20 @@ def _coalition_scores(resolved, i, fill, seg, coalitions, batch_size) -> np.ndar
     return out @ resolved.weights[i]
 
 
-def _prepare(model, images, targets, on, segmentation, n_segments, fill, batch_size):
+def _prepare(method, model, images, targets, on, segmentation, n_segments, fill, batch_size):
     resolved = resolve_on(model, images, targets, on, batch_size)
     segments = superpixels(resolved.images, segmentation, n_segments=n_segments)
+    for i, seg in enumerate(segments):
+        if seg.max() < 1:
+            how = "the segments array" if isinstance(segmentation, np.ndarray) else (
+                f"segmentation={segmentation!r} (SLIC merges noise-like images into one region)")
+            raise ValueError(f"image {i} has a single superpixel from {how}; {method} needs at "
+                             "least 2: raise n_segments, use segmentation='grid' or pass a segments "
+                             "array")
     return resolved, segments, _fills(resolved.images, fill, segments)
 
 
-@register("lime", stochastic=True,
+@register("lime", supports=ANY_MODEL, stochastic=True,
           fast_options={"n_samples": 32, "segmentation": "grid", "n_segments": 9})
 def lime(
     model: keras.Model,
@@ -184,8 +191,8 @@ def lime(
     n_samples = check_int("n_samples", n_samples, minimum=2)
     kernel_width = check_number("kernel_width", kernel_width, low=1e-12)
     alpha = check_number("alpha", alpha, low=0.0)
-    resolved, segments, fills = _prepare(model, images, targets, on, segmentation, n_segments, fill,
-                                         batch_size)
+    resolved, segments, fills = _prepare("LIME", model, images, targets, on, segmentation,
+                                         n_segments, fill, batch_size)
     generator = rng(seed)
     maps, weights, intercepts, r2s, full = [], [], [], [], []
     for i, seg in enumerate(segments):
@@ -245,7 +252,7 @@ def _constrained_fit(coalitions, scores, kernel, base, full):
     return phi, 1.0 - residual / total if total > 0 else 1.0
 
 
-@register("kernel_shap", stochastic=True,
+@register("kernel_shap", supports=ANY_MODEL, stochastic=True,
           fast_options={"n_samples": 32, "segmentation": "grid", "n_segments": 9})
 def kernel_shap(
     model: keras.Model,
@@ -293,15 +300,12 @@ def kernel_shap(
     Cost: N × (min(n_samples, 2^M − 2) + 2) forward passes.
     """
     n_samples = check_int("n_samples", n_samples, minimum=2)
-    resolved, segments, fills = _prepare(model, images, targets, on, segmentation, n_segments, fill,
-                                         batch_size)
+    resolved, segments, fills = _prepare("KernelSHAP", model, images, targets, on, segmentation,
+                                         n_segments, fill, batch_size)
     generator = rng(seed)
     maps, values, bases, r2s, full = [], [], [], [], []
     for i, seg in enumerate(segments):
         n_features = int(seg.max()) + 1
-        if n_features < 2:
-            raise ValueError(f"image {i} has a single superpixel; KernelSHAP needs at least 2 "
-                             "(raise n_segments or pass a segments array)")
         coalitions, kernel = _shap_coalitions(n_features, n_samples, generator)
         ends = np.stack([np.zeros(n_features, np.int64), np.ones(n_features, np.int64)])
         scores = _coalition_scores(resolved, i, fills[i], seg, np.concatenate([ends, coalitions]),
@@ -353,7 +357,8 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
     return optimise
 
 
-@register("meaningful_perturbation", stochastic=True, fast_options={"iterations": 5})
+@register("meaningful_perturbation", supports=ANY_MODEL, stochastic=True,
+          fast_options={"iterations": 5})
 def meaningful_perturbation(
     model: keras.Model,
     images: Any,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from xaikit.core.models import require_graph
+
 SUPPORTED_LAYERS = (
     "Conv2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, "
     "BatchNormalization (folded into the Conv2D/Dense before it), Dropout, ReLU, "
@@ -158,7 +160,10 @@ def layer_chain(model: keras.Model) -> list[Step]:
     ValueError
         If a layer type has no propagation rule (the message names it and lists the supported
         types) or the model is not a linear chain.
+    TypeError
+        If ``model`` is subclassed (it has no layer graph to walk).
     """
+    require_graph(model, "relevance propagation")
     steps: list[Step] = []
     layers = _flat_layers(model)
     for position, layer in enumerate(layers):

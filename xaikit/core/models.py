@@ -59,7 +59,8 @@ def _is_graph_model(layer: object) -> bool:
         return False
 
 
-def _require_graph(model: keras.Model, what: str) -> None:
+def require_graph(model: keras.Model, what: str) -> None:
+    """TypeError naming ``what`` when ``model`` is subclassed (no layer graph to walk or rewire)."""
     if not _is_graph_model(model):
         raise TypeError(
             f"{what}: {type(model).__name__} is a subclassed model without a layer graph; "
@@ -107,7 +108,7 @@ def find_layer(model: keras.Model, layer: str | int | keras.layers.Layer | None 
     ValueError
         Unknown name or index, or no 4-D layer; the message lists the candidates.
     """
-    _require_graph(model, "find_layer")
+    require_graph(model, "find_layer")
     spatial = [sub.name for _, sub in iter_layers(model)
                if not isinstance(sub, keras.layers.InputLayer) and _output_rank(sub) == 4]
     if layer is None:
@@ -223,6 +224,11 @@ def explained_model(
             )
         return model
     if not _is_graph_model(model):
+        warn(
+            f"model {model.name!r} is subclassed: xaikit cannot see or strip a softmax inside its "
+            "call(), so it explains what call() returns; return logits from call() for the "
+            "class score before the softmax"
+        )
         return model
     head = logits_model(model)
     rank = len(head.outputs[0].shape)
@@ -279,7 +285,7 @@ def activation_model(
     ValueError
         As :func:`find_layer` and :func:`explained_model`.
     """
-    _require_graph(model, "activation_model")
+    require_graph(model, "activation_model")
     target = find_layer(model, layer)
     head = explained_model(model, on=on, output=output)
     if not _contains(head, target):
@@ -373,7 +379,7 @@ def relu_override_model(
     """
     if rule not in RELU_RULES:
         raise ValueError(f"rule={rule!r} is not allowed; allowed: {RELU_RULES}")
-    _require_graph(model, "relu_override_model")
+    require_graph(model, "relu_override_model")
     unsupported = [
         (sub.name, act) for _, sub in iter_layers(model)
         if (act := _activation_of(sub)) is not None and act not in _NEUTRAL_ACTIVATIONS
