@@ -158,11 +158,14 @@ def rows() -> list[Row]:
 def bench(label: str, model, images, targets, repeats: int, max_units: float,
           heavy_units: float = float("inf")) -> None:
     """Print one table; rows costing more than ``heavy_units`` floors per image run a single
-    round without warm-up (their compiled graph is the one the single-pass rows traced)."""
+    round without warm-up (their compiled graph is the one the single-pass rows traced, and both
+    floors are traced up front)."""
     n = len(images)
     floors = {False: Floor(model, images, targets),
               True: Floor(model, np.resize(images, (INTERNAL_BATCH, *images.shape[1:])),
                           np.resize(targets, INTERNAL_BATCH))}
+    for floor in floors.values():
+        floor()  # trace both floors here: heavy rows time their floor without a warm-up
     first = best_time(floors[False], repeats)
     print(f"\n## {label}: batch {n}, floor per sample {first[0] / n * 1e3:.2f} ms CPU "
           f"({first[1] / n * 1e3:.2f} ms wall); floor, method and tf-keras-vis timed in turn, "

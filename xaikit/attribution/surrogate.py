@@ -118,7 +118,8 @@ def _prepare(method, model, images, targets, on, segmentation, n_segments, fill,
     for i, seg in enumerate(segments):
         if seg.max() < 1:
             how = "the segments array" if isinstance(segmentation, np.ndarray) else (
-                f"segmentation={segmentation!r} (SLIC merges noise-like images into one region)")
+                f"segmentation={segmentation!r}"
+                + (" (SLIC merges noise-like images into one region)" if segmentation == "slic" else ""))
             raise ValueError(f"image {i} has a single superpixel from {how}; {method} needs at "
                              "least 2: raise n_segments, use segmentation='grid' or pass a segments "
                              "array")
