@@ -144,8 +144,8 @@ def _read_storages(handle: IO[bytes], keys: list[str], records: dict[str, _Stora
     for key in keys:
         if key not in records:
             raise ValueError(f"storage {key!r} is listed but no tensor uses it")
-        dtype = np.dtype(records[key].dtype).newbyteorder(byteorder)
-        count = np.frombuffer(handle.read(COUNT_BYTES), dtype=np.dtype("i8").newbyteorder(byteorder))
+        dtype = np.dtype(byteorder + records[key].dtype)
+        count = np.frombuffer(handle.read(COUNT_BYTES), dtype=np.dtype(byteorder + "i8"))
         if count.size != 1 or int(count[0]) != records[key].numel:
             raise ValueError(f"storage {key!r}: expected {records[key].numel} elements, the file "
                              f"says {count.tolist()}")
@@ -176,7 +176,7 @@ def _materialise(ref: _TensorRef, data: dict[str, np.ndarray]) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         base, shape=ref.size, strides=tuple(s * buffer.itemsize for s in ref.stride), writeable=False
     )
-    return np.array(view, dtype=buffer.dtype.newbyteorder("="), order="C", copy=True)
+    return np.array(view, dtype=np.dtype(ref.storage.dtype), order="C", copy=True)
 
 
 def load_legacy_pth(path: str | os.PathLike[str]) -> dict[str, Any]:
