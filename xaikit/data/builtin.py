@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaikit.base.messages import message
 from xaikit.data.imageset import ImageSet
 
 _SPLITS = ("train", "test")
@@ -434,7 +435,8 @@ def center_crop_resize(image: np.ndarray, size: int, fraction: float = 1.0) -> n
 
     size = _check_size(size, minimum=1)
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction={fraction!r}; expected a share of the shorter side in (0, 1].")
+        raise ValueError(message("number", name="fraction", value=fraction,
+                                 range=" in (0, 1] (the share of the shorter side kept)"))
     image = np.asarray(image)
     image = _to_rgb_float(image, "photo") if image.dtype != np.float32 or image.ndim != 3 else image
     height, width = image.shape[:2]

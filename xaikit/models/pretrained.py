@@ -29,6 +29,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from xaikit.base.messages import message
+
 __all__ = [
     "EFFICIENTNET_LITE0",
     "PRETRAINED",
@@ -185,10 +187,10 @@ def _efficientnet_lite0(weights_path, include_top, input_shape, alpha) -> keras.
         fixed.pop("input_shape")
     changed = [f"{key}={got!r}" for key, (got, default) in fixed.items() if got != default]
     if changed:
-        raise ValueError(f"pretrained({EFFICIENTNET_LITE0!r}) has one configuration (224x224 "
-                         f"RGB, 1000 classes); got {', '.join(changed)}: leave them at their "
-                         "defaults (use keras.Model(model.input, model.get_layer('head_relu6')"
-                         ".output) for the features)")
+        raise ValueError(message(
+            "pretrained_fixed", name=EFFICIENTNET_LITE0, config="224x224 RGB, 1000 classes",
+            got=", ".join(changed),
+            fix=" (for the features: keras.Model(model.input, model.get_layer('head_relu6').output))"))
     return efficientnet_lite0("imagenet" if weights_path is None else weights_path)
 
 

@@ -39,6 +39,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from xaikit.base.messages import message
+
 __all__ = ["LEGACY_MAGIC", "LEGACY_PROTOCOL", "STORAGE_DTYPES", "load_legacy_pth"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -84,11 +86,12 @@ class _TensorRef:
 
 
 def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, *_):
-    if not isinstance(storage, _Storage):
-        raise pickle.UnpicklingError("a tensor's storage is not a persistent storage record")
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    if len(size) != len(stride):
-        raise pickle.UnpicklingError(f"tensor size {size} and stride {stride} differ in length")
+    if not isinstance(storage, _Storage) or len(size) != len(stride):
+        raise pickle.UnpicklingError(message(
+            "expected", name="a tensor record", fix="",
+            expected="(storage, offset, size, stride) with len(size) == len(stride)",
+            got=f"({type(storage).__name__}, {offset}, {size}, {stride})"))
     return _TensorRef(storage, int(offset), size, stride)
 
 
@@ -104,18 +107,18 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(
-                f"refusing global {module}.{name} in a .pth file: the reader accepts only "
-                f"{sorted(f'{m}.{n}' for m, n in _ALLOWED)} (a state_dict of tensors)"
-            )
+            raise pickle.UnpicklingError(message(
+                "pth_global", module=module, name=name,
+                allowed=", ".join(sorted(f"{m}.{n}" for m, n in _ALLOWED))))
         return _ALLOWED[(module, name)]
 
     def persistent_load(self, pid: Any) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r} (expected a storage)")
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType)):
+            raise pickle.UnpicklingError(message(
+                "expected", name="a persistent id", got=repr(pid)[:200], fix="",
+                expected="('storage', torch.<Type>Storage, key, location, numel, view)"))
         _, kind, key, _location, numel, view = pid
-        if not isinstance(kind, _StorageType):
-            raise pickle.UnpicklingError(f"storage {key!r} has an unknown type {kind!r}")
         if view is not None:
             view = (str(view[0]), int(view[1]), int(view[2]))
         return _Storage(str(key), kind.dtype, int(numel), view)
@@ -138,40 +141,45 @@ def _walk(obj: Any, fn) -> Any:
     return obj
 
 
+def _damaged(path, reason: str) -> ValueError:
+    return ValueError(message("file_corrupt", what="PyTorch file", path=path, reason=reason,
+                              fix=""))
+
+
 def _read_storages(handle: IO[bytes], keys: list[str], records: dict[str, _Storage],
-                   byteorder: str) -> dict[str, np.ndarray]:
+                   byteorder: str, path) -> dict[str, np.ndarray]:
     data: dict[str, np.ndarray] = {}
     for key in keys:
         if key not in records:
-            raise ValueError(f"storage {key!r} is listed but no tensor uses it")
+            raise _damaged(path, f"storage {key!r} is listed but no tensor uses it")
         dtype = np.dtype(byteorder + records[key].dtype)
         count = np.frombuffer(handle.read(COUNT_BYTES), dtype=np.dtype(byteorder + "i8"))
         if count.size != 1 or int(count[0]) != records[key].numel:
-            raise ValueError(f"storage {key!r}: expected {records[key].numel} elements, the file "
-                             f"says {count.tolist()}")
+            raise _damaged(path, f"storage {key!r} should hold {records[key].numel} elements, "
+                                 f"the file says {count.tolist()}")
         raw = handle.read(records[key].numel * dtype.itemsize)
         if len(raw) != records[key].numel * dtype.itemsize:
-            raise ValueError(f"storage {key!r} is truncated ({len(raw)} bytes)")
+            raise _damaged(path, f"storage {key!r} is truncated: {len(raw)} bytes")
         data[key] = np.frombuffer(raw, dtype=dtype)
     return data
 
 
-def _materialise(ref: _TensorRef, data: dict[str, np.ndarray]) -> np.ndarray:
+def _materialise(ref: _TensorRef, data: dict[str, np.ndarray], path) -> np.ndarray:
     if ref.storage.key not in data:
-        raise ValueError(f"storage {ref.storage.key!r} has no data in the file")
+        raise _damaged(path, f"storage {ref.storage.key!r} has no data")
     buffer = data[ref.storage.key]
     if ref.storage.view:
         start, count = ref.storage.view[1], ref.storage.view[2]
         if start < 0 or count < 0 or start + count > buffer.size:
-            raise ValueError(f"storage view {ref.storage.view} lies outside its storage")
+            raise _damaged(path, f"storage view {ref.storage.view} lies outside its storage")
         buffer = buffer[start : start + count]
+    layout = f"a tensor with size {ref.size}, stride {ref.stride} and offset {ref.offset}"
     if any(s < 0 for s in ref.size) or any(s < 0 for s in ref.stride) or ref.offset < 0:
-        raise ValueError(f"tensor with size {ref.size}, stride {ref.stride}, offset {ref.offset}")
+        raise _damaged(path, f"{layout} has a negative entry")
     if 0 not in ref.size:
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
         if last >= buffer.size:
-            raise ValueError(f"tensor with size {ref.size}, stride {ref.stride} and offset "
-                             f"{ref.offset} reads beyond its storage of {buffer.size} elements")
+            raise _damaged(path, f"{layout} reads beyond its storage of {buffer.size} elements")
     base = buffer[ref.offset :] if 0 not in ref.size else buffer[:0]
     view = np.lib.stride_tricks.as_strided(
         base, shape=ref.size, strides=tuple(s * buffer.itemsize for s in ref.stride), writeable=False
@@ -204,18 +212,21 @@ def load_legacy_pth(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     with open(path, "rb") as handle:
         if handle.read(2) == b"PK":
-            raise ValueError(f"{path} is a zip-format PyTorch file (torch >= 1.6); this reader "
-                             "reads the legacy format only")
+            raise ValueError(message("pth_not_legacy", path=path,
+                                     reason="a zip archive: the format of torch >= 1.6"))
         handle.seek(0)
         try:
             magic = _load_pickle(handle)
         except (pickle.UnpicklingError, EOFError) as exc:
-            raise ValueError(f"{path} is not a legacy PyTorch file ({exc})") from exc
+            raise ValueError(message("pth_not_legacy", path=path, reason=str(exc))) from exc
         if magic != LEGACY_MAGIC:
-            raise ValueError(f"{path} is not a legacy PyTorch file (magic number {magic!r})")
+            raise ValueError(message("pth_not_legacy", path=path,
+                                     reason=f"it starts with {str(magic)[:40]!r}, not the magic "
+                                            "number"))
         protocol = _load_pickle(handle)
         if protocol != LEGACY_PROTOCOL:
-            raise ValueError(f"{path}: protocol {protocol!r}; expected {LEGACY_PROTOCOL}")
+            raise ValueError(message("pth_not_legacy", path=path,
+                                     reason=f"protocol {protocol!r}, not {LEGACY_PROTOCOL}"))
         info = _load_pickle(handle)
         byteorder = "<" if not isinstance(info, dict) or info.get("little_endian", True) else ">"
         records: dict[str, _Storage] = {}
@@ -223,13 +234,12 @@ def load_legacy_pth(path: str | os.PathLike[str]) -> dict[str, Any]:
         def collect(ref: _TensorRef) -> _TensorRef:
             known = records.setdefault(ref.storage.key, ref.storage)
             if (known.dtype, known.numel) != (ref.storage.dtype, ref.storage.numel):
-                raise ValueError(f"{path}: storage {ref.storage.key!r} is described twice, "
-                                 "differently")
+                raise _damaged(path, f"storage {ref.storage.key!r} is described twice, differently")
             return ref
 
         result = _walk(_load_pickle(handle), collect)
         keys = _load_pickle(handle)
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ValueError(f"{path}: the storage key list is damaged")
-        data = _read_storages(handle, keys, records, byteorder)
-    return _walk(result, lambda ref: _materialise(ref, data))
+            raise _damaged(path, "the storage key list is not a list of strings")
+        data = _read_storages(handle, keys, records, byteorder, path)
+    return _walk(result, lambda ref: _materialise(ref, data, path))
