@@ -270,7 +270,7 @@ def test_port_matches_an_independent_numpy_forward_pass(model, state, photos):
     want = reference_logits(state, images)
     got = np.asarray(logits_model(model)(images))
     scale = np.abs(want).max()
-    assert np.abs(got - want).max() <= 1e-4 * scale, np.abs(got - want).max() / scale
+    assert np.abs(got - want).max() <= 1e-5 * scale, np.abs(got - want).max() / scale
     assert np.array_equal(np.argsort(-got, axis=1)[:, :5], np.argsort(-want, axis=1)[:, :5])
     # the stem alone, including the asymmetric "SAME" padding (0 before, 1 after) of a stride-2 conv
     stem = keras.Model(model.input, model.get_layer("stem_relu6").output)(images[:1])
