@@ -77,6 +77,29 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- interpretation (issue 17)
+    "layer_calls": "layer {layer!r} is called {count} time(s) in the model; allowed: a layer "
+    "called exactly once (probe a layer that is not shared)",
+    "not_spatial": "{what}: layer {layer!r} has output shape {shape}; expected a spatial "
+    "(N, h, w, K) output; spatial layers: {candidates}",
+    "rf_layer": "receptive_field: layer {layer!r} ({kind}) {reason}; allowed: Conv2D, "
+    "DepthwiseConv2D, SeparableConv2D (padding 'valid' or 'same'), MaxPooling2D, "
+    "AveragePooling2D, ZeroPadding2D, Cropping2D and layers that keep the grid "
+    "(BatchNormalization, activations, Dropout, Add, Concatenate, ...)",
+    "units": "units={value!r} is not allowed; layer {layer!r} has {count} channels: give an int "
+    "or a sequence of ints in 0..{last}",
+    "top_k": "k={value!r} must be an int in 1..{n} (the number of images)",
+    "objective": "{name}: expected an Objective (channel, unit, class_score, l2_decay, "
+    "total_variation, ...) or a number; got {got}",
+    "objective_batch": "objectives ask for different numbers of images ({sizes}); combine "
+    "objectives over the same number of units, or over one unit",
+    "no_conv": "model {model!r} has no Conv2D layer; pass layer= the name of a convolution "
+    "(layers: {candidates})",
+    "concept_count": "concepts hold masks of {got} images but data holds {expected}; build "
+    "them from the same ImageSet (concepts(dataset))",
+    "concept_dataset": "concepts(): {name!r} has no {what}; allowed: an ImageSet made by "
+    "xaikit.data.an8flower or xaikit.data.shapes (or load() of their zoo entries)",
+    "concept_names": "{name}={value!r} names no concept; concepts: {allowed}",
 }
 
 

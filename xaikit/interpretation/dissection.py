@@ -1,0 +1,302 @@
+"""Network Dissection: which units detect which concepts (Bau et al., CVPR 2017).
+
+Introduced in lesson 13. For unit k of a layer, the threshold :math:`T_k` is the top
+``quantile`` (0.5 %) level of its activations over every position of every image,
+:math:`P(a_k \\geq T_k) = 0.005`; its activation map :math:`A_k(x)`, upsampled bilinearly to the
+concept masks' resolution **before** thresholding, gives the unit's mask
+:math:`M_k(x) = [\\mathrm{up}(A_k(x)) \\geq T_k]`, scored against each concept mask
+:math:`L_c(x)` over the whole data set (Bau et al., Sec. 2.2):
+
+.. math:: \\mathrm{IoU}_{k,c} = \\frac{\\sum_x |M_k(x) \\cap L_c(x)|}{\\sum_x |M_k(x) \\cup L_c(x)|}
+
+**How detectors are counted.** Unit k is a *detector* of concept
+:math:`c_k = \\arg\\max_c \\mathrm{IoU}_{k,c}` (the first concept on ties) when
+:math:`\\mathrm{IoU}_{k,c_k} > 0.04`. The *unique detectors* of a layer are the distinct
+concepts among its detectors' labels (two units on "red" count once), the number Bau et al.
+plot per layer and category.
+
+Activations are streamed in batches: the thresholds are running top-m values per unit
+(exact, m = ceil(0.005 N h w)); the layer-resolution activations are kept (in a temporary
+file when they exceed ``MEMORY_BUDGET``), never the upsampled maps; intersections with every
+concept are one matrix product per batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from xaikit.base.messages import message
+from xaikit.base.resize import bilinear_matrix
+from xaikit.core import batching, cached, check_images, check_int, check_number, rng
+from xaikit.core.probes import feature_model
+from xaikit.interpretation.units import spatial_layer
+
+__all__ = ["DEFAULT_QUANTILE", "Dissection", "IOU_THRESHOLD", "LayerDissection",
+           "network_dissection", "random_rotation"]
+
+DEFAULT_QUANTILE = 0.005  # Bau et al.: P(a_k >= T_k) = 0.005
+IOU_THRESHOLD = 0.04  # Bau et al.: a unit detects its best concept when IoU > 0.04
+MEMORY_BUDGET = 512 * 2**20  # bytes of layer activations held in memory before using a file
+
+
+def random_rotation(size: int, generator: np.random.Generator) -> np.ndarray:
+    """A Haar-random (size, size) orthogonal matrix (QR of a Gaussian, signs fixed)."""
+    q, r = np.linalg.qr(generator.standard_normal((size, size)))
+    return (q * np.sign(np.diag(r))).astype(np.float32)
+
+
+def _buffer(shape: tuple[int, ...]) -> np.ndarray:
+    if np.prod(shape) * 4 <= MEMORY_BUDGET:
+        return np.empty(shape, np.float32)
+    return np.memmap(tempfile.TemporaryFile(), np.float32, "w+", shape=shape)
+
+
+def update_top(top: list[np.ndarray], values: np.ndarray, keep: int) -> None:
+    """Merge ``values`` (n, K) into the running ``keep`` largest values of each unit (exact).
+
+    Only values at or above a unit's current m-th largest value can enter its top, so after
+    the first batches a unit looks at a small fraction of each new batch.
+    """
+    limits = np.array([t.min() if len(t) >= keep else -np.inf for t in top], np.float32)
+    chosen = values >= limits
+    for k in np.flatnonzero(chosen.any(axis=0)):
+        joined = np.concatenate([top[k], values[chosen[:, k], k]])
+        top[k] = joined if len(joined) <= keep else np.partition(joined, len(joined) - keep)[-keep:]
+
+
+def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[Any], *,
+                       quantile: float = DEFAULT_QUANTILE, rotations: dict | None = None,
+                       batch_size: int = 64) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One streamed forward pass: the activations of each layer and its per-unit thresholds.
+
+    Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution)
+    and (K,) the m-th largest value of each unit, m = ceil(quantile * N * h * w).
+    """
+    if rotations is None:
+        probe = cached(model, ("dissection", tuple(id(layer) for layer in layers)),
+                       lambda: feature_model(model, layers))
+    else:
+        probe = feature_model(model, layers, rotations=rotations)
+    forward = batching.forward_function(probe)
+    held: list[np.ndarray] = []
+    tops: list[list[np.ndarray]] = []
+    keeps: list[int] = []
+    for part in batching.batch_slices(len(images), batch_size):
+        outputs = forward(images[part])
+        outputs = [np.asarray(a) for a in (outputs if isinstance(outputs, (list, tuple))
+                                           else [outputs])]
+        if not held:
+            held = [_buffer((len(images), *a.shape[1:])) for a in outputs]
+            keeps = [max(1, math.ceil(quantile * len(images) * a.shape[1] * a.shape[2]))
+                     for a in outputs]
+            tops = [[np.zeros(0, np.float32)] * a.shape[-1] for a in outputs]
+        for a, buffer, top, keep in zip(outputs, held, tops, keeps):
+            buffer[part] = a
+            update_top(top, a.reshape(-1, a.shape[-1]), keep)
+    return held, [np.array([t.min() for t in top], np.float32) for top in tops]
+
+
+@functools.lru_cache(maxsize=16)
+def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
+    """Compiled (A, T, masks) -> (intersections (K, C), unit pixels (K,)).
+
+    Only the (image, unit) pairs whose map reaches T somewhere are upsampled (a bilinear
+    value is a convex combination of grid values, so the others have empty masks), and only
+    the mask pixels are gathered from the concept masks.
+    """
+    rows = tf.constant(bilinear_matrix(grid[0], size[0]), tf.float32)
+    cols = tf.constant(bilinear_matrix(grid[1], size[1]), tf.float32)
+
+    @tf.function(reduce_retracing=True)
+    def run(activations, thresholds, masks):
+        units = tf.shape(activations)[-1]
+        pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) >= thresholds)
+        maps = tf.gather_nd(tf.transpose(activations, [0, 3, 1, 2]), pairs)
+        up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
+        on = tf.where(up >= tf.gather(thresholds, pairs[:, 1])[:, None, None])
+        image, unit = tf.gather(pairs[:, 0], on[:, 0]), tf.gather(pairs[:, 1], on[:, 0])
+        hits = tf.cast(tf.gather_nd(masks, tf.stack([image, on[:, 1], on[:, 2]], 1)), tf.float32)
+        return (tf.math.unsorted_segment_sum(hits, unit, units),
+                tf.math.unsorted_segment_sum(tf.ones_like(unit, tf.float32), unit, units))
+
+    return run
+
+
+def tally(activations: Sequence[np.ndarray], thresholds: Sequence[np.ndarray], concepts: Any,
+          index: np.ndarray, *, batch_size: int = 64) -> list[np.ndarray]:
+    """IoU (K, C) of the unit masks ``up(A) >= T`` with every concept, per layer.
+
+    ``activations`` (one (n, h, w, K) array per layer) are those of the images ``index`` of
+    ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`); each batch of concept masks is
+    built once and scored against every layer.
+    """
+    size = tuple(concepts.size)
+    runs = [_tally_function(tuple(a.shape[1:3]), size) for a in activations]
+    inter = [np.zeros((a.shape[-1], len(concepts.names))) for a in activations]
+    unit_pixels = [np.zeros(a.shape[-1]) for a in activations]
+    concept_pixels = np.zeros(len(concepts.names))
+    limits = [tf.constant(np.asarray(t, np.float32)) for t in thresholds]
+    for part in batching.batch_slices(len(index), batch_size):
+        masks = concepts.masks(index[part])
+        concept_pixels += masks.sum(axis=(0, 1, 2))
+        masks = tf.constant(masks)
+        for i, (a, limit, run) in enumerate(zip(activations, limits, runs)):
+            both, units = run(tf.constant(a[part]), limit, masks)
+            inter[i] += np.asarray(both, np.float64)
+            unit_pixels[i] += np.asarray(units, np.float64)
+    ious = []
+    for both, units in zip(inter, unit_pixels):
+        union = units[:, None] + concept_pixels[None, :] - both
+        ious.append(np.divide(both, union, out=np.zeros_like(both), where=union > 0))
+    return ious
+
+
+@dataclass(frozen=True)
+class LayerDissection:
+    """One layer: ``thresholds`` (K,), ``iou`` (K, C) and the labels derived from them."""
+
+    layer: str
+    thresholds: np.ndarray
+    iou: np.ndarray
+    iou_threshold: float
+
+    @property
+    def best(self) -> np.ndarray:
+        """(K,) index of each unit's best concept (the first on ties)."""
+        return self.iou.argmax(axis=1)
+
+    @property
+    def best_iou(self) -> np.ndarray:
+        """(K,) IoU of each unit with its best concept."""
+        return self.iou.max(axis=1)
+
+    @property
+    def detectors(self) -> np.ndarray:
+        """(K,) bool: best IoU > the threshold (0.04)."""
+        return self.best_iou > self.iou_threshold
+
+
+@dataclass(frozen=True)
+class Dissection:
+    """The result of :func:`network_dissection` over several layers."""
+
+    concepts: tuple[str, ...]
+    categories: tuple[str, ...]
+    layers: tuple[LayerDissection, ...]
+    quantile: float
+
+    def layer(self, name: str) -> LayerDissection:
+        """The dissection of layer ``name``."""
+        for entry in self.layers:
+            if entry.layer == name:
+                return entry
+        raise ValueError(message("option", name="layer", value=name,
+                                 allowed=", ".join(e.layer for e in self.layers)))
+
+    def labels(self, name: str) -> list[str | None]:
+        """Per unit of layer ``name``: its concept if it is a detector, else None."""
+        entry = self.layer(name)
+        return [self.concepts[c] if d else None for c, d in zip(entry.best, entry.detectors)]
+
+    def unique_detectors(self, name: str) -> list[str]:
+        """The distinct concepts detected in layer ``name`` (sorted by best IoU)."""
+        entry = self.layer(name)
+        order = np.argsort(-entry.best_iou, kind="stable")
+        found = [self.concepts[entry.best[k]] for k in order if entry.detectors[k]]
+        return list(dict.fromkeys(found))
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per layer: units, detectors, unique detectors (all and per category)."""
+        rows = []
+        for entry in self.layers:
+            unique = self.unique_detectors(entry.layer)
+            row = {"layer": entry.layer, "units": len(entry.thresholds),
+                   "detectors": int(entry.detectors.sum()), "unique_detectors": len(unique)}
+            for category in dict.fromkeys(self.categories):
+                row[f"unique_{category}"] = sum(self.categories[self.concepts.index(c)] == category
+                                                for c in unique)
+            rows.append(row)
+        return rows
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Tidy rows: one per (layer, unit) with its best concept, category, IoU, detector."""
+        return [{"layer": e.layer, "unit": k, "concept": self.concepts[c],
+                 "category": self.categories[c], "iou": float(iou), "detector": bool(d),
+                 "threshold": float(t)}
+                for e in self.layers
+                for k, (c, iou, d, t) in enumerate(zip(e.best, e.best_iou, e.detectors,
+                                                       e.thresholds))]
+
+
+def network_dissection(
+    model: keras.Model,
+    data: Any,
+    concepts: Any,
+    layers: Sequence[str | int | keras.layers.Layer] | str | None = None,
+    *,
+    quantile: float = DEFAULT_QUANTILE,
+    iou_threshold: float = IOU_THRESHOLD,
+    rotation: int | None = None,
+    batch_size: int = 64,
+) -> Dissection:
+    """Network Dissection (Bau, Zhou, Khosla, Oliva & Torralba, CVPR 2017, arXiv:1704.05796).
+
+    Scores every unit of ``layers`` against every concept with the IoU of the module
+    docstring and labels each unit with its best concept when that IoU exceeds
+    ``iou_threshold``. ``rotation`` (a seed) dissects the layer in a random orthogonal basis
+    instead, :math:`A \\to A Q` with Q Haar-distributed (Sec. 3.2): an interpretable basis is
+    axis-aligned if the rotated units detect fewer concepts.
+
+    Parameters
+    ----------
+    model : keras.Model
+    data : ImageSet or array (N, H, W, C)
+    concepts : ConceptSet
+        From :func:`xaikit.data.concepts.concepts` (or ``ConceptSet.from_masks``), for the
+        same N images.
+    layers : name(s), index or Layer(s); None: the last layer with a 4-D output
+    quantile : float
+        Fraction of activations above each unit's threshold (0.005).
+    iou_threshold : float
+        Minimum IoU of a detector (0.04).
+    rotation : int or None
+        Seed of the random rotation control; None: the units themselves.
+    batch_size : int
+
+    Returns
+    -------
+    Dissection
+
+    Raises
+    ------
+    ValueError
+        Non-spatial layers, concepts of another number of images, bad options.
+    """
+    images = check_images(getattr(data, "images", data), model)
+    if len(concepts) != len(images):
+        raise ValueError(message("concept_count", got=len(concepts), expected=len(images)))
+    quantile = check_number("quantile", quantile, low=1e-9, high=1.0)
+    iou_threshold = check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
+    check_int("batch_size", batch_size)
+    names = [None] if layers is None else ([layers] if isinstance(layers, (str, int))
+                                            else list(layers))
+    targets = [spatial_layer(model, name, "network_dissection") for name in names]
+    rotations = None
+    if rotation is not None:
+        generator = rng(check_int("rotation", rotation, minimum=0))
+        rotations = {t.name: random_rotation(int(t.output.shape[-1]), generator) for t in targets}
+    held, thresholds = stream_activations(model, images, targets, quantile=quantile,
+                                          rotations=rotations, batch_size=batch_size)
+    ious = tally(held, thresholds, concepts, np.arange(len(images)), batch_size=batch_size)
+    results = tuple(LayerDissection(t.name, threshold, iou, iou_threshold)
+                    for t, threshold, iou in zip(targets, thresholds, ious))
+    return Dissection(tuple(concepts.names), tuple(concepts.categories), results, quantile)
