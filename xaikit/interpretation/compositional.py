@@ -92,7 +92,7 @@ def _unit_bits(activations: np.ndarray, thresholds: np.ndarray, size: tuple[int,
     parts = []
     for part in batching.batch_slices(len(activations), batch_size):
         up = tf.einsum("Hh,bhwk,Ww->kbHW", rows, tf.constant(activations[part]), cols)
-        on = np.asarray(up >= thresholds[:, None, None, None])
+        on = np.asarray(up > thresholds[:, None, None, None])
         parts.append(np.packbits(on.reshape(len(thresholds), -1), axis=1))
     return np.concatenate(parts, axis=1)
 

@@ -2,9 +2,9 @@
 
 Introduced in lesson 13. For unit k of a layer, the threshold :math:`T_k` is the top
 ``quantile`` (0.5 %) level of its activations over every position of every image,
-:math:`P(a_k \\geq T_k) = 0.005`; its activation map :math:`A_k(x)`, upsampled bilinearly to the
+:math:`P(a_k > T_k) = 0.005`; its activation map :math:`A_k(x)`, upsampled bilinearly to the
 concept masks' resolution **before** thresholding, gives the unit's mask
-:math:`M_k(x) = [\\mathrm{up}(A_k(x)) \\geq T_k]`, scored against each concept mask
+:math:`M_k(x) = [\\mathrm{up}(A_k(x)) > T_k]`, scored against each concept mask
 :math:`L_c(x)` over the whole data set (Bau et al., Sec. 2.2):
 
 .. math:: \\mathrm{IoU}_{k,c} = \\frac{\\sum_x |M_k(x) \\cap L_c(x)|}{\\sum_x |M_k(x) \\cup L_c(x)|}
@@ -15,10 +15,15 @@ concept masks' resolution **before** thresholding, gives the unit's mask
 concepts among its detectors' labels (two units on "red" count once), the number Bau et al.
 plot per layer and category.
 
-Activations are streamed in batches: the thresholds are running top-m values per unit
-(exact, m = ceil(0.005 N h w)); the layer-resolution activations are kept (in a temporary
-file when they exceed ``MEMORY_BUDGET``), never the upsampled maps; intersections with every
-concept are one matrix product per batch.
+**Thresholds.** :math:`T_k` is the (m + 1)-th largest of the N h w activations of unit k,
+m = ceil(0.005 N h w), so that m of them exceed it (absent ties). The comparison is strict, as
+in NetDissect-Lite: a ReLU unit that is zero on more than 99.5 % of the positions gets the
+mask of its positive activations rather than of every pixel.
+
+Activations are streamed in batches: the thresholds are exact running top-(m + 1) values per
+unit; the layer-resolution activations are kept (in a temporary file when they exceed
+``MEMORY_BUDGET``), never the upsampled maps; each batch of concept masks is built once and
+only the pixels of the unit masks are gathered from it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ def _buffer(shape: tuple[int, ...]) -> np.ndarray:
     return np.memmap(tempfile.TemporaryFile(), np.float32, "w+", shape=shape)
 
 
+def top_count(quantile: float, n_values: int) -> int:
+    """How many of a unit's ``n_values`` activations to keep: m + 1, m = ceil(quantile n)."""
+    return min(n_values, math.ceil(quantile * n_values) + 1)
+
+
 def update_top(top: list[np.ndarray], values: np.ndarray, keep: int) -> None:
     """Merge ``values`` (n, K) into the running ``keep`` largest values of each unit (exact).
 
@@ -79,7 +89,8 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
     """One streamed forward pass: the activations of each layer and its per-unit thresholds.
 
     Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution)
-    and (K,) the m-th largest value of each unit, m = ceil(quantile * N * h * w).
+    and (K,) the thresholds T (the (m + 1)-th largest value of each unit, m = ceil(quantile
+    N h w)).
     """
     if rotations is None:
         probe = cached(model, ("dissection", tuple(id(layer) for layer in layers)),
@@ -96,8 +107,7 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
                                            else [outputs])]
         if not held:
             held = [_buffer((len(images), *a.shape[1:])) for a in outputs]
-            keeps = [max(1, math.ceil(quantile * len(images) * a.shape[1] * a.shape[2]))
-                     for a in outputs]
+            keeps = [top_count(quantile, len(images) * a.shape[1] * a.shape[2]) for a in outputs]
             tops = [[np.zeros(0, np.float32)] * a.shape[-1] for a in outputs]
         for a, buffer, top, keep in zip(outputs, held, tops, keeps):
             buffer[part] = a
@@ -107,9 +117,9 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
 
 @functools.lru_cache(maxsize=16)
 def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
-    """Compiled (A, T, masks) -> (intersections (K, C), unit pixels (K,)).
+    """Compiled (A, T, masks) -> (intersections (K, C), unit pixels (K,)), masks ``up(A) > T``.
 
-    Only the (image, unit) pairs whose map reaches T somewhere are upsampled (a bilinear
+    Only the (image, unit) pairs whose map exceeds T somewhere are upsampled (a bilinear
     value is a convex combination of grid values, so the others have empty masks), and only
     the mask pixels are gathered from the concept masks.
     """
@@ -119,10 +129,10 @@ def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
     @tf.function(reduce_retracing=True)
     def run(activations, thresholds, masks):
         units = tf.shape(activations)[-1]
-        pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) >= thresholds)
+        pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) > thresholds)
         maps = tf.gather_nd(tf.transpose(activations, [0, 3, 1, 2]), pairs)
         up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
-        on = tf.where(up >= tf.gather(thresholds, pairs[:, 1])[:, None, None])
+        on = tf.where(up > tf.gather(thresholds, pairs[:, 1])[:, None, None])
         image, unit = tf.gather(pairs[:, 0], on[:, 0]), tf.gather(pairs[:, 1], on[:, 0])
         hits = tf.cast(tf.gather_nd(masks, tf.stack([image, on[:, 1], on[:, 2]], 1)), tf.float32)
         return (tf.math.unsorted_segment_sum(hits, unit, units),
@@ -133,7 +143,7 @@ def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
 
 def tally(activations: Sequence[np.ndarray], thresholds: Sequence[np.ndarray], concepts: Any,
           index: np.ndarray, *, batch_size: int = 64) -> list[np.ndarray]:
-    """IoU (K, C) of the unit masks ``up(A) >= T`` with every concept, per layer.
+    """IoU (K, C) of the unit masks ``up(A) > T`` with every concept, per layer.
 
     ``activations`` (one (n, h, w, K) array per layer) are those of the images ``index`` of
     ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`); each batch of concept masks is

@@ -19,6 +19,8 @@ the same seed gives the same images.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +44,8 @@ from xaikit.core.probes import feature_model
 from xaikit.interpretation.objectives import OUTPUT, Objective, class_score, l2_decay
 
 __all__ = ["OPTIMIZERS", "Parameterization", "Transform", "activation_maximization", "blur",
-           "class_model_visualisation", "fourier", "jitter", "pixel", "rotate", "scale"]
+           "class_model_visualisation", "fourier", "jitter", "pixel", "rotate", "scale",
+           "shift"]
 
 OPTIMIZERS = ("adam", "sgd", "normalized")
 ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-7  # Keras' Adam defaults
@@ -68,6 +71,7 @@ def pixel(mean: float | np.ndarray = 0.5, sd: float = 0.05,
           value_range: tuple[float, float] | None = None) -> Parameterization:
     """The pixels are the parameters: x = p, starting at ``mean + sd * N(0, 1)``.
 
+    ``mean`` is a number, an image (H, W, C) or one image per unit (B, H, W, C).
     ``value_range`` (low, high) clips x after every step (projected gradient ascent, as
     Yosinski et al.'s clipping); None leaves it free (Simonyan et al. 2014).
     """
@@ -75,7 +79,7 @@ def pixel(mean: float | np.ndarray = 0.5, sd: float = 0.05,
 
     def init(generator, batch, shape):
         noise = generator.standard_normal((batch, *shape)).astype(np.float32)
-        return np.broadcast_to(mean, shape)[None] + np.float32(sd) * noise
+        return np.broadcast_to(mean, (batch, *shape)) + np.float32(sd) * noise
 
     project = (lambda p: p) if value_range is None else (
         lambda p: tf.clip_by_value(p, value_range[0], value_range[1]))
@@ -129,6 +133,15 @@ def fourier(sd: float = 0.01, decay_power: float = 1.0, colours: np.ndarray | No
 
 Transform = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 """A transform ``(images, seed) -> images``; ``seed`` is a stateless (2,) int32 seed."""
+
+
+def shift(dy: int, dx: int) -> Transform:
+    """Shift the image by (dy, dx) pixels, circularly (a deterministic :func:`jitter`)."""
+
+    def transform(images, _seed):
+        return tf.roll(images, [int(dy), int(dx)], axis=[1, 2])
+
+    return transform
 
 
 def jitter(pixels: int = 4) -> Transform:
@@ -210,6 +223,19 @@ def _step(optimizer: str, learning_rate: float):
         return p + alpha * m / (tf.sqrt(v) + ADAM_EPSILON), m, v
 
     return update
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    """Each call compiles its own ascent loop once (objectives are Python closures); TensorFlow
+    would warn about 'retracing' from the sixth call on, which is expected here."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def activation_maximization(
@@ -310,7 +336,8 @@ def activation_maximization(
         zeros = tf.zeros_like(params)
         return tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), params, zeros, zeros))[1]
 
-    final = ascend(tf.constant(start))
+    with _quiet_retracing():
+        final = ascend(tf.constant(start))
     return np.asarray(parameterization.image(final, shape), np.float32)
 
 

@@ -9,7 +9,7 @@ units of a layer per concept c:
   per pixel with the class-balanced cross-entropy
   :math:`-\\alpha\\, L_c \\log M - (1 - \\alpha)(1 - L_c) \\log(1 - M)`, :math:`\\alpha` one
   minus the fraction of concept pixels, and scored like a unit by the set IoU of
-  :math:`M \\geq 0.5` on held-out images;
+  :math:`M > 0.5` on held-out images;
 - **classification**: :math:`\\sigma(w^\\top \\bar A(x) + b)` on the spatially averaged
   activations predicts whether the concept is present, scored by average precision.
 
@@ -31,7 +31,13 @@ import tensorflow as tf
 from xaikit.base.messages import message
 from xaikit.base.resize import bilinear_matrix
 from xaikit.core import batching, check_images, check_int, check_number, rng
-from xaikit.interpretation.dissection import DEFAULT_QUANTILE, stream_activations, tally, update_top
+from xaikit.interpretation.dissection import (
+    DEFAULT_QUANTILE,
+    stream_activations,
+    tally,
+    top_count,
+    update_top,
+)
 from xaikit.interpretation.maximization import ADAM_BETAS, ADAM_EPSILON
 from xaikit.interpretation.units import spatial_layer
 
@@ -204,8 +210,8 @@ def net2vec(
     cut = max(1, min(len(images) - 1, int(round(train_fraction * len(images)))))
     train, test = np.sort(order[:cut]), np.sort(order[cut:])
     top = [np.zeros(0, np.float32)] * acts.shape[-1]
-    keep = max(1, int(np.ceil(quantile * len(train) * acts.shape[1] * acts.shape[2])))
-    update_top(top, acts[train].reshape(-1, acts.shape[-1]), keep)
+    update_top(top, acts[train].reshape(-1, acts.shape[-1]),
+               top_count(quantile, len(train) * acts.shape[1] * acts.shape[2]))
     thresholds = np.array([t.min() for t in top], np.float32)
     best_unit = tally([acts[train]], [thresholds], concepts, train, batch_size=batch_size)[0]\
         .argmax(axis=0)
