@@ -34,7 +34,7 @@ from xaikit.grading.grader import (
     seed_fingerprint,
     static_forbidden,
 )
-from xaikit.grading.reports import gradescope_results
+from xaikit.grading.reports import feedback_path, gradescope_path, gradescope_results
 from xaikit.grading.sandbox import Limits
 from xaikit.grading.submission import read_submission
 
@@ -240,7 +240,7 @@ def _exercise(batch: dict, student: str):
 
 
 def _text(batch: dict, student: str) -> str:
-    return (batch["out"] / "feedback" / f"{student}.md").read_text(encoding="utf-8")
+    return feedback_path(batch["out"], "01", student).read_text(encoding="utf-8")
 
 
 def test_good_submissions_get_full_marks_despite_hostile_neighbours(batch):
@@ -319,7 +319,7 @@ def test_hidden_feedback_does_not_reveal_expected_values(batch):
 
 def test_gradescope_results_schema_and_sums(batch):
     for student, record in batch["records"].items():
-        data = json.loads((batch["out"] / "gradescope" / f"{student}.json").read_text())
+        data = json.loads(gradescope_path(batch["out"], "01", student).read_text())
         assert data["score"] == record.points
         assert all(set(test) >= {"name", "score", "max_score", "output", "visibility"}
                    for test in data["tests"])
