@@ -253,7 +253,8 @@ def _plan(found: Identified, options: GradeOptions, exercises: Sequence[Exercise
                 "changed since it was graded; its record stays as it was")
             continue
         submission.student = record.student
-        item = Found(path, record.student, record.name, record.layout, record.late)
+        item = Found(path, record.student, record.name, record.layout, record.late,
+                     record.lms_id)
         planned.add((record.student, record.sha256))
         tasks.append(_Task(submission, item, todo, record))
     return tasks, results
@@ -354,6 +355,7 @@ def _finish(task: _Task, fresh: StudentGrade, prints: dict[str, dict[str, str]])
     record.name = task.found.name or record.name or task.found.student
     record.layout = task.found.layout or record.layout
     record.late = task.found.late or record.late
+    record.lms_id = task.found.lms_id or record.lms_id
     record.submission = str(Path(task.found.path).resolve())
     record.graded_at = stamp
     return record

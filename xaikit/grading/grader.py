@@ -275,6 +275,7 @@ class StudentGrade:
     graded_at: str = ""
     late: bool = False  # marked late by the LMS export
     layout: str = ""  # how the student was identified: file, folder, canvas, moodle
+    lms_id: str = ""  # the Canvas user id or Moodle participant id of the export
     notes: list[str] = field(default_factory=list)  # what loading the submission skipped, and why
 
     @property
