@@ -51,6 +51,7 @@ from xaikit.grading.identity import (
     load_roster,
 )
 from xaikit.grading.identity import pick_lesson_file as _pick
+from xaikit.grading.quality import degenerate_prepared
 from xaikit.grading.records import (
     CHANGE_WORDS,
     RecordStore,
@@ -291,6 +292,9 @@ def _run(tasks: list[_Task], options: GradeOptions, lesson: str, seed: str, fing
     needed = sorted({i for task in tasks for i in task.exercises})
     prepared_list = prepare(lesson, seed, options.root, [exercises[i] for i in needed])
     prepared = dict(zip(needed, prepared_list))
+    for problem in degenerate_prepared(prepared_list):
+        log(f"xaikit grade: WARNING {problem}: it gives points for nothing (report it; the "
+            "exercise's hidden cases must not allow this)")
     from tqdm.auto import tqdm
 
     zygote = _start_zygote([t.submission for t in tasks], prepared_list, options, log) \

@@ -9,7 +9,8 @@ the instructor when a seed draws one, and the test suite requires that no exerci
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import pickle
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,4 +68,16 @@ def degenerate_cases(exercise: Exercise, cases: list[tuple[Case, Any]]) -> list[
     return problems
 
 
-__all__ = ["constant_answers", "degenerate_answers", "degenerate_cases"]
+def degenerate_prepared(prepared: Sequence[Any]) -> list[str]:
+    """:func:`degenerate_cases` of the grader's prepared exercises (their inputs unpickled)."""
+    problems = []
+    for item in prepared:
+        pairs = []
+        for case in item.cases:
+            args, kwargs = pickle.loads(case.payload)  # the grader's own pickles, never a child's
+            pairs.append((Case(case.name, args, kwargs), case.expected))
+        problems += degenerate_cases(item.exercise, pairs)
+    return problems
+
+
+__all__ = ["constant_answers", "degenerate_answers", "degenerate_cases", "degenerate_prepared"]

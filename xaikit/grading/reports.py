@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from xaikit.exercises.registry import Exercise
-from xaikit.grading.grader import CaseGrade, StudentGrade, atomic_write, dumps, round_points
+from xaikit.grading.grader import (
+    CaseGrade,
+    StudentGrade,
+    atomic_write,
+    dumps,
+    redact_hidden,
+    round_points,
+)
 from xaikit.grading.identity import Identified, safe_name
 from xaikit.grading.records import (
     CHANGE_WORDS,
@@ -66,9 +73,12 @@ def gradescope_path(out: Path, lesson: str, student: str) -> Path:
     return Path(out) / "gradescope" / lesson / f"{safe_name(student)}.json"
 
 
-def _message_shape(message: str) -> str:
-    """The message with numbers and quoted values blanked, so alike failures group."""
-    text = re.sub(r"'[^']*'|`[^`]*`", "'…'", message)
+def _message_shape(case: CaseGrade) -> str:
+    """What kind of failure a case's message names: its hidden-case form (no expected values)
+    with numbers and quoted values blanked, so that alike public and hidden failures group."""
+    message = case.message or case.status
+    text = redact_hidden(message) if case.visibility == "public" else message
+    text = re.sub(r"'[^']*'|`[^`]*`", "'…'", text)
     return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", text)
 
 
@@ -77,7 +87,7 @@ def group_failures(cases: Sequence[CaseGrade]) -> list[tuple[str, list[CaseGrade
     groups: dict[tuple[str, str], list[CaseGrade]] = {}
     for case in cases:
         if not case.passed:
-            key = (case.status, _message_shape(case.message or case.status))
+            key = (case.status, _message_shape(case))
             groups.setdefault(key, []).append(case)
     result = []
     for members in groups.values():
@@ -128,7 +138,7 @@ def feedback_markdown(record: StudentGrade, standing: Standing | None = None) ->
                 f" of {sum(c.visibility == visibility for c in exercise.cases)}"
                 for visibility in ("public", "hidden")
                 if any(c.visibility == visibility for c in exercise.cases))
-            lines.append(f"Checks passed: {passed} of {len(exercise.cases)} ({counts}).")
+            lines += [f"Checks passed: {passed} of {len(exercise.cases)} ({counts}).", ""]
             for message, members in group_failures(exercise.cases):
                 if message == exercise.message:
                     continue

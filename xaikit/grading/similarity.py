@@ -3,7 +3,8 @@
 Code is parsed and walked in source order into a stream of normalised tokens: node types,
 operators, attribute names (``.einsum``, ``.gradient`` carry meaning) and the names of modules
 and builtins; every other identifier becomes ``N`` and every literal its type, so renaming
-variables, reformatting, comments and docstrings change nothing.  Overlapping k-grams of the
+variables, reformatting, comments and docstrings change nothing.  A function counts by its body
+(the signature is the stub's, the same for every student).  Overlapping k-grams of the
 stream are hashed and *winnowed* (the minimum hash of each window of ``window`` k-grams is kept;
 Schleimer, Wilkerson & Aiken, "Winnowing: local algorithms for document fingerprinting",
 SIGMOD 2003 — the algorithm of MOSS), which keeps a subset of fingerprints that still contains
@@ -70,6 +71,11 @@ def _walk(node: ast.AST, keep: set[str]) -> Iterator[str]:
         yield "." + node.attr
         return
     if isinstance(node, (ast.expr_context, ast.type_ignore)):
+        return
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        # the signature is the stub's, the same for everyone: only the body counts
+        for statement in node.body:
+            yield from _walk(statement, keep)
         return
     yield type(node).__name__
     for child in ast.iter_child_nodes(node):
