@@ -117,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     if args.lesson is None:
-        raise ValueError("--lesson is required (e.g. --lesson 02), except with --report")
+        from xaikit.base.messages import message
+
+        raise ValueError(message("grade_lesson_required"))
     if args.gradescope_bundle:
         from xaikit.grading.release import build_gradescope_bundle
 
@@ -134,6 +136,7 @@ def _manual(args: argparse.Namespace) -> int:
     """--override and --pick: change what counts, then rebuild the class files."""
     from pathlib import Path
 
+    from xaikit.base.messages import message
     from xaikit.grading import records, reports
     from xaikit.grading.grader import lesson_exercises, normalise_lesson
 
@@ -144,18 +147,19 @@ def _manual(args: argparse.Namespace) -> int:
     if args.override:
         student, exercise_id, points = args.override
         if student not in students:
-            raise ValueError(f"--override: no student {student!r} graded in lesson {lesson} in "
-                             f"{out} (graded: {', '.join(sorted(students)) or 'none'})")
+            raise ValueError(message("grade_unknown_student", flag="--override", student=student,
+                                     lesson=lesson, out=out,
+                                     known=", ".join(sorted(students)) or "none"))
         if exercise_id not in exercises:
-            raise ValueError(f"--override: lesson {lesson} has the exercises "
-                             f"{', '.join(exercises)}; got {exercise_id!r}")
+            raise ValueError(message("option", name="--override EXERCISE", value=exercise_id,
+                                     allowed=", ".join(exercises)))
         value = None if points == "clear" else float(points)
         maximum = float(exercises[exercise_id].points)
         if value is not None and not 0.0 <= value <= maximum:
-            raise ValueError(f"--override: points must be between 0 and {maximum:g} for "
-                             f"{exercise_id}; got {points}")
+            raise ValueError(message("grade_override_points", maximum=f"{maximum:g}",
+                                     exercise=exercise_id, got=points))
         if value is not None and not (args.why or "").strip():
-            raise ValueError("--override needs --why \"...\": the student reads the reason")
+            raise ValueError(message("grade_override_why"))
         records.add_override(out, records.Override(lesson, student, exercise_id, value,
                                                    (args.why or "").strip()))
         print(f"{student} {exercise_id}: " + ("override removed" if value is None else

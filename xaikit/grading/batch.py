@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xaikit.base.messages import message
 from xaikit.exercises.registry import Exercise
 from xaikit.grading.grader import (
     PreparedExercise,
@@ -149,8 +150,8 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
     ids = [exercise.id for exercise in exercises]
     unknown = [e for e in options.regrade if e != REGRADE_CHANGED and e not in ids]
     if unknown:
-        raise ValueError(f"--regrade {' '.join(unknown)}: lesson {lesson} has the exercises "
-                         f"{', '.join(ids)} (or use --regrade {REGRADE_CHANGED})")
+        raise ValueError(message("grade_regrade_unknown", got=" ".join(unknown), lesson=lesson,
+                                 known=", ".join(ids)))
     out = Path(options.out)
     roster = load_class_roster(out, options.roster)
     seed, source = resolve_seed(options.seed, options.seed_file)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from xaikit.base.messages import message
 from xaikit.grading.grader import atomic_write
 from xaikit.grading.records import Standing
 from xaikit.grading.similarity import function_fingerprints, jaccard
@@ -201,18 +202,19 @@ def write_report(out: str | os.PathLike[str], lessons: Sequence[str] | None = No
     out = Path(out)
     threshold = SIMILARITY_THRESHOLD if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"--similarity-threshold must be in (0, 1]; got {threshold}")
+        raise ValueError(message("number", name="--similarity-threshold", value=threshold,
+                                 range=" in (0, 1]"))
     everything = class_standings(out)
     if not everything:
-        raise ValueError(f"{out} holds no graded records; grade a lesson into it first")
+        raise ValueError(message("report_empty", out=out))
     wanted = [normalise_lesson(n) for n in lessons] if lessons else sorted(everything)
     roster = load_class_roster(out, None)
     written: list[Path] = []
     for lesson in wanted:
         standings = everything.get(lesson)
         if not standings:
-            raise ValueError(f"{out} holds no records of lesson {lesson} (lessons graded: "
-                             f"{', '.join(sorted(everything))})")
+            raise ValueError(message("report_lesson", out=out, lesson=lesson,
+                                     graded=", ".join(sorted(everything))))
         folder = out / "report" / lesson
         rows = exercise_statistics(standings)
         buffer = io.StringIO()

@@ -36,6 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xaikit.base.io import atomic_write
 from xaikit.exercises.registry import EXERCISES, Exercise, copy_arguments, load_reference
 from xaikit.grading.sandbox import (
     ChildRun,
@@ -616,24 +617,6 @@ def _start_zygote(todo: Sequence[Submission], prepared: Sequence[PreparedExercis
 def lesson_stem(exercise: Exercise) -> str:
     """The lesson's file stem (``"05_grad_cam"``), from the exercise's reference path."""
     return Path(exercise.reference.partition(":")[0]).stem
-
-
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def dumps(data: Any) -> str:

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xaikit.base.messages import message
+
 SUFFIXES = (".ipynb", ".py")
 SKIPPED_PARTS = (".ipynb_checkpoints", "__pycache__", "__MACOSX")
 CANVAS_NAME = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?P<late>_late)?_(?P<user>\d+)_(?P<sub>\d+)_"
@@ -172,19 +174,20 @@ def load_roster(path: str | os.PathLike[str]) -> Roster:
         columns = {field_name: next((headers[a] for a in aliases if a in headers), None)
                    for field_name, aliases in ROSTER_COLUMNS.items()}
         if columns["id"] is None:
-            raise ValueError(f"roster {path}: no student id column; expected one of "
-                             f"{', '.join(ROSTER_COLUMNS['id'])}; got {', '.join(headers) or 'none'}")
+            raise ValueError(message("roster_no_id", path=path,
+                                     expected=", ".join(ROSTER_COLUMNS["id"]),
+                                     got=", ".join(headers) or "none"))
         entries = []
         for number, row in enumerate(reader, start=2):
             values = {key: (row.get(column) or "").strip() if column else ""
                       for key, column in columns.items()}
             if not values["id"]:
-                raise ValueError(f"roster {path}, line {number}: the student id is empty")
+                raise ValueError(message("roster_empty_id", path=path, line=number))
             entries.append(RosterEntry(**values))
     ids = [entry.id for entry in entries]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
-        raise ValueError(f"roster {path}: student ids appear twice: {', '.join(twice)}")
+        raise ValueError(message("roster_duplicate", path=path, ids=", ".join(twice)))
     return Roster(entries)
 
 
@@ -293,9 +296,9 @@ def list_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise ValueError(f"submission {str(path)!r} does not exist")
+            raise ValueError(message("file_missing", what="submission", path=path, fix=""))
     if not found:
-        raise ValueError("no .ipynb or .py submissions found in " + ", ".join(map(str, paths)))
+        raise ValueError(message("grade_no_submissions", paths=", ".join(map(str, paths))))
     return found
 
 
@@ -373,9 +376,9 @@ def identify(paths: Sequence[str | os.PathLike[str]], lesson_stem: str,
         elif path.is_file():
             candidates.append(_classify(path, (path.name,), False, True, lesson_stem))
         else:
-            raise ValueError(f"submission {str(path)!r} does not exist")
+            raise ValueError(message("file_missing", what="submission", path=path, fix=""))
     if not candidates:
-        raise ValueError("no .ipynb or .py submissions found in " + ", ".join(map(str, paths)))
+        raise ValueError(message("grade_no_submissions", paths=", ".join(map(str, paths))))
     result = Identified()
     known = set(known)
     groups: dict[tuple[str, ...], list[_Candidate]] = {}

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xaikit.base.messages import message
 from xaikit.exercises.registry import Exercise, kit_root
 from xaikit.grading.grader import (
     GRADER_VERSION,
@@ -73,8 +74,9 @@ def parse_time(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"expected a date such as 2025-03-01 or 2025-03-01T23:59; got "
-                         f"{text!r}") from None
+        raise ValueError(message("expected", name="--deadline",
+                                 expected="a date such as 2025-03-01 or 2025-03-01T23:59",
+                                 got=repr(text), fix="")) from None
     if len(text.strip()) == 10:
         value = value.replace(hour=23, minute=59, second=59)
     return value if value.tzinfo else value.astimezone()
@@ -264,11 +266,8 @@ def check_seed(out: str | os.PathLike[str], fingerprint: str, change: bool = Fal
     if previous == fingerprint:
         return None
     if previous and not change:
-        raise ValueError(
-            f"{out} was graded with the seed of fingerprint {previous}, but this run's seed has "
-            f"fingerprint {fingerprint}: the hidden cases would differ from the other students'. "
-            "Use the same seed (--seed-file, $XAIKIT_GRADER_SEED), or pass --new-seed to grade "
-            "with this one (the other records are then marked stale until regraded)")
+        raise ValueError(message("grade_seed_changed", out=out, previous=previous,
+                                 current=fingerprint))
     atomic_write(path, dumps({"seed_fingerprint": fingerprint, "since": now()}))
     return previous
 
@@ -294,13 +293,15 @@ class Policy:
         if self.deadline:
             parse_time(self.deadline)
         if not 0.0 <= float(self.per_day) <= 1.0:
-            raise ValueError(f"--late-per-day must be in [0, 1] (the share of points kept per "
-                             f"day late); got {self.per_day}")
+            raise ValueError(message("grade_fraction", name="--late-per-day", value=self.per_day,
+                                     meaning="the share of the points kept per day late"))
         if not 0.0 <= float(self.cap) <= 1.0:
-            raise ValueError(f"--late-cap must be in [0, 1] (the largest share of points a late "
-                             f"penalty takes); got {self.cap}")
+            raise ValueError(message("grade_fraction", name="--late-cap", value=self.cap,
+                                     meaning="the largest share of the points a late penalty "
+                                             "takes"))
         if self.counts not in COUNTS:
-            raise ValueError(f"--counts must be one of {', '.join(COUNTS)}; got {self.counts!r}")
+            raise ValueError(message("option", name="--counts", value=self.counts,
+                                     allowed=", ".join(COUNTS)))
 
     def days_late(self, submitted_at: str) -> int:
         if not self.deadline or not submitted_at:
@@ -357,9 +358,8 @@ def pin_submission(out: str | os.PathLike[str], lesson: str, student: str, sha_p
     if len(matches) != 1:
         shown = ", ".join(f"{r.sha256[:12]} ({Path(r.submission).name}, {r.submitted_at})"
                           for r in records) or "none"
-        raise ValueError(f"--pick {student} {sha_prefix}: expected exactly one submission of "
-                         f"{student} in lesson {lesson} whose hash starts so; got "
-                         f"{len(matches)} (submissions: {shown})")
+        raise ValueError(message("grade_pick", student=student, sha=sha_prefix, lesson=lesson,
+                                 count=len(matches), shown=shown))
     sha = matches.pop()
     data.setdefault(lesson, {})[student] = sha
     atomic_write(path, dumps(data))

@@ -35,6 +35,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from xaikit.base.messages import message
 from xaikit.exercises.registry import EXERCISES, Exercise, kit_root
 from xaikit.grading.grader import (
     lesson_exercises,
@@ -93,8 +94,7 @@ def strip_oracles(source: str) -> tuple[str, list[str]]:
             continue
         ident = keywords.get("id")
         if ident is None or not isinstance(ident.value, ast.Constant):
-            raise ValueError(f"line {node.lineno}: Exercise(...) needs a literal id= so that the "
-                             "release can replace its oracle by released expected values")
+            raise ValueError(message("release_oracle_id", line=node.lineno))
         value = keywords["oracle"].value
         if isinstance(value, ast.Name):
             oracle_names.add(value.id)
@@ -305,8 +305,8 @@ def released_lessons(root: Path, lessons: Sequence[str] | None) -> list[Path]:
     wanted = [normalise_lesson(n) for n in lessons]
     missing = [n for n in wanted if n not in available]
     if missing:
-        raise ValueError(f"--lesson {' '.join(missing)}: no such lesson in {root / 'lessons'} "
-                         f"(lessons: {', '.join(available)})")
+        raise ValueError(message("release_lesson_missing", missing=" ".join(missing),
+                                 folder=root / "lessons", available=", ".join(available)))
     return [available[n] for n in sorted(set(wanted))]
 
 
@@ -443,8 +443,7 @@ def build_student_bundle(out: str | os.PathLike[str], root: str | os.PathLike[st
     numbers = [path.name[:2] for path in chosen]
     if out.exists() and any(out.iterdir()):
         if not (force and (out / MARKER).exists()):
-            raise ValueError(f"{out} exists and is not empty; choose a new folder (or pass "
-                             "--force to replace an earlier student bundle)")
+            raise ValueError(message("release_not_empty", out=out))
         shutil.rmtree(out)
     solutions = (root / "solutions").resolve()
     if out.resolve() == root.resolve() or solutions in (out.resolve(), *out.resolve().parents):
@@ -479,7 +478,7 @@ def build_student_bundle(out: str | os.PathLike[str], root: str | os.PathLike[st
     problems = check_student_bundle(out, root)
     if problems:
         shutil.rmtree(out)
-        raise ValueError("the student bundle would reveal solutions: " + "; ".join(problems))
+        raise ValueError(message("release_leak", problems="; ".join(problems)))
     return out
 
 
@@ -586,13 +585,12 @@ def build_gradescope_bundle(zip_path: str | os.PathLike[str], lesson: str,
     references = sorted({exercise.reference.partition(":")[0] for exercise in exercises})
     for relative in references:
         if not (root / relative).is_file():
-            raise ValueError(f"lesson {lesson}: {root / relative} is missing; the autograder "
-                             "bundle needs the reference solutions")
+            raise ValueError(message("gradescope_reference", lesson=lesson,
+                                     path=root / relative))
     try:
         secret, source = resolve_seed(seed, seed_file, create=create_seed)
     except ValueError as error:
-        raise ValueError(f"{error}; the bundle must use the seed you grade with locally "
-                         "(pass --new-seed to create one now)") from None
+        raise ValueError(message("gradescope_seed", reason=error)) from None
     zip_path = Path(zip_path)
     temporary = zip_path.with_name(f".{zip_path.name}.partial")
     zip_path.parent.mkdir(parents=True, exist_ok=True)
