@@ -12,9 +12,9 @@ Flow for one lesson
    case *inputs* only and sends back raw outputs; the parent scores them with the exercise's
    ``compare``.  A timeout or crash during one exercise costs that exercise only: a new child is
    started for the exercises after it.
-4. Each student's record is written atomically to ``OUT/state/`` as soon as it is graded, with
-   the feedback and Gradescope files; ``grades.csv`` is rebuilt at the end.  A re-run skips a
-   student whose record matches the same file, lesson and seed (``--force`` re-grades).
+4. The batch around this (finding and identifying submissions, records kept per student,
+   lesson and submission, resume, regrades, the class's files) is
+   :func:`xaikit.grading.batch.grade`.
 """
 
 from __future__ import annotations

@@ -321,14 +321,6 @@ def gradebook_csv(by_lesson: dict[str, list[Standing]], roster: Any = None) -> s
     return rows.getvalue()
 
 
-def load_state(out: Path, lesson: str, student: str) -> StudentGrade | None:
-    """The record that counts for a student in a lesson (overrides applied), or None."""
-    for standing in standings(out, lesson):
-        if standing.record.student == student:
-            return standing.record
-    return None
-
-
 __all__ = ["STATUS_WORDS", "class_standings", "feedback_markdown", "feedback_path",
            "gradebook_csv", "gradescope_path", "gradescope_results", "group_failures",
-           "load_state", "write_class", "write_file_list", "write_student", "write_summary"]
+           "write_class", "write_file_list", "write_student", "write_summary"]
