@@ -496,7 +496,7 @@ def test_landlock_blocks_solutions_without_the_audit_hook(tmp_path):
 def test_student_bundle_has_no_solutions_or_grader(tmp_path):
     from xaikit.grading.release import build_student_bundle, check_student_bundle
 
-    bundle = build_student_bundle(tmp_path / "bundle", notebooks=False)
+    bundle = build_student_bundle(tmp_path / "bundle", notebooks=False, lessons=["01"])
     assert (bundle / "lessons" / "01_why_interpret.py").is_file()
     assert (bundle / "xaikit" / "exercises" / "lesson01.py").is_file()
     assert not (bundle / "solutions").exists()
@@ -505,7 +505,7 @@ def test_student_bundle_has_no_solutions_or_grader(tmp_path):
     (bundle / "xaikit" / "leak.py").write_bytes(SOLUTION_01.read_bytes())
     assert any("reference solution" in problem for problem in check_student_bundle(bundle))
     with pytest.raises(ValueError, match="not empty"):
-        build_student_bundle(bundle, notebooks=False)
+        build_student_bundle(bundle, notebooks=False, lessons=["01"])
 
 
 def test_gradescope_bundle_contents(tmp_path):

@@ -286,45 +286,101 @@ def test_pick_lesson_file_and_folder_per_student(tmp_path):
 
 
 # ================================================================================================
-# regrades
+# regrades (on a two-exercise NumPy lesson 98 declared here, so no sandbox imports TensorFlow)
+
+DUMMY_SOLUTION = """import numpy as np
 
 
-def test_changed_reference_regrades_that_exercise_only(tmp_path):
+def double(x):
+    return 2.0 * np.asarray(x)
+
+
+def scaled_sum(x, scale):
+    return np.asarray(x).sum(axis=-1) * scale
+"""
+
+
+@pytest.fixture
+def lesson98(tmp_path):
+    from xaikit.exercises.registry import Exercise, register
+
     kit = tmp_path / "kit"
     (kit / "solutions").mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / "06_perturbation.py", kit / "solutions")
-    good = (ROOT / "solutions" / "06_perturbation.py").read_text()
-    _write(tmp_path / "subs" / "alice.py", good, "2025-03-01T10:00")
-    _write(tmp_path / "subs" / "bob.py", good.replace("(len(scores) * p)", "len(scores)"),
+    (kit / "solutions" / "98_dummy.py").write_text(DUMMY_SOLUTION)
+
+    def hidden(seed):
+        rng = np.random.default_rng(seed)
+        return [Case("one row", (rng.normal(size=(1, 3)),)),
+                Case("several rows, float32", (rng.normal(size=(4, 5)).astype(np.float32),))]
+
+    def hidden_scaled(seed):
+        rng = np.random.default_rng(seed)
+        return [Case("a scale of 3", (rng.normal(size=(2, 3)), 3.0)),
+                Case("a negative scale", (rng.normal(size=(3, 2)), -0.5))]
+
+    exercises = [
+        Exercise(id="98.double", function="double", points=1,
+                 public_cases=[Case("two numbers", (np.array([1.0, 2.0]),),
+                                    expected=np.array([2.0, 4.0]))],
+                 hidden_cases=hidden, reference="solutions/98_dummy.py:double"),
+        Exercise(id="98.scaled_sum", function="scaled_sum", points=1,
+                 public_cases=[Case("one row", (np.array([[1.0, 2.0]]), 2.0),
+                                    expected=np.array([6.0]))],
+                 hidden_cases=hidden_scaled, reference="solutions/98_dummy.py:scaled_sum"),
+    ]
+    register(*exercises, replace=True)
+    yield kit
+    for exercise in exercises:
+        EXERCISES.remove(exercise.id)
+
+
+def test_changed_reference_regrades_that_exercise_only(tmp_path, lesson98):
+    kit = lesson98
+    _write(tmp_path / "subs" / "alice.py", DUMMY_SOLUTION, "2025-03-01T10:00")
+    _write(tmp_path / "subs" / "bob.py", DUMMY_SOLUTION.replace("* scale", "* scale * scale"),
            "2025-03-01T10:00")
     out = tmp_path / "out"
-    options = _options(out, lesson="06", root=str(kit))
+    options = _options(out, lesson="98", root=str(kit))
     grade([tmp_path / "subs"], options, log=lambda _: None)
-    before = {r.student: {e.id: e for e in r.exercises} for r in RecordStore(out).load("06")}
-    assert before["bob"]["06.rise_saliency"].points == 0
-    # the instructor "fixes" the reference: it now forgets p (as bob does)
-    solution = kit / "solutions" / "06_perturbation.py"
-    solution.write_text(good.replace("(len(scores) * p)", "len(scores)"))
-    assert exercise_fingerprint(EXERCISES["06.shapley_kernel"], kit) == \
-        before["bob"]["06.shapley_kernel"].fingerprint
+    before = {r.student: {e.id: e for e in r.exercises} for r in RecordStore(out).load("98")}
+    assert before["bob"]["98.scaled_sum"].points == 0
+    # the instructor "fixes" the reference: it now squares the scale (as bob does)
+    solution = kit / "solutions" / "98_dummy.py"
+    solution.write_text(DUMMY_SOLUTION.replace("* scale", "* scale * scale"))
+    assert exercise_fingerprint(EXERCISES["98.double"], kit) == \
+        before["bob"]["98.double"].fingerprint
     logs: list[str] = []
     grade([tmp_path / "subs"], options, log=logs.append)
-    assert any("STALE 06.rise_saliency" in line for line in logs), logs
-    assert not any("STALE 06.shapley_kernel" in line for line in logs)
+    assert any("STALE 98.scaled_sum" in line for line in logs), logs
+    assert not any("STALE 98.double" in line for line in logs)
     stale = [row for row in csv.DictReader((out / "grades.csv").open()) if row["stale"]]
-    assert {row["exercise"] for row in stale} == {"06.rise_saliency"}
+    assert {row["exercise"] for row in stale} == {"98.scaled_sum"}
     logs.clear()
-    grade([], _options(out, lesson="06", root=str(kit), regrade=("changed",)),
+    grade([], _options(out, lesson="98", root=str(kit), regrade=("changed",)),
           log=logs.append)
-    after = {r.student: {e.id: e for e in r.exercises} for r in RecordStore(out).load("06")}
+    after = {r.student: {e.id: e for e in r.exercises} for r in RecordStore(out).load("98")}
     for student in ("alice", "bob"):
-        assert after[student]["06.shapley_kernel"].graded_at == \
-            before[student]["06.shapley_kernel"].graded_at, "an unchanged exercise was regraded"
-        assert after[student]["06.rise_saliency"].graded_at != \
-            before[student]["06.rise_saliency"].graded_at
-    assert after["bob"]["06.rise_saliency"].points == 0.8  # the worked example still fails
-    assert after["alice"]["06.rise_saliency"].points == 0.2
+        assert after[student]["98.double"].graded_at == \
+            before[student]["98.double"].graded_at, "an unchanged exercise was regraded"
+        assert after[student]["98.scaled_sum"].graded_at != \
+            before[student]["98.scaled_sum"].graded_at
+    assert after["bob"]["98.scaled_sum"].points == 0.67  # the worked example still fails
+    assert after["alice"]["98.scaled_sum"].points == 0.33
     assert not any(row["stale"] for row in csv.DictReader((out / "grades.csv").open()))
+
+
+def test_another_lesson_in_the_same_folder_keeps_the_first(semester, tmp_path, lesson98):
+    out = tmp_path / "out"
+    shutil.copytree(semester["out"], out)
+    _write(tmp_path / "subs98" / "s01.py", DUMMY_SOLUTION, "2025-03-08T10:00")
+    grade([tmp_path / "subs98"], _options(out, lesson="98", root=str(lesson98)),
+          log=lambda _: None)
+    lessons = {(row["lesson"], row["student"]) for row in csv.DictReader((out / "totals.csv").open())}
+    assert ("98", "s01") in lessons and ("01", "s07") in lessons and len(lessons) == 6
+    header = next(csv.reader((out / "gradebook.csv").open()))
+    assert header[2:4] == ["lesson 01 (of 1)", "lesson 98 (of 2)"]
+    s01 = next(r for r in csv.DictReader((out / "gradebook.csv").open()) if r["student"] == "s01")
+    assert s01["total"] == "3"
 
 
 # ================================================================================================
@@ -443,36 +499,38 @@ def test_released_handout_has_no_oracle_and_the_leak_check_catches_near_copies(t
     assert any("rise_saliency" in p for p in problems), problems
 
 
-def test_gradescope_bundle_grades_the_file_named_like_the_lesson(tmp_path):
+def test_gradescope_bundle_grades_the_file_named_like_the_lesson(tmp_path, monkeypatch):
     from xaikit.cli import main
     from xaikit.grading.release import build_gradescope_bundle
 
+    monkeypatch.delenv("XAIKIT_GRADER_SEED", raising=False)
     with pytest.raises(ValueError, match="no grader seed"):
-        build_gradescope_bundle(tmp_path / "a.zip", "06", seed_file=tmp_path / "none")
+        build_gradescope_bundle(tmp_path / "a.zip", "01", seed_file=tmp_path / "none")
     messages: list[str] = []
-    path = build_gradescope_bundle(tmp_path / "autograder.zip", "06", seed=SEED,
+    path = build_gradescope_bundle(tmp_path / "autograder.zip", "05", seed=SEED,
                                    log=messages.append)
     assert any("fingerprint" in m for m in messages)
-    assert any("Total Points: 2" in m for m in messages)
+    assert any("Total Points: 3" in m for m in messages)
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-        assert "kit/solutions/06_perturbation.py" in names
-        assert not any(n.startswith("kit/solutions/") and "06_" not in n for n in names)
-        assert "pytest" not in archive.read("kit/requirements.txt").decode()
+        assert "kit/solutions/05_grad_cam.py" in names
+        assert not any(n.startswith("kit/solutions/") and "05_" not in n for n in names)
+        requirements = archive.read("kit/requirements.txt").decode()
+        assert "tensorflow" in requirements and "pytest" not in requirements
+        assert "mkdocs" not in requirements and "notebook" not in requirements
         assert "--gradescope-results" in archive.read("run_autograder").decode()
     submission = tmp_path / "submission"
-    _write(submission / "Untitled.py", STUB_01.replace("linear_attribution", "rise_saliency"),
-           "2025-03-01T12:00")
-    _write(submission / "06_perturbation.py",
-           (ROOT / "solutions" / "06_perturbation.py").read_text(), "2025-03-01T10:00")
+    _write(submission / "Untitled.ipynb", STUB_01, "2025-03-01T12:00")
+    _write(submission / "01_why_interpret.ipynb", GOOD_01, "2025-03-01T10:00")
+    _write(submission / "notes.py", "x = 1\n", "2025-03-01T13:00")
     results = tmp_path / "results.json"
-    assert main(["grade", str(submission), "--lesson", "06", "--out", str(tmp_path / "out"),
+    assert main(["grade", str(submission), "--lesson", "01", "--out", str(tmp_path / "out"),
                  "--seed", SEED, "--no-progress", "--gradescope-results", str(results)]) == 0
     data = json.loads(results.read_text())
-    assert data["score"] == 2.0
-    assert "Graded: 06_perturbation.py" in data["output"]
-    assert "ignored Untitled.py" in data["output"]
-    assert gradescope_path(tmp_path / "out", "06", "submission").is_file()
+    assert data["score"] == 1.0
+    assert "Graded: 01_why_interpret.ipynb" in data["output"]
+    assert "ignored" in data["output"] and "Untitled.ipynb" in data["output"]
+    assert gradescope_path(tmp_path / "out", "01", "submission").is_file()
 
 
 def test_similarity_flags_renamed_copies_not_different_solutions():
@@ -496,3 +554,9 @@ def test_similarity_flags_renamed_copies_not_different_solutions():
                              ["linear_attribution"], threshold=0.8)
     assert ("a", "b") in {(p.a, p.b) for p in pairs}
     assert not any({"a", "c"} <= {p.a, p.b} for p in pairs)
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07"])
+def test_each_lesson_says_how_its_code_is_graded(number):
+    text = next((ROOT / "lessons").glob(f"{number}_*.py")).read_text()
+    assert "How your code is graded" in text
