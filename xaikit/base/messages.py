@@ -65,6 +65,10 @@ MESSAGES: dict[str, str] = {
     # ---------------------------------------------------------------- grading: a semester
     # (issue 24: identities, records, regrades, overrides, handouts, Gradescope, reports)
     "grade_no_submissions": "no .ipynb or .py submissions found in {paths}",
+    "grade_seed_empty": "{where} is empty; give a non-empty secret string",
+    "grade_no_seed": "no grader seed: pass --seed, set ${env} or create {path}",
+    "grade_lesson_number": "--lesson must be a lesson number such as 01 or 5; got {got!r}",
+    "grade_lesson_empty": "lesson {lesson} has no exercises; lessons with exercises: {known}",
     "grade_seed_changed": "{out} was graded with the seed of fingerprint {previous}, but this "
     "run's seed has fingerprint {current}: the hidden cases would differ from the other "
     "students'. Use the same seed (--seed-file, $XAIKIT_GRADER_SEED), or pass --new-seed to "

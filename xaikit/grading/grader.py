@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xaikit.base.io import atomic_write
+from xaikit.base.messages import message
 from xaikit.exercises.registry import EXERCISES, Exercise, copy_arguments, load_reference
 from xaikit.grading.sandbox import (
     ChildRun,
@@ -87,7 +88,7 @@ def resolve_seed(seed: str | None = None, seed_file: str | os.PathLike[str] | No
     """
     if seed is not None:
         if not str(seed).strip():
-            raise ValueError("--seed is empty; give a non-empty secret string")
+            raise ValueError(message("grade_seed_empty", where="--seed"))
         return str(seed).strip(), "--seed"
     if os.environ.get(SEED_ENV, "").strip():
         return os.environ[SEED_ENV].strip(), f"${SEED_ENV}"
@@ -95,10 +96,10 @@ def resolve_seed(seed: str | None = None, seed_file: str | os.PathLike[str] | No
     if path.is_file():
         value = path.read_text(encoding="utf-8").strip()
         if not value:
-            raise ValueError(f"the seed file {path} is empty; put a secret string in it")
+            raise ValueError(message("grade_seed_empty", where=f"the seed file {path}"))
         return value, str(path)
     if not create:
-        raise ValueError(f"no grader seed: pass --seed, set ${SEED_ENV} or create {path}")
+        raise ValueError(message("grade_no_seed", env=SEED_ENV, path=path))
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(16)
     atomic_write(path, value + "\n", mode=0o600)
@@ -149,8 +150,7 @@ def lesson_exercises(lesson: str) -> list[Exercise]:
     found = [EXERCISES[name] for name in EXERCISES if EXERCISES[name].lesson == lesson]
     if not found:
         known = sorted({EXERCISES[name].lesson for name in EXERCISES}) or ["none"]
-        raise ValueError(f"lesson {lesson} has no exercises; lessons with exercises: "
-                         f"{', '.join(known)}")
+        raise ValueError(message("grade_lesson_empty", lesson=lesson, known=", ".join(known)))
     return found
 
 
@@ -158,7 +158,7 @@ def normalise_lesson(lesson: str | int) -> str:
     """``1``, ``"1"``, ``"01"`` -> ``"01"``; anything else is a ValueError."""
     text = str(lesson).strip()
     if not text.isdigit() or not 0 < int(text) < 100:
-        raise ValueError(f"--lesson must be a lesson number such as 01 or 5; got {lesson!r}")
+        raise ValueError(message("grade_lesson_number", got=lesson))
     return f"{int(text):02d}"
 
 

@@ -195,6 +195,8 @@ def gradescope_results(record: StudentGrade) -> dict[str, Any]:
     head = record.problem or f"Lesson {record.lesson}: {record.points:g} / {record.max_points:g}"
     notes = [f"Graded: {Path(record.submission).name}"] if record.submission else []
     notes += record.notes
+    if record.sandbox:
+        notes.append(f"Sandbox: {record.sandbox}")
     return {"score": record.points, "tests": tests, "stdout_visibility": "hidden",
             "output": "\n".join([head, *notes])}
 
