@@ -277,7 +277,9 @@ def test_pick_lesson_file_and_folder_per_student(tmp_path):
     _write(folder / "s02" / "solution.py", GOOD_01, "2025-03-01T10:00")
     _write(folder / "s03" / "Untitled.ipynb", STUB_01, "2025-03-01T10:00")
     _write(folder / "s03" / "grad_cam_final.ipynb", GOOD_01, "2025-03-01T09:00")
+    _write(folder / "README.py", "print('hello')\n", "2025-03-01T10:00")
     found = identify([folder], "05_grad_cam")
+    assert [s.path.name for s in found.unmatched] == ["README.py"]
     assert {f.student: f.path.name for f in found.submissions} == {
         "s01": "Copy of 05_grad_cam.py", "s02": "solution.py", "s03": "grad_cam_final.ipynb"}
     chosen, _ = pick_lesson_file([folder / "s03" / "Untitled.ipynb",

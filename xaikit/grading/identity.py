@@ -8,7 +8,8 @@ Rules (in this order, for every ``.ipynb``/``.py`` file found):
 2. **Moodle** export: a folder ``Full Name_<participant id>_assignsubmission_file_`` holding the
    student's files.
 3. **One folder per student**: when every file under a folder given on the command line lies in
-   a sub-folder, the sub-folder's name is the student, whatever the file is called
+   a sub-folder (a stray ``README.py`` or ``Untitled.ipynb`` at the top is reported and does not
+   change that), the sub-folder's name is the student, whatever the file is called
    (``s01/Copy of 05_grad_cam.ipynb`` is ``s01``); several files in one student's folder: the one
    named like the lesson is graded, the others are reported as ignored.
 4. **Plain files**: the file name is the student (``s07.py`` and ``late/s07.py`` are two
@@ -45,7 +46,7 @@ CANVAS_NAME = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?P<late>_late)?_(?P<user>\d
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assignsubmission_"
                            r"(?:file|onlinetext)_?$")
 GENERIC_STEMS = re.compile(r"^(untitled\d*|submission|solution|solutions|notebook|main|homework|"
-                           r"assignment|exercise|exercises|answers?|copy|lesson)$")
+                           r"assignment|exercise|exercises|answers?|copy|lesson|readme|test)$")
 CONTAINERS = ("late", "late_submissions", "late submissions", "resubmission", "resubmissions",
               "submissions", "regrade", "regrades")
 """Folder names that hold hand-ins rather than name a student."""
@@ -331,7 +332,7 @@ def _classify(path: Path, relative: tuple[str, ...], folder_layout: bool, direct
                               "moodle", lms_id=participant, moodle_id=participant)
     generic = is_generic(path.stem, lesson_stem)
     stem = COPY_PREFIX.sub("", path.stem).strip()
-    if folder_layout and not direct:
+    if folder_layout and not direct and len(relative) >= 2:
         owner = next((part for part in relative[:-1] if part.lower() not in CONTAINERS),
                      relative[0])
         return _Candidate(path, ("folder", *relative[:-1]), [owner], "folder")
@@ -370,7 +371,10 @@ def identify(paths: Sequence[str | os.PathLike[str]], lesson_stem: str,
         if path.is_dir():
             files = _files_under(path)
             relatives = [f.relative_to(path).parts for f in files]
-            folder_layout = bool(files) and all(len(r) >= 2 for r in relatives)
+            # one folder per student: every file is in a sub-folder (a stray generic file at the
+            # top, a README or an Untitled notebook, does not change that; it is reported)
+            folder_layout = any(len(r) >= 2 for r in relatives) and all(
+                len(r) >= 2 or is_generic(Path(r[-1]).stem, lesson_stem) for r in relatives)
             candidates += [_classify(f, r, folder_layout, False, lesson_stem)
                            for f, r in zip(files, relatives)]
         elif path.is_file():

@@ -229,7 +229,7 @@ class RecordStore:
         """Every record of a lesson (unreadable files are skipped), oldest submission first."""
         folder = self.out / "records" / lesson
         records = [r for r in (_load(p) for p in sorted(folder.glob("*/*.json"))) if r]
-        return sorted(records, key=lambda r: (r.student, r.submitted_at, r.graded_at))
+        return sorted(records, key=lambda r: (r.student, _when(r)))
 
     def students(self, lesson: str | None = None) -> set[str]:
         lessons = [lesson] if lesson else self.lessons()
@@ -421,6 +421,17 @@ class Standing:
         return round_points(self.record.points * self.multiplier)
 
 
+def _when(record: StudentGrade) -> tuple[dt.datetime, dt.datetime]:
+    """(handed in, graded) as times, for ordering (ISO strings with different offsets do not
+    sort as text)."""
+    def parse(text: str) -> dt.datetime:
+        try:
+            return parse_time(text)
+        except ValueError:
+            return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return parse(record.submitted_at), parse(record.graded_at)
+
+
 def counting_record(records: Sequence[StudentGrade], policy: Policy,
                     pinned: str | None = None) -> StudentGrade:
     """The record that counts among one student's records of one lesson."""
@@ -430,8 +441,8 @@ def counting_record(records: Sequence[StudentGrade], policy: Policy,
                 return record
     if policy.counts == "best":
         return max(records, key=lambda r: (r.points * policy.multiplier(r.submitted_at),
-                                           r.submitted_at, r.graded_at))
-    return max(records, key=lambda r: (r.submitted_at, r.graded_at))
+                                           _when(r)))
+    return max(records, key=_when)
 
 
 def standings(out: str | os.PathLike[str], lesson: str, exercises: Sequence[Exercise] = (),
