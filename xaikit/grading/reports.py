@@ -274,7 +274,7 @@ def write_summary(out: Path, by_lesson: dict[str, list[Standing]]) -> None:
     total_writer = csv.writer(totals, lineterminator="\n")
     total_writer.writerow(["lesson", "student", "name", "points", "max_points", "days_late",
                            "late_multiplier", "final", "submissions", "submitted_at",
-                           "marked_late", "file", "stale"])
+                           "marked_late", "file", "sha", "stale"])
     for lesson in sorted(by_lesson):
         for standing in by_lesson[lesson]:
             record = standing.record
@@ -288,7 +288,7 @@ def write_summary(out: Path, by_lesson: dict[str, list[Standing]]) -> None:
                 lesson, record.student, record.name, f"{record.points:g}",
                 f"{record.max_points:g}", standing.days_late, f"{standing.multiplier:.4g}",
                 f"{standing.final:g}", standing.submissions, record.submitted_at,
-                "yes" if record.late else "", Path(record.submission).name,
+                "yes" if record.late else "", Path(record.submission).name, record.sha256[:12],
                 "yes" if standing.stale else ""])
     atomic_write(out / "grades.csv", grades.getvalue())
     atomic_write(out / "totals.csv", totals.getvalue())
