@@ -562,3 +562,18 @@ def test_similarity_flags_renamed_copies_not_different_solutions():
 def test_each_lesson_says_how_its_code_is_graded(number):
     text = next((ROOT / "lessons").glob(f"{number}_*.py")).read_text()
     assert "How your code is graded" in text
+
+
+def test_pick_makes_an_earlier_submission_count(semester, tmp_path):
+    from xaikit.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(semester["out"], out)
+    early = next(r for r in RecordStore(out).load("01")
+                 if r.student == "s07" and r.submission.endswith("class/s07.py"))
+    assert main(["grade", "--out", str(out), "--lesson", "01", "--pick", "s07",
+                 early.sha256[:10]]) == 0
+    assert _totals(out)["s07"]["points"] == "0" and _totals(out)["s07"]["days_late"] == "0"
+    assert main(["grade", "--out", str(out), "--lesson", "01", "--pick", "s07", "latest"]) == 0
+    assert _totals(out)["s07"]["final"] == "0.81"
+    assert main(["grade", "--out", str(out), "--lesson", "01", "--pick", "s07", "ffff"]) == 2
