@@ -531,7 +531,7 @@ def test_gradescope_bundle_grades_the_file_named_like_the_lesson(tmp_path, monke
     data = json.loads(results.read_text())
     assert data["score"] == 1.0
     assert "Graded: 01_why_interpret.ipynb" in data["output"]
-    assert "ignored" in data["output"] and "Untitled.ipynb" in data["output"]
+    assert "not graded" in data["output"] and "Untitled.ipynb" in data["output"]
     assert gradescope_path(tmp_path / "out", "01", "submission").is_file()
 
 

@@ -200,8 +200,8 @@ def _find(paths: Sequence[str | os.PathLike[str]], options: GradeOptions, stem: 
             result.unmatched = [Skipped(p, reason) for p in everything]
         else:
             others = [p for p in everything if p != chosen]
-            note = f"graded {chosen.name}" + (
-                f"; ignored {', '.join(p.name for p in others)}" if others else "")
+            note = (f"other files handed in and not graded (not named like the lesson): "
+                    f"{', '.join(p.name for p in others)}") if others else ""
             result.submissions = [Found(chosen, "submission", "submission", "file", note=note)]
             result.ignored = [Skipped(p, f"not named like the lesson; graded {chosen.name}")
                               for p in others]

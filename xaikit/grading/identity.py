@@ -402,7 +402,7 @@ def identify(paths: Sequence[str | os.PathLike[str]], lesson_stem: str,
             result.unmatched.append(found)
             continue
         if others:
-            found.note = (f"graded {chosen.path.name}; ignored "
+            found.note = ("other files handed in and not graded (not named like the lesson): "
                           f"{', '.join(sorted(p.name for p in others))}")
         result.submissions.append(found)
     return result

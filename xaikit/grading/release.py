@@ -561,8 +561,8 @@ def gradescope_settings(lesson: str) -> str:
             f"({', '.join(f'{e.id} {float(e.points):g}' for e in exercises)})\n"
             "  - Autograder: upload this zip; base image Ubuntu 22.04 or newer; "
             "container: at least 2 CPUs and 4 GB\n"
-            "  - Autograder timeout: 20 minutes (the first grading installs nothing; TensorFlow "
-            "lessons take about a minute)\n"
+            "  - Autograder timeout: 20 minutes (setup.sh installs once, when the image is built; "
+            "a TensorFlow lesson takes about a minute per submission)\n"
             f"  - ask students to upload {stem}.ipynb (other files are ignored and listed)\n"
             "  - manual grading: off; release hidden-check results when you publish grades")
 
