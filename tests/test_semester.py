@@ -383,6 +383,7 @@ def test_another_lesson_in_the_same_folder_keeps_the_first(semester, tmp_path, l
     assert header[2:4] == ["lesson 01 (of 1)", "lesson 98 (of 2)"]
     s01 = next(r for r in csv.DictReader((out / "gradebook.csv").open()) if r["student"] == "s01")
     assert s01["total"] == "3"
+    assert not any(row["stale"] for row in csv.DictReader((out / "grades.csv").open()))
 
 
 # ================================================================================================

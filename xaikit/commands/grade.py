@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         from xaikit.grading.classreport import write_report
 
         written = write_report(Path(args.out), lessons=[args.lesson] if args.lesson else None,
-                               threshold=args.similarity_threshold)
+                               threshold=args.similarity_threshold, root=args.root)
         for path in written:
             print(f"wrote {path}")
         return 0
@@ -171,7 +171,7 @@ def _manual(args: argparse.Namespace) -> int:
               "counts")
     fingerprint = reports.folder_seed(out) or ""
     prints = {e.id: records.exercise_fingerprint(e, args.root) for e in exercises.values()}
-    reports.write_class(out, lesson, list(exercises.values()), prints, fingerprint)
+    reports.write_class(out, lesson, list(exercises.values()), prints, fingerprint, args.root)
     print(f"rebuilt {out / 'grades.csv'}, totals.csv, gradebook.csv and the feedback")
     return 0
 

@@ -61,6 +61,7 @@ from xaikit.grading.records import (
     file_time,
     merge_exercises,
     now,
+    remember_root,
     stale_exercises,
     update_policy,
 )
@@ -168,6 +169,7 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
         log(f"xaikit grade: lesson {lesson} policy: deadline {policy.deadline or 'none'}, "
             f"{policy.per_day:g} of the points kept per day late, at most {policy.cap:g} off, "
             f"the {policy.counts} submission counts")
+    remember_root(out, lesson, options.root)
     store = RecordStore(out)
     stem = lesson_stem(exercises[0])
     prints = {e.id: exercise_fingerprint(e, options.root) for e in exercises}
@@ -181,7 +183,7 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
         f" already graded), seed from {source} (fingerprint {fingerprint})")
     if tasks:
         _run(tasks, options, lesson, seed, fingerprint, exercises, prints, store, results, log)
-    standings = reports.write_class(out, lesson, exercises, prints, fingerprint)
+    standings = reports.write_class(out, lesson, exercises, prints, fingerprint, options.root)
     _report_stale(standings, out, lesson, log)
     return [results[(f.student, f.path)] for f in found.submissions
             if (f.student, f.path) in results]

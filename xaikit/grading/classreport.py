@@ -192,7 +192,8 @@ def lms_exports(standings: Sequence[Standing], roster: object, lesson: str, out:
 
 
 def write_report(out: str | os.PathLike[str], lessons: Sequence[str] | None = None,
-                 threshold: float | None = None) -> list[Path]:
+                 threshold: float | None = None,
+                 root: str | os.PathLike[str] | None = None) -> list[Path]:
     """Write the class report of ``out`` (see the module docstring); returns the files."""
     from xaikit.exercises.registry import lesson_path
     from xaikit.grading.batch import load_class_roster
@@ -204,7 +205,7 @@ def write_report(out: str | os.PathLike[str], lessons: Sequence[str] | None = No
     if not 0.0 < threshold <= 1.0:
         raise ValueError(message("number", name="--similarity-threshold", value=threshold,
                                  range=" in (0, 1]"))
-    everything = class_standings(out)
+    everything = class_standings(out, root)
     if not everything:
         raise ValueError(message("report_empty", out=out))
     wanted = [normalise_lesson(n) for n in lessons] if lessons else sorted(everything)

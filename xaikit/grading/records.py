@@ -268,8 +268,28 @@ def check_seed(out: str | os.PathLike[str], fingerprint: str, change: bool = Fal
     if previous and not change:
         raise ValueError(message("grade_seed_changed", out=out, previous=previous,
                                  current=fingerprint))
-    atomic_write(path, dumps({"seed_fingerprint": fingerprint, "since": now()}))
+    data = _read_json(path, {})
+    data.update({"seed_fingerprint": fingerprint, "since": now()})
+    atomic_write(path, dumps(data))
     return previous
+
+
+def remember_root(out: str | os.PathLike[str], lesson: str,
+                  root: str | os.PathLike[str] | None) -> None:
+    """Keep the kit folder a lesson is graded against (``--root``) in ``OUT/grader.json``, so
+    that later runs of other lessons check its staleness against the same references."""
+    path = Path(out) / "grader.json"
+    data = _read_json(path, {})
+    roots = data.setdefault("roots", {})
+    value = str(Path(root).resolve()) if root is not None else None
+    if roots.get(lesson, "unset") != value:
+        roots[lesson] = value
+        atomic_write(path, dumps(data))
+
+
+def lesson_roots(out: str | os.PathLike[str]) -> dict[str, str | None]:
+    """The ``--root`` each lesson was last graded with (None: the kit's own)."""
+    return dict(_read_json(Path(out) / "grader.json", {}).get("roots", {}))
 
 
 # ================================================================================================
@@ -485,5 +505,5 @@ def merge_exercises(record: StudentGrade, fresh: Iterable[ExerciseGrade]) -> Non
 
 __all__ = ["Override", "Policy", "RecordStore", "Standing", "add_override", "check_seed",
            "counting_record", "exercise_fingerprint", "file_time", "load_overrides",
-           "load_policy", "merge_exercises", "now", "parse_time", "pin_submission",
-           "rescore_points", "stale_exercises", "standings", "update_policy"]
+           "lesson_roots", "load_policy", "merge_exercises", "now", "parse_time", "pin_submission",
+           "remember_root", "rescore_points", "stale_exercises", "standings", "update_policy"]

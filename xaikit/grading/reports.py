@@ -38,6 +38,7 @@ from xaikit.grading.records import (
     RecordStore,
     Standing,
     exercise_fingerprint,
+    lesson_roots,
     standings,
 )
 
@@ -233,29 +234,34 @@ def folder_seed(out: Path) -> str | None:
         return None
 
 
-def class_standings(out: Path) -> dict[str, list[Standing]]:
-    """Standings of every lesson graded into ``out``, with current points and fingerprints."""
+def class_standings(out: Path, root: str | Path | None = None) -> dict[str, list[Standing]]:
+    """Standings of every lesson graded into ``out``, with current points and fingerprints
+    (of the references in ``root``, default the kit's)."""
     from xaikit.grading.grader import lesson_exercises
 
     seed = folder_seed(out)
+    roots = lesson_roots(out)
     result = {}
     for lesson in RecordStore(out).lessons():
         try:
             exercises = lesson_exercises(lesson)
         except ValueError:
             exercises = []
-        prints = {e.id: exercise_fingerprint(e) for e in exercises}
+        where = roots[lesson] if lesson in roots else root
+        prints = {e.id: exercise_fingerprint(e, where) for e in exercises}
         result[lesson] = standings(out, lesson, exercises, prints, seed)
     return result
 
 
 def write_class(out: Path, lesson: str, exercises: Sequence[Exercise],
-                fingerprints: dict[str, dict[str, str]], seed_fingerprint: str) -> list[Standing]:
-    """Feedback of every student of ``lesson`` and the class CSVs of every lesson in ``out``."""
+                fingerprints: dict[str, dict[str, str]], seed_fingerprint: str,
+                root: str | Path | None = None) -> list[Standing]:
+    """Feedback of every student of ``lesson`` and the class CSVs of every lesson in ``out``
+    (``root``: the kit folder holding the references, for the other lessons' staleness)."""
     current = standings(out, lesson, exercises, fingerprints, seed_fingerprint)
     for standing in current:
         write_student(out, standing.record, standing)
-    everything = class_standings(out)
+    everything = class_standings(out, root)
     everything[lesson] = current
     write_summary(out, everything)
     return current
