@@ -209,8 +209,8 @@ def _grade(args: argparse.Namespace) -> int:
     if records:
         total = sum(r.points for r in records)
         maximum = sum(r.max_points for r in records)
-        print(f"graded {len(records)} submission(s): mean {total / len(records):.2f} of "
-              f"{maximum / len(records):g}; wrote {Path(args.out) / 'grades.csv'}",
+        print(f"{len(records)} submission(s) of this run: mean {total / len(records):.2f} of "
+              f"{maximum / len(records):g}; the class: {Path(args.out) / 'totals.csv'}",
               file=sys.stdout)
     return 0
 
