@@ -154,7 +154,14 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
         raise ValueError(message("grade_regrade_unknown", got=" ".join(unknown), lesson=lesson,
                                  known=", ".join(ids)))
     out = Path(options.out)
-    roster = load_class_roster(out, options.roster)
+    roster = load_roster(options.roster) if options.roster else \
+        load_class_roster(out, None)
+    store = RecordStore(out)
+    stem = lesson_stem(exercises[0])
+    found = _find(submission_paths, options, stem, roster, store, lesson, log) \
+        if submission_paths else Identified()  # nothing is written before the paths are checked
+    if options.roster:
+        load_class_roster(out, options.roster)  # kept as OUT/roster.csv for later runs
     seed, source = resolve_seed(options.seed, options.seed_file)
     fingerprint = seed_fingerprint(seed)
     previous_seed = check_seed(out, fingerprint, change=options.new_seed)
@@ -170,12 +177,9 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
             f"{policy.per_day:g} of the points kept per day late, at most {policy.cap:g} off, "
             f"the {policy.counts} submission counts")
     remember_root(out, lesson, options.root)
-    store = RecordStore(out)
-    stem = lesson_stem(exercises[0])
     prints = {e.id: exercise_fingerprint(e, options.root) for e in exercises}
-
-    found = _find(submission_paths, options, stem, roster, store, lesson, log) \
-        if submission_paths else Identified()
+    if submission_paths:
+        reports.write_file_list(out, lesson, found)
     tasks, results = _plan(found, options, exercises, prints, store, lesson, fingerprint, stem,
                            log)
     log(f"xaikit grade: lesson {lesson}, {len(found.submissions)} submission(s) found, "
@@ -192,8 +196,6 @@ def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOpti
 def _find(paths: Sequence[str | os.PathLike[str]], options: GradeOptions, stem: str,
           roster: Roster | None, store: RecordStore, lesson: str,
           log: Callable[[str], None]) -> Identified:
-    from xaikit.grading import reports
-
     if options.single:
         everything = list_files(paths)
         chosen, reason = _pick(everything, stem)
@@ -207,7 +209,6 @@ def _find(paths: Sequence[str | os.PathLike[str]], options: GradeOptions, stem: 
             result.submissions = [Found(chosen, "submission", "submission", "file", note=note)]
             result.ignored = [Skipped(p, f"not named like the lesson; graded {chosen.name}")
                               for p in others]
-        reports.write_file_list(store.out, lesson, result)
         return result
     result = identify(paths, stem, roster, known=store.students(lesson))
     for skipped in result.unmatched:
@@ -215,7 +216,6 @@ def _find(paths: Sequence[str | os.PathLike[str]], options: GradeOptions, stem: 
     if result.ignored:
         log(f"xaikit grade: {len(result.ignored)} other file(s) of hand-ins ignored (see "
             f"{store.out / f'files-{lesson}.csv'})")
-    reports.write_file_list(store.out, lesson, result)
     return result
 
 
