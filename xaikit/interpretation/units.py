@@ -23,8 +23,8 @@ from xaikit.core.models import RELU_RULES, relu_override_model
 from xaikit.core.probes import feature_model
 from xaikit.interpretation.receptive_fields import ReceptiveField, receptive_field
 
-__all__ = ["ReceptiveField", "TopActivations", "feature_maps", "filters", "project",
-           "receptive_field", "top_activations"]
+__all__ = ["ReceptiveField", "TopActivations", "check_units", "crop", "feature_maps", "filters",
+           "project", "receptive_field", "spatial_layer", "top_activations"]
 
 
 def spatial_layer(model: keras.Model, layer: Any, what: str) -> keras.layers.Layer:
@@ -152,7 +152,10 @@ def _merge_top(best: tuple[np.ndarray, ...], new: tuple[np.ndarray, ...], k: int
 
 
 def crop(images: np.ndarray, index: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Crop ``boxes`` (..., 4) from ``images[index]`` (...), zero outside the image."""
+    """Crop ``boxes`` (..., 4) from ``images[index]`` (...), zero outside the image.
+
+    All boxes must have one size (a layer's receptive field); returns (..., rh, rw, C).
+    """
     height, width = images.shape[1:3]
     size_y, size_x = int(boxes[..., 2].max() - boxes[..., 0].max()), int(
         boxes[..., 3].max() - boxes[..., 1].max())
