@@ -122,7 +122,9 @@ with tf.GradientTape() as tape:
     value = tf.reduce_sum(probe(x)[0, 6, 6, :])
 gradient = np.abs(tape.gradient(value, x).numpy()[0]).sum(-1)
 y0, x0, y1, x1 = fields["last_conv"].boxes(np.array([6, 6]))
-outside = gradient.sum() - gradient[max(y0, 0):y1, max(x0, 0):x1].sum()
+inside = np.zeros(gradient.shape, bool)
+inside[max(y0, 0):y1, max(x0, 0):x1] = True
+outside = gradient[~inside].sum()
 print(f"box of unit (6, 6): rows {y0}..{y1 - 1}, cols {x0}..{x1 - 1}; gradient mass outside: "
       f"{outside:.3g} of {gradient.sum():.3g}")
 result("gradient_outside_receptive_field", float(outside), check=exact(0.0),

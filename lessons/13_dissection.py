@@ -87,7 +87,7 @@ figure(fig, "fig_concepts", caption="Concept masks of one test image, built from
 # **Counting.** Unit k is a *detector* of $c_k = \arg\max_c \mathrm{IoU}_{k,c}$ (the first
 # concept on ties) when $\mathrm{IoU}_{k,c_k} > 0.04$. A layer's *unique detectors* are the
 # distinct concepts among its detectors' labels: two units labelled "red" count once.
-
+#
 # The kit's own values (tier 2) below are recorded within 3 detectors, and gains within 10 %:
 # each threshold sits at the top 0.5 % of a few hundred images, where a little round-off in a
 # unit's activations can move one unit across the IoU threshold.
@@ -211,10 +211,11 @@ result("formulas_raise_iou", gain, check=above(0.0),
 result("formulas_mean_gain", float(gain.mean()), check=recorded(rtol=0.1))
 
 # %% [markdown]
-# Read the table: where a single concept is a shape, the best formula usually adds a colour
-# (a shape *in* a colour) and removes background; where it is a petal colour, the formula only
-# trims the background. The gain in IoU is the measure of how much the single label missed;
-# the formulas read like Mu & Andreas' "(water OR river) AND NOT blue".
+# Read the table: where the single concept is a shape, the formula adds or removes colours (a
+# shape *in* a colour, or a shape *except* in some colours) and trims the background; where it
+# is a petal colour, the formula only trims the background. The gain in IoU is the measure of
+# how much the single label missed; the formulas read like Mu & Andreas' "(water OR river) AND
+# NOT blue".
 
 # %% [markdown]
 # ## 13.5 Net2Vec: concepts in combinations of units (Fong & Vedaldi 2018)
