@@ -102,6 +102,12 @@ class Randomisation:
                 for i, value in enumerate(values[m, s])]
 
 
+def _name(function: Any, default: str) -> str:
+    """A label for a function or a functools.partial of one."""
+    return getattr(function, "__name__", getattr(getattr(function, "func", None), "__name__",
+                                                 default))
+
+
 def _labelled(methods: Any) -> dict[str, Any]:
     if isinstance(methods, Mapping):
         return dict(methods)
@@ -109,8 +115,7 @@ def _labelled(methods: Any) -> dict[str, Any]:
         methods = [methods]
     labelled = {}
     for method in methods:
-        label = method if isinstance(method, str) else getattr(
-            method, "__name__", getattr(getattr(method, "func", None), "__name__", "method"))
+        label = method if isinstance(method, str) else _name(method, "method")
         labelled[label if label not in labelled else f"{label}_{len(labelled)}"] = method
     return labelled
 
@@ -121,9 +126,10 @@ def _measures(similarities: Any) -> dict[str, Callable[..., np.ndarray]]:
     measures = {}
     for measure in similarities:
         if callable(measure):
-            measures[getattr(measure, "__name__", f"measure_{len(measures)}")] = measure
+            measures[_name(measure, f"measure_{len(measures)}")] = measure
         else:
-            measures[check_option("similarities", measure, MEASURES)] = MEASURES[measure]
+            check_option("similarities", measure, MEASURES)
+            measures[measure] = MEASURES[measure]
     return measures
 
 
@@ -176,8 +182,8 @@ def _run(test: str, model: Any, images: Any, methods: Any, targets: Any, layers:
          similarities: Any, seed: int, batch_size: int, *, cumulative: bool,
          reverse: bool) -> Randomisation:
     _measures(similarities)  # unknown measure names fail before any work
-    resolved = resolve(model, images, targets, batch_size=batch_size)
     twin = _twin(model)
+    resolved = resolve(model, images, targets, batch_size=batch_size)
     chosen = _chosen(twin, layers)[::-1 if reverse else 1]
     explain = _Explainers(methods, resolved.images, resolved.targets, batch_size, seed)
     states = [explain(twin)]
@@ -400,8 +406,8 @@ def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
         float64 (N,).
     """
     bins = check_int("bins", bins, minimum=2)
-    resolved = resolve(model, images, targets, batch_size=batch_size)
     twin = _twin(model)
+    resolved = resolve(model, images, targets, batch_size=batch_size)
     explain = explainer(method, batch_size=batch_size, seed=seed)
     trained = _entropy(explain(twin, resolved.images, resolved.targets), bins)
     for position, layer in _chosen(twin, layers):
