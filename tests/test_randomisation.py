@@ -252,6 +252,8 @@ def test_permuted_label_model_retrains_the_zoo_recipe_on_permuted_labels(monkeyp
     labels = load("digits", split="train", fast=True).labels
     assert seen["name"] == "digits" and seen["tag"] == "permuted-labels" and seen["seed"] == 7
     assert sorted(seen["labels"]) == sorted(labels) and (seen["labels"] != labels).mean() > 0.5
+    np.testing.assert_array_equal(seen["val_set"].labels, seen["labels"])  # early stopping on
+    # the fit to the random labels, so the network memorises them
 
 
 def test_similarities_accept_callables():

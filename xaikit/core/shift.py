@@ -64,7 +64,8 @@ def _offset(layer: keras.layers.Layer, shift: np.ndarray) -> np.ndarray:
     return flat[0]
 
 
-def shift_compensated_model(model: keras.Model, shift: Any) -> keras.Model:
+def shift_compensated_model(model: keras.Model, shift: Any, *,
+                            into: keras.Model | None = None) -> keras.Model:
     """A copy of ``model`` whose first layer's bias compensates the input shift ``shift``.
 
     .. math:: b_2 = b_1 - W m \\quad\\Rightarrow\\quad f_2(x + m) = f_1(x)
@@ -81,6 +82,10 @@ def shift_compensated_model(model: keras.Model, shift: Any) -> keras.Model:
     shift : float or array
         The constant m added to every input: a number, one value per channel (C,), or an array
         of the input's shape (H, W, C) for a Dense first layer.
+    into : keras.Model, optional
+        A copy of ``model`` made earlier (:func:`~xaikit.core.weights.copy_model`, e.g. cached
+        with its compiled functions) to overwrite with ``model``'s weights and compensate,
+        instead of a new copy.
 
     Returns
     -------
@@ -112,7 +117,11 @@ def shift_compensated_model(model: keras.Model, shift: Any) -> keras.Model:
         raise ValueError(message("expected", name="shift", expected=f"a number, one value per "
                                  f"channel or an array of the input shape {shape}",
                                  got=f"shape {values.shape}", fix="")) from None
-    twin = copy_model(model)
+    if into is None:
+        twin = copy_model(model)
+    else:
+        twin = into
+        twin.set_weights(model.get_weights())
     for layer in _leaf_layers(twin):
         if isinstance(layer, keras.layers.InputLayer):
             continue

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from xaikit.base.checks import check_images
-from xaikit.core import predict, resolve
+from xaikit.core import cached, predict, resolve
 from xaikit.core.shift import shift_compensated_model
+from xaikit.core.weights import copy_model
 from xaikit.metrics.common import attribution_maps, explainer
 from xaikit.metrics.registry import register
 
@@ -80,7 +81,8 @@ def input_invariance(model: Any, images: Any, method: Any, targets: Any = None, 
         A first layer that cannot compensate the shift; bad images or targets.
     """
     resolved = resolve(model, images, targets, batch_size=batch_size)
-    shifted_model = shift_compensated_model(model, shift)
+    copy = cached(model, ("shift_compensated_copy",), lambda: copy_model(model))
+    shifted_model = shift_compensated_model(model, shift, into=copy)  # traced once per model
     shifted_images = check_images(resolved.images + np.asarray(shift, np.float32))
     original = explainer(method, batch_size=batch_size, seed=seed, options=options)
     moved = explainer(method, batch_size=batch_size, seed=seed,

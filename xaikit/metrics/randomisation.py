@@ -30,172 +30,39 @@ API
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from xaikit.base.checks import check_images, check_int, check_number, check_option, rng
 from xaikit.base.messages import message
-from xaikit.core import cached, resolve
-from xaikit.core.weights import copy_model, layer_seed, reinitialise, weighted_layers
+from xaikit.core import resolve
+from xaikit.core.weights import layer_seed, reinitialise
+from xaikit.metrics._randomise import (
+    ENTROPY_BINS,
+    FAST,
+    MEASURES,
+    ORDERS,
+    SIMILARITIES,
+    Explainers,
+    Randomisation,
+    chosen_layers,
+    compare_states,
+    denoising,
+    histogram_entropy,
+    labelled,
+    measures_of,
+    run_test,
+    traced_copy,
+    twin_of,
+)
 from xaikit.metrics.common import explainer
 from xaikit.metrics.registry import register
-from xaikit.metrics.similarity import (
-    hog_similarity,
-    spearman,
-    spearman_abs,
-    ssim,
-    top_k_intersection,
-)
 
 __all__ = ["MEASURES", "ORDERS", "SIMILARITIES", "Randomisation", "cascading_randomisation",
            "data_randomisation", "efficient_mprt", "independent_randomisation",
-           "permuted_label_model", "random_logit", "smooth_mprt"]
-
-MEASURES: dict[str, Callable[..., np.ndarray]] = {
-    "spearman_abs": spearman_abs, "spearman": spearman, "ssim": ssim, "hog": hog_similarity,
-    "top_k": top_k_intersection}
-SIMILARITIES = ("spearman_abs", "spearman", "ssim", "hog")  # Adebayo et al., Sec. 3
-ORDERS = ("top-down", "bottom-up")
-FAST = {"similarities": ("spearman_abs", "ssim")}  # the contract's 12-pixel images are too small
-ENTROPY_BINS = 100  # eMPRT: equal-width histogram bins of a map (Quantus' discrete_entropy)
-
-
-@dataclass(frozen=True)
-class Randomisation:
-    """Maps and similarities of a randomisation test.
-
-    Attributes
-    ----------
-    test : str
-        "cascading top-down", "cascading bottom-up", "independent" or "data".
-    steps : tuple of str
-        The randomised state of each step (S): the layer re-initialised at that step
-        (cascading: with all before it), or "permuted labels".
-    methods : tuple of str
-        The method labels (M).
-    maps : dict
-        method -> float32 (S + 1, N, H, W): the trained model's maps first, then each step's.
-    similarity : dict
-        measure -> float64 (M, S, N): similarity of each step's map to the trained model's.
-    """
-
-    test: str
-    steps: tuple[str, ...]
-    methods: tuple[str, ...]
-    maps: dict[str, np.ndarray]
-    similarity: dict[str, np.ndarray]
-
-    def mean(self, measure: str = "spearman_abs") -> np.ndarray:
-        """(M, S) similarity averaged over the images."""
-        return self.similarity[measure].mean(axis=2)
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        """One row per (method, step, measure, image): a tidy table."""
-        return [{"test": self.test, "method": method, "step": s + 1, "layer": step,
-                 "measure": measure, "image": i, "similarity": float(value)}
-                for measure, values in self.similarity.items()
-                for m, method in enumerate(self.methods)
-                for s, step in enumerate(self.steps)
-                for i, value in enumerate(values[m, s])]
-
-
-def _name(function: Any, default: str) -> str:
-    """A label for a function or a functools.partial of one."""
-    return getattr(function, "__name__", getattr(getattr(function, "func", None), "__name__",
-                                                 default))
-
-
-def _labelled(methods: Any) -> dict[str, Any]:
-    if isinstance(methods, Mapping):
-        return dict(methods)
-    if isinstance(methods, str) or callable(methods):
-        methods = [methods]
-    labelled = {}
-    for method in methods:
-        label = method if isinstance(method, str) else _name(method, "method")
-        labelled[label if label not in labelled else f"{label}_{len(labelled)}"] = method
-    return labelled
-
-
-def _measures(similarities: Any) -> dict[str, Callable[..., np.ndarray]]:
-    if isinstance(similarities, str) or callable(similarities):
-        similarities = [similarities]
-    measures = {}
-    for measure in similarities:
-        if callable(measure):
-            measures[_name(measure, f"measure_{len(measures)}")] = measure
-        else:
-            check_option("similarities", measure, MEASURES)
-            measures[measure] = MEASURES[measure]
-    return measures
-
-
-def _twin(model: Any) -> Any:
-    """The cached copy of ``model`` (compiled functions traced once), reset to its weights."""
-    twin = cached(model, ("randomisation_copy",), lambda: copy_model(model))
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def _chosen(twin: Any, layers: Sequence[str] | None) -> list[tuple[int, Any]]:
-    """(position among the weighted layers, layer) of the layers to randomise, forward order."""
-    candidates = weighted_layers(twin)
-    names = [layer.name for layer in candidates]
-    if layers is None:
-        return list(enumerate(candidates))
-    if isinstance(layers, str) or not layers or any(name not in names for name in layers):
-        unknown = [name for name in ([layers] if isinstance(layers, str) else layers)
-                   if name not in names]
-        problem = f"unknown {unknown}" if unknown else "give at least one layer name"
-        raise ValueError(message("randomise_layers", got=layers, problem=problem, allowed=names))
-    return [(i, layer) for i, layer in enumerate(candidates) if layer.name in layers]
-
-
-class _Explainers:
-    """Maps of every method for one model state, all images at once, one target per image."""
-
-    def __init__(self, methods: Any, images: np.ndarray, targets: Any, batch_size: int,
-                 seed: int) -> None:
-        self.functions = {label: explainer(method, batch_size=batch_size, seed=seed)
-                          for label, method in _labelled(methods).items()}
-        self.images, self.targets = images, targets
-
-    def __call__(self, model: Any) -> dict[str, np.ndarray]:
-        return {label: explain(model, self.images, self.targets).astype(np.float32)
-                for label, explain in self.functions.items()}
-
-
-def _compare(test: str, steps: list[str], states: list[dict[str, np.ndarray]],
-             similarities: Any) -> Randomisation:
-    methods = tuple(states[0])
-    maps = {m: np.stack([state[m] for state in states]) for m in methods}
-    similarity = {name: np.stack([np.stack([measure(maps[m][0], maps[m][s + 1])
-                                            for s in range(len(steps))]) for m in methods])
-                  for name, measure in _measures(similarities).items()}
-    return Randomisation(test, tuple(steps), methods, maps, similarity)
-
-
-def _run(test: str, model: Any, images: Any, methods: Any, targets: Any, layers: Any,
-         similarities: Any, seed: int, batch_size: int, *, cumulative: bool,
-         reverse: bool) -> Randomisation:
-    _measures(similarities)  # unknown measure names fail before any work
-    twin = _twin(model)
-    resolved = resolve(model, images, targets, batch_size=batch_size)
-    chosen = _chosen(twin, layers)[::-1 if reverse else 1]
-    explain = _Explainers(methods, resolved.images, resolved.targets, batch_size, seed)
-    states = [explain(twin)]
-    for position, layer in chosen:
-        saved = layer.get_weights()
-        reinitialise(layer, layer_seed(seed, position))
-        states.append(explain(twin))
-        if not cumulative:
-            layer.set_weights(saved)
-    twin.set_weights(model.get_weights())
-    return _compare(test, [layer.name for _, layer in chosen], states, similarities)
-
+           "permuted_label_model", "permuted_training_set", "random_logit", "smooth_mprt"]
 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
           stochastic=True, returns="table", fast_options=FAST)
@@ -226,9 +93,10 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
     order : {"top-down", "bottom-up"}
     layers : sequence of str, optional
         Names of the layers to randomise (default: every layer holding weights).
-    similarities : sequence of str or callables
+    similarities : sequence or dict
         Names of :data:`MEASURES` ("spearman_abs", "spearman", "ssim", "hog", "top_k") or
-        functions ``(maps_a, maps_b) -> (N,)``. Default: the paper's four.
+        functions ``(maps_a, maps_b) -> (N,)``, or ``{label: name or function}``. Default: the
+        paper's four.
     seed : int
         Seeds the new weights (layer by layer) and the stochastic methods.
     batch_size : int
@@ -247,7 +115,7 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
         Unknown order, layer, measure or method; targets out of range.
     """
     check_option("order", order, ORDERS)
-    return _run(f"cascading {order}", model, images, methods, targets, layers, similarities,
+    return run_test(f"cascading {order}", model, images, methods, targets, layers, similarities,
                 seed, batch_size, cumulative=True, reverse=order == "top-down")
 
 
@@ -267,27 +135,37 @@ def independent_randomisation(model: Any, images: Any, methods: Any, targets: An
     A layer gets the same random weights as in :func:`cascading_randomisation` with the same
     ``seed``. Parameters and return value as there (steps in forward order).
     """
-    return _run("independent", model, images, methods, targets, layers, similarities, seed,
+    return run_test("independent", model, images, methods, targets, layers, similarities, seed,
                 batch_size, cumulative=False, reverse=False)
 
 
-def permuted_label_model(name: str, *, seed: int = 0, fast: bool | None = None,
-                         progress: bool = False) -> Any:
-    """The zoo recipe ``name`` trained on its training split with the labels permuted.
-
-    Adebayo et al. (NeurIPS 2018, Sec. 3.2): "we randomly permute the training labels and train
-    the model to ... fit the random labels". Trained once with :func:`xaikit.models.retrain`
-    (the zoo's recipe, lock, atomic cache and checkpoints) under the tag ``"permuted-labels"``;
-    the permutation and the training are seeded by ``seed``.
-    """
+def permuted_training_set(name: str, *, seed: int = 0, fast: bool | None = None) -> Any:
+    """The training split of zoo entry ``name`` with its labels randomly permuted (seeded)."""
     from xaikit.data import load
-    from xaikit.models import retrain, zoo_info
+    from xaikit.models import zoo_info
 
     train = load(zoo_info(name, fast=fast)["dataset"], split="train", fast=fast)
     permuted = train.subset(np.arange(len(train)))
     permuted.labels = rng(seed).permutation(permuted.labels)
-    return retrain(name, permuted, tag="permuted-labels", seed=seed, fast=fast,
-                   progress=progress)
+    return permuted
+
+
+def permuted_label_model(name: str, *, seed: int = 0, fast: bool | None = None,
+                         progress: bool = False) -> Any:
+    """The zoo recipe ``name`` trained to fit its training split with the labels permuted.
+
+    Adebayo et al. (NeurIPS 2018, Sec. 3.2) permute the training labels and train the model
+    until it fits them (memorisation). The zoo recipe (:func:`xaikit.models.retrain`: its
+    epochs, lock, atomic cache and checkpoints, tag ``"permuted-labels"``) is used with the
+    permuted training set as its validation set too, so that early stopping follows the fit to
+    the random labels instead of stopping before the network memorises them. The permutation
+    and the training are seeded by ``seed`` (:func:`permuted_training_set`).
+    """
+    from xaikit.models import retrain
+
+    permuted = permuted_training_set(name, seed=seed, fast=fast)
+    return retrain(name, permuted, tag="permuted-labels", val_set=permuted, seed=seed,
+                   fast=fast, progress=progress)
 
 
 @register(family="randomisation", needs={"model", "method", "retraining"},
@@ -316,13 +194,13 @@ def data_randomisation(model: Any, images: Any, methods: Any, targets: Any = Non
     Randomisation
         One step, ``"permuted labels"``.
     """
-    _measures(similarities)
+    measures_of(similarities)
     if isinstance(randomised, str):
         randomised = permuted_label_model(randomised, seed=seed)
     resolved = resolve(model, images, targets, batch_size=batch_size)
-    explain = _Explainers(methods, resolved.images, resolved.targets, batch_size, seed)
-    return _compare("data", ["permuted labels"], [explain(model), explain(randomised)],
-                    similarities)
+    explain = Explainers(methods, resolved.images, resolved.targets, batch_size, seed)
+    states = [explain(traced_copy(model)), explain(randomised)]
+    return compare_states("data", ["permuted labels"], states, similarities)
 
 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
@@ -356,7 +234,7 @@ def random_logit(model: Any, images: Any, method: Any, targets: Any = None, *,
     np.ndarray
         float64 (N,).
     """
-    (measure,) = _measures(similarity).values()
+    (measure,) = measures_of(similarity).values()
     resolved = resolve(model, images, targets, batch_size=batch_size)
     classes, n_classes = resolved.classes, resolved.weights.shape[1]
     if n_classes < 2:
@@ -365,21 +243,9 @@ def random_logit(model: Any, images: Any, method: Any, targets: Any = None, *,
     draws = [rng([seed, zlib.crc32(image.tobytes())]).integers(1, n_classes)
              for image in resolved.images]  # per image: the same class in any batch
     other = (classes + np.asarray(draws, np.int64)) % n_classes
-    explain = explainer(method, batch_size=batch_size, seed=seed)
-    return measure(explain(model, resolved.images, resolved.targets),
-                   explain(model, resolved.images, other))
-
-
-def _entropy(maps: np.ndarray, bins: int) -> np.ndarray:
-    """Shannon entropy (nats) of each map's histogram of ``bins`` equal bins over [min, max]."""
-    flat = maps.reshape(len(maps), -1)
-    low, span = flat.min(axis=1, keepdims=True), np.ptp(flat, axis=1, keepdims=True)
-    index = np.clip(np.floor(np.divide(flat - low, span, out=np.zeros_like(flat),
-                                       where=span > 0) * bins), 0, bins - 1).astype(np.int64)
-    counts = np.zeros((len(maps), bins))
-    np.add.at(counts, (np.arange(len(maps))[:, None], index), 1.0)
-    share = counts / flat.shape[1]
-    return -np.sum(share * np.log(np.where(share > 0, share, 1.0)), axis=1)
+    explain, traced = explainer(method, batch_size=batch_size, seed=seed), traced_copy(model)
+    return measure(explain(traced, resolved.images, resolved.targets),
+                   explain(traced, resolved.images, other))
 
 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=True,
@@ -406,34 +272,17 @@ def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
         float64 (N,).
     """
     bins = check_int("bins", bins, minimum=2)
-    twin = _twin(model)
+    twin = twin_of(model)
     resolved = resolve(model, images, targets, batch_size=batch_size)
     explain = explainer(method, batch_size=batch_size, seed=seed)
-    trained = _entropy(explain(twin, resolved.images, resolved.targets), bins)
-    for position, layer in _chosen(twin, layers):
+    trained = histogram_entropy(explain(twin, resolved.images, resolved.targets), bins)
+    for position, layer in chosen_layers(twin, layers):
         reinitialise(layer, layer_seed(seed, position))
-    random = _entropy(explain(twin, resolved.images, resolved.targets), bins)
+    random = histogram_entropy(explain(twin, resolved.images, resolved.targets), bins)
     twin.set_weights(model.get_weights())
     pixels = resolved.images.shape[1] * resolved.images.shape[2]
     smallest = -((pixels - 1) / pixels * np.log((pixels - 1) / pixels) + np.log(1 / pixels) / pixels)
     return (random - trained) / np.maximum(trained, smallest)
-
-
-def _denoised(method: Any, n_samples: int, sigma: float, seed: int, batch_size: int) -> Callable:
-    explain = explainer(method, batch_size=batch_size, seed=seed)
-
-    def denoised(model: Any, images: np.ndarray, targets: Any = None, **_: Any) -> np.ndarray:
-        scale = sigma * np.ptp(images, axis=(1, 2, 3)).astype(np.float32)
-        noise = rng(seed).standard_normal((n_samples, *images.shape), dtype=np.float32)
-        noisy = (images[None] + scale[None, :, None, None, None] * noise).reshape(
-            -1, *images.shape[1:])
-        repeated = (tuple(np.tile(t, n_samples) for t in targets) if isinstance(targets, tuple)
-                    else np.tile(targets, n_samples))
-        maps = explain(model, noisy, repeated)
-        return maps.reshape(n_samples, len(images), *maps.shape[1:]).mean(axis=0)
-
-    denoised.__name__ = getattr(method, "__name__", str(method))
-    return denoised
 
 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
@@ -470,7 +319,7 @@ def smooth_mprt(model: Any, images: Any, methods: Any, targets: Any = None, *,
     sigma = check_number("sigma", sigma, low=0.0)
     check_images(images)
     check_option("order", order, ORDERS)
-    smoothed = {label: _denoised(method, n_samples, sigma, seed, batch_size)
-                for label, method in _labelled(methods).items()}
-    return _run(f"smooth {order}", model, images, smoothed, targets, layers, similarities,
+    smoothed = {label: denoising(method, n_samples, sigma, seed, batch_size)
+                for label, method in labelled(methods).items()}
+    return run_test(f"smooth {order}", model, images, smoothed, targets, layers, similarities,
                 seed, batch_size, cumulative=True, reverse=order == "top-down")
