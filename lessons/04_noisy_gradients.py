@@ -427,5 +427,5 @@ check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)
 #    `method="integrated_gradients"` (SmoothGrad composes with any method). What changes?
 # 2. Make IG's gap table for the blurred baseline. Is convergence faster or slower, and why?
 # 3. Guided backprop hardly changes when the class changes (try `targets=(targets + 1) % 10`).
-#    What does that say about what it explains? (Lesson 08, §8.9, measures it: the random
-#    logit test.)
+#    What does that say about what it explains? (Lesson 08 measures it: the random-logit
+#    test.)

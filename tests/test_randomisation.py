@@ -154,6 +154,21 @@ def test_layers_are_re_drawn_from_their_own_initializers():
     np.testing.assert_array_equal(again.get_layer("glorot").get_weights()[0], glorot[0])
 
 
+def test_depthwise_and_separable_kernels_find_their_initializers():
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.DepthwiseConv2D(3, depthwise_initializer="ones", name="depthwise")(inputs)
+    x = keras.layers.SeparableConv2D(2, 3, pointwise_initializer="ones", name="separable")(x)
+    twin = copy_model(keras.Model(inputs, x))
+    for position, layer in enumerate(weighted_layers(twin)):
+        reinitialise(layer, layer_seed(1, position))
+    np.testing.assert_array_equal(twin.get_layer("depthwise").get_weights()[0], 1.0)
+    np.testing.assert_array_equal(twin.get_layer("separable").get_weights()[1], 1.0)
+    custom = keras.layers.Layer(name="custom")  # a weight without an initializer attribute
+    custom.scale = custom.add_weight(shape=(2,), name="scale")
+    with pytest.raises(ValueError, match="'custom': no initializer for its weight 'scale'"):
+        reinitialise(custom, 0)
+
+
 def test_clear_errors():
     model = _cnn()
     with pytest.raises(ValueError, match="layers=.*unknown.*conv1"):
@@ -261,3 +276,22 @@ def test_similarities_accept_callables():
     masked = functools.partial(spearman, mask=IMAGES[..., 0] > 0.5)
     result = cascading_randomisation(model, IMAGES, "saliency", similarities=(masked,))
     assert list(result.similarity) == ["spearman"]
+
+
+def test_groups_of_layers_are_randomised_as_one_step():
+    model = _cnn(6)
+    groups = cascading_randomisation(model, IMAGES, "saliency", layers={
+        "convolutions": ["conv1", "last_conv"], "top": "logits"}, similarities=("ssim",))
+    single = cascading_randomisation(model, IMAGES, "saliency", similarities=("ssim",))
+    assert groups.steps == ("top", "convolutions")
+    np.testing.assert_array_equal(groups.maps["saliency"][1], single.maps["saliency"][1])
+    np.testing.assert_array_equal(groups.maps["saliency"][2], single.maps["saliency"][3])
+    alone = independent_randomisation(model, IMAGES, "saliency", layers={"c": ["conv1"]},
+                                      similarities=("ssim",))
+    np.testing.assert_array_equal(alone.maps["saliency"][1],
+                                  independent_randomisation(model, IMAGES, "saliency",
+                                                            layers=["conv1"],
+                                                            similarities=("ssim",))
+                                  .maps["saliency"][1])
+    with pytest.raises(ValueError, match="at least one layer name per step"):
+        cascading_randomisation(model, IMAGES, "saliency", layers={"empty": []})

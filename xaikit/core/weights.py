@@ -29,9 +29,11 @@ from xaikit.base.messages import message
 
 __all__ = ["copy_model", "layer_seed", "reinitialise", "weighted_layers"]
 
-# weights whose initializer attribute is not "<weight name>_initializer"
-_INITIALIZER_ATTRIBUTES = {"depthwise_kernel": "depthwise_initializer",
-                           "pointwise_kernel": "pointwise_initializer"}
+# where a weight's initializer lives when it is not "<weight name>_initializer" (Keras 3:
+# DepthwiseConv2D's "kernel", SeparableConv2D's "depthwise_kernel" and "pointwise_kernel")
+_INITIALIZER_ALIASES = {"kernel": ("depthwise_initializer",),
+                        "depthwise_kernel": ("depthwise_initializer",),
+                        "pointwise_kernel": ("pointwise_initializer",)}
 
 
 def copy_model(model: keras.Model) -> keras.Model:
@@ -97,12 +99,13 @@ def layer_seed(seed: int, index: int) -> int:
 
 def _initializer(layer: keras.layers.Layer, weight: Any) -> Any:
     name = weight.name.split("/")[-1]
-    attribute = _INITIALIZER_ATTRIBUTES.get(name, f"{name}_initializer")
-    initializer = getattr(layer, attribute, None)
-    if initializer is None:
-        raise ValueError(message("initializer_missing", layer=layer.name, weight=name,
-                                 attribute=attribute))
-    return keras.initializers.get(initializer)
+    attributes = (f"{name}_initializer", *_INITIALIZER_ALIASES.get(name, ()))
+    for attribute in attributes:
+        initializer = getattr(layer, attribute, None)
+        if initializer is not None:
+            return keras.initializers.get(initializer)
+    raise ValueError(message("initializer_missing", layer=layer.name, weight=name,
+                             attribute=" or ".join(attributes)))
 
 
 def reinitialise(layer: keras.layers.Layer, seed: int) -> None:

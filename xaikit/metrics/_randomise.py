@@ -7,7 +7,7 @@ similarity measures of :mod:`xaikit.metrics.similarity`; the result as :class:`R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,18 +124,26 @@ def traced_copy(model: Any) -> Any:
         return model
 
 
-def chosen_layers(twin: Any, layers: Sequence[str] | None) -> list[tuple[int, Any]]:
-    """(position among the weighted layers, layer) of the layers to randomise, forward order."""
+def chosen_layers(twin: Any, layers: Any) -> list[tuple[str, list[tuple[int, Any]]]]:
+    """The steps of a test in forward order: (label, [(position among the weighted layers,
+    layer), ...]) for each layer, or each group of layers randomised together."""
     candidates = weighted_layers(twin)
-    names = [layer.name for layer in candidates]
+    position = {layer.name: i for i, layer in enumerate(candidates)}
     if layers is None:
-        return list(enumerate(candidates))
-    if isinstance(layers, str) or not layers or any(name not in names for name in layers):
-        unknown = [name for name in ([layers] if isinstance(layers, str) else layers)
-                   if name not in names]
-        problem = f"unknown {unknown}" if unknown else "give at least one layer name"
-        raise ValueError(message("randomise_layers", got=layers, problem=problem, allowed=names))
-    return [(i, layer) for i, layer in enumerate(candidates) if layer.name in layers]
+        return [(layer.name, [(i, layer)]) for i, layer in enumerate(candidates)]
+    if isinstance(layers, Mapping):
+        groups = [(str(label), [names] if isinstance(names, str) else list(names))
+                  for label, names in layers.items()]
+    else:
+        groups = [] if isinstance(layers, str) else [(name, [name]) for name in layers]
+    unknown = [name for _, names in groups for name in names if name not in position]
+    if not groups or unknown or not all(names for _, names in groups):
+        problem = f"unknown {unknown}" if unknown else "give at least one layer name per step"
+        raise ValueError(message("randomise_layers", got=layers, problem=problem,
+                                 allowed=list(position)))
+    steps = [(label, [(position[name], candidates[position[name]]) for name in names])
+             for label, names in groups]
+    return sorted(steps, key=lambda step: min(p for p, _ in step[1]))
 
 
 class Explainers:
@@ -153,7 +161,7 @@ class Explainers:
 
 
 def compare_states(test: str, steps: list[str], states: list[dict[str, np.ndarray]],
-             similarities: Any) -> Randomisation:
+                   similarities: Any) -> Randomisation:
     methods = tuple(states[0])
     maps = {m: np.stack([state[m] for state in states]) for m in methods}
     similarity = {name: np.stack([np.stack([measure(maps[m][0], maps[m][s + 1])
@@ -163,22 +171,24 @@ def compare_states(test: str, steps: list[str], states: list[dict[str, np.ndarra
 
 
 def run_test(test: str, model: Any, images: Any, methods: Any, targets: Any, layers: Any,
-         similarities: Any, seed: int, batch_size: int, *, cumulative: bool,
-         reverse: bool) -> Randomisation:
+             similarities: Any, seed: int, batch_size: int, *, cumulative: bool,
+             reverse: bool) -> Randomisation:
     measures_of(similarities)  # unknown measure names fail before any work
     twin = twin_of(model)
     resolved = resolve(model, images, targets, batch_size=batch_size)
     chosen = chosen_layers(twin, layers)[::-1 if reverse else 1]
     explain = Explainers(methods, resolved.images, resolved.targets, batch_size, seed)
     states = [explain(twin)]
-    for position, layer in chosen:
-        saved = layer.get_weights()
-        reinitialise(layer, layer_seed(seed, position))
+    for _, group in chosen:
+        saved = [layer.get_weights() for _, layer in group]
+        for position, layer in group:
+            reinitialise(layer, layer_seed(seed, position))
         states.append(explain(twin))
         if not cumulative:
-            layer.set_weights(saved)
+            for (_, layer), weights in zip(group, saved):
+                layer.set_weights(weights)
     twin.set_weights(model.get_weights())
-    return compare_states(test, [layer.name for _, layer in chosen], states, similarities)
+    return compare_states(test, [label for label, _ in chosen], states, similarities)
 
 
 def histogram_entropy(maps: np.ndarray, bins: int) -> np.ndarray:

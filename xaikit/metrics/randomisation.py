@@ -30,7 +30,6 @@ API
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +66,7 @@ __all__ = ["MEASURES", "ORDERS", "SIMILARITIES", "Randomisation", "cascading_ran
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
           stochastic=True, returns="table", fast_options=FAST)
 def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
-                            order: str = "top-down", layers: Sequence[str] | None = None,
+                            order: str = "top-down", layers: Any = None,
                             similarities: Any = SIMILARITIES, seed: int = 0,
                             batch_size: int = 32) -> Randomisation:
     """Cascading model-parameter randomisation (Adebayo et al., NeurIPS 2018, Sec. 3.1, Fig. 2).
@@ -91,8 +90,10 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
     targets : None, int, N ints or tuple (A, B)
         Resolved once on the trained model (None: its predicted class).
     order : {"top-down", "bottom-up"}
-    layers : sequence of str, optional
-        Names of the layers to randomise (default: every layer holding weights).
+    layers : sequence of str, or dict, optional
+        Names of the layers to randomise, one per step (default: every layer holding weights),
+        or ``{label: [names]}`` to randomise groups of layers (a network's blocks) as one step
+        each; steps follow the forward order of their layers, reversed for "top-down".
     similarities : sequence or dict
         Names of :data:`MEASURES` ("spearman_abs", "spearman", "ssim", "hog", "top_k") or
         functions ``(maps_a, maps_b) -> (N,)``, or ``{label: name or function}``. Default: the
@@ -122,7 +123,7 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
           stochastic=True, returns="table", fast_options=FAST)
 def independent_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
-                              layers: Sequence[str] | None = None,
+                              layers: Any = None,
                               similarities: Any = SIMILARITIES, seed: int = 0,
                               batch_size: int = 32) -> Randomisation:
     """Independent layer randomisation (Adebayo et al., NeurIPS 2018, Sec. 3.1, Fig. 5).
@@ -251,7 +252,7 @@ def random_logit(model: Any, images: Any, method: Any, targets: Any = None, *,
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=True,
           stochastic=True)
 def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
-                   bins: int = ENTROPY_BINS, layers: Sequence[str] | None = None, seed: int = 0,
+                   bins: int = ENTROPY_BINS, layers: Any = None, seed: int = 0,
                    batch_size: int = 32) -> np.ndarray:
     """Efficient MPRT: the relative rise in complexity once every layer is random.
 
@@ -276,8 +277,9 @@ def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
     resolved = resolve(model, images, targets, batch_size=batch_size)
     explain = explainer(method, batch_size=batch_size, seed=seed)
     trained = histogram_entropy(explain(twin, resolved.images, resolved.targets), bins)
-    for position, layer in chosen_layers(twin, layers):
-        reinitialise(layer, layer_seed(seed, position))
+    for _, group in chosen_layers(twin, layers):
+        for position, layer in group:
+            reinitialise(layer, layer_seed(seed, position))
     random = histogram_entropy(explain(twin, resolved.images, resolved.targets), bins)
     twin.set_weights(model.get_weights())
     pixels = resolved.images.shape[1] * resolved.images.shape[2]
@@ -289,7 +291,7 @@ def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
           stochastic=True, returns="table", fast_options={**FAST, "n_samples": 2})
 def smooth_mprt(model: Any, images: Any, methods: Any, targets: Any = None, *,
                 n_samples: int = 50, sigma: float = 0.1, order: str = "bottom-up",
-                layers: Sequence[str] | None = None, similarities: Any = ("spearman_abs",),
+                layers: Any = None, similarities: Any = ("spearman_abs",),
                 seed: int = 0, batch_size: int = 32) -> Randomisation:
     """Smooth MPRT: cascading randomisation of denoised maps (Hedström et al., xAI 2024, sMPRT).
 
