@@ -311,7 +311,7 @@ by_method = dict(zip(permuted.methods, permuted.similarity["ρ |·|"][:, 0]))
 result("data_randomisation_gradient_rank_correlation", by_method["gradient"],
        check=below(0.5), paper="the gradient's maps change with the labels (Fig. 6)")
 result("data_randomisation_guided_backprop_rank_correlation",
-       float(by_method["guided backprop"].mean()), check=recorded(rtol=0.1))
+       float(by_method["guided backprop"].mean()), check=recorded(rtol=0.1, atol=0.05))
 
 # %% [markdown]
 # The gradient's maps change completely, as in the paper; we call "changed" a rank correlation
@@ -476,7 +476,7 @@ table([{"method": m, "eMPRT median": f"{np.median(v):.3f}",
       caption="Efficient MPRT per method over the images (relative rise in the maps' entropy).")
 print("sMPRT, gradient, bottom-up:",
       ", ".join(f"{step} {value:.3f}" for step, value in zip(smooth.steps, smooth.mean()[0])))
-result("emprt_gradient", float(emprt["gradient"].mean()), check=recorded(rtol=0.1))
+result("emprt_gradient", float(emprt["gradient"].mean()), check=recorded(rtol=0.1, atol=0.02))
 
 # %% [markdown]
 # Grad-CAM's trained maps are mostly exact zeros (the ReLU of its definition), so their entropy

@@ -63,6 +63,7 @@ __all__ = ["MEASURES", "ORDERS", "SIMILARITIES", "Randomisation", "cascading_ran
            "data_randomisation", "efficient_mprt", "independent_randomisation",
            "permuted_label_model", "permuted_training_set", "random_logit", "smooth_mprt"]
 
+
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
           stochastic=True, returns="table", fast_options=FAST)
 def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
@@ -116,16 +117,16 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
         Unknown order, layer, measure or method; targets out of range.
     """
     check_option("order", order, ORDERS)
-    return run_test(f"cascading {order}", model, images, methods, targets, layers, similarities,
-                seed, batch_size, cumulative=True, reverse=order == "top-down")
+    return run_test(f"cascading {order}", model, images, methods, targets, layers,
+                    similarities, seed, batch_size, cumulative=True,
+                    reverse=order == "top-down")
 
 
 @register(family="randomisation", needs={"model", "method"}, higher_is_better=False,
           stochastic=True, returns="table", fast_options=FAST)
 def independent_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
-                              layers: Any = None,
-                              similarities: Any = SIMILARITIES, seed: int = 0,
-                              batch_size: int = 32) -> Randomisation:
+                              layers: Any = None, similarities: Any = SIMILARITIES,
+                              seed: int = 0, batch_size: int = 32) -> Randomisation:
     """Independent layer randomisation (Adebayo et al., NeurIPS 2018, Sec. 3.1, Fig. 5).
 
     One layer at a time is re-initialised while every other keeps its trained weights:
@@ -136,8 +137,8 @@ def independent_randomisation(model: Any, images: Any, methods: Any, targets: An
     A layer gets the same random weights as in :func:`cascading_randomisation` with the same
     ``seed``. Parameters and return value as there (steps in forward order).
     """
-    return run_test("independent", model, images, methods, targets, layers, similarities, seed,
-                batch_size, cumulative=False, reverse=False)
+    return run_test("independent", model, images, methods, targets, layers, similarities,
+                    seed, batch_size, cumulative=False, reverse=False)
 
 
 def permuted_training_set(name: str, *, seed: int = 0, fast: bool | None = None) -> Any:
@@ -282,8 +283,8 @@ def efficient_mprt(model: Any, images: Any, method: Any, targets: Any = None, *,
             reinitialise(layer, layer_seed(seed, position))
     random = histogram_entropy(explain(twin, resolved.images, resolved.targets), bins)
     twin.set_weights(model.get_weights())
-    pixels = resolved.images.shape[1] * resolved.images.shape[2]
-    smallest = -((pixels - 1) / pixels * np.log((pixels - 1) / pixels) + np.log(1 / pixels) / pixels)
+    share = 1.0 / (resolved.images.shape[1] * resolved.images.shape[2])  # one pixel of the map
+    smallest = -(share * np.log(share) + (1 - share) * np.log1p(-share))
     return (random - trained) / np.maximum(trained, smallest)
 
 
@@ -323,5 +324,6 @@ def smooth_mprt(model: Any, images: Any, methods: Any, targets: Any = None, *,
     check_option("order", order, ORDERS)
     smoothed = {label: denoising(method, n_samples, sigma, seed, batch_size)
                 for label, method in labelled(methods).items()}
-    return run_test(f"smooth {order}", model, images, smoothed, targets, layers, similarities,
-                seed, batch_size, cumulative=True, reverse=order == "top-down")
+    return run_test(f"smooth {order}", model, images, smoothed, targets, layers,
+                    similarities, seed, batch_size, cumulative=True,
+                    reverse=order == "top-down")
