@@ -152,7 +152,8 @@ figure(fig, "fig2_cascading_randomisation",
 #
 # ## 8.4 The similarity curves, and the paper's claim
 #
-# Averaged over the images and seeds, with 95 % confidence intervals over the seeds:
+# The curves average over the images and seeds; the table after them gives, for the fully
+# randomised network, 95 % confidence intervals over the images.
 
 # %%
 MEASURES = ("spearman_abs", "spearman_abs_fg", "ssim", "hog")
@@ -169,7 +170,7 @@ axes[0].set_ylabel("similarity to the trained map")
 axes[-1].legend(fontsize=7, loc="lower left")
 fig.tight_layout()
 figure(fig, "fig4_similarity_curves",
-       caption="Fig. 8.2 — Adebayo et al., Fig. 4 on the digits CNN: similarity of each "
+       caption="Fig. 8.2 — Adebayo et al.'s similarity curves on the digits CNN: similarity of each "
                "method's map to the trained model's map as the layers are randomised from the "
                "logits down (mean over images and seeds).")
 
@@ -208,7 +209,7 @@ sensitive = (rho["gradient"] + rho["Grad-CAM"]) / 2           # (seeds, images)
 insensitive = (rho["guided backprop"] + rho["guided Grad-CAM"]) / 2
 difference = (insensitive - sensitive).mean(axis=0)
 result("insensitive_minus_sensitive_rank_correlation", difference, check=above(0.0),
-       paper="gradient, Grad-CAM near 0; guided BP, guided Grad-CAM stay high (Fig. 4)")
+       paper="gradient, Grad-CAM near 0; guided BP, guided Grad-CAM stay high (curves)")
 if len(SEEDS) >= 3:
     high, low = insensitive.mean(axis=1), sensitive.mean(axis=1)  # one group mean per seed
     spread, threshold = np.sqrt((high.var(ddof=1) + low.var(ddof=1)) / 2), 3.0
@@ -264,8 +265,8 @@ result("black_background_inflates_gradient_x_input", inflation, check=above(0.0)
 #
 # ## 8.6 Independent randomisation
 #
-# Re-initialising one layer at a time (the others keep their trained weights, Fig. 5 of the
-# paper) asks which layer each method listens to.
+# Re-initialising one layer at a time (the others keep their trained weights, as in the
+# paper's independent randomisation) asks which layer each method listens to.
 
 # %%
 CLAIM_METHODS = {m: METHODS[m] for m in ("gradient", "guided backprop", "Grad-CAM",
@@ -281,14 +282,14 @@ result("independent_guided_backprop_logits_only", float(alone.mean()[1, -1]),
        check=recorded(rtol=0.1))
 
 # %% [markdown]
-# ## 8.7 Data randomisation (Fig. 6 of the paper)
+# ## 8.7 Data randomisation (Sec. 4 of the paper)
 #
 # The second test keeps the architecture and the training recipe but permutes the training
 # labels. Such a network can only memorise; a map that explains *what the network learned from
 # the labels* must look different. `permuted_label_model` retrains the zoo recipe on permuted
 # labels (cached like the zoo, so this runs once). The paper trains until the random labels are
 # fitted; the zoo recipe's epochs fit only part of them (printed below; in fast mode, with the
-# fast recipe's few epochs, barely more than chance), so our "memoriser" is half-trained.
+# fast recipe's few epochs, barely more than chance), so our "memoriser" is only partly trained.
 
 # %%
 memoriser = permuted_label_model("digits", seed=SEEDS[0])
@@ -309,7 +310,7 @@ table([{"method": m, **{name: interval(values[k, 0]) for name, values in
               "the properly trained network (mean, 95 % CI over images).")
 by_method = dict(zip(permuted.methods, permuted.similarity["ρ |·|"][:, 0]))
 result("data_randomisation_gradient_rank_correlation", by_method["gradient"],
-       check=below(0.5), paper="the gradient's maps change with the labels (Fig. 6)")
+       check=below(0.5), paper="the gradient's maps change with the labels (Sec. 4)")
 result("data_randomisation_guided_backprop_rank_correlation",
        float(by_method["guided backprop"].mean()), check=recorded(rtol=0.1, atol=0.05))
 
@@ -366,7 +367,7 @@ table([{"method": m, **{step: f"{on_photos.mean()[k, s]:.2f}" for s, step in
       "table_photo_cascade", caption="Rank correlation (absolute values) with the trained "
       "network's maps after each step, mean over the photographs.")
 result("photo_gradient_after_full_cascade", on_photos.similarity["spearman_abs"][0, -1],
-       check=below(0.5), paper="gradient: near 0 on Inception v3 (Fig. 4)")
+       check=below(0.5), paper="gradient: near 0 on Inception v3")
 
 # %% [markdown]
 # ## 8.9 Input invariance (Kindermans et al.)
@@ -437,7 +438,7 @@ gap = completeness(model, images, ig_maps, labels, baseline="black")
 scores = np.abs(completeness(model, images, np.zeros_like(ig_maps), labels, baseline="black"))
 result("ig_relative_completeness_gap", float(np.max(np.abs(gap) / scores)),
        check=exact(0.0, atol=0.05),
-       paper="Prop. 1; Sec. 3: within 5 % with enough steps")
+       paper="Prop. 1; 20-300 steps bring it within 5 %")
 
 # %% [markdown]
 # ## 8.10 Random logit (Sixt, Granz & Landgraf, ICML 2020)
@@ -454,7 +455,7 @@ table([{"method": m, "SSIM(true class, random class)": interval(v)} for m, v in 
       "table_random_logit", caption="Similarity of the maps of the true and a random class.")
 result("random_logit_guided_bp_minus_gradient",
        logit["guided backprop"] - logit["gradient"], check=above(0.0),
-       paper="modified backprop is class-insensitive (Sixt et al., Sec. 5)")
+       paper="modified backprop is class-insensitive (Sixt et al.)")
 
 # %% [markdown]
 # ## 8.11 A fresh look: eMPRT and sMPRT (Hedström et al. 2024)
@@ -487,8 +488,8 @@ result("emprt_gradient", float(emprt["gradient"].mean()), check=recorded(rtol=0.
 # > **Paper vs here.** *Adebayo et al. 2018* report curves, not tables: on Inception v3
 # > (ImageNet) the rank correlation of gradient and Grad-CAM maps with the originals drops
 # > towards 0 as the blocks are randomised, while guided backprop and guided Grad-CAM stay high
-# > (their Fig. 4); on MNIST they repeat the comparison with a network trained on permuted
-# > labels (Fig. 6). Here the network is their MNIST CNN trained on 32-pixel digits, with fewer
+# > (their similarity curves); on MNIST they repeat the comparison with a network trained on
+# > permuted labels (Sec. 4). Here the network is their MNIST CNN trained on 32-pixel digits, with fewer
 # > SmoothGrad samples and IG steps, and a label-permuted network trained with the zoo's recipe
 # > rather than to a perfect fit. Checked: the insensitive group is more similar than the
 # > sensitive one (CI over images) and the groups are separated by more than three seed-to-seed

@@ -2,7 +2,7 @@
 
 Introduced in lesson 08. Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan & Kim, "The
 (Un)reliability of Saliency Methods" (in *Explainable AI*, LNCS 11700, 2019; arXiv:1711.00867),
-Sec. 2: given a network :math:`f_1(x) = g(W x + b)` and a constant shift :math:`m`, the network
+given a network :math:`f_1(x) = g(W x + b)` and a constant shift :math:`m`, the network
 
 .. math:: f_2(x) = g(W x + b - W m), \\qquad\\text{so}\\qquad f_2(x + m) = f_1(x) \\;\\; \\forall x,
 
@@ -70,7 +70,7 @@ def shift_compensated_model(model: keras.Model, shift: Any, *,
 
     .. math:: b_2 = b_1 - W m \\quad\\Rightarrow\\quad f_2(x + m) = f_1(x)
 
-    (Kindermans et al. 2019, arXiv:1711.00867, Sec. 2). The first layer with weights must be a
+    (Kindermans et al. 2019, arXiv:1711.00867). The first layer with weights must be a
     Dense layer or a convolution with ``padding="valid"`` and a bias, reached from the input
     through Flatten, Reshape or Dropout only; with zero padding the shift is not constant at the
     borders and a bias cannot compensate it.

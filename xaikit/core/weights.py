@@ -114,7 +114,7 @@ def reinitialise(layer: keras.layers.Layer, seed: int) -> None:
     Kernels get the layer's ``kernel_initializer`` (Glorot uniform for a default Dense or
     Conv2D), biases its ``bias_initializer`` (zeros by default), BatchNormalization its
     ``gamma``/``beta``/moving-statistics initializers: the layer as it was before training
-    (Adebayo et al., NeurIPS 2018, Sec. 3.1). Each weight gets its own seed derived from ``seed``.
+    (Adebayo et al., NeurIPS 2018). Each weight gets its own seed derived from ``seed``.
 
     Raises
     ------

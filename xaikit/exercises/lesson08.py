@@ -1,6 +1,6 @@
 """Exercises of lesson 08, "Sanity checks" (Adebayo et al. 2018; Kindermans et al. 2019).
 
-``08.cascade_maps``: the cascading randomisation loop for one method (Adebayo et al., Sec. 3.1):
+``08.cascade_maps``: the cascading randomisation loop for one method (Adebayo et al. 2018):
 on a copy of the model, re-initialise the named layers one after another (each step keeping the
 earlier ones random) and explain the images after every step,
 
@@ -11,7 +11,7 @@ returning the stack (K + 1, N, H, W). The ``reinitialise`` given refuses the lay
 original model: the user's model must stay as it was.
 
 ``08.spearman_abs``: the rank correlation of the absolute values of two batches of maps, pair by
-pair (Adebayo et al., Sec. 3), 0 where a map's magnitude is constant.
+pair (Adebayo et al. 2018), 0 where a map's magnitude is constant.
 
 ``08.compensated_bias``: Kindermans et al.'s input-shift compensation,
 :math:`b_2 = b_1 - W m`, for a Dense kernel (D, K) or a ``padding="valid"`` Conv2D kernel
@@ -212,7 +212,7 @@ def _bias_hidden(seed: int) -> list[Case]:
 register(
     Exercise(
         id="08.cascade_maps",
-        title="The cascading randomisation loop for one method (Adebayo et al. 2018, Sec. 3.1)",
+        title="The cascading randomisation loop for one method (Adebayo et al. 2018)",
         function="cascade_maps",
         points=2,
         public_cases=_cascade_public,
@@ -230,7 +230,7 @@ register(
     ),
     Exercise(
         id="08.spearman_abs",
-        title="Spearman rank correlation of absolute values (Adebayo et al. 2018, Sec. 3)",
+        title="Spearman rank correlation of absolute values (Adebayo et al. 2018)",
         function="spearman_abs_similarity",
         points=1,
         public_cases=_spearman_public,

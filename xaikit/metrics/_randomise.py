@@ -29,7 +29,7 @@ from xaikit.metrics.similarity import (
 MEASURES: dict[str, Callable[..., np.ndarray]] = {
     "spearman_abs": spearman_abs, "spearman": spearman, "ssim": ssim, "hog": hog_similarity,
     "top_k": top_k_intersection}
-SIMILARITIES = ("spearman_abs", "spearman", "ssim", "hog")  # Adebayo et al., Sec. 3
+SIMILARITIES = ("spearman_abs", "spearman", "ssim", "hog")  # Adebayo et al.'s four
 ORDERS = ("top-down", "bottom-up")
 FAST = {"similarities": ("spearman_abs", "ssim")}  # the contract's 12-pixel images are too small
 ENTROPY_BINS = 100  # eMPRT: equal-width histogram bins of a map (Quantus' discrete_entropy)

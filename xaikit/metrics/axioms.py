@@ -36,7 +36,7 @@ def input_invariance(model: Any, images: Any, method: Any, targets: Any = None, 
     """Input invariance (Kindermans et al., "The (Un)reliability of Saliency Methods", 2019).
 
     Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan & Kim, in *Explainable AI*,
-    LNCS 11700 (arXiv:1711.00867), Sec. 2: with :math:`f_2` the copy of :math:`f_1` whose first
+    LNCS 11700 (arXiv:1711.00867): with :math:`f_2` the copy of :math:`f_1` whose first
     layer's bias compensates the shift :math:`m` (:func:`xaikit.core.shift.shift_compensated_model`,
     so :math:`f_2(x + m) = f_1(x)`), the score is the largest change of the map, relative to the
     largest magnitude of either map (so it lies in [0, 2]):

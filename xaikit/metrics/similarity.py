@@ -1,6 +1,6 @@
 """How alike are two explanations? The similarity measures every metric family shares.
 
-Introduced in lesson 08 (sanity checks), where Adebayo et al. (2018, Sec. 3) compare the maps of a
+Introduced in lesson 08 (sanity checks), where Adebayo et al. (NeurIPS 2018) compare the maps of a
 trained model with those of its randomised copies by Spearman rank correlation (with and without
 absolute values), the structural similarity index (SSIM) and the correlation of histograms of
 oriented gradients (HOG); the top-k intersection is the overlap of the most important pixels
@@ -118,7 +118,7 @@ def spearman(maps_a: object, maps_b: object, *, mask: object = None) -> np.ndarr
     .. math:: \\rho(a, b) = \\frac{\\operatorname{cov}(R(a), R(b))}{\\sigma_{R(a)} \\sigma_{R(b)}}
 
     with :math:`R` the pixel ranks (ties get their average rank), as in Adebayo et al. (NeurIPS
-    2018, arXiv:1810.03292, Sec. 3, "rank correlation without absolute values"). Signed: a map and
+    2018, arXiv:1810.03292, "rank correlation without absolute values"). Signed: a map and
     its negation score -1.
 
     Parameters
@@ -157,8 +157,8 @@ def spearman_abs(maps_a: object, maps_b: object, *, mask: object = None) -> np.n
 
     .. math:: \\rho_{|\\cdot|}(a, b) = \\rho(|a|, |b|)
 
-    Adebayo et al. (NeurIPS 2018, arXiv:1810.03292, Sec. 3): "rank correlation with absolute
-    values", the measure of their Fig. 2 curves; it ignores the sign, which many visualisations
+    Adebayo et al. (NeurIPS 2018, arXiv:1810.03292): "rank correlation with absolute
+    values", the measure of their similarity curves; it ignores the sign, which many visualisations
     drop too.
 
     Parameters
@@ -197,7 +197,7 @@ def ssim(maps_a: object, maps_b: object, *, win_size: int = 7) -> np.ndarray:
 
     Defaults are scikit-image's ``structural_similarity`` (uniform window of 7, sample
     covariance, reflected borders, ``data_range=1`` because the maps are scaled with
-    :func:`unit_scale` first), the measure Adebayo et al. (NeurIPS 2018, Sec. 3) report.
+    :func:`unit_scale` first), one of the measures Adebayo et al. (NeurIPS 2018) report.
 
     Parameters
     ----------
@@ -300,7 +300,7 @@ def hog_similarity(maps_a: object, maps_b: object, *, orientations: int = 9,
     with :math:`\\tilde a` the map scaled by :func:`unit_scale` and HOG the histograms of oriented
     gradients of Dalal & Triggs (CVPR 2005) with scikit-image's defaults (9 unsigned orientations,
     8 × 8-pixel cells, 3 × 3-cell blocks, L2-Hys normalisation). Adebayo et al. (NeurIPS 2018,
-    arXiv:1810.03292, Sec. 3) compare maps by the correlation of their HOGs, which looks at the
+    arXiv:1810.03292) compare maps by the correlation of their HOGs, which looks at the
     edges and their directions rather than at the values; the rank correlation used here matches
     :func:`spearman`. The features agree with ``skimage.feature.hog`` map by map.
 
