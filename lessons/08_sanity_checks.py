@@ -282,7 +282,7 @@ result("independent_guided_backprop_logits_only", float(alone.mean()[1, -1]),
        check=recorded(rtol=0.1))
 
 # %% [markdown]
-# ## 8.7 Data randomisation (Sec. 4 of the paper)
+# ## 8.7 Data randomisation
 #
 # The second test keeps the architecture and the training recipe but permutes the training
 # labels. Such a network can only memorise; a map that explains *what the network learned from
@@ -310,7 +310,7 @@ table([{"method": m, **{name: interval(values[k, 0]) for name, values in
               "the properly trained network (mean, 95 % CI over images).")
 by_method = dict(zip(permuted.methods, permuted.similarity["ρ |·|"][:, 0]))
 result("data_randomisation_gradient_rank_correlation", by_method["gradient"],
-       check=below(0.5), paper="the gradient's maps change with the labels (Sec. 4)")
+       check=below(0.5), paper="the gradient's maps change with the labels")
 result("data_randomisation_guided_backprop_rank_correlation",
        float(by_method["guided backprop"].mean()), check=recorded(rtol=0.1, atol=0.05))
 
@@ -489,7 +489,7 @@ result("emprt_gradient", float(emprt["gradient"].mean()), check=recorded(rtol=0.
 # > (ImageNet) the rank correlation of gradient and Grad-CAM maps with the originals drops
 # > towards 0 as the blocks are randomised, while guided backprop and guided Grad-CAM stay high
 # > (their similarity curves); on MNIST they repeat the comparison with a network trained on
-# > permuted labels (Sec. 4). Here the network is their MNIST CNN trained on 32-pixel digits, with fewer
+# > permuted labels (their data randomisation test). Here the network is their MNIST CNN trained on 32-pixel digits, with fewer
 # > SmoothGrad samples and IG steps, and a label-permuted network trained with the zoo's recipe
 # > rather than to a perfect fit. Checked: the insensitive group is more similar than the
 # > sensitive one (CI over images) and the groups are separated by more than three seed-to-seed

@@ -70,7 +70,7 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
                             order: str = "top-down", layers: Any = None,
                             similarities: Any = SIMILARITIES, seed: int = 0,
                             batch_size: int = 32) -> Randomisation:
-    """Cascading model-parameter randomisation (Adebayo et al., NeurIPS 2018, Sec. 3, Fig. 2).
+    """Cascading model-parameter randomisation (Adebayo et al., NeurIPS 2018, Fig. 2).
 
     Layers are re-initialised one after another, from the logits down (``"top-down"``, the
     paper's order) or from the input up (``"bottom-up"``, Hedström et al. 2024's advice), each
@@ -127,7 +127,7 @@ def cascading_randomisation(model: Any, images: Any, methods: Any, targets: Any 
 def independent_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
                               layers: Any = None, similarities: Any = SIMILARITIES,
                               seed: int = 0, batch_size: int = 32) -> Randomisation:
-    """Independent layer randomisation (Adebayo et al., NeurIPS 2018, Sec. 3).
+    """Independent layer randomisation (Adebayo et al., NeurIPS 2018).
 
     One layer at a time is re-initialised while every other keeps its trained weights:
 
@@ -156,7 +156,7 @@ def permuted_label_model(name: str, *, seed: int = 0, fast: bool | None = None,
                          progress: bool = False) -> Any:
     """The zoo recipe ``name`` trained to fit its training split with the labels permuted.
 
-    Adebayo et al. (NeurIPS 2018, Sec. 4) permute the training labels and train the model
+    Adebayo et al. (NeurIPS 2018, data randomisation test) permute the training labels and train the model
     until it fits them (memorisation). The zoo recipe (:func:`xaikit.models.retrain`: its
     epochs, lock, atomic cache and checkpoints, tag ``"permuted-labels"``) is used with the
     permuted training set as its validation set too, so that early stopping follows the fit to
@@ -175,7 +175,7 @@ def permuted_label_model(name: str, *, seed: int = 0, fast: bool | None = None,
 def data_randomisation(model: Any, images: Any, methods: Any, targets: Any = None, *,
                        randomised: Any, similarities: Any = SIMILARITIES, seed: int = 0,
                        batch_size: int = 32) -> Randomisation:
-    """Data randomisation test (Adebayo et al., NeurIPS 2018, Sec. 4).
+    """Data randomisation test (Adebayo et al., NeurIPS 2018, arXiv:1810.03292).
 
     The maps of the trained model are compared with those of the same architecture trained on
     randomly permuted labels, which can only memorise:
