@@ -130,3 +130,13 @@ def test_completeness_of_gradient_x_input_on_a_linear_model_is_exact():
         keras.layers.Flatten()(inputs)))
     np.testing.assert_allclose(completeness(model, IMAGES, "gradient_x_input"), 0.0, atol=1e-5)
     assert np.abs(completeness(model, IMAGES, "saliency")).min() > 1e-3
+
+
+def test_a_shift_that_bypasses_the_first_layer_is_detected():
+    inputs = keras.Input((SIZE, SIZE, 1))
+    flat = keras.layers.Flatten()(inputs)
+    hidden = keras.layers.Dense(SIZE * SIZE, name="first")(flat)
+    skip = keras.layers.Add()([hidden, flat])  # the shift reaches the logits around "first"
+    model = keras.Model(inputs, keras.layers.Dense(CLASSES)(skip))
+    with pytest.raises(ValueError, match="does not reproduce the logits.*'first'"):
+        shift_compensated_model(model, SHIFT)

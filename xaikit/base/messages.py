@@ -128,7 +128,7 @@ MESSAGES: dict[str, str] = {
     "{reason}; allowed first layers: Dense, or Conv1D/2D/3D with padding='valid' and a bias, "
     "after Flatten/Reshape/Dropout only",
     "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
-    "{gap:.3g}); the layers before {layer!r} are not a simple chain from the input",
+    "{gap}); the layers before {layer!r} are not a simple chain from the input",
 }
 
 

@@ -148,4 +148,4 @@ def _check(model: keras.Model, twin: keras.Model, shift: np.ndarray, shape: tupl
     shifted = np.asarray(twin(probe + shift, training=False))
     gap = float(np.abs(shifted - original).max())
     if gap > CHECK_TOLERANCE * max(1.0, float(np.abs(original).max())):
-        raise ValueError(message("shift_check", gap=gap, layer=name))
+        raise ValueError(message("shift_check", gap=f"{gap:.3g}", layer=name))
