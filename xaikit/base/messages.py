@@ -115,6 +115,20 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- sanity checks (lesson 08)
+    "model_copy": "cannot copy the {model} model with its weights ({reason}); allowed: "
+    "Sequential or functional models built with keras.Input (nested ones too); a subclassed "
+    "model has no layer graph to clone",
+    "initializer_missing": "layer {layer!r}: no initializer for its weight {weight!r} (looked "
+    "for the attribute {attribute!r}); randomisation re-draws every weight from its layer's own "
+    "initializer, so give the layer one or leave it out with layers=[...]",
+    "randomise_layers": "layers={got!r}: {problem}; allowed: names of layers holding weights, "
+    "in forward order: {allowed}",
+    "shift_layer": "cannot compensate a constant input shift in layer {layer!r} ({kind}): "
+    "{reason}; allowed first layers: Dense, or Conv1D/2D/3D with padding='valid' and a bias, "
+    "after Flatten/Reshape/Dropout only",
+    "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
+    "{gap}); the layers before {layer!r} are not a simple chain from the input",
 }
 
 
