@@ -1,0 +1,143 @@
+"""The copy of the kit a sandbox sees: no exercise oracles, no forbidden implementations.
+
+Inside the sandbox, ``import xaikit`` finds this copy and nothing else (bubblewrap binds only it;
+the fallback's Landlock rules let the sandbox read only it).  Compared with the real package:
+
+- ``xaikit/exercises/lessonNN.py`` are absent: no oracle, no case builder, no hidden-case
+  generator exists in the sandbox (``EXERCISES`` is empty there);
+- ``xaikit/grading/`` holds only the sandbox's own harness (``sandbox/``), not the grader;
+- every function an exercise of the batch forbids has its body replaced by a ``raise
+  ForbiddenCallError(...)``: its name, signature and decorators stay (so the lessons' imports
+  work), the implementation is gone.  Patching, reloading or re-reading the module from inside the
+  sandbox finds only the stand-in.  (Copying the kit's source into a submission is plagiarism, for
+  the instructor to judge.)
+
+A function forbidden by one exercise is absent for every exercise of the batch (the grader
+grades one lesson per batch).
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import compileall
+import importlib
+import inspect
+import os
+import re
+import shutil
+import tempfile
+import threading
+import types
+from collections.abc import Iterable
+from pathlib import Path
+
+from xaikit.grading.sandbox.messages import message
+
+_LESSON_MODULE = re.compile(r"lesson\d\d\.py")
+_GRADER_ONLY = ("grader.py", "release.py", "reports.py", "submission.py")
+_LOCK = threading.Lock()
+_COPIES: dict[tuple[frozenset[str], str | None], Path] = {}
+
+
+def package_dir() -> Path:
+    """The real ``xaikit`` package folder of this process."""
+    import xaikit
+
+    return Path(xaikit.__file__).resolve().parent
+
+
+def kit_copy(forbidden: Iterable[str] = (), scratch: str | os.PathLike[str] | None = None) -> Path:
+    """A folder holding the sandbox's ``xaikit`` (made once per forbidden set and process).
+
+    Parameters
+    ----------
+    forbidden : iterable of str
+        Dotted names of kit functions to remove (the batch's exercises' ``forbidden``).
+    scratch : path, optional
+        Folder for the copy (default: the system's temporary folder).
+
+    Returns
+    -------
+    Path
+        ``FOLDER`` such that ``FOLDER/xaikit`` is the package (put ``FOLDER`` on ``sys.path``).
+
+    Raises
+    ------
+    ValueError
+        If a forbidden name is not a kit function defined in the package.
+    """
+    key = (frozenset(forbidden), None if scratch is None else str(scratch))
+    with _LOCK:
+        if key in _COPIES and _COPIES[key].is_dir():
+            return _COPIES[key]
+        targets = [_locate(dotted) for dotted in sorted(key[0])]
+        folder = Path(tempfile.mkdtemp(prefix="xaikit-grade-kit-", dir=scratch))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        source = package_dir()
+        shutil.copytree(source, folder / "xaikit", ignore=_ignore(source))
+        by_file: dict[str, list[tuple[str, str]]] = {}
+        for relative, qualname, dotted in targets:
+            by_file.setdefault(relative, []).append((qualname, dotted))
+        for relative, functions in by_file.items():
+            if (folder / "xaikit" / relative).is_file():  # else absent already (an oracle)
+                _strip(folder / "xaikit" / relative, functions)
+        compileall.compile_dir(str(folder), quiet=2)
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        _COPIES[key] = folder
+        return folder
+
+
+def _ignore(source: Path):  # noqa: ANN202 - shutil's ignore callback
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).resolve()
+        dropped = {name for name in names if name == "__pycache__" or name.endswith(".pyc")}
+        if here == source / "exercises":
+            dropped |= {name for name in names if _LESSON_MODULE.fullmatch(name)}
+        if here == source / "grading":
+            dropped |= set(_GRADER_ONLY)
+        return dropped
+
+    return ignore
+
+
+def _locate(dotted: str) -> tuple[str, str, str]:
+    """(file relative to the package, qualified name, dotted) of a forbidden kit function."""
+    module_name, _, attribute = dotted.rpartition(".")
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(message("forbidden_unknown", name=dotted, error=error)) from None
+    function = inspect.unwrap(value)
+    if not isinstance(function, types.FunctionType) or "<locals>" in function.__qualname__:
+        raise ValueError(message("forbidden_not_function", name=dotted,
+                                 kind=type(value).__name__))
+    path = Path(function.__code__.co_filename).resolve()
+    try:
+        relative = path.relative_to(package_dir())
+    except ValueError:
+        raise ValueError(message("forbidden_outside_kit", name=dotted, path=path)) from None
+    return str(relative), function.__qualname__, dotted
+
+
+def _strip(path: Path, functions: list[tuple[str, str]]) -> None:
+    """Replace the bodies of ``functions`` (qualified name, dotted name) in the file at ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for qualname, dotted in functions:
+        scope: ast.AST = tree
+        for part in qualname.split("."):
+            found = [node for node in getattr(scope, "body", [])
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and node.name == part]
+            if not found:
+                raise ValueError(message("forbidden_not_function", name=dotted,
+                                         kind="a definition the grader cannot find"))
+            scope = found[-1]
+        text = message("forbidden_call", name=dotted)
+        stand_in = ast.parse(
+            "from xaikit.exercises.checking import ForbiddenCallError as _ForbiddenCallError\n"
+            f"raise _ForbiddenCallError({text!r})\n").body
+        docstring = ast.get_docstring(scope, clean=False)
+        scope.body = ([ast.Expr(ast.Constant(docstring))] if docstring else []) + stand_in
+    path.write_text(ast.unparse(ast.fix_missing_locations(tree)) + "\n", encoding="utf-8")

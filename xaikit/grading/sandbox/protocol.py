@@ -1,0 +1,353 @@
+"""The result channel: frames from the sandbox, validated field by field by the grader.
+
+A frame is ``[u32 JSON length][u32 payload length]`` (big-endian), a JSON header, then a payload
+holding the raw bytes of the arrays the header describes.  The pipe's write end exists only in
+one sandbox, so a frame can only come from that sandbox; the student's code can of course write
+frames itself, which lets it claim outputs for the inputs it was given: exactly what returning
+them would do.  Everything else is refused in the grader's process:
+
+- frame sizes are capped (header ``MAX_JSON_BYTES``, each payload, all payloads together) and so
+  is their number;
+- JSON is parsed without NaN/Infinity, with integers of at most ``MAX_INT_DIGITS`` digits and a
+  bounded nesting depth;
+- each event has a fixed set of fields with fixed types and ranges (:data:`SCHEMA`), and events
+  must come in the order the harness sends them (:class:`Conversation`);
+- outputs are rebuilt from a description (:func:`decode_value`): arrays only of numeric dtypes
+  with shapes that match their bytes, no pickle, nothing executed.
+
+Any violation raises :class:`ProtocolError`, which the grader turns into that submission's error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+HEADER = struct.Struct(">II")
+MAX_JSON_BYTES = 1 << 20
+MAX_INT_DIGITS = 20
+MAX_DEPTH = 16
+MAX_NODES = 100_000
+MAX_TEXT = 10_000
+DTYPES = frozenset(np.dtype(name).str for name in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+    "float32", "float64", "complex64", "complex128"))
+CASE_STATUSES = ("returned", "signature", "forbidden", "not_implemented", "memory", "too_large",
+                 "error")
+
+
+class ProtocolError(RuntimeError):
+    """A frame or a message from the sandbox that breaks the protocol."""
+
+
+# ------------------------------------------------------------------------------------------------
+# child side
+
+
+class Channel:
+    """Frames to the grader over the sandbox's result pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        body = json.dumps(header, allow_nan=False).encode("utf-8")
+        data = memoryview(HEADER.pack(len(body), len(payload)) + body + payload)
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+def encode_value(value: Any, chunks: list[bytes], depth: int = 0) -> dict[str, Any]:
+    """Describe ``value`` as JSON; arrays' bytes are appended to ``chunks`` (child side)."""
+    if depth > MAX_DEPTH:
+        return {"t": "unsupported", "type": "deeply nested container"}
+    if value is None or type(value) is bool:
+        return {"t": "py", "v": value}
+    if type(value) is str:
+        return {"t": "py", "v": value[:MAX_TEXT]}
+    if type(value) is int:
+        if abs(value) >= 2**63:
+            return {"t": "unsupported", "type": "int too large"}
+        return {"t": "py", "v": value}
+    if type(value) is float:
+        return {"t": "float", "v": repr(value)}
+    if hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value.numpy())
+        except Exception:  # noqa: BLE001 - whatever the object does, it is unsupported
+            return {"t": "unsupported", "type": type(value).__name__}
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.ascontiguousarray(value)
+        if array.dtype.newbyteorder("=").str not in DTYPES:
+            return {"t": "unsupported", "type": f"array of dtype {array.dtype}"}
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        offset = sum(len(chunk) for chunk in chunks)
+        chunks.append(array.tobytes())
+        return {"t": "array", "scalar": isinstance(value, np.generic), "dtype": array.dtype.str,
+                "shape": list(array.shape), "offset": offset, "nbytes": array.nbytes}
+    if type(value) in (tuple, list):
+        if len(value) > MAX_TEXT:
+            return {"t": "unsupported", "type": f"{type(value).__name__} of {len(value)} items"}
+        return {"t": type(value).__name__,
+                "v": [encode_value(item, chunks, depth + 1) for item in value]}
+    if type(value) is dict and len(value) <= MAX_TEXT and all(type(k) is str for k in value):
+        return {"t": "dict", "v": {k[:200]: encode_value(v, chunks, depth + 1)
+                                   for k, v in value.items()}}
+    return {"t": "unsupported", "type": type(value).__name__}
+
+
+# ------------------------------------------------------------------------------------------------
+# parent side: JSON, schema, order, values
+
+
+class Unsupported:
+    """An output the grader cannot transport (an object, a string array, ...)."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<a {self.type_name} object>"
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ProtocolError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ProtocolError("a number out of range")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise ProtocolError(f"{text} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, bounded integers and depth."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("a message that is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                           parse_constant=_parse_constant)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"malformed JSON ({type(error).__name__})") from None
+    try:
+        return _clean(value, [0])
+    except RecursionError:
+        raise ProtocolError("a message nested too deeply") from None
+
+
+def _clean(value: Any, nodes: list[int]) -> Any:
+    """Count the nodes (at most ``MAX_NODES``) and make every string encodable as UTF-8."""
+    nodes[0] += 1
+    if nodes[0] > MAX_NODES:
+        raise ProtocolError("a message with too many values")
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_clean(item, nodes) for item in value]
+    if isinstance(value, dict):
+        return {_clean(key, nodes): _clean(item, nodes) for key, item in value.items()}
+    return value
+
+
+def _text(limit: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and len(value) <= limit
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 1_000_000
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _seconds(value: Any) -> bool:
+    return type(value) in (int, float) and 0 <= value < 1e7
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 50 and all(_text(100)(v) for v in value)
+
+
+_ERROR_FIELDS = {"type": _text(200), "message": _text(2000), "line": _optional(_count),
+                 "source": _text(200)}
+SCHEMA: dict[str, tuple[dict[str, Callable[[Any], bool]], dict[str, Callable[[Any], bool]]]] = {
+    # event: (required fields, optional fields)
+    "ready": ({}, {}),
+    "load_error": (_ERROR_FIELDS, {}),
+    "loaded": ({}, {}),
+    "exercise_start": ({"index": _count}, {}),
+    "missing": ({"index": _count, "defined": _names, "kind": _optional(_text(100))}, {}),
+    "case_start": ({"index": _count}, {}),
+    "case_result": ({"index": _count, "status": lambda v: v in CASE_STATUSES},
+                    {"seconds": _seconds, "output": lambda v: isinstance(v, dict),
+                     "nbytes": lambda v: type(v) is int and 0 <= v < 2**50, **_ERROR_FIELDS}),
+    "done": ({}, {}),
+}
+
+
+def validate(header: Any) -> dict[str, Any]:
+    """``header`` if it is a known event with exactly its fields, of the right types."""
+    if not isinstance(header, dict) or header.get("event") not in SCHEMA:
+        raise ProtocolError("a message without a known event")
+    required, optional = SCHEMA[header["event"]]
+    for name, value in header.items():
+        if name == "event":
+            continue
+        check = required.get(name) or optional.get(name)
+        if check is None:
+            raise ProtocolError(f"unexpected field {name[:40]!r} in {header['event']}")
+        if not check(value):
+            raise ProtocolError(f"field {name!r} of {header['event']} is malformed")
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise ProtocolError(f"{header['event']} lacks {', '.join(missing)}")
+    return header
+
+
+class Conversation:
+    """The order of events: ready, loaded or load_error, then each exercise and its cases, done.
+
+    Parameters
+    ----------
+    cases : list of int
+        The number of cases of each exercise the sandbox runs.
+    """
+
+    def __init__(self, cases: list[int]) -> None:
+        self.cases = cases
+        self.state = "start"
+        self.exercise = -1
+        self.case = -1
+
+    def max_frames(self) -> int:
+        """The most frames a well-behaved sandbox sends."""
+        return 4 + sum(2 + 2 * n for n in self.cases)
+
+    def step(self, header: dict[str, Any]) -> None:
+        """Accept the next event or raise :class:`ProtocolError`."""
+        event = header["event"]
+        allowed = {
+            "start": ("ready",), "ready": ("loaded", "load_error"),
+            "loaded": ("exercise_start", "done"), "exercise": ("case_start", "missing"),
+            "case": ("case_result",), "result": ("case_start", "exercise_start", "done"),
+            "missing": ("exercise_start", "done"), "end": (),
+        }[self.state]
+        if event not in allowed:
+            raise ProtocolError(f"{event} was not expected after {self.state}")
+        if event == "exercise_start":
+            if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
+                raise ProtocolError("an exercise ended before all its cases")
+            self.exercise += 1
+            self.case = -1
+            if header["index"] != self.exercise or self.exercise >= len(self.cases):
+                raise ProtocolError("exercises reported out of order")
+            self.state = "exercise"
+        elif event == "missing":
+            if header["index"] != self.exercise:
+                raise ProtocolError("a missing function reported for another exercise")
+            self.state = "missing"
+        elif event == "case_start":
+            self.case += 1
+            if header["index"] != self.case or self.case >= self.cases[self.exercise]:
+                raise ProtocolError("cases reported out of order")
+            self.state = "case"
+        elif event == "case_result":
+            if header["index"] != self.case:
+                raise ProtocolError("a case result for another case")
+            self.state = "result"
+        elif event == "done":
+            if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
+                raise ProtocolError("done before all cases ran")
+            if self.exercise + 1 != len(self.cases):
+                raise ProtocolError("done before all exercises ran")
+            self.state = "end"
+        elif event == "load_error":
+            self.state = "end"
+        else:
+            self.state = {"ready": "ready", "loaded": "loaded"}[event]
+
+
+def decode_value(spec: Any, payload: bytes) -> Any:
+    """Rebuild an output from its description and the frame's payload (parent side).
+
+    Raises
+    ------
+    ProtocolError
+        On any malformed description, unknown dtype, or shape that does not match its bytes.
+    """
+    nodes = [0]
+
+    def decode(node: Any, depth: int) -> Any:
+        nodes[0] += 1
+        if depth > MAX_DEPTH + 1 or nodes[0] > MAX_NODES or not isinstance(node, dict):
+            raise ProtocolError("malformed output description")
+        kind = node.get("t")
+        if kind == "py":
+            value = node.get("v")
+            if value is not None and type(value) not in (bool, int, str):
+                raise ProtocolError("malformed scalar")
+            if type(value) is str and len(value) > MAX_TEXT:
+                raise ProtocolError("a string too long")
+            return value
+        if kind == "float":
+            text = node.get("v")
+            if not isinstance(text, str) or len(text) > 40:
+                raise ProtocolError("malformed float")
+            try:
+                return float(text)
+            except ValueError:
+                raise ProtocolError("malformed float") from None
+        if kind == "array":
+            return _array(node, payload)
+        if kind in ("tuple", "list"):
+            items = node.get("v")
+            if not isinstance(items, list) or len(items) > MAX_TEXT:
+                raise ProtocolError("malformed sequence")
+            decoded = [decode(item, depth + 1) for item in items]
+            return tuple(decoded) if kind == "tuple" else decoded
+        if kind == "dict":
+            items = node.get("v")
+            if not isinstance(items, dict) or len(items) > MAX_TEXT:
+                raise ProtocolError("malformed dict")
+            return {str(k)[:200]: decode(v, depth + 1) for k, v in items.items()}
+        if kind == "unsupported":
+            return Unsupported(str(node.get("type"))[:100])
+        raise ProtocolError(f"unknown output kind {str(kind)[:40]!r}")
+
+    return decode(spec, 0)
+
+
+def _array(node: dict[str, Any], payload: bytes) -> Any:
+    if set(node) != {"t", "scalar", "dtype", "shape", "offset", "nbytes"}:
+        raise ProtocolError("malformed array description")
+    dtype, shape, offset, nbytes = node["dtype"], node["shape"], node["offset"], node["nbytes"]
+    if dtype not in DTYPES or type(node["scalar"]) is not bool:
+        raise ProtocolError(f"an array of dtype {str(dtype)[:40]!r}")
+    if not (isinstance(shape, list) and len(shape) <= 32 and
+            all(type(n) is int and 0 <= n < 2**40 for n in shape)):
+        raise ProtocolError("malformed array shape")
+    if type(offset) is not int or type(nbytes) is not int or offset < 0 or nbytes < 0 or \
+            offset + nbytes > len(payload):
+        raise ProtocolError("an array outside the frame")
+    itemsize = np.dtype(dtype).itemsize
+    if math.prod(shape) * itemsize != nbytes or (node["scalar"] and shape):
+        raise ProtocolError("an array whose shape does not match its bytes")
+    array = np.frombuffer(payload, dtype=dtype, count=nbytes // itemsize, offset=offset)
+    array = array.astype(array.dtype.newbyteorder("="), copy=True).reshape(shape)
+    return array[()] if node["scalar"] else array
