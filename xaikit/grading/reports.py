@@ -66,6 +66,8 @@ def feedback_markdown(record: StudentGrade) -> str:
              f"**Score: {record.points:g} / {record.max_points:g}**", ""]
     if record.problem:
         lines += [f"> {record.problem}", ""]
+    if record.sandbox.startswith("UNSAFE"):
+        lines += [f"> Graded without complete confinement: {record.sandbox}", ""]
     for exercise in record.exercises:
         title = f" — {exercise.title}" if exercise.title else ""
         lines.append(f"## {exercise.id}{title}: {exercise.points:g} / {exercise.max_points:g} "
@@ -147,7 +149,7 @@ def write_summary(out: Path, records: Sequence[StudentGrade]) -> None:
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
     writer.writerow(["student", "exercise", "points", "max_points", "status", "passed_cases",
-                     "total_cases"])
+                     "total_cases", "sandbox"])
     totals = io.StringIO()
     total_writer = csv.writer(totals, lineterminator="\n")
     total_writer.writerow(["student", "points", "max_points"])
@@ -155,7 +157,8 @@ def write_summary(out: Path, records: Sequence[StudentGrade]) -> None:
         for exercise in record.exercises:
             writer.writerow([record.student, exercise.id, f"{exercise.points:g}",
                              f"{exercise.max_points:g}", exercise.status,
-                             sum(c.passed for c in exercise.cases), len(exercise.cases)])
+                             sum(c.passed for c in exercise.cases), len(exercise.cases),
+                             record.sandbox])
         total_writer.writerow([record.student, f"{record.points:g}", f"{record.max_points:g}"])
     atomic_write(Path(out) / "grades.csv", rows.getvalue())
     atomic_write(Path(out) / "totals.csv", totals.getvalue())

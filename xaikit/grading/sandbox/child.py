@@ -44,6 +44,8 @@ def _describe(error: BaseException) -> dict[str, Any]:
 def run(job_fd: int, result_fd: int) -> None:
     """Run the job read from ``job_fd``; frames go to ``result_fd``; ends the process."""
     channel = Channel(result_fd)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)
     job = pickle.loads(_read_all(job_fd))
     max_output = int(job["output_mb"]) * 2**20
     from xaikit.exercises.checking import ForbiddenCallError
@@ -61,6 +63,7 @@ def run(job_fd: int, result_fd: int) -> None:
     try:
         exec(compile(code, "submission.py", "exec"), namespace)  # noqa: S102 - sandboxed
     except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+        _flush()
         channel.send({"event": "load_error", **_describe(error)})
         os._exit(0)
     channel.send({"event": "loaded"})
@@ -81,8 +84,18 @@ def run(job_fd: int, result_fd: int) -> None:
             result, payload = _run_case(function, case, case_index, max_output,
                                         ForbiddenCallError)
             channel.send(result, payload)
+    _flush()
     channel.send({"event": "done"})
     os._exit(0)
+
+
+def _flush() -> None:
+    """Flush the student's prints into the log before the grader ends the sandbox."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _run_case(function: Any, case: bytes, index: int, max_output: int,

@@ -83,7 +83,7 @@ def encode_value(value: Any, chunks: list[bytes], depth: int = 0) -> dict[str, A
         except Exception:  # noqa: BLE001 - whatever the object does, it is unsupported
             return {"t": "unsupported", "type": type(value).__name__}
     if isinstance(value, (np.ndarray, np.generic)):
-        array = np.ascontiguousarray(value)
+        array = np.asarray(value)
         if array.dtype.newbyteorder("=").str not in DTYPES:
             return {"t": "unsupported", "type": f"array of dtype {array.dtype}"}
         array = array.astype(array.dtype.newbyteorder("<"), copy=False)
