@@ -6,11 +6,15 @@ the fallback's Landlock rules let the sandbox read only it).  Compared with the 
 - ``xaikit/exercises/lessonNN.py`` are absent: no oracle, no case builder, no hidden-case
   generator exists in the sandbox (``EXERCISES`` is empty there);
 - ``xaikit/grading/`` holds only the sandbox's own harness (``sandbox/``), not the grader;
-- every function an exercise of the batch forbids has its body replaced by a ``raise
-  ForbiddenCallError(...)``: its name, signature and decorators stay (so the lessons' imports
-  work), the implementation is gone.  Patching, reloading or re-reading the module from inside the
-  sandbox finds only the stand-in.  (Copying the kit's source into a submission is plagiarism, for
-  the instructor to judge.)
+- every function an exercise of the batch forbids, *and every kit function it calls* (found in
+  its source, transitively: the gradient, forward and layer-tap plumbing of ``core``, the target
+  and input checks), has its body replaced by a ``raise ForbiddenCallError(...)``: its name,
+  signature and decorators stay (so the lessons' imports work), the implementation is gone, and
+  so is every other kit function built on it.  Patching, reloading or re-reading the module from
+  inside the sandbox finds only the stand-ins.  Functions the kit runs while it is imported
+  (decorators such as ``register``) and the modules of ``xaikit.base``, ``xaikit.exercises`` and
+  ``xaikit.grading`` are kept.  (Copying the kit's source into a submission is plagiarism, for the
+  instructor to judge.)
 
 A function forbidden by one exercise is absent for every exercise of the batch (the grader
 grades one lesson per batch).
@@ -27,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import threading
 import types
 from collections.abc import Iterable
@@ -71,7 +76,7 @@ def kit_copy(forbidden: Iterable[str] = (), scratch: str | os.PathLike[str] | No
     with _LOCK:
         if key in _COPIES and _COPIES[key].is_dir():
             return _COPIES[key]
-        targets = [_locate(dotted) for dotted in sorted(key[0])]
+        targets = _closure(sorted(key[0]))
         folder = Path(tempfile.mkdtemp(prefix="xaikit-grade-kit-", dir=scratch))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         source = package_dir()
@@ -102,8 +107,8 @@ def _ignore(source: Path):  # noqa: ANN202 - shutil's ignore callback
     return ignore
 
 
-def _locate(dotted: str) -> tuple[str, str, str]:
-    """(file relative to the package, qualified name, dotted) of a forbidden kit function."""
+def _resolve(dotted: str) -> types.FunctionType:
+    """The kit function a forbidden name refers to."""
     module_name, _, attribute = dotted.rpartition(".")
     try:
         value = getattr(importlib.import_module(module_name), attribute)
@@ -113,12 +118,119 @@ def _locate(dotted: str) -> tuple[str, str, str]:
     if not isinstance(function, types.FunctionType) or "<locals>" in function.__qualname__:
         raise ValueError(message("forbidden_not_function", name=dotted,
                                  kind=type(value).__name__))
-    path = Path(function.__code__.co_filename).resolve()
+    if _kit_file(function) is None:
+        raise ValueError(message("forbidden_outside_kit", name=dotted,
+                                 path=function.__code__.co_filename))
+    return function
+
+
+def _kit_file(function: types.FunctionType) -> str | None:
+    """The function's file relative to the package, or None outside it."""
     try:
-        relative = path.relative_to(package_dir())
+        return str(Path(function.__code__.co_filename).resolve().relative_to(package_dir()))
     except ValueError:
-        raise ValueError(message("forbidden_outside_kit", name=dotted, path=path)) from None
-    return str(relative), function.__qualname__, dotted
+        return None
+
+
+_KEPT = ("base/", "exercises/", "grading/")
+
+
+def _closure(forbidden: list[str]) -> list[tuple[str, str, str]]:
+    """(file, qualified name, message name) of the forbidden functions and their kit callees."""
+    named = {_resolve(dotted): dotted for dotted in forbidden}
+    keep = _import_time_functions()
+    found: dict[types.FunctionType, str] = {}
+    todo = list(named.items())
+    while todo:
+        function, name = todo.pop()
+        if function in found:
+            continue
+        found[function] = name
+        todo += [(callee, f"{callee.__module__}.{callee.__qualname__} (used by {name})")
+                 for callee in _callees(function)
+                 if callee not in found and callee not in keep and callee not in named
+                 and not str(_kit_file(callee)).startswith(_KEPT)]
+    return [(str(_kit_file(f)), f.__qualname__, name) for f, name in found.items()]
+
+
+def _callees(function: types.FunctionType) -> set[types.FunctionType]:
+    """Kit functions named in ``function``'s source (``name`` or ``module.name`` chains)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return _resolve_names(tree, function.__globals__)
+
+
+def _resolve_names(tree: ast.AST, namespace: dict) -> set[types.FunctionType]:
+    found = set()
+    for node in ast.walk(tree):
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in namespace:
+            continue
+        value = namespace[node.id]
+        for attribute in reversed(chain):
+            if not isinstance(value, types.ModuleType):
+                break
+            value = getattr(value, attribute, None)
+        value = inspect.unwrap(value) if callable(value) else value
+        if isinstance(value, types.FunctionType) and _kit_file(value) is not None and \
+                "<locals>" not in value.__qualname__:
+            found.add(value)
+    return found
+
+
+def _import_time_functions() -> set[types.FunctionType]:
+    """Kit functions that run while the kit is imported (decorators, module-level calls), and
+    everything they call: they must keep working in the sandbox."""
+    import sys
+
+    direct: set[types.FunctionType] = set()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not (name == "xaikit" or name.startswith("xaikit.")) or not path:
+            continue
+        try:
+            tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for part in _module_level(tree):
+            calls = [part] if not isinstance(part, ast.stmt) else \
+                [node.func for node in ast.walk(part) if isinstance(node, ast.Call)]
+            for call in calls:
+                direct |= _resolve_names(call, vars(module))
+    closure: set[types.FunctionType] = set()
+    todo = list(direct)
+    while todo:
+        function = todo.pop()
+        if function not in closure:
+            closure.add(function)
+            todo += list(_callees(function))
+    return closure
+
+
+def _module_level(tree: ast.Module) -> list[ast.AST]:
+    """The parts of a module that run on import: statements outside function bodies (whose
+    calls run), decorators (which are called) and default values and class bases (expressions
+    whose calls run)."""
+    parts: list[ast.AST] = []
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            parts += node.decorator_list
+            parts += [ast.Expr(d) for d in [*node.args.defaults, *node.args.kw_defaults]
+                      if d is not None]
+        elif isinstance(node, ast.ClassDef):
+            parts += node.decorator_list
+            parts += [ast.Expr(b) for b in node.bases]
+            todo += node.body
+        else:
+            parts.append(node)
+    return parts
 
 
 def _strip(path: Path, functions: list[tuple[str, str]]) -> None:
