@@ -487,3 +487,22 @@ def test_no_warnings_when_loading_a_valid_entry(tmp_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert cache.load_verified("toy-0123") is not None
+
+
+def test_retrain_trains_the_zoo_recipe_on_other_data_and_caches_it(tmp_path, monkeypatch):
+    from xaikit.data import load
+    from xaikit.models import retrain
+
+    monkeypatch.setenv("XAIKIT_CACHE", str(tmp_path))
+    train_set = load("digits", split="train", fast=True)
+    permuted = train_set.subset(np.arange(len(train_set)))
+    permuted.labels[:] = np.random.default_rng(0).permutation(permuted.labels)
+    model = retrain("digits", permuted, tag="permuted-labels", fast=True, progress=False)
+    test = load("digits", split="test", fast=True)
+    chance = 1.0 / len(test.class_names)
+    assert accuracy(model, test) < chance + 0.15, "labels permuted: no better than chance"
+    entries = sorted(p.name for p in (tmp_path / "models").glob("*.keras"))
+    assert len(entries) == 1 and entries[0].startswith("digits-fast-permuted-labels-")
+    again = retrain("digits", permuted, tag="permuted-labels", fast=True, progress=False)
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    assert sorted(p.name for p in (tmp_path / "models").glob("*.keras")) == entries

@@ -17,7 +17,7 @@ from xaikit.models.cache import cache_dir
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
 from xaikit.models.surgery import logits_model, output_activation
 from xaikit.models.training import accuracy, predict, seed_everything, train
-from xaikit.models.zoo import ZOO, Recipe, fast_default, zoo, zoo_info, zoo_names
+from xaikit.models.zoo import ZOO, Recipe, fast_default, retrain, zoo, zoo_info, zoo_names
 
 __all__ = [
     "simple_cnn",
@@ -28,6 +28,7 @@ __all__ = [
     "accuracy",
     "predict",
     "seed_everything",
+    "retrain",
     "zoo",
     "zoo_info",
     "zoo_names",

@@ -1,0 +1,99 @@
+"""The one message table: every error xaikit raises is worded here.
+
+A message says the argument's **name**, what was **expected**, what was **got**, and how to **fix**
+it (scikit-learn's ``check_array`` style).  Code raises with::
+
+    raise ValueError(message("int", name="steps", value=steps, minimum=1))
+
+Keys are grouped by area; each area owns its block.  ``tests/test_messages.py`` formats every key
+with the fields its template names, so a template can never fail at the moment it is needed.
+
+Examples
+--------
+>>> message("int", name="steps", value=0, minimum=1)
+'steps=0 must be an int >= 1'
+>>> message("expected", name="maps", expected="an array (N, H, W)", got="shape (4, 4)",
+...         fix="; use maps[None] for a single map")
+'maps: expected an array (N, H, W); got shape (4, 4); use maps[None] for a single map'
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+__all__ = ["MESSAGES", "fields", "message"]
+
+MESSAGES: dict[str, str] = {
+    # ---------------------------------------------------------------- generic
+    "expected": "{name}: expected {expected}; got {got}{fix}",
+    "option": "{name}={value!r} is not allowed; allowed: {allowed}",
+    "int": "{name}={value!r} must be an int >= {minimum}",
+    "number": "{name}={value!r} must be a finite number{range}",
+    "seed": "seed={value!r} is not allowed; allowed: None, an int or a numpy Generator",
+    "env": "environment variable {name}={value!r} is not understood; allowed: {allowed}",
+    "batch_size": "batch_size={value!r} must be an int >= 1",
+    # ---------------------------------------------------------------- arrays, images, maps, masks
+    "type": "{name} must be a NumPy array or tensor of numbers; got {got}",
+    "rank": "{name} has shape {shape}; expected a batch of images (N, H, W, C){fix}",
+    "empty": "{name} is empty (shape {shape}); expected at least one image",
+    "channels": "{name} has {got} channel(s); the model expects {expected} "
+    "(model input shape {model_shape})",
+    "size": "{name} has spatial size {got}; the model expects {expected} "
+    "(model input shape {model_shape})",
+    "finite": "{name} contains {count} NaN or infinite value(s); all values must be finite",
+    "map_rank": "{name} has shape {shape}; expected maps (N, H, W){fix}",
+    "map_count": "{name} holds {got} map(s) but there are {expected} image(s); give one map per "
+    "image",
+    "map_size": "{name} has spatial size {got}; expected {expected} (the images' size); "
+    "upsample the maps first (e.g. xaikit.base.resize.resize_bilinear(maps, {expected}))",
+    "mask_empty": "{name}: mask(s) {indices} are empty; every image needs at least one "
+    "foreground pixel (drop those images or fix the masks)",
+    "mask_values": "{name} must hold booleans or 0/1 values; got values in [{low}, {high}]",
+    "model_input": "the model's input shape is {shape}; xaikit explains image models with a "
+    "single (N, H, W, C) input",
+    "model_shape_unknown": "cannot read the input shape of {model}; build the model with "
+    "keras.Input(shape=(H, W, C)) or call it once on a batch",
+    "model_inputs": "the model has {count} inputs; xaikit explains single-input models",
+    # ---------------------------------------------------------------- targets
+    "target_type": "targets={got!r} is not understood; allowed: None (the predicted class), an "
+    "int, a list/array of N ints (one per image), or a contrastive pair (A, B) as a tuple",
+    "target_count": "targets has {got} entries but there are {n_images} images; give one int "
+    "per image, a single int, or None",
+    "target_range": "target class(es) {bad} out of range; the model has {n_classes} classes, "
+    "allowed 0..{last}",
+    # ---------------------------------------------------------------- files
+    "file_missing": "{what} {path} does not exist{fix}",
+    "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
+}
+
+
+def fields(key: str) -> list[str]:
+    """The field names the template ``key`` needs (used by the table's own test)."""
+    return [name for _, name, _, _ in string.Formatter().parse(MESSAGES[key]) if name]
+
+
+def message(key: str, **values: Any) -> str:
+    """The text of message ``key`` filled with ``values``.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`MESSAGES`.
+    **values
+        The fields the template names (see :func:`fields`).
+
+    Returns
+    -------
+    str
+        The message.
+
+    Raises
+    ------
+    KeyError
+        ``key`` is not in the table, or a field is missing (a programming error, caught by the
+        table's test).
+    """
+    if key not in MESSAGES:
+        raise KeyError(f"no message {key!r} in xaikit.base.messages.MESSAGES")
+    return MESSAGES[key].format(**values)
