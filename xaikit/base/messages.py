@@ -65,6 +65,40 @@ MESSAGES: dict[str, str] = {
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
+    # ---------------------------------------------------------------- grading sandbox
+    "sandbox_option": "--sandbox={value!r} is not allowed; allowed: {allowed}",
+    "sandbox_refused": "the grader refuses to run students' code here: {reason}. {install} "
+    "Or accept the risk with --unsafe-no-sandbox (it is then printed in every feedback file and "
+    "in grades.csv). `xaikit grade --check-sandbox` shows what this machine offers.",
+    "sandbox_start": "the sandbox could not start: {reason}",
+    "sandbox_fork": "the zygote could not fork a sandbox ({reply})",
+    "sandbox_bwrap": "bwrap is not installed (bash scripts/install_sandbox.sh installs it)",
+    "sandbox_kernel": "the kernel refused {call}",
+    "forbidden_unknown": "forbidden name {name!r} does not exist ({error}); list kit functions "
+    "such as 'xaikit.attribution.grad_cam'",
+    "forbidden_not_function": "forbidden name {name!r} is {kind}, not a kit function; the grader "
+    "removes only functions (and methods) defined in the xaikit package",
+    "forbidden_outside_kit": "forbidden name {name!r} is defined in {path}, outside the xaikit "
+    "package; the grader can only remove the kit's own functions",
+    "forbidden_call": "calling {name} is not allowed in this graded exercise: the exercise asks "
+    "you to implement it yourself",
+    "protocol_int": "an integer of {digits} digits (at most {limit})",
+    "protocol_number": "a number that is not finite ({text})",
+    "protocol_constant": "{text} is not JSON",
+    "protocol_utf8": "a message that is not UTF-8",
+    "protocol_json": "malformed JSON ({reason})",
+    "protocol_depth": "a message nested too deeply",
+    "protocol_count": "a message with more than {limit} values",
+    "protocol_event": "a message without a known event",
+    "protocol_unexpected": "unexpected field {field!r} in {event}",
+    "protocol_field": "field {field!r} of {event} is malformed",
+    "protocol_lacks": "{event} lacks {fields}",
+    "protocol_order": "{event} was not expected after {state}",
+    "protocol_sequence": "{what} out of order",
+    "protocol_output": "the output description is malformed ({part})",
+    "protocol_array": "an array {problem}",
+    "protocol_frames": "more messages than the cases explain ({limit})",
+    "protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
 }
 
 

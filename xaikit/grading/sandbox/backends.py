@@ -28,6 +28,8 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from xaikit.base.messages import message
+
 BWRAP_KIT = "/grader/kit"
 BWRAP_SITE = "/grader/site"
 BWRAP_HOME = "/grader/home"
@@ -184,7 +186,7 @@ class Backend:
     def _bwrap(self, kit: Path, template: Path | None, hidden: list[Path]) -> list[str]:
         program = bwrap()
         if program is None:
-            raise OSError("bwrap is not installed")
+            raise OSError(message("sandbox_bwrap"))
         info = layout()
         args = [program, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
                 "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]

@@ -20,11 +20,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from xaikit.base.messages import message
 from xaikit.grading.sandbox import landlock, seccomp
 from xaikit.grading.sandbox.backends import Backend, bwrap
 from xaikit.grading.sandbox.kit import kit_copy
 from xaikit.grading.sandbox.limits import SANDBOX_CHOICES, Limits
-from xaikit.grading.sandbox.messages import message
 from xaikit.grading.sandbox.protocol import ProtocolError, decode_value
 from xaikit.grading.sandbox.runner import run_child
 from xaikit.grading.sandbox.zygote import Zygote

@@ -35,6 +35,7 @@ import threading
 import traceback
 from typing import Any
 
+from xaikit.base.messages import message
 from xaikit.grading.sandbox.backends import BWRAP_HOME, UID_BASE
 
 _NAMESPACES = 0x10000000 | 0x20000 | 0x20000000 | 0x40000000 | 0x8000000 | 0x4000000
@@ -155,7 +156,7 @@ def _close_fds(keep: set[int]) -> None:
 def _check(result: int, what: str) -> None:
     if result != 0:
         error = ctypes.get_errno()
-        raise OSError(error, f"{what}: {os.strerror(error)}")
+        raise OSError(error, message("sandbox_kernel", call=what))
 
 
 def _outer(config: dict[str, Any], request: dict[str, Any], fds: list[int], report: int) -> None:

@@ -37,7 +37,7 @@ import types
 from collections.abc import Iterable
 from pathlib import Path
 
-from xaikit.grading.sandbox.messages import message
+from xaikit.base.messages import message
 
 _LESSON_MODULE = re.compile(r"lesson\d\d\.py")
 _GRADER_ONLY = ("grader.py", "release.py", "reports.py", "submission.py")

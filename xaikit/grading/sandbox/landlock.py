@@ -18,6 +18,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from xaikit.base.messages import message
+
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same on x86-64 and aarch64
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1, 2, 4, 8
 
@@ -46,7 +48,7 @@ def restrict(read: Sequence[str], write: Sequence[str], list_only: Sequence[str]
     """
     version = abi()
     if version < 1:
-        raise OSError("Landlock is not available on this kernel")
+        raise OSError(message("sandbox_kernel", call="landlock (unavailable)"))
     libc = ctypes.CDLL(None, use_errno=True)
     syscall = libc.syscall
     syscall.restype = ctypes.c_long
@@ -68,7 +70,7 @@ def restrict(read: Sequence[str], write: Sequence[str], list_only: Sequence[str]
     ruleset = syscall(ctypes.c_long(_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size),
                       ctypes.c_uint32(0))
     if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+        raise OSError(ctypes.get_errno(), message("sandbox_kernel", call="landlock_create_ruleset"))
     file_write = _WRITE_FILE | (1 << 14 if version >= 3 else 0)
     try:
         for paths, directory_rights, file_rights in (
@@ -86,13 +88,13 @@ def restrict(read: Sequence[str], write: Sequence[str], list_only: Sequence[str]
                     rule = PathBeneath(rights, fd)
                     if syscall(ctypes.c_long(_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(1),
                                ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
-                        raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+                        raise OSError(ctypes.get_errno(), message("sandbox_kernel", call=f"landlock_add_rule({path})"))
                 finally:
                     os.close(fd)
         if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+            raise OSError(ctypes.get_errno(), message("sandbox_kernel", call="prctl(PR_SET_NO_NEW_PRIVS)"))
         if syscall(ctypes.c_long(_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+            raise OSError(ctypes.get_errno(), message("sandbox_kernel", call="landlock_restrict_self"))
     finally:
         os.close(ruleset)
     return version

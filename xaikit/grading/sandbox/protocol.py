@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from xaikit.base.messages import message
+
 HEADER = struct.Struct(">II")
 MAX_JSON_BYTES = 1 << 20
 MAX_INT_DIGITS = 20
@@ -118,19 +120,19 @@ class Unsupported:
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ProtocolError(f"an integer of {len(text)} digits")
+        raise ProtocolError(message("protocol_int", digits=len(text), limit=MAX_INT_DIGITS))
     return int(text)
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ProtocolError("a number out of range")
+        raise ProtocolError(message("protocol_number", text=text[:40]))
     return value
 
 
 def _parse_constant(text: str) -> Any:
-    raise ProtocolError(f"{text} is not JSON")
+    raise ProtocolError(message("protocol_constant", text=text))
 
 
 def parse_json(data: bytes) -> Any:
@@ -138,23 +140,23 @@ def parse_json(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProtocolError("a message that is not UTF-8") from None
+        raise ProtocolError(message("protocol_utf8")) from None
     try:
         value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
                            parse_constant=_parse_constant)
     except (ValueError, RecursionError) as error:
-        raise ProtocolError(f"malformed JSON ({type(error).__name__})") from None
+        raise ProtocolError(message("protocol_json", reason=type(error).__name__)) from None
     try:
         return _clean(value, [0])
     except RecursionError:
-        raise ProtocolError("a message nested too deeply") from None
+        raise ProtocolError(message("protocol_depth")) from None
 
 
 def _clean(value: Any, nodes: list[int]) -> Any:
     """Count the nodes (at most ``MAX_NODES``) and make every string encodable as UTF-8."""
     nodes[0] += 1
     if nodes[0] > MAX_NODES:
-        raise ProtocolError("a message with too many values")
+        raise ProtocolError(message("protocol_count", limit=MAX_NODES))
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, list):
@@ -204,19 +206,19 @@ SCHEMA: dict[str, tuple[dict[str, Callable[[Any], bool]], dict[str, Callable[[An
 def validate(header: Any) -> dict[str, Any]:
     """``header`` if it is a known event with exactly its fields, of the right types."""
     if not isinstance(header, dict) or header.get("event") not in SCHEMA:
-        raise ProtocolError("a message without a known event")
+        raise ProtocolError(message("protocol_event"))
     required, optional = SCHEMA[header["event"]]
     for name, value in header.items():
         if name == "event":
             continue
         check = required.get(name) or optional.get(name)
         if check is None:
-            raise ProtocolError(f"unexpected field {name[:40]!r} in {header['event']}")
+            raise ProtocolError(message("protocol_unexpected", field=name[:40], event=header["event"]))
         if not check(value):
-            raise ProtocolError(f"field {name!r} of {header['event']} is malformed")
+            raise ProtocolError(message("protocol_field", field=name, event=header["event"]))
     missing = [name for name in required if name not in header]
     if missing:
-        raise ProtocolError(f"{header['event']} lacks {', '.join(missing)}")
+        raise ProtocolError(message("protocol_lacks", event=header["event"], fields=", ".join(missing)))
     return header
 
 
@@ -249,33 +251,33 @@ class Conversation:
             "missing": ("exercise_start", "done"), "end": (),
         }[self.state]
         if event not in allowed:
-            raise ProtocolError(f"{event} was not expected after {self.state}")
+            raise ProtocolError(message("protocol_order", event=event, state=self.state))
         if event == "exercise_start":
             if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
-                raise ProtocolError("an exercise ended before all its cases")
+                raise ProtocolError(message("protocol_sequence", what="the end of an exercise"))
             self.exercise += 1
             self.case = -1
             if header["index"] != self.exercise or self.exercise >= len(self.cases):
-                raise ProtocolError("exercises reported out of order")
+                raise ProtocolError(message("protocol_sequence", what="an exercise"))
             self.state = "exercise"
         elif event == "missing":
             if header["index"] != self.exercise:
-                raise ProtocolError("a missing function reported for another exercise")
+                raise ProtocolError(message("protocol_sequence", what="a missing function"))
             self.state = "missing"
         elif event == "case_start":
             self.case += 1
             if header["index"] != self.case or self.case >= self.cases[self.exercise]:
-                raise ProtocolError("cases reported out of order")
+                raise ProtocolError(message("protocol_sequence", what="a case"))
             self.state = "case"
         elif event == "case_result":
             if header["index"] != self.case:
-                raise ProtocolError("a case result for another case")
+                raise ProtocolError(message("protocol_sequence", what="a case result"))
             self.state = "result"
         elif event == "done":
             if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
-                raise ProtocolError("done before all cases ran")
+                raise ProtocolError(message("protocol_sequence", what="the end of the cases"))
             if self.exercise + 1 != len(self.cases):
-                raise ProtocolError("done before all exercises ran")
+                raise ProtocolError(message("protocol_sequence", what="the end of the exercises"))
             self.state = "end"
         elif event == "load_error":
             self.state = "end"
@@ -296,58 +298,58 @@ def decode_value(spec: Any, payload: bytes) -> Any:
     def decode(node: Any, depth: int) -> Any:
         nodes[0] += 1
         if depth > MAX_DEPTH + 1 or nodes[0] > MAX_NODES or not isinstance(node, dict):
-            raise ProtocolError("malformed output description")
+            raise ProtocolError(message("protocol_output", part="not a description"))
         kind = node.get("t")
         if kind == "py":
             value = node.get("v")
             if value is not None and type(value) not in (bool, int, str):
-                raise ProtocolError("malformed scalar")
+                raise ProtocolError(message("protocol_output", part="a scalar"))
             if type(value) is str and len(value) > MAX_TEXT:
-                raise ProtocolError("a string too long")
+                raise ProtocolError(message("protocol_output", part="a string too long"))
             return value
         if kind == "float":
             text = node.get("v")
             if not isinstance(text, str) or len(text) > 40:
-                raise ProtocolError("malformed float")
+                raise ProtocolError(message("protocol_output", part="a float"))
             try:
                 return float(text)
             except ValueError:
-                raise ProtocolError("malformed float") from None
+                raise ProtocolError(message("protocol_output", part="a float")) from None
         if kind == "array":
             return _array(node, payload)
         if kind in ("tuple", "list"):
             items = node.get("v")
             if not isinstance(items, list) or len(items) > MAX_TEXT:
-                raise ProtocolError("malformed sequence")
+                raise ProtocolError(message("protocol_output", part="a sequence"))
             decoded = [decode(item, depth + 1) for item in items]
             return tuple(decoded) if kind == "tuple" else decoded
         if kind == "dict":
             items = node.get("v")
             if not isinstance(items, dict) or len(items) > MAX_TEXT:
-                raise ProtocolError("malformed dict")
+                raise ProtocolError(message("protocol_output", part="a dict"))
             return {str(k)[:200]: decode(v, depth + 1) for k, v in items.items()}
         if kind == "unsupported":
             return Unsupported(str(node.get("type"))[:100])
-        raise ProtocolError(f"unknown output kind {str(kind)[:40]!r}")
+        raise ProtocolError(message("protocol_output", part=f"kind {str(kind)[:40]!r}"))
 
     return decode(spec, 0)
 
 
 def _array(node: dict[str, Any], payload: bytes) -> Any:
     if set(node) != {"t", "scalar", "dtype", "shape", "offset", "nbytes"}:
-        raise ProtocolError("malformed array description")
+        raise ProtocolError(message("protocol_array", problem="described wrongly"))
     dtype, shape, offset, nbytes = node["dtype"], node["shape"], node["offset"], node["nbytes"]
     if dtype not in DTYPES or type(node["scalar"]) is not bool:
-        raise ProtocolError(f"an array of dtype {str(dtype)[:40]!r}")
+        raise ProtocolError(message("protocol_array", problem=f"of dtype {str(dtype)[:40]!r}"))
     if not (isinstance(shape, list) and len(shape) <= 32 and
             all(type(n) is int and 0 <= n < 2**40 for n in shape)):
-        raise ProtocolError("malformed array shape")
+        raise ProtocolError(message("protocol_array", problem="with a malformed shape"))
     if type(offset) is not int or type(nbytes) is not int or offset < 0 or nbytes < 0 or \
             offset + nbytes > len(payload):
-        raise ProtocolError("an array outside the frame")
+        raise ProtocolError(message("protocol_array", problem="outside the frame"))
     itemsize = np.dtype(dtype).itemsize
     if math.prod(shape) * itemsize != nbytes or (node["scalar"] and shape):
-        raise ProtocolError("an array whose shape does not match its bytes")
+        raise ProtocolError(message("protocol_array", problem="whose shape does not match its bytes"))
     array = np.frombuffer(payload, dtype=dtype, count=nbytes // itemsize, offset=offset)
     array = array.astype(array.dtype.newbyteorder("="), copy=True).reshape(shape)
     return array[()] if node["scalar"] else array

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xaikit.base.messages import message
 from xaikit.grading.sandbox.limits import Limits
 from xaikit.grading.sandbox.protocol import (
     HEADER,
@@ -117,13 +118,13 @@ def run_child(job: dict[str, Any], limits: Limits, zygote: Zygote) -> ChildRun:
     try:
         while True:
             if len(run.frames) >= conversation.max_frames():
-                raise ProtocolError("more messages than the cases explain")
+                raise ProtocolError(message("protocol_frames", limit=conversation.max_frames()))
             json_len, payload_len = HEADER.unpack(_read_exact(sandbox.results, HEADER.size,
                                                               remaining))
             total_payload += payload_len
             if json_len > MAX_JSON_BYTES or payload_len > max_payload or \
                     total_payload > TOTAL_OUTPUT_FACTOR * max_payload:
-                raise ProtocolError(f"a frame too large ({json_len} + {payload_len} bytes)")
+                raise ProtocolError(message("protocol_frame_size", json=json_len, payload=payload_len))
             body = _read_exact(sandbox.results, json_len + payload_len, remaining)
             header = validate(parse_json(body[:json_len]))
             conversation.step(header)

@@ -23,6 +23,8 @@ import ctypes
 import os
 import struct
 
+from xaikit.base.messages import message
+
 # classic BPF
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _RET_ALLOW, _RET_ERRNO, _RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
@@ -144,11 +146,11 @@ def install(own_pid: int | None = None) -> None:
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        raise OSError(ctypes.get_errno(), message("sandbox_kernel", call="prctl(PR_SET_NO_NEW_PRIVS)"))
     fprog = Program(len(instructions), ctypes.addressof(buffer))
     number = _ARCHES[os.uname().machine][2]["seccomp"]
     libc.syscall.restype = ctypes.c_long
     # SECCOMP_SET_MODE_FILTER = 1, SECCOMP_FILTER_FLAG_TSYNC = 1
     if libc.syscall(ctypes.c_long(number), ctypes.c_uint(1), ctypes.c_uint(1),
                     ctypes.byref(fprog)) != 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER) failed")
+        raise OSError(ctypes.get_errno(), message("sandbox_kernel", call="seccomp(SECCOMP_SET_MODE_FILTER)"))

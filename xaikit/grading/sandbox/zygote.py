@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xaikit.base.messages import message
 from xaikit.grading.sandbox.backends import Backend
 from xaikit.grading.sandbox.limits import Limits, sandbox_environment
-from xaikit.grading.sandbox.messages import message
 
 LOG_TAIL_BYTES = 16 * 1024
 
@@ -160,7 +160,7 @@ class Zygote:
             ours.send(json.dumps(config).encode())
             hello = json.loads(ours.recv(1 << 16) or b"{}")
             if hello.get("ready") is not True:
-                raise OSError("it ended during start-up")
+                raise OSError(message("sandbox_start", reason="it ended during start-up"))
             self.pid = int(hello["pid"])
         except (OSError, ValueError, KeyError) as error:
             self.close()
@@ -218,7 +218,7 @@ class Zygote:
         if not isinstance(reply, dict) or "pid" not in reply:
             for fd in (results_read, log_read, job_write):
                 os.close(fd)
-            raise OSError(f"the zygote could not fork a sandbox ({reply})")
+            raise OSError(message("sandbox_fork", reply=reply))
         log = LogTail(os.fdopen(log_read, "rb"))
         log.start()
         return Launched(self, request, int(reply["pid"]), results_read, job_write, log)
