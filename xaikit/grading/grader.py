@@ -448,13 +448,14 @@ def grade_submission(submission: Submission, prepared: Sequence[PreparedExercise
     scratch : path, optional
         Folder for the kit's copy when this call starts its own zygote.
     zygote : Zygote, optional
-        The batch's warm process (:func:`_start_zygote`); without it, this call starts one for
-        this submission alone (TensorFlow is then imported for it).
+        The batch's warm process (:func:`_start_zygote`); without it (or when it died), this
+        call starts one for this submission alone (TensorFlow is then imported for it).
 
     Raises
     ------
     SandboxRefused
-        Only without ``zygote``: no complete confinement and ``limits.unsafe_no_sandbox`` unset.
+        Only when it starts its own zygote: no complete confinement and
+        ``limits.unsafe_no_sandbox`` unset.
     """
     record = StudentGrade(submission.student, str(submission.path), submission.sha256, lesson,
                           fingerprint)
@@ -476,12 +477,12 @@ def grade_submission(submission: Submission, prepared: Sequence[PreparedExercise
                                      f" yourself; your code calls {hit[0]} (line {hit[1]})")
     own = None
     try:
-        if zygote is None:
+        if zygote is None or not zygote.alive():  # no batch zygote, or it died: one of its own
             confinement = select_confinement(limits)
             own = Zygote(_preload(preload_modules(submission.tree), prepared),
                          confinement.backend, kit_copy(_forbidden(prepared), scratch), limits,
                          _secrets(), label=confinement.summary(limits.unsafe_no_sandbox))
-        _run_exercises(submission, prepared, limits, zygote or own, grades, record)
+        _run_exercises(submission, prepared, limits, own or zygote, grades, record)
     except SandboxRefused:
         raise
     except Exception as error:  # noqa: BLE001 - a fault of the grader: this record only

@@ -223,17 +223,17 @@ _LOCK = threading.Lock()
 _FOUND: dict[str, list[Confinement]] = {}
 
 
-def survey(choice: str = "auto") -> list[Confinement]:
-    """Probe the candidates of ``choice`` until one is complete (cached per process)."""
+def survey(choice: str = "auto", every: bool = False) -> list[Confinement]:
+    """Probe the candidates of ``choice`` until one is complete, or ``every`` one (cached)."""
     with _LOCK:
-        if choice not in _FOUND:
-            found = []
-            for backend in candidates(choice):
+        found = _FOUND.setdefault(choice, [])
+        tried = {c.backend for c in found}
+        for backend in candidates(choice):
+            if any(c.complete for c in found) and not every:
+                break
+            if backend not in tried:
                 found.append(probe(backend))
-                if found[-1].complete:
-                    break
-            _FOUND[choice] = found
-        return _FOUND[choice]
+        return list(found)
 
 
 def select_confinement(limits: Limits) -> Confinement:
@@ -266,7 +266,7 @@ def describe_confinement(choice: str = "auto") -> str:
     The first line says which confinement grading uses (or that it refuses); one line per
     backend tried follows, with each aspect.
     """
-    found = survey(choice)
+    found = survey(choice, every=True)
     complete = [c for c in found if c.complete]
     lines = [f"sandbox: {complete[0].summary()}" if complete else
              "sandbox: NONE complete: the grader refuses to grade here unless "
