@@ -24,14 +24,8 @@ from xaikit.exercises.registry import kit_root
 from xaikit.grading.grader import GradeOptions, grade
 from xaikit.grading.sandbox import Limits, SandboxRefused, describe_confinement
 from xaikit.grading.sandbox.confinement import ASPECTS, candidates, probe, survey
-from xaikit.grading.sandbox.protocol import (
-    Conversation,
-    ProtocolError,
-    decode_value,
-    encode_value,
-    parse_json,
-    validate,
-)
+from xaikit.grading.sandbox.protocol import Conversation, ProtocolError, parse_json, validate
+from xaikit.grading.sandbox.values import decode_value, encode_value
 
 ROOT = kit_root()
 SOLUTION = ROOT / "solutions" / "01_why_interpret.py"

@@ -9,7 +9,8 @@ Modules, by concern:
 - :mod:`.zygote` / :mod:`.forkserver` — the warm process forking one sandbox per submission
   (grader side / inside), and the per-sandbox namespaces, mounts and limits;
 - :mod:`.kit` — the kit's copy without exercise oracles and forbidden implementations;
-- :mod:`.protocol` — frames, strict validation, outputs; :mod:`.runner` — one run, its deadlines;
+- :mod:`.protocol` — frames and their strict validation; :mod:`.values` — outputs (described,
+  rebuilt); :mod:`.runner` — one run and its deadlines;
 - :mod:`.child` — the harness that runs the student's functions;
 - :mod:`.limits`, :mod:`.seccomp`, :mod:`.landlock` — resource limits and kernel filters.
 
@@ -27,8 +28,9 @@ from xaikit.grading.sandbox.confinement import (
 )
 from xaikit.grading.sandbox.kit import kit_copy
 from xaikit.grading.sandbox.limits import Limits
-from xaikit.grading.sandbox.protocol import ProtocolError, Unsupported, decode_value
+from xaikit.grading.sandbox.protocol import ProtocolError
 from xaikit.grading.sandbox.runner import ChildRun, Frame, describe_exit, run_child
+from xaikit.grading.sandbox.values import Unsupported, decode_value
 from xaikit.grading.sandbox.zygote import Zygote, home_template
 
 __all__ = ["ChildRun", "Confinement", "Frame", "Limits", "ProtocolError", "SandboxRefused",

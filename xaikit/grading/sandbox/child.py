@@ -20,7 +20,8 @@ import time
 import traceback
 from typing import Any
 
-from xaikit.grading.sandbox.protocol import Channel, encode_value
+from xaikit.grading.sandbox.protocol import Channel
+from xaikit.grading.sandbox.values import encode_value
 
 
 def _read_all(fd: int) -> bytes:

@@ -25,8 +25,9 @@ from xaikit.grading.sandbox import landlock, seccomp
 from xaikit.grading.sandbox.backends import Backend, bwrap
 from xaikit.grading.sandbox.kit import kit_copy
 from xaikit.grading.sandbox.limits import SANDBOX_CHOICES, Limits
-from xaikit.grading.sandbox.protocol import ProtocolError, decode_value
+from xaikit.grading.sandbox.protocol import ProtocolError
 from xaikit.grading.sandbox.runner import run_child
+from xaikit.grading.sandbox.values import decode_value
 from xaikit.grading.sandbox.zygote import Zygote
 
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, Fedora: "
