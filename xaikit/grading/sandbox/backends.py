@@ -191,7 +191,8 @@ class Backend:
         args = [program, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
                 "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if self.privileged:
-            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                     "--cap-add", "CAP_KILL"]  # switch each sandbox's uid; kill it on time-out
         else:
             args += ["--unshare-user"]
         bound = ["/usr"]

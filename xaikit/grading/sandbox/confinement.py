@@ -5,7 +5,8 @@ and tries what a hostile one would (read a file outside, from the main thread an
 started at import time; write outside; start a process; open TCP, UDP and UNIX sockets; signal the
 grader; write past the ``/tmp`` limit).  A backend is complete when every attempt fails.  The
 grader uses the first complete backend (bubblewrap, then Landlock + seccomp); when there is
-none it refuses to grade, unless ``--unsafe-no-sandbox`` accepts the risk.
+none it refuses to grade, unless ``--unsafe-no-sandbox`` accepts the risk.  A second probe that
+never ends checks that the sandbox is gone (SIGKILL) once its time is up.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import os
 import pickle
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xaikit.base.messages import message
@@ -34,7 +36,9 @@ INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubble
                 "`sudo dnf install bubblewrap`, or `bash scripts/install_sandbox.sh` from the kit) "
                 "and allow user namespaces, or use a Linux kernel with Landlock (5.13+).")
 
-ASPECTS = ("threads", "processes", "files", "network", "signals", "disk")
+ASPECTS = ("threads", "processes", "files", "network", "signals", "disk", "time")
+SPIN = "def spin():\n    while True:\n        pass\n"
+"""A submission that never ends: its sandbox must be gone once its time is up."""
 
 PROBE = '''
 import os, socket, threading
@@ -142,7 +146,7 @@ class Confinement:
         """One line for ``grades.csv`` and the feedback (``UNSAFE`` first when unsafe)."""
         text = self.backend.label
         if self.complete:
-            return text + ": threads, processes, files, network, signals and disk confined"
+            return text + ": threads, processes, files, network, signals, disk and time confined"
         text = f"UNSAFE (--unsafe-no-sandbox): {text}; not confined: {', '.join(self.missing)}"
         return text if unsafe else text.replace("UNSAFE (--unsafe-no-sandbox): ", "")
 
@@ -186,12 +190,15 @@ def probe(backend: Backend, limits: Limits | None = None) -> Confinement:
         with Zygote([], backend, kit_copy(), limits) as zygote:
             run = run_child({"code": PROBE, "exercises": [{"function": "probe",
                                                            "cases": [case]}]}, limits, zygote)
+            spun = run_child({"code": SPIN, "exercises": [{"function": "spin", "cases": [
+                pickle.dumps(((), {}))]}]}, replace(limits, timeout=1.0), zygote)
         results = [f for f in run.frames if f.header["event"] == "case_result"]
         if run.ended != "done" or not results or results[0].header["status"] != "returned":
             detail = run.detail or (results[0].header if results else run.ended)
             return Confinement(backend, error=f"the probe failed ({detail}; "
                                               f"{run.log_tail[-300:]!r})")
         found = decode_value(results[0].header["output"], results[0].payload)
+        found["time"] = spun.ended == "timeout" and spun.returncode == -signal.SIGKILL
         checks = tuple((aspect, found.get(aspect) is True) for aspect in ASPECTS)
         return Confinement(backend, checks)
     except (OSError, ProtocolError, AttributeError) as error:
