@@ -287,20 +287,18 @@ def _reached(listeners: dict) -> list[str]:
     return reached
 
 
-def _sandbox_processes(since: float) -> list[int]:
-    """Zygotes and sandboxes (they share the zygote's command line) started after ``since``."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+def _sandbox_processes(marker: str) -> list[int]:
+    """Processes of a batch whose kit copy lives under ``marker``: the zygote and its sandboxes
+    (under bubblewrap the copy is in their mount table, else on the zygote's command line)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            command = (entry / "cmdline").read_bytes()
-            started = boot + int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
-        except (OSError, ValueError, IndexError):
+            seen = (entry / "cmdline").read_bytes() + (entry / "mountinfo").read_bytes()
+        except OSError:
             continue
-        if b"xaikit.grading.sandbox.forkserver" in command and started >= since - 1:
+        if marker.encode() in seen:
             found.append(int(entry.name))
     return found
 
@@ -329,10 +327,10 @@ def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     for name, code in sources.items():
         (folder / f"{name}.py").write_text(textwrap.dedent(code), encoding="utf-8")
     limits = Limits(**{**LIMITS.to_json(), "sandbox": request.param})
+    scratch = tmp_path_factory.mktemp("scratch")
     options = GradeOptions(lesson="01", out=out, jobs=2, limits=limits, seed_file=str(seed_file),
-                           progress=False)
+                           progress=False, scratch=str(scratch))
     previous = os.environ.pop("XAIKIT_GRADER_SEED", None)
-    start = time.time()
     messages: list[str] = []
     try:
         records = {r.student: r for r in grade([folder], options, log=messages.append)}
@@ -344,7 +342,7 @@ def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             os.environ["XAIKIT_GRADER_SEED"] = previous
     time.sleep(0.5)
     yield {"records": records, "refused": refused, "out": out, "host": host, "messages": messages,
-           "reached": _reached(listeners), "survivors": _sandbox_processes(start),
+           "reached": _reached(listeners), "survivors": _sandbox_processes(str(scratch)),
            "backend": request.param}
     for listener in listeners.values():
         listener.close()
