@@ -10,6 +10,7 @@ if the grader refused to grade (fail closed).
 
 from __future__ import annotations
 
+import ast
 import os
 import secrets
 import socket
@@ -22,7 +23,7 @@ import pytest
 
 from xaikit.exercises.registry import kit_root
 from xaikit.grading.grader import GradeOptions, grade
-from xaikit.grading.sandbox import Limits, SandboxRefused, describe_confinement
+from xaikit.grading.sandbox import Limits, SandboxRefused, describe_confinement, kit_copy
 from xaikit.grading.sandbox.confinement import ASPECTS, candidates, probe, survey
 from xaikit.grading.sandbox.protocol import Conversation, ProtocolError, parse_json, validate
 from xaikit.grading.sandbox.values import decode_value, encode_value
@@ -459,6 +460,26 @@ def test_grader_refuses_without_complete_confinement(tmp_path, monkeypatch):
     assert record.points == 1.0 and record.sandbox.startswith("UNSAFE (--unsafe-no-sandbox)")
     assert "--unsafe-no-sandbox" in (tmp_path / "out" / "feedback" / "alice.md").read_text()
     assert "--unsafe-no-sandbox" in (tmp_path / "out" / "grades.csv").read_text()
+
+
+def test_kit_copy_has_no_oracles_and_no_forbidden_implementation():
+    folder = kit_copy(["xaikit.metrics.localisation.box_iou"])
+    package = folder / "xaikit"
+    assert (package / "exercises" / "registry.py").is_file()
+    assert not list((package / "exercises").glob("lesson[0-9]*.py"))
+    assert not list(package.rglob("lesson[0-9]*.pyc"))
+    assert not (package / "grading" / "grader.py").exists()
+    assert (package / "grading" / "sandbox" / "child.py").is_file()
+    tree = ast.parse((package / "metrics" / "localisation.py").read_text(encoding="utf-8"))
+    bodies = {node.name: node.body for node in tree.body if isinstance(node, ast.FunctionDef)}
+    for name in ("box_iou", "_check_boxes"):  # the forbidden function and what it calls
+        assert isinstance(bodies[name][-1], ast.Raise), name
+        assert "ForbiddenCallError" in ast.unparse(bodies[name][-1])
+    assert not isinstance(bodies["localisation_scores"][-1], ast.Raise)  # a caller: it raises
+    # when it calls box_iou, but its own body stays
+    untouched = ast.parse((ROOT / "xaikit" / "metrics" / "localisation.py").read_text())
+    assert any(not isinstance(node.body[-1], ast.Raise) for node in untouched.body
+               if isinstance(node, ast.FunctionDef) and node.name == "box_iou")
 
 
 # ------------------------------------------------------------------------------------------------
