@@ -115,22 +115,24 @@ def serve(control_fd: int) -> None:
             live[request["request"]] = (pid, pid)
         for fd in (*fds, report_write):
             os.close(fd)
-        inner = _read_pid(report_read)
-        os.close(report_read)
-        with lock:
-            if request["request"] in live:
-                live[request["request"]] = (pid, inner or pid)
-        send({"request": request["request"], "pid": pid, "inner": inner or pid})
+        send({"request": request["request"], "pid": pid})
+        threading.Thread(target=_learn_inner, args=(report_read, request["request"], pid, live,
+                                                    lock), daemon=True).start()
 
 
-def _read_pid(fd: int) -> int | None:
+def _learn_inner(fd: int, request: int, outer: int, live: dict[int, tuple[int, int]],
+                 lock: threading.Lock) -> None:
+    """Record the pid of the sandbox proper (PID 1 of its namespace), which ``outer`` reports."""
     data = b""
     while select.select([fd], [], [], 30)[0]:
         chunk = os.read(fd, 32)
         if not chunk:
             break
         data += chunk
-    return int(data) if data.strip().isdigit() else None
+    os.close(fd)
+    with lock:
+        if data.strip().isdigit() and live.get(request) == (outer, outer):
+            live[request] = (outer, int(data))
 
 
 def _copy_home(template: str | None, home: str) -> None:
@@ -209,6 +211,7 @@ def _inner(config: dict[str, Any], request: dict[str, Any], fds: list[int]) -> N
     code = 71
     try:
         if config["backend"] == "bubblewrap":
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with ``outer``
             _private_mounts(request["limits"]["tmp_mb"])
             _copy_home(config.get("template"), "/tmp")
             os.chdir("/tmp")
