@@ -162,7 +162,8 @@ def main() -> None:
     from xaikit.grading.sandbox import describe_confinement
 
     print(describe_confinement().splitlines()[0])
-    lessons = args.lessons or sorted({EXERCISES[name].lesson for name in EXERCISES})
+    lessons = args.lessons if args.lessons is not None else \
+        sorted({EXERCISES[name].lesson for name in EXERCISES})
     fresh = set(args.fresh if args.fresh is not None else
                 ["01", next((n for n in lessons if n != "01"), "01")])
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
