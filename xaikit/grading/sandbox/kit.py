@@ -113,13 +113,13 @@ def _resolve(dotted: str) -> types.FunctionType:
     try:
         value = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(message("forbidden_unknown", name=dotted, error=error)) from None
+        raise ValueError(message("sandbox_forbidden_unknown", name=dotted, error=error)) from None
     function = inspect.unwrap(value)
     if not isinstance(function, types.FunctionType) or "<locals>" in function.__qualname__:
-        raise ValueError(message("forbidden_not_function", name=dotted,
+        raise ValueError(message("sandbox_forbidden_not_function", name=dotted,
                                  kind=type(value).__name__))
     if _kit_file(function) is None:
-        raise ValueError(message("forbidden_outside_kit", name=dotted,
+        raise ValueError(message("sandbox_forbidden_outside_kit", name=dotted,
                                  path=function.__code__.co_filename))
     return function
 
@@ -243,10 +243,10 @@ def _strip(path: Path, functions: list[tuple[str, str]]) -> None:
                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                      and node.name == part]
             if not found:
-                raise ValueError(message("forbidden_not_function", name=dotted,
+                raise ValueError(message("sandbox_forbidden_not_function", name=dotted,
                                          kind="a definition the grader cannot find"))
             scope = found[-1]
-        text = message("forbidden_call", name=dotted)
+        text = message("sandbox_forbidden_call", name=dotted)
         stand_in = ast.parse(
             "from xaikit.exercises.checking import ForbiddenCallError as _ForbiddenCallError\n"
             f"raise _ForbiddenCallError({text!r})\n").body

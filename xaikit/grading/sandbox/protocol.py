@@ -66,19 +66,19 @@ class Channel:
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ProtocolError(message("protocol_int", digits=len(text), limit=MAX_INT_DIGITS))
+        raise ProtocolError(message("sandbox_protocol_int", digits=len(text), limit=MAX_INT_DIGITS))
     return int(text)
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ProtocolError(message("protocol_number", text=text[:40]))
+        raise ProtocolError(message("sandbox_protocol_number", text=text[:40]))
     return value
 
 
 def _parse_constant(text: str) -> Any:
-    raise ProtocolError(message("protocol_constant", text=text))
+    raise ProtocolError(message("sandbox_protocol_constant", text=text))
 
 
 def parse_json(data: bytes) -> Any:
@@ -86,23 +86,23 @@ def parse_json(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProtocolError(message("protocol_utf8")) from None
+        raise ProtocolError(message("sandbox_protocol_utf8")) from None
     try:
         value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
                            parse_constant=_parse_constant)
     except (ValueError, RecursionError) as error:
-        raise ProtocolError(message("protocol_json", reason=type(error).__name__)) from None
+        raise ProtocolError(message("sandbox_protocol_json", reason=type(error).__name__)) from None
     try:
         return _clean(value, [0])
     except RecursionError:
-        raise ProtocolError(message("protocol_depth")) from None
+        raise ProtocolError(message("sandbox_protocol_depth")) from None
 
 
 def _clean(value: Any, nodes: list[int]) -> Any:
     """Count the nodes (at most ``MAX_NODES``) and make every string encodable as UTF-8."""
     nodes[0] += 1
     if nodes[0] > MAX_NODES:
-        raise ProtocolError(message("protocol_count", limit=MAX_NODES))
+        raise ProtocolError(message("sandbox_protocol_count", limit=MAX_NODES))
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, list):
@@ -152,19 +152,19 @@ SCHEMA: dict[str, tuple[dict[str, Callable[[Any], bool]], dict[str, Callable[[An
 def validate(header: Any) -> dict[str, Any]:
     """``header`` if it is a known event with exactly its fields, of the right types."""
     if not isinstance(header, dict) or header.get("event") not in SCHEMA:
-        raise ProtocolError(message("protocol_event"))
+        raise ProtocolError(message("sandbox_protocol_event"))
     required, optional = SCHEMA[header["event"]]
     for name, value in header.items():
         if name == "event":
             continue
         check = required.get(name) or optional.get(name)
         if check is None:
-            raise ProtocolError(message("protocol_unexpected", field=name[:40], event=header["event"]))
+            raise ProtocolError(message("sandbox_protocol_unexpected", field=name[:40], event=header["event"]))
         if not check(value):
-            raise ProtocolError(message("protocol_field", field=name, event=header["event"]))
+            raise ProtocolError(message("sandbox_protocol_field", field=name, event=header["event"]))
     missing = [name for name in required if name not in header]
     if missing:
-        raise ProtocolError(message("protocol_lacks", event=header["event"], fields=", ".join(missing)))
+        raise ProtocolError(message("sandbox_protocol_lacks", event=header["event"], fields=", ".join(missing)))
     return header
 
 
@@ -197,33 +197,33 @@ class Conversation:
             "missing": ("exercise_start", "done"), "end": (),
         }[self.state]
         if event not in allowed:
-            raise ProtocolError(message("protocol_order", event=event, state=self.state))
+            raise ProtocolError(message("sandbox_protocol_order", event=event, state=self.state))
         if event == "exercise_start":
             if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
-                raise ProtocolError(message("protocol_sequence", what="the end of an exercise"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="the end of an exercise"))
             self.exercise += 1
             self.case = -1
             if header["index"] != self.exercise or self.exercise >= len(self.cases):
-                raise ProtocolError(message("protocol_sequence", what="an exercise"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="an exercise"))
             self.state = "exercise"
         elif event == "missing":
             if header["index"] != self.exercise:
-                raise ProtocolError(message("protocol_sequence", what="a missing function"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="a missing function"))
             self.state = "missing"
         elif event == "case_start":
             self.case += 1
             if header["index"] != self.case or self.case >= self.cases[self.exercise]:
-                raise ProtocolError(message("protocol_sequence", what="a case"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="a case"))
             self.state = "case"
         elif event == "case_result":
             if header["index"] != self.case:
-                raise ProtocolError(message("protocol_sequence", what="a case result"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="a case result"))
             self.state = "result"
         elif event == "done":
             if self.state == "result" and self.case + 1 != self.cases[self.exercise]:
-                raise ProtocolError(message("protocol_sequence", what="the end of the cases"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="the end of the cases"))
             if self.exercise + 1 != len(self.cases):
-                raise ProtocolError(message("protocol_sequence", what="the end of the exercises"))
+                raise ProtocolError(message("sandbox_protocol_sequence", what="the end of the exercises"))
             self.state = "end"
         elif event == "load_error":
             self.state = "end"

@@ -118,13 +118,13 @@ def run_child(job: dict[str, Any], limits: Limits, zygote: Zygote) -> ChildRun:
     try:
         while True:
             if len(run.frames) >= conversation.max_frames():
-                raise ProtocolError(message("protocol_frames", limit=conversation.max_frames()))
+                raise ProtocolError(message("sandbox_protocol_frames", limit=conversation.max_frames()))
             json_len, payload_len = HEADER.unpack(_read_exact(sandbox.results, HEADER.size,
                                                               remaining))
             total_payload += payload_len
             if json_len > MAX_JSON_BYTES or payload_len > max_payload or \
                     total_payload > TOTAL_OUTPUT_FACTOR * max_payload:
-                raise ProtocolError(message("protocol_frame_size", json=json_len, payload=payload_len))
+                raise ProtocolError(message("sandbox_protocol_frame_size", json=json_len, payload=payload_len))
             body = _read_exact(sandbox.results, json_len + payload_len, remaining)
             header = validate(parse_json(body[:json_len]))
             conversation.step(header)

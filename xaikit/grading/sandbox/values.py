@@ -84,58 +84,58 @@ def decode_value(spec: Any, payload: bytes) -> Any:
     def decode(node: Any, depth: int) -> Any:
         nodes[0] += 1
         if depth > MAX_DEPTH + 1 or nodes[0] > MAX_NODES or not isinstance(node, dict):
-            raise ProtocolError(message("protocol_output", part="not a description"))
+            raise ProtocolError(message("sandbox_protocol_output", part="not a description"))
         kind = node.get("t")
         if kind == "py":
             value = node.get("v")
             if value is not None and type(value) not in (bool, int, str):
-                raise ProtocolError(message("protocol_output", part="a scalar"))
+                raise ProtocolError(message("sandbox_protocol_output", part="a scalar"))
             if type(value) is str and len(value) > MAX_TEXT:
-                raise ProtocolError(message("protocol_output", part="a string too long"))
+                raise ProtocolError(message("sandbox_protocol_output", part="a string too long"))
             return value
         if kind == "float":
             text = node.get("v")
             if not isinstance(text, str) or len(text) > 40:
-                raise ProtocolError(message("protocol_output", part="a float"))
+                raise ProtocolError(message("sandbox_protocol_output", part="a float"))
             try:
                 return float(text)
             except ValueError:
-                raise ProtocolError(message("protocol_output", part="a float")) from None
+                raise ProtocolError(message("sandbox_protocol_output", part="a float")) from None
         if kind == "array":
             return _array(node, payload)
         if kind in ("tuple", "list"):
             items = node.get("v")
             if not isinstance(items, list) or len(items) > MAX_TEXT:
-                raise ProtocolError(message("protocol_output", part="a sequence"))
+                raise ProtocolError(message("sandbox_protocol_output", part="a sequence"))
             decoded = [decode(item, depth + 1) for item in items]
             return tuple(decoded) if kind == "tuple" else decoded
         if kind == "dict":
             items = node.get("v")
             if not isinstance(items, dict) or len(items) > MAX_TEXT:
-                raise ProtocolError(message("protocol_output", part="a dict"))
+                raise ProtocolError(message("sandbox_protocol_output", part="a dict"))
             return {str(k)[:200]: decode(v, depth + 1) for k, v in items.items()}
         if kind == "unsupported":
             return Unsupported(str(node.get("type"))[:100])
-        raise ProtocolError(message("protocol_output", part=f"kind {str(kind)[:40]!r}"))
+        raise ProtocolError(message("sandbox_protocol_output", part=f"kind {str(kind)[:40]!r}"))
 
     return decode(spec, 0)
 
 
 def _array(node: dict[str, Any], payload: bytes) -> Any:
     if set(node) != {"t", "scalar", "dtype", "shape", "offset", "nbytes"}:
-        raise ProtocolError(message("protocol_array", problem="described wrongly"))
+        raise ProtocolError(message("sandbox_protocol_array", problem="described wrongly"))
     dtype, shape, offset, nbytes = node["dtype"], node["shape"], node["offset"], node["nbytes"]
     if dtype not in DTYPES or type(node["scalar"]) is not bool:
-        raise ProtocolError(message("protocol_array", problem=f"of dtype {str(dtype)[:40]!r}"))
+        raise ProtocolError(message("sandbox_protocol_array", problem=f"of dtype {str(dtype)[:40]!r}"))
     if not (isinstance(shape, list) and len(shape) <= 32 and
             all(type(n) is int and 0 <= n < 2**40 for n in shape)):
-        raise ProtocolError(message("protocol_array", problem="with a malformed shape"))
+        raise ProtocolError(message("sandbox_protocol_array", problem="with a malformed shape"))
     if type(offset) is not int or type(nbytes) is not int or offset < 0 or nbytes < 0 or \
             offset + nbytes > len(payload):
-        raise ProtocolError(message("protocol_array", problem="outside the frame"))
+        raise ProtocolError(message("sandbox_protocol_array", problem="outside the frame"))
     itemsize = np.dtype(dtype).itemsize
     if math.prod(shape) * itemsize != nbytes or (node["scalar"] and shape):
-        raise ProtocolError(message("protocol_array", problem="whose shape does not match its bytes"))
+        raise ProtocolError(message("sandbox_protocol_array", problem="whose shape does not match its bytes"))
     array = np.frombuffer(payload, dtype=dtype, count=nbytes // itemsize, offset=offset)
     array = array.astype(array.dtype.newbyteorder("="), copy=True).reshape(shape)
     return array[()] if node["scalar"] else array
