@@ -28,7 +28,7 @@ from xaikit.grading.grader import (
     round_points,
     seed_fingerprint,
 )
-from xaikit.grading.sandbox import Limits, Zygote, kit_copy, select_confinement
+from xaikit.grading.sandbox import Limits, SandboxRefused, Zygote, kit_copy, select_confinement
 from xaikit.grading.submission import read_submission
 
 ROOT = kit_root()
@@ -166,7 +166,10 @@ def lessons_batch(prepared_all, tmp_path_factory) -> dict:
     trimmed = {lesson: [dataclasses.replace(p, cases=_one_each(p.cases))
                         for p in prepared_all[lesson]] for lesson in LESSONS}
     everything = [p for lesson in LESSONS for p in trimmed[lesson]]
-    confinement = select_confinement(LIMITS)
+    try:
+        confinement = select_confinement(LIMITS)
+    except SandboxRefused as error:  # fail closed: nothing to grade here, and rightly so
+        return {"records": {}, "host": host, "refused": str(error)}
     forbidden = sorted({n for p in everything for n in p.exercise.forbidden})
     preload = _preload([n for _, _, s in submissions for n in preload_modules(s.tree)],
                        everything)
@@ -177,7 +180,14 @@ def lessons_batch(prepared_all, tmp_path_factory) -> dict:
                                                zygote=zygote)
                    for lesson, name, submission in submissions}
         records = {key: future.result() for key, future in futures.items()}
-    return {"records": records, "host": host}
+    return {"records": records, "host": host, "refused": None}
+
+
+def _require_graded(batch: dict) -> None:
+    if batch["refused"] is not None:
+        assert "--unsafe-no-sandbox" in batch["refused"]
+        pytest.xfail("no complete confinement here; the grader refused, as it must: "
+                     + batch["refused"][:300])
 
 
 def _full_marks(record) -> None:
@@ -188,6 +198,7 @@ def _full_marks(record) -> None:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_reference_full_marks_and_stub_zero_in_the_sandbox(lessons_batch, lesson):
+    _require_graded(lessons_batch)
     reference = lessons_batch["records"][(lesson, "reference")]
     _full_marks(reference)
     assert {c.visibility for e in reference.exercises for c in e.cases} == {"public", "hidden"}
@@ -205,6 +216,7 @@ UNLOADABLE = {
     pytest.param(n, marks=pytest.mark.xfail(reason=UNLOADABLE[n], strict=True))
     if n in UNLOADABLE else n for n in LESSONS])
 def test_solved_lesson_notebook_full_marks_in_the_sandbox(lessons_batch, lesson):
+    _require_graded(lessons_batch)
     stub = lessons_batch["records"][(lesson, "stub")]
     assert {e.status for e in stub.exercises} == {"not_implemented"}, \
         [(e.id, e.status, e.message) for e in stub.exercises]
@@ -213,6 +225,7 @@ def test_solved_lesson_notebook_full_marks_in_the_sandbox(lessons_batch, lesson)
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_tensorflow_cheats_score_zero(lessons_batch, name):
+    _require_graded(lessons_batch)
     status, words = EXPECTED[name]
     record = next(r for (_, student), r in lessons_batch["records"].items() if student == name)
     assert record.points == 0.0, [(e.id, e.status, e.message) for e in record.exercises]
