@@ -26,6 +26,8 @@ from xaikit.grading.sandbox.zygote import Zygote
 
 TOTAL_OUTPUT_FACTOR = 4
 """All the payloads of one run together may hold this many times ``Limits.output_mb``."""
+EXIT_WAIT = 5.0
+"""Seconds to wait for the exit status of a sandbox that closed its pipe (then it is killed)."""
 
 
 @dataclass
@@ -140,8 +142,11 @@ def run_child(job: dict[str, Any], limits: Limits, zygote: Zygote) -> ChildRun:
     except ProtocolError as error:
         run.ended, run.detail = "protocol", str(error)[:300]
     finally:
-        sandbox.kill()
-        run.returncode = sandbox.reap()
+        if run.ended == "crashed":  # it ended by itself: how, before a kill could mask it
+            run.returncode = sandbox.reap(timeout=EXIT_WAIT)
+        if run.returncode is None:
+            sandbox.kill()
+            run.returncode = sandbox.reap()
         os.close(sandbox.results)
         sandbox.log.join(timeout=5)
         run.log_tail = sandbox.log.text()
