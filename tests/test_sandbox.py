@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from xaikit.exercises.registry import kit_root
-from xaikit.grading.grader import GradeOptions, grade
+from xaikit.grading.batch import GradeOptions, grade
 from xaikit.grading.sandbox import Limits, SandboxRefused, describe_confinement, kit_copy
 from xaikit.grading.sandbox.confinement import ASPECTS, candidates, probe, survey
 from xaikit.grading.sandbox.protocol import Conversation, ProtocolError, parse_json, validate
@@ -319,7 +319,7 @@ def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "abstract": listeners["abstract"].getsockname(),
     }
     out = tmp_path_factory.mktemp("grades")
-    fields["results"] = str(out / "gradescope" / "good_a.json")
+    fields["results"] = str(out / "gradescope" / "01" / "good_a.json")
     sources = {"good_a": GOOD, "good_b": GOOD,
                "good_slow": GOOD.replace("    return", "    import time; time.sleep(0.2)\n"
                                                      "    return")}
@@ -381,7 +381,7 @@ def test_hostile_submission_scores_zero_with_a_feedback_line(corpus, student):
     exercise = corpus["records"][student].exercises[0]
     assert exercise.points == 0.0, (student, exercise)
     assert exercise.status == status, (exercise.status, exercise.message, exercise.cases[:1])
-    feedback = (corpus["out"] / "feedback" / f"{student}.md").read_text(encoding="utf-8")
+    feedback = (corpus["out"] / "feedback" / "01" / f"{student}.md").read_text(encoding="utf-8")
     assert words in feedback, feedback
 
 
@@ -458,7 +458,7 @@ def test_grader_refuses_without_complete_confinement(tmp_path, monkeypatch):
                           limits=Limits(**{**LIMITS.to_json(), "unsafe_no_sandbox": True}))
     record = grade([tmp_path / "alice.py"], unsafe, log=lambda _: None)[0]
     assert record.points == 1.0 and record.sandbox.startswith("UNSAFE (--unsafe-no-sandbox)")
-    assert "--unsafe-no-sandbox" in (tmp_path / "out" / "feedback" / "alice.md").read_text()
+    assert "--unsafe-no-sandbox" in (tmp_path / "out" / "feedback" / "01" / "alice.md").read_text()
     assert "--unsafe-no-sandbox" in (tmp_path / "out" / "grades.csv").read_text()
 
 

@@ -12,8 +12,9 @@ the fallback's Landlock rules let the sandbox read only it).  Compared with the 
   signature and decorators stay (so the lessons' imports work), the implementation is gone, and
   so is every other kit function built on it.  Patching, reloading or re-reading the module from
   inside the sandbox finds only the stand-ins.  Functions the kit runs while it is imported
-  (decorators such as ``register``) and the modules of ``xaikit.base``, ``xaikit.exercises`` and
-  ``xaikit.grading`` are kept.  (Copying the kit's source into a submission is plagiarism, for the
+  (decorators such as ``register``) are kept, and so are ``xaikit.base``, ``xaikit.exercises``,
+  ``xaikit.grading``, ``xaikit.models``, ``xaikit.data``, ``xaikit.viz`` and ``xaikit.report``
+  (unless a function there is itself forbidden).  (Copying the kit's source into a submission is plagiarism, for the
   instructor to judge.)
 
 A function forbidden by one exercise is absent for every exercise of the batch (the grader
@@ -132,7 +133,9 @@ def _kit_file(function: types.FunctionType) -> str | None:
         return None
 
 
-_KEPT = ("base/", "exercises/", "grading/")
+_KEPT = ("base/", "exercises/", "grading/", "models/", "data/", "viz.py", "report.py")
+"""Never stripped: the floor, the exercise format, the harness, and what builds or loads models
+and data or draws figures (a lesson's top-level code the loader keeps may call them)."""
 
 
 def _closure(forbidden: list[str]) -> list[tuple[str, str, str]]:
