@@ -91,6 +91,11 @@ figure(fig, "fig_concepts", caption="Concept masks of one test image, built from
 # The kit's own values (tier 2) below are recorded within 3 detectors, and gains within 10 %:
 # each threshold sits at the top 0.5 % of a few hundred images, where a little round-off in a
 # unit's activations can move one unit across the IoU threshold.
+#
+# The activations are streamed in batches (running top values per unit give the exact
+# thresholds); a progress bar follows the forward pass and the tally. On a large data set pass
+# `checkpoint="some/folder"`: the state is saved every few seconds, and a run that was stopped
+# resumes where it stopped when started again with the same folder.
 
 # %%
 dissected = {name: network_dissection(models[name], data[name], annotated[name], layers)

@@ -19,8 +19,10 @@ from xaikit.interpretation.compositional import _search, _words, compositional_e
 from xaikit.interpretation.dissection import (
     Dissection,
     LayerDissection,
+    merge_top,
     network_dissection,
     random_rotation,
+    top_count,
 )
 from xaikit.interpretation.net2vec import average_precision, net2vec
 
@@ -105,6 +107,86 @@ def test_iou_matches_the_definition(model, flowers, monkeypatch):
     monkeypatch.setattr(dissection, "MEMORY_BUDGET", 1024)  # activations in a temporary file
     spilled = network_dissection(model, flowers, found, "pool", batch_size=5)
     np.testing.assert_allclose(spilled.layer("pool").iou, expected, atol=1e-6)
+
+
+def test_running_top_values_are_exact_with_ties_and_any_batching():
+    values = np.random.default_rng(0).integers(0, 20, (500, 3)).astype(np.float32)  # many ties
+    keep = top_count(0.01, len(values))
+    for size in (1, 7, 500):
+        top = np.zeros((3, 0), np.float32)
+        for start in range(0, len(values), size):
+            top = merge_top(top, values[start:start + size], keep)
+        np.testing.assert_array_equal(np.sort(top, axis=1), np.sort(values.T, axis=1)[:, -keep:])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch, owner, name, calls):
+    """Make ``owner.name`` raise Interrupt on call number ``calls + 1``."""
+    original, count = getattr(owner, name), [0]
+
+    def wrapped(*args, **kwargs):
+        count[0] += 1
+        if count[0] > calls:
+            raise Interrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+
+
+@pytest.mark.parametrize("phase", ["forward", "tally"])
+def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tmp_path,
+                                                              monkeypatch, phase):
+    found = concepts(flowers, size=16)
+    options = {"layers": ["colour", "pool"], "batch_size": 5, "progress": False}
+    expected = network_dissection(model, flowers, found, **options)
+    monkeypatch.setattr(dissection, "SAVE_SECONDS", 0.0)
+    with monkeypatch.context() as patch:
+        if phase == "forward":
+            forward = dissection.batching.forward_function
+
+            def failing(probe):
+                run, count = forward(probe), [0]
+
+                def step(x):
+                    count[0] += 1
+                    if count[0] > 2:
+                        raise Interrupt
+                    return run(x)
+                return step
+            patch.setattr(dissection.batching, "forward_function", failing)
+        else:
+            _interrupt_after(patch, type(found), "masks", 3)  # the fingerprint's, 2 batches
+        with pytest.raises(Interrupt):
+            network_dissection(model, flowers, found, checkpoint=tmp_path, **options)
+    state = np.load(tmp_path / "state.npz")
+    assert str(state["phase"]) == phase and int(state["batch"]) == 10
+    calls, masks = [], type(found).masks
+    monkeypatch.setattr(type(found), "masks", lambda self, index=slice(None):
+                        calls.append(index) or masks(self, index))
+    resumed = network_dissection(model, flowers, found, checkpoint=tmp_path, **options)
+    tallied = len(flowers) - (10 if phase == "tally" else 0)  # calls[0]: the fingerprint's
+    assert sum(len(np.arange(len(flowers))[index]) for index in calls[1:]) == tallied
+    for name in ("colour", "pool"):
+        np.testing.assert_allclose(resumed.layer(name).iou, expected.layer(name).iou, atol=1e-12)
+        np.testing.assert_array_equal(resumed.layer(name).thresholds,
+                                      expected.layer(name).thresholds)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.npz"]  # activations removed
+    monkeypatch.setattr(dissection.batching, "forward_function", None)  # read back, not rerun
+    again = network_dissection(model, flowers, found, checkpoint=tmp_path, **options)
+    np.testing.assert_array_equal(again.layer("pool").iou, expected.layer("pool").iou)
+
+
+def test_a_checkpoint_of_other_options_is_replaced_with_a_warning(model, flowers, tmp_path):
+    found = concepts(flowers, size=16)
+    network_dissection(model, flowers, found, "pool", checkpoint=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="not resuming"):
+        other = network_dissection(model, flowers, found, "pool", quantile=0.02,
+                                   checkpoint=tmp_path, progress=False)
+    fresh = network_dissection(model, flowers, found, "pool", quantile=0.02, progress=False)
+    np.testing.assert_array_equal(other.layer("pool").iou, fresh.layer("pool").iou)
 
 
 def test_units_built_to_detect_a_colour_are_labelled_with_it(model, flowers):

@@ -138,6 +138,8 @@ MESSAGES: dict[str, str] = {
     "concept_dataset": "concepts(): {name!r} has no {what}; allowed: an ImageSet made by "
     "xaikit.data.an8flower or xaikit.data.shapes (or load() of their zoo entries)",
     "concept_names": "{name}={value!r} names no concept; concepts: {allowed}",
+    "dissection_resume": "network_dissection: not resuming from {path} ({reason}); starting "
+    "afresh and replacing it (give another checkpoint folder to keep it)",
     # ---------------------------------------------------------------- sanity checks (lesson 08)
     "model_copy": "cannot copy the {model} model with its weights ({reason}); allowed: "
     "Sequential or functional models built with keras.Input (nested ones too); a subclassed "

@@ -25,13 +25,11 @@ from xaikit.exercises.registry import Case, Exercise, register
 
 def _iou_expected(activations: np.ndarray, mask: np.ndarray, quantile: float) -> float:
     from xaikit.data.concepts import ConceptSet
-    from xaikit.interpretation.dissection import tally, top_count, update_top
+    from xaikit.interpretation.dissection import tally, thresholds
 
-    values = np.asarray(activations, np.float32)
-    top = [np.zeros(0, np.float32)]
-    update_top(top, values.reshape(-1, 1), top_count(float(quantile), values.size))
+    values = np.asarray(activations, np.float32)[..., None]
     concepts = ConceptSet.from_masks({"concept": np.asarray(mask, bool)})
-    iou = tally([values[..., None]], [np.array([top[0].min()])], concepts,
+    iou = tally([values], [thresholds(values, float(quantile))], concepts,
                 np.arange(len(values)))[0]
     return float(iou[0, 0])
 

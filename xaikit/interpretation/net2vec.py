@@ -35,9 +35,8 @@ from xaikit.interpretation.dissection import (
     DEFAULT_QUANTILE,
     stream_activations,
     tally,
-    top_count,
-    update_top,
 )
+from xaikit.interpretation.dissection import thresholds as unit_thresholds
 from xaikit.interpretation.maximization import ADAM_BETAS, ADAM_EPSILON
 from xaikit.interpretation.units import spatial_layer
 
@@ -209,10 +208,7 @@ def net2vec(
     order = generator.permutation(len(images))
     cut = max(1, min(len(images) - 1, int(round(train_fraction * len(images)))))
     train, test = np.sort(order[:cut]), np.sort(order[cut:])
-    top = [np.zeros(0, np.float32)] * acts.shape[-1]
-    update_top(top, acts[train].reshape(-1, acts.shape[-1]),
-               top_count(quantile, len(train) * acts.shape[1] * acts.shape[2]))
-    thresholds = np.array([t.min() for t in top], np.float32)
+    thresholds = unit_thresholds(acts[train], quantile)
     best_unit = tally([acts[train]], [thresholds], concepts, train, batch_size=batch_size)[0]\
         .argmax(axis=0)
     held_out = tally([acts[test]], [thresholds], concepts, test, batch_size=batch_size)[0]
