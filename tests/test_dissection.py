@@ -245,7 +245,7 @@ def test_beam_search_finds_a_known_formula():
                            (atoms[2] & ~atoms[3], {"c AND NOT d"}),
                            ((atoms[0] | atoms[1]) & ~atoms[3], {"(a OR b) AND NOT d",
                                                                  "(b OR a) AND NOT d"})]:
-        score, text, _ = _search(pack(unit), pack(atoms), names, length=3, beam=5)[0]
+        score, text = _search(pack(unit), pack(atoms), names, length=3, beam=5)[0][:2]
         assert score == pytest.approx(1.0) and text[1:-1] in formulas
 
 
@@ -254,6 +254,27 @@ def test_compositional_explanation_of_a_colour_unit(model, flowers):
                                        length=2, beam=3)
     assert found[0].single == "red" and "red" in found[0].formula
     assert found[0].iou >= found[0].single_iou
+    assert np.isnan(found[0].held_out_iou)
+
+
+def test_a_formula_is_scored_on_held_out_images_as_on_the_search_images(model, flowers):
+    """With every image in both halves' place (the search run on all, then on a split), the
+    held-out IoU of the formula is its IoU recomputed on those images alone."""
+    found = concepts(flowers, size=16)
+    split = compositional_explanations(model, flowers, found, "colour", [0, 1], length=2,
+                                       beam=3, held_out=0.5, seed=1)
+    order = np.random.default_rng(1).permutation(len(flowers))
+    test = np.sort(order[len(flowers) - len(flowers) // 2:])
+    unit = network_dissection(model, flowers, found, "colour", progress=False)
+    acts = keras.Model(model.inputs, model.get_layer("colour").output)(flowers.images).numpy()
+    masks = found.masks()
+    for explanation in split:
+        on = resize_bilinear(acts[test][..., explanation.unit], masks.shape[1:3]) \
+            > unit.layer("colour").thresholds[explanation.unit]
+        single = masks[test][..., found.names.index(explanation.single)]
+        expected = (on & single).sum() / (on | single).sum()
+        assert explanation.held_out_single_iou == pytest.approx(expected)
+        assert 0.0 <= explanation.held_out_iou <= 1.0
 
 
 def test_net2vec_probe_combines_units_a_single_unit_cannot(model, flowers):

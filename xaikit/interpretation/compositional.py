@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from xaikit.base.messages import message
 from xaikit.base.resize import bilinear_matrix
-from xaikit.core import batching, check_images, check_int
+from xaikit.core import batching, check_images, check_int, check_number, rng
 from xaikit.interpretation.dissection import DEFAULT_QUANTILE, stream_activations
 from xaikit.interpretation.units import check_units, spatial_layer
 
@@ -44,6 +44,8 @@ class Explanation:
     length: int
     single: str
     single_iou: float
+    held_out_iou: float = float("nan")
+    held_out_single_iou: float = float("nan")
 
 
 def _words(packed: np.ndarray) -> np.ndarray:
@@ -63,25 +65,36 @@ def _iou(candidates: np.ndarray, unit: np.ndarray, unit_count: int) -> np.ndarra
     return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
 
 
+def _combine(bits: np.ndarray, op: str, atoms: np.ndarray) -> np.ndarray:
+    return {"AND": bits & atoms, "OR": bits | atoms, "AND NOT": bits & ~atoms}[op]
+
+
+def _apply(steps: tuple[tuple[str, int], ...], atoms: np.ndarray) -> np.ndarray:
+    """The bits of a formula given as steps ((None, c0), (op1, c1), ...), read left to right."""
+    bits = atoms[steps[0][1]]
+    for op, c in steps[1:]:
+        bits = _combine(bits, op, atoms[c])
+    return bits
+
+
 def _search(unit: np.ndarray, atoms: np.ndarray, names: list[str], length: int,
-            beam: int) -> list[tuple[float, str, int]]:
-    """Beam search; returns the final beam as (iou, formula, length), best first."""
+            beam: int) -> list[tuple[float, str, int, tuple]]:
+    """Beam search; returns the final beam as (iou, formula, length, steps), best first."""
     unit_count = int(_count(unit))
     scores = _iou(atoms, unit, unit_count)
-    pool = {names[c]: (float(scores[c]), atoms[c], 1) for c in range(len(names))}
+    pool = {names[c]: (float(scores[c]), atoms[c], ((None, c),)) for c in range(len(names))}
     kept = sorted(pool.items(), key=lambda item: -item[1][0])[:beam]
-    for size in range(2, length + 1):
+    for _ in range(2, length + 1):
         grown = dict(kept)
-        for text, (_, bits, _) in kept:
+        for text, (_, bits, steps) in kept:
             for op in OPERATORS:
-                combined = {"AND": bits & atoms, "OR": bits | atoms,
-                            "AND NOT": bits & ~atoms}[op]
+                combined = _combine(bits, op, atoms)
                 scores = _iou(combined, unit, unit_count)
                 for c in np.argsort(-scores, kind="stable")[:beam]:
                     grown.setdefault(f"({text} {op} {names[c]})",
-                                     (float(scores[c]), combined[c], size))
+                                     (float(scores[c]), combined[c], (*steps, (op, int(c)))))
         kept = sorted(grown.items(), key=lambda item: -item[1][0])[:beam]
-    return [(score, text, size) for text, (score, _, size) in kept]
+    return [(score, text, len(steps), steps) for text, (score, _, steps) in kept]
 
 
 def _unit_bits(activations: np.ndarray, thresholds: np.ndarray, size: tuple[int, int],
@@ -107,6 +120,8 @@ def compositional_explanations(
     length: int = 3,
     beam: int = 10,
     quantile: float = DEFAULT_QUANTILE,
+    held_out: float = 0.0,
+    seed: int = 0,
     batch_size: int = 64,
 ) -> list[Explanation]:
     """The best AND / OR / AND NOT formula of at most ``length`` concepts for each unit.
@@ -128,6 +143,12 @@ def compositional_explanations(
         Beam width (the paper: 10).
     quantile : float
         The units' mask threshold, as :func:`~xaikit.interpretation.dissection.network_dissection`.
+    held_out : float
+        Fraction of the images (drawn with ``seed``) kept out of the search; the formula and
+        the best single concept found on the others are then scored on them
+        (``held_out_iou``, ``held_out_single_iou``; NaN when 0): does the formula generalise?
+        The thresholds are those of all images.
+    seed : int
     batch_size : int
 
     Returns
@@ -146,20 +167,34 @@ def compositional_explanations(
     length, beam = check_int("length", length), check_int("beam", beam)
     target = spatial_layer(model, layer, "compositional_explanations")
     units = check_units(units, int(target.output.shape[-1]), target.name)
+    held_out = check_number("held_out", held_out, low=0.0, high=0.9)
     held, thresholds = stream_activations(model, images, [target], quantile=quantile,
                                           batch_size=batch_size)
-    unit_bits = _words(_unit_bits(held[0][..., units], thresholds[0][units],
-                                  tuple(concepts.size), batch_size))
-    atoms = _words(np.concatenate(
-        [np.packbits(np.moveaxis(concepts.masks(part), -1, 0).reshape(len(concepts.names), -1),
-                     axis=1)
-         for part in batching.batch_slices(len(images), batch_size)], axis=1))
-    names = list(concepts.names)
+    order = rng(check_int("seed", seed, minimum=0)).permutation(len(images))
+    cut = len(images) - int(round(held_out * len(images)))
+    search, test = np.sort(order[:cut]), np.sort(order[cut:])
+
+    def bits_of(index):
+        unit_bits = _words(_unit_bits(held[0][index][..., units], thresholds[0][units],
+                                      tuple(concepts.size), batch_size))
+        atoms = _words(np.concatenate(
+            [np.packbits(np.moveaxis(concepts.masks(index[part]), -1, 0)
+                         .reshape(len(concepts.names), -1), axis=1)
+             for part in batching.batch_slices(len(index), batch_size)], axis=1))
+        return unit_bits, atoms
+
+    (unit_bits, atoms), names = bits_of(search), list(concepts.names)
+    test_bits, test_atoms = bits_of(test) if len(test) else (None, None)
     found = []
-    for unit, bits in zip(units, unit_bits):
-        score, text, size = _search(bits, atoms, names, length, beam)[0]
+    for i, (unit, bits) in enumerate(zip(units, unit_bits)):
+        score, text, size, steps = _search(bits, atoms, names, length, beam)[0]
         singles = _iou(atoms, bits, int(_count(bits)))
+        scores = [float("nan")] * 2
+        if test_bits is not None:
+            count = int(_count(test_bits[i]))
+            scores = [float(_iou(candidate[None], test_bits[i], count)[0]) for candidate in
+                      (_apply(steps, test_atoms), test_atoms[int(singles.argmax())])]
         formula = text[1:-1] if size > 1 else text  # drop the outermost parentheses
         found.append(Explanation(target.name, int(unit), formula, score, size,
-                                 names[int(singles.argmax())], float(singles.max())))
+                                 names[int(singles.argmax())], float(singles.max()), *scores))
     return found
