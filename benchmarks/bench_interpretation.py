@@ -55,9 +55,11 @@ def dissection_rows(repeats: int) -> list[dict]:
     for layer in (*LAYERS, list(LAYERS)):
         label = layer if isinstance(layer, str) else "all three"
         jobs[f"{label} (masks per batch)"] = (
-            lambda layer=layer: network_dissection(model, data, built, layer, batch_size=BATCH))
+            lambda layer=layer: network_dissection(model, data, built, layer, batch_size=BATCH,
+                                               progress=False))
         jobs[f"{label} (masks in memory)"] = (
-            lambda layer=layer: network_dissection(model, data, held, layer, batch_size=BATCH))
+            lambda layer=layer: network_dissection(model, data, held, layer, batch_size=BATCH,
+                                               progress=False))
     times = interleaved_best(jobs, repeats)
     base = times["floor: forward"]
     return [{"job": name, "cpu_s": cpu, "wall_s": wall, "ratio": cpu / base[0]}
