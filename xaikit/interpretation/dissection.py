@@ -76,9 +76,10 @@ def top_count(quantile: float, n_values: int) -> int:
 def merge_top(top: np.ndarray, values: np.ndarray, keep: int) -> np.ndarray:
     """The ``keep`` largest values of each unit among ``top`` (K, m) and ``values`` (n, K).
 
-    Returns a (K, min(keep, m + n)) array (exact, in no order). Only values at or above a
-    unit's current keep-th largest can enter, so once ``top`` is full each batch is first cut
-    to its c largest rows per unit, c the most candidates any unit has.
+    Returns a (K, min(keep, m + n)) array (exact as a multiset of values, in no order). Once
+    ``top`` is full only the rows of ``values`` where some unit exceeds its current keep-th
+    largest value can change it (a value equal to it leaves the keep-th largest unchanged), so
+    after the first batches a batch costs one comparison.
 
     Examples
     --------
@@ -86,14 +87,13 @@ def merge_top(top: np.ndarray, values: np.ndarray, keep: int) -> np.ndarray:
     >>> merge_top(top, np.array([[2., 6.]]), 2).min(axis=1)  # the 2nd largest of each unit
     array([2., 5.], dtype=float32)
     """
-    values = np.ascontiguousarray(np.asarray(values, np.float32).T)
+    values = np.asarray(values, np.float32)
     if top.shape[1] >= keep:
-        count = int((values >= top.min(axis=1, keepdims=True)).sum(axis=1).max())
-        if count == 0:
+        rows = np.flatnonzero((values > top.min(axis=1)).any(axis=1))
+        if len(rows) == 0:
             return top
-        if count < values.shape[1]:
-            values = np.partition(values, values.shape[1] - count, axis=1)[:, -count:]
-    joined = np.concatenate([top, values], axis=1)
+        values = values[rows]
+    joined = np.concatenate([top, values.T], axis=1)
     if joined.shape[1] <= keep:
         return joined
     return np.partition(joined, joined.shape[1] - keep, axis=1)[:, -keep:]
@@ -246,7 +246,10 @@ def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
         units = tf.shape(activations)[-1]
         pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) > thresholds)
         maps = tf.gather_nd(tf.transpose(activations, [0, 3, 1, 2]), pairs)
-        up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
+        if grid == size:  # half-pixel bilinear resizing to the same size is the identity
+            up = maps
+        else:
+            up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
         on = tf.where(up > tf.gather(thresholds, pairs[:, 1])[:, None, None])
         image, unit = tf.gather(pairs[:, 0], on[:, 0]), tf.gather(pairs[:, 1], on[:, 0])
         hits = tf.cast(tf.gather_nd(masks, tf.stack([image, on[:, 1], on[:, 2]], 1)), tf.float32)
