@@ -21,9 +21,11 @@ in NetDissect-Lite: a ReLU unit that is zero on more than 99.5 % of the position
 mask of its positive activations rather than of every pixel.
 
 Activations are streamed in batches: the thresholds are exact running top-(m + 1) values per
-unit; the layer-resolution activations are kept (in a temporary file when they exceed
-``MEMORY_BUDGET``), never the upsampled maps; each batch of concept masks is built once and
-only the pixels of the unit masks are gathered from it.
+unit, merged for all units at once; the layer-resolution activations are kept (in a temporary
+file when they exceed ``MEMORY_BUDGET``, in the checkpoint folder when one is given), never the
+upsampled maps; each batch of concept masks is built once and only the pixels of the unit
+masks are gathered from it. A progress bar follows both passes, and ``checkpoint=folder``
+makes an interrupted run resume (:class:`Checkpoint`).
 """
 
 from __future__ import annotations
