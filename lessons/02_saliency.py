@@ -38,7 +38,7 @@ from xaikit.attribution import gradient, saliency
 from xaikit.attribution.class_models import class_model_visualisation
 from xaikit.data import load
 from xaikit.exercises import check
-from xaikit.metrics import localisation
+from xaikit.metrics import ground_truth
 from xaikit.models import logits_model, zoo, zoo_info
 from xaikit.report import fast_mode, figure, result, table
 
@@ -201,18 +201,18 @@ rows = []
 for name, candidate in [("saliency", maps), ("saliency, blurred", smoothed),
                         ("random map", noise)]:
     for q in (0.8, 0.9, 0.95):
-        scores = localisation.localisation_scores(candidate, true_boxes, quantile=q)
+        scores = ground_truth.localisation_scores(candidate, true_boxes, quantile=q)
         rows.append({"map": name, "quantile": q, "mean IoU": scores["iou"].mean(),
                      "hit rate (IoU ≥ 0.5)": scores["hit"].mean(),
                      "pointing game": scores["pointing"].mean()})
-centre_iou = localisation.box_iou(centre_box, true_boxes)
+centre_iou = ground_truth.box_iou(centre_box, true_boxes)
 rows.append({"map": "centre box", "quantile": "-", "mean IoU": centre_iou.mean(),
              "hit rate (IoU ≥ 0.5)": (centre_iou >= 0.5).mean(), "pointing game": "-"})
 table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
       "table_localisation", caption=f"Localisation from saliency on {n_eval} test images.")
 
 # %%
-best = localisation.localisation_scores(smoothed, true_boxes, quantile=0.8)
+best = ground_truth.localisation_scores(smoothed, true_boxes, quantile=0.8)
 result("saliency_localisation_hit_rate", float(best["hit"].mean()),
        paper="46.4 % top-5 error on ILSVRC-2013 (not the same quantity)", status="info",
        note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5")

@@ -62,6 +62,10 @@ MESSAGES: dict[str, str] = {
     "per image, a single int, or None",
     "target_range": "target class(es) {bad} out of range; the model has {n_classes} classes, "
     "allowed 0..{last}",
+    # ---------------------------------------------------------------- ground truth (metrics)
+    "parts_empty": "{name}: image(s) {indices} have no annotated part (every label is the "
+    "background {background}); drop those images or fix the labels",
+    "top_k": "k={k} is larger than the {n_pixels} pixels of each map; choose k <= {n_pixels}",
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",

@@ -90,7 +90,7 @@ def _saliency_hidden(seed: int) -> list[Case]:
 
 
 def _iou_expected(box_a: Any, box_b: Any) -> float:
-    from xaikit.metrics.localisation import box_iou
+    from xaikit.metrics.ground_truth import box_iou
 
     return float(box_iou(np.asarray(box_a, float)[None], np.asarray(box_b, float)[None])[0])
 
@@ -145,8 +145,8 @@ register(
         oracle=_iou_expected,
         compare=functools.partial(compare_outputs, rtol=1e-9, atol=1e-12),
         reference="solutions/02_saliency.py:box_iou",
-        forbidden=("xaikit.metrics.localisation.box_iou",
-                   "xaikit.metrics.localisation.localisation_scores"),
+        forbidden=("xaikit.metrics.ground_truth.box_iou",
+                   "xaikit.metrics.ground_truth.localisation_scores"),
         hint="the intersection is the box (max of the y0s, max of the x0s, min of the y1s, min "
              "of the x1s); its height and width are clipped at 0 when the boxes do not overlap; "
              "union = area A + area B - intersection",

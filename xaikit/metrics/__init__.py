@@ -2,9 +2,9 @@
 
 Families (see :mod:`xaikit.metrics.registry` for the calling conventions and return types):
 
-- :mod:`~xaikit.metrics.localisation`: boxes from maps, box IoU (lesson 02);
+- :mod:`~xaikit.metrics.ground_truth`: maps against known evidence: feature coverage, mass and
+  rank in the mask, the pointing game, boxes from maps and box IoU (lessons 02, 09);
 - ``randomisation``, ``axioms``: sanity checks (lesson 08);
-- ``ground_truth``: maps against known evidence (lesson 09);
 - ``faithfulness``, ``robustness``, ``complexity``, ``meta``: lessons 10-11;
 - ``similarity``: the comparisons of maps all of them share.
 
