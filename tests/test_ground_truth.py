@@ -182,3 +182,19 @@ def test_baselines():
     np.testing.assert_array_equal(gt.random_map(2, (4, 4), seed=5), gt.random_map(2, (4, 4), seed=5))
     with pytest.raises(ValueError, match="k=500"):
         gt.top_k_intersection(np.ones((1, 10, 10)), _masks()[:1], k=500)
+
+
+@pytest.mark.parametrize("exercise_id", ["09.coverage_iou", "09.mass_accuracy", "09.lasso_units"])
+def test_lesson09_exercises_give_no_case_to_a_constant_answer(exercise_id):
+    """Every public and hidden case mixes answers, so zeros, ones or NaN never pass one."""
+    from xaikit.exercises import EXERCISES
+    from xaikit.exercises.registry import copy_arguments
+
+    exercise = EXERCISES[exercise_id]
+    for case in exercise.public() + exercise.hidden(0) + exercise.hidden(7):
+        expected = np.asarray(exercise.expected(case))
+        for constant in (0.0, 1.0, np.nan):
+            ok, _ = exercise.compare_outputs(expected, np.full(expected.shape, constant))
+            assert not ok, (case.name, constant)
+        ok, _ = exercise.compare_outputs(expected, copy_arguments(case.args)[0])
+        assert not ok, (case.name, "the input")

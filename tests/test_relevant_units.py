@@ -32,12 +32,14 @@ COLOURS = np.array([*PETAL_COLOURS_6C.values(), (0.35, 0.6, 0.25), (0.5, 0.5, 0.
 N_CLASSES, RADIUS = 6, 0.35  # L1 radius: a lit petal stays inside, other colours outside
 
 
-def colour_model(size: int = 32) -> keras.Model:
+def colour_model(size: int = 32, pooling: str = "max") -> keras.Model:
+    """The colour-unit network; ``pooling="mean"`` averages the units over space instead."""
     n = len(COLOURS)
     inputs = keras.Input((size, size, 3))
     diff = keras.layers.Conv2D(6 * n, 1, activation="relu", name="abs_parts")(inputs)
     units = keras.layers.Conv2D(n, 1, activation="relu", name="colours")(diff)
-    pooled = keras.layers.GlobalMaxPooling2D(name="gmp")(units)
+    pool = keras.layers.GlobalMaxPooling2D if pooling == "max" else keras.layers.GlobalAveragePooling2D
+    pooled = pool(name="pool")(units)
     logits = keras.layers.Dense(N_CLASSES, name="logits")(pooled)
     model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(logits))
     kernel, bias = np.zeros((1, 1, 3, 6 * n), np.float32), np.zeros(6 * n, np.float32)

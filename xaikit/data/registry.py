@@ -17,6 +17,7 @@ from typing import Any
 from xaikit.data.an8flower import an8flower
 from xaikit.data.builtin import cifar10, digits, fashion_mnist, image_folder, mnist, sample_photos
 from xaikit.data.imageset import ImageSet
+from xaikit.data.object_scene import object_scene
 from xaikit.data.shapes import shapes
 
 SPLITS = ("train", "val", "test")
@@ -24,6 +25,7 @@ SPLITS = ("train", "val", "test")
 DATASETS: dict[str, Callable[..., ImageSet]] = {
     "an8flower": an8flower,
     "shapes": shapes,
+    "object_scene": object_scene,
     "digits": digits,
     "mnist": mnist,
     "fashion_mnist": fashion_mnist,

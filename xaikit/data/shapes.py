@@ -192,3 +192,9 @@ _INSIDE = {
     "star": _star,
     "cross": _cross,
 }
+
+
+def inside_shape(name: str, u: np.ndarray, v: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Pixels inside the shape ``name`` (one of ``CLASSES``) of size ``radius``, in the shape's
+    own coordinates (``u`` along its rotation, ``v`` across; see ``_draw.rotate``)."""
+    return _INSIDE[name](u, v, radius)

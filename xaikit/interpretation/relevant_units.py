@@ -37,7 +37,7 @@ from xaikit.metrics.ground_truth import binarise as binarise_maps
 from xaikit.metrics.ground_truth import label_image, waiou
 
 __all__ = ["RelevantUnits", "SemanticCoverage", "UnitAblation", "explanation_by_interpretation",
-           "relevant_units", "semantic_coverage", "top_units_accuracy", "unit_ablation",
+           "lasso_weights", "relevant_units", "semantic_coverage", "top_units_accuracy", "unit_ablation",
            "unit_responses"]
 
 POOLINGS = ("max", "mean")
@@ -183,6 +183,56 @@ def _choose_mu(x: np.ndarray, onehot: np.ndarray, seed: Any) -> float:
     return float(grid[int(np.flatnonzero(mean <= mean[best] + spread[best])[0])])
 
 
+def lasso_weights(responses: Any, labels: Any, *, mu: float,
+                  n_classes: int | None = None) -> np.ndarray:
+    """The constrained lasso of Oramas et al. (ICLR 2019), Sec. 3.1, one class at a time.
+
+    For each class :math:`j`, with :math:`l_j` its 0/1 indicator over the images,
+
+    .. math:: w_j = \\arg\\min_w \\|X w + b - l_j\\|_2^2 \\quad \\text{s.t.}
+              \\quad \\|w\\|_1 \\le \\mu,
+
+    with an unpenalised intercept :math:`b`, read off the exact lasso path of the centred data
+    (scikit-learn's ``lars_path(method="lasso")``: its coefficients are piecewise linear in
+    :math:`\\|w\\|_1`, so the solution at :math:`\\mu` interpolates two breakpoints; beyond
+    the path's end it is the least-squares fit).
+
+    Parameters
+    ----------
+    responses : array (N, U)
+        The pooled unit responses :math:`X` (one row per image).
+    labels : int array (N,)
+    mu : float
+        The l1 budget (>= 0).
+    n_classes : int, optional
+        Default ``labels.max() + 1``.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (C, U) weights; the non-zero entries of row :math:`j` are class :math:`j`'s
+        relevant units.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.2], [0.8, 0.1, 0.1], [0.1, 0.9, 0.4],
+    ...               [0.2, 0.1, 0.9]])
+    >>> lasso_weights(x, np.array([0, 1, 0, 1, 2]), mu=0.3).round(3).tolist()
+    [[0.3, 0.0, 0.0], [0.0, 0.3, 0.0], [0.0, 0.0, 0.3]]
+    """
+    x = np.asarray(responses, np.float64)
+    labels = np.asarray(labels)
+    if x.ndim != 2 or labels.shape != (len(x),) or labels.dtype.kind not in "iu":
+        raise ValueError(message("expected", name="responses, labels",
+                                 expected="(N, U) numbers and N int labels",
+                                 got=f"{x.shape} and {labels.dtype} {labels.shape}", fix=""))
+    if not np.isfinite(mu) or mu < 0:
+        raise ValueError(message("number", name="mu", value=mu, range=" >= 0"))
+    n_classes = int(labels.max()) + 1 if n_classes is None else check_int("n_classes", n_classes)
+    onehot = (labels[:, None] == np.arange(n_classes)).astype(np.float64)
+    return np.stack([_at_norm(*_lasso_path(x, y), float(mu)) for y in onehot.T])
+
+
 def relevant_units(model: Any, data: Any, *, layers: Any = None, mu: float | None = None,
                    pooling: str = "max", batch_size: int = 64, seed: int | None = 0) -> RelevantUnits:
     """Identify each class's relevant units with a sparse linear model (Oramas et al., ICLR 2019).
@@ -240,13 +290,9 @@ def relevant_units(model: Any, data: Any, *, layers: Any = None, mu: float | Non
     scale = pooled.max(axis=0)
     x = np.divide(pooled, scale, out=np.zeros_like(pooled), where=scale > 0)
     onehot = (labels[:, None] == np.arange(n_classes)).astype(np.float64)
-    if mu is None:
-        mu = _choose_mu(x, onehot, seed)
-    elif not np.isfinite(mu) or mu < 0:
-        raise ValueError(message("number", name="mu", value=mu, range=" >= 0"))
+    mu = _choose_mu(x, onehot, seed) if mu is None else mu
     units, weights = [], []
-    for y in onehot.T:
-        w = _at_norm(*_lasso_path(x, y), float(mu))
+    for w in lasso_weights(x, labels, mu=mu, n_classes=n_classes):
         chosen = np.flatnonzero(np.abs(w) > 1e-12)
         chosen = chosen[np.argsort(-w[chosen], kind="stable")]
         units.append(chosen)
@@ -356,17 +402,36 @@ class UnitAblation:
                 for k, a, b in zip(self.removed, self.curve("relevant"), self.curve("random"))]
 
 
+def _matched_random(order: np.ndarray, units: RelevantUnits,
+                    draws: np.random.Generator) -> np.ndarray:
+    """Random units, one per relevant unit of ``order`` and from its layer, not in ``order``."""
+    offsets = np.cumsum([0, *units.sizes])
+    layer_of = np.searchsorted(offsets, order, side="right") - 1
+    picked = np.empty(len(order), np.int64)
+    for layer in np.unique(layer_of):
+        spots = np.flatnonzero(layer_of == layer)
+        pool = np.setdiff1d(np.arange(offsets[layer], offsets[layer + 1]), order)
+        if len(pool) < len(spots):  # not enough other units: draw from the whole layer
+            pool = np.arange(offsets[layer], offsets[layer + 1])
+        picked[spots] = draws.choice(pool, size=len(spots), replace=False)
+    return picked
+
+
 def unit_ablation(model: Any, data: Any, units: RelevantUnits, *, max_units: int | None = None,
                   n_random: int = 3, seed: int | None = 0, batch_size: int = 256) -> UnitAblation:
     """Accuracy as the relevant units of each image's class are removed one by one, vs random units.
 
     The interpretation check of the course slides ("ablating relevant units"): zero the
-    responses of class :math:`c`'s relevant units, in order of decreasing weight, and measure how
-    often the images of class :math:`c` are still recognised; the control removes as many units
-    drawn at random from the same layers (``n_random`` draws, averaged). A prediction whose top
+    responses of class :math:`c`'s relevant units with a positive weight (its evidence), in order
+    of decreasing weight, and measure how often the images of class :math:`c` are still
+    recognised. The control removes as many
+    units drawn at random *from the same layers as the relevant ones, one for one*, among the
+    units that are not relevant for the class (``n_random`` draws, averaged): units of an early
+    layer feed everything after them, so an unmatched draw would compare layers rather than
+    relevance. A prediction whose top
     score ties with other classes counts as the share of the tie (so a network left with no
-    evidence scores chance, 1 / C). Each curve runs to ``max_units`` (default: the most relevant
-    units any class has); a class with fewer relevant units keeps all of them removed.
+    evidence scores chance, 1 / C). Each curve runs to ``max_units`` (default: the most evidence
+    units (positive weights) any class has); a class with fewer keeps all of them removed.
 
     Parameters
     ----------
@@ -389,14 +454,15 @@ def unit_ablation(model: Any, data: Any, units: RelevantUnits, *, max_units: int
     images, labels = _images_labels(data)
     segments, sizes = _check_units(model, units)
     n_random = check_int("n_random", n_random)
-    longest = max((len(u) for u in units.units), default=0)
+    evidence = [u[w > 0] for u, w in zip(units.units, units.weights)]
+    longest = max((len(u) for u in evidence), default=0)
     k_max = longest if max_units is None else min(check_int("max_units", max_units, minimum=0),
                                                   longest)
     total, draws = units.n_units, rng(seed)
     masks, pairs, slots = [], [], []  # slots: (image, k, draw) with draw -1 = relevant
-    for c, order in enumerate(units.units):
+    for c, order in enumerate(evidence):
         members = np.flatnonzero(labels == c)
-        orders = [order] + [draws.permutation(total) for _ in range(n_random)]
+        orders = [order] + [_matched_random(order, units, draws) for _ in range(n_random)]
         for draw, ranking in enumerate(orders):
             for k in range(k_max + 1):
                 mask = np.ones(total)
@@ -417,10 +483,14 @@ def unit_ablation(model: Any, data: Any, units: RelevantUnits, *, max_units: int
 
 
 def top_units_accuracy(model: Any, data: Any, units: RelevantUnits, *,
-                       ks: Sequence[int] = (1, 2, 4, 8), batch_size: int = 256) -> list[dict]:
-    """How few units suffice: accuracy when only the top-k relevant units of every class are kept.
+                       ks: Sequence[int] = (1, 2, 4, 8), layer: str | None = None,
+                       batch_size: int = 256) -> list[dict]:
+    """How few units suffice: accuracy when a layer keeps only every class's top-k relevant units.
 
-    Every other unit of the layers is zeroed (one mask per k, all images in one batched pass).
+    In ``layer`` (default: the last of the units' layers, the representation the classifier
+    reads) every unit is zeroed except the union over classes of each class's ``k`` relevant
+    units of that layer with the largest weights; the other layers are left alone (zeroing an
+    early layer would starve every later one). One mask per k, all images in batched passes.
 
     Returns
     -------
@@ -430,16 +500,21 @@ def top_units_accuracy(model: Any, data: Any, units: RelevantUnits, *,
     images, labels = _images_labels(data)
     segments, sizes = _check_units(model, units)
     ks = [check_int("k", k) for k in ks]
-    masks = np.zeros((len(ks) + 1, units.n_units))
+    where = units.layers.index(check_option("layer", units.layers[-1] if layer is None else layer,
+                                            units.layers))
+    offsets = np.cumsum([0, *sizes])
+    inside = np.arange(offsets[where], offsets[where + 1])
+    masks = np.ones((len(ks) + 1, units.n_units))
     for row, k in enumerate(ks):
-        for order in units.units:
-            masks[row, order[:k]] = 1.0
-    masks[-1] = 1.0
+        masks[row, inside] = 0.0
+        for order, weights in zip(units.units, units.weights):
+            mine = order[np.isin(order, inside) & (weights > 0)]
+            masks[row, mine[:k]] = 1.0
     pairs = np.stack(np.meshgrid(np.arange(len(masks)), np.arange(len(images)), indexing="ij"),
                      axis=-1).reshape(-1, 2)
     correct = _masked_correct(segments, sizes, images, labels, masks, pairs, batch_size)
     accuracy = correct.reshape(len(masks), len(images)).mean(axis=1)
-    return [{"k": k, "units_kept": int(m.sum()), "accuracy": float(a)}
+    return [{"k": k, "units_kept": int(m[inside].sum()), "accuracy": float(a)}
             for k, m, a in zip([*ks, "all"], masks, accuracy)]
 
 
