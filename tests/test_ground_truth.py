@@ -39,6 +39,10 @@ def test_a_map_equal_to_the_mask_scores_one_and_its_complement_zero():
         np.testing.assert_array_equal(metric(opposite, masks), 0.0, err_msg=metric.__name__)
     np.testing.assert_array_equal(gt.top_k_intersection(exact, masks, k=5), 1.0)
     np.testing.assert_array_equal(gt.top_k_intersection(opposite, masks, k=5), 0.0)
+    np.testing.assert_array_equal(gt.top_k_intersection(exact * np.arange(100.0).reshape(10, 10),
+                                                        masks, k=0.05),
+                                  gt.top_k_intersection(exact * np.arange(100.0).reshape(10, 10),
+                                                        masks, k=5))
     np.testing.assert_array_equal(gt.pointing_game(exact, masks, tolerance=0).hits, 1.0)
     np.testing.assert_array_equal(gt.pointing_game(opposite, masks, tolerance=0).hits, 0.0)
 

@@ -30,7 +30,7 @@ from sklearn.linear_model import lars_path
 
 from xaikit.base.checks import check_images, check_int, check_option, check_targets, rng
 from xaikit.base.messages import message
-from xaikit.base.resize import resize_bilinear
+from xaikit.base.resize import bilinear_matrix
 from xaikit.core import batch_slices, cached, find_layer, forward_function
 from xaikit.core.models import layer_segments
 from xaikit.metrics.ground_truth import binarise as binarise_maps
@@ -354,7 +354,10 @@ def explanation_by_interpretation(model: Any, images: Any, targets: Any = None, 
         chosen = np.where(classes[part] >= 0, classes[part], output.argmax(axis=1))
         for k, a in enumerate(activations):
             w = weights[chosen, offsets[k]:offsets[k + 1]]
-            maps[part] += resize_bilinear(np.einsum("nhwk,nk->nhw", a, w), images.shape[1:3])
+            combined = np.einsum("nhwk,nk->nhw", a, w)  # upsampling is linear: combine first
+            rows = bilinear_matrix(combined.shape[1], images.shape[1])
+            cols = bilinear_matrix(combined.shape[2], images.shape[2])
+            maps[part] += rows @ combined @ cols.T
     return maps
 
 

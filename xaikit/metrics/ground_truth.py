@@ -460,7 +460,7 @@ def relevance_rank_accuracy(maps: Any, masks: Any) -> np.ndarray:
 
 @register(family="ground_truth", needs={"maps", "masks"}, higher_is_better=True,
           fast_options={"k": 10})
-def top_k_intersection(maps: Any, masks: Any, *, k: int = 1000) -> np.ndarray:
+def top_k_intersection(maps: Any, masks: Any, *, k: float = 0.1) -> np.ndarray:
     """Share of the map's k highest pixels that lie in the ground-truth mask.
 
     Theiner, Müller-Budack & Ewerth, "Interpretable Semantic Photo Geolocation", WACV 2022
@@ -468,14 +468,18 @@ def top_k_intersection(maps: Any, masks: Any, *, k: int = 1000) -> np.ndarray:
 
     .. math:: \\text{TKI}(x) = \\frac{1}{k} \\big|\\,\\text{top}_k(S(x)) \\cap M(x)\\big|.
 
-    Ties at the k-th value share the remaining places evenly.
+    ``k`` is read as in :func:`xaikit.metrics.similarity.top_k_intersection` (a count, or a
+    fraction of the pixels), but the reference is the mask itself: that pairwise helper would
+    rank the mask's pixels too, and a binary mask has no order within it. Ties at the k-th
+    value of the map share the remaining places evenly.
 
     Parameters
     ----------
     maps : array (N, H, W)
     masks : bool array (N, H, W), none empty
-    k : int
-        Number of pixels (default 1000, as in Quantus); at most H × W.
+    k : int or float
+        An int >= 1: the number of pixels (Quantus' default is 1000); a float in (0, 1]: that
+        fraction of the pixels, rounded (at least 1). Default 0.1, the hottest 10 %.
 
     Returns
     -------
@@ -489,11 +493,17 @@ def top_k_intersection(maps: Any, masks: Any, *, k: int = 1000) -> np.ndarray:
     [0.5]
     """
     maps, masks = _maps_and_masks(maps, masks)
-    k = check_int("k", k)
     n_pixels = maps.shape[1] * maps.shape[2]
-    if k > n_pixels:
-        raise ValueError(message("top_k", k=k, n_pixels=n_pixels))
-    return _top_fraction_inside(maps, masks, np.full(len(maps), k)) / k
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        count = check_int("k", k)
+        if count > n_pixels:
+            raise ValueError(message("top_k", k=k, n_pixels=n_pixels))
+    else:
+        fraction = check_number("k", k, low=0.0, high=1.0)
+        if fraction == 0.0:
+            raise ValueError(message("number", name="k", value=k, range=" in (0, 1]"))
+        count = max(1, int(round(fraction * n_pixels)))
+    return _top_fraction_inside(maps, masks, np.full(len(maps), count)) / count
 
 
 @register(family="ground_truth", needs={"maps", "masks"}, higher_is_better=True)
@@ -596,10 +606,20 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = POINTING_TOLERANC
     """
     maps, masks = _maps_and_masks(maps, masks)
     tolerance = check_number("tolerance", tolerance, low=0.0)
-    far = masks.shape[1] + masks.shape[2]  # farther than any distance within an image
-    distance = ndimage.distance_transform_edt(~masks, sampling=(far, 1.0, 1.0))
     peaks = maps == maps.max(axis=(1, 2), keepdims=True)
-    hits = (peaks & (distance <= tolerance)).sum(axis=(1, 2)) / peaks.sum(axis=(1, 2))
+    hits = np.empty(len(maps))
+    single = peaks.reshape(len(maps), -1).sum(axis=1) == 1
+    if single.any():  # one maximum: its squared distance to the nearest mask pixel
+        peak_y, peak_x = np.unravel_index(maps[single].reshape(single.sum(), -1).argmax(axis=1),
+                                          maps.shape[1:])
+        ys, xs = np.arange(maps.shape[1])[None, :, None], np.arange(maps.shape[2])[None, None, :]
+        d2 = (ys - peak_y[:, None, None]) ** 2 + (xs - peak_x[:, None, None]) ** 2
+        hits[single] = np.where(masks[single], d2, np.inf).min(axis=(1, 2)) <= tolerance ** 2
+    if not single.all():  # ties: every maximum's distance, from one distance transform
+        far = masks.shape[1] + masks.shape[2]  # farther than any distance within an image
+        distance = ndimage.distance_transform_edt(~masks[~single], sampling=(far, 1.0, 1.0))
+        tied = peaks[~single]
+        hits[~single] = (tied & (distance <= tolerance)).sum(axis=(1, 2)) / tied.sum(axis=(1, 2))
     difficult = masks.mean(axis=(1, 2)) < DIFFICULT_AREA
     if distractors is not None:
         present = np.asarray(distractors)
