@@ -216,6 +216,15 @@ for name in sets:
            check=recorded(rtol=0.05), note=f"mean IoU@{MAIN_Q:g}, {name}")
 
 # %% [markdown]
+# Read the tables along a row and down a column. Along a row, coverage peaks at a threshold
+# that keeps roughly the mask's share of the image and falls on both sides: keep too much and
+# the union grows, keep too little and the petals are only partly covered. Down a column, the
+# coarse, blob-like maps (Grad-CAM, the relevant units' responses, occlusion) cover the compact
+# flower well, the pixel-wise maps outline it and score lower, and the centre map, which knows
+# nothing about the model, is a real competitor at low thresholds: coverage rewards any map
+# that is hot in the middle of the flower. That is why it sits in every table.
+
+# %% [markdown]
 # ## 9.5 What the maps look like
 #
 # The paper shows its an8Flower results as a grid of images and explanations. Here the first
@@ -257,10 +266,13 @@ table(rows, "table_double_parts",
               f"{1 - MAIN_Q:.0%} of each map, and the share of images where both exceed 25 %.")
 
 # %% [markdown]
-# The centre is the harder part: it is small and sits in the middle of the petals, so maps
-# that blur (Grad-CAM's coarse grid, occlusion's patches) spread over it and the petals alike,
-# while maps that follow edges (gradient, guided backprop) outline the petals and cover the flat
-# disc poorly. Check the table on your run: which methods cover both parts in most images?
+# The centre is small and sits in the middle of the petals. A coarse map centred on the
+# flower (Grad-CAM's grid, occlusion's patches) covers it almost for free, so "covering both
+# parts" is easy for it and says little about whether the network *uses* the centre; the
+# pixel-wise maps have to find the disc's own edges and colour, and some (IG and LRP here)
+# largely miss it. On double-12c the IoU against the union of the two parts cannot tell these
+# cases apart, which is the harder case's lesson: with several discriminative parts, score each
+# part.
 
 # %% [markdown]
 # ## 9.7 Does the binarisation change the verdict?
@@ -336,6 +348,14 @@ result("relevant_units_ablation_drop_beyond_random", gap, check=above(0.0),
        paper="removing relevant units hurts more than removing random ones (course slides)",
        note="per test image: mean over k of accuracy(k random units of the same layers "
             "removed) - accuracy(k relevant units removed)")
+
+# %% [markdown]
+# The curve needs the relevant units of *all three* layers: removed one class at a time, the
+# last layer's relevant units alone barely move the accuracy of this network (try it in the
+# exercises below): its evidence is spread over many redundant units, and the colour-sensitive
+# units of the first layers are the ones the class cannot do without. The control matters as
+# much: a unit of the first layer feeds everything after it, so random units are drawn from the
+# same layers as the relevant ones, one for one.
 
 # %% [markdown]
 # **Semantic coverage** (Behzadi-Khormuji & Oramas 2023): aggregate the relevant units'
@@ -421,6 +441,14 @@ for label in on_object:
 table(rows, "table_bim", caption=f"BIM on {n_bim} object-scene test images: model contrast "
       f"score, input dependence rate ({right.sum()} images both right) and input independence "
       f"rate ({steady.sum()} images whose probabilities move < 0.05).")
+
+# %% [markdown]
+# Most methods give the object clearly more of their map under the object model: they do follow
+# the model. The input independence rates are low for almost every method: the object covers
+# some petals, so even when the scene model's probabilities hardly move, the maps change by more
+# than 10 %: the input changed a little, the model's output did not, the explanation did. A
+# method whose map is mostly noise can look input-independent and contrast-free at once: read
+# the three columns together.
 
 # %%
 result("grad_cam_model_contrast", contrast["Grad-CAM"], check=above(0.0),
@@ -513,8 +541,8 @@ check("09.lasso_units", lasso_units)
 #
 # 1. Plot IoU against the quantile threshold for three methods. Where does each peak, and how
 #    does that relate to the share of the image the petals cover?
-# 2. Find the relevant units with `layers=("last_conv",)` only. Are fewer units needed? How
-#    does the explanation by interpretation change?
+# 2. Find the relevant units with `layers=("last_conv",)` only and run `unit_ablation` again.
+#    What happens to the curve, and why? How does the explanation by interpretation change?
 # 3. Replace `np.abs` by the positive part for the signed methods (IG, LRP). Which rankings
 #    change, and why?
 #

@@ -156,3 +156,17 @@ def test_layer_segments_chain_back_to_the_model_and_refuse_skip_connections():
     skip = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(merged)))
     with pytest.raises(ValueError, match="skip connection"):
         layer_segments(skip, ["branch"])
+
+
+def test_sequential_models_give_the_same_units_and_nested_layers_a_clear_error(setting):
+    model, data, units = setting
+    sequential = keras.Sequential([keras.Input((32, 32, 3))] + [
+        type(layer).from_config(layer.get_config()) for layer in model.layers[1:]])
+    sequential.set_weights(model.get_weights())
+    again = relevant_units(sequential, data, layers="colours")
+    assert [u.tolist() for u in again.units] == [u.tolist() for u in units.units]
+    nested = keras.Sequential([keras.Input((32, 32, 3)),
+                               keras.Model(model.inputs, model.get_layer("colours").output),
+                               *model.layers[-3:]])
+    with pytest.raises(ValueError, match="nested"):
+        relevant_units(nested, data, layers="colours")

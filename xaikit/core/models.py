@@ -465,7 +465,7 @@ def layer_segments(
         except ValueError as error:
             raise ValueError(
                 f"cannot cut {model.name!r} before {name!r}: part of the network bypasses the "
-                "previous cut (a skip connection); allowed: layers through which all of the "
-                "input's information flows"
+                "previous cut (a skip connection, or a layer also called in another model); "
+                "allowed: layers, used once, through which all of the input's information flows"
             ) from error
     return segments, [layer.name for layer in order]
