@@ -8,7 +8,8 @@ lesson on all of them: feature coverage at five quantile thresholds, under the m
 binarisers, relevance mass and rank accuracy, the pointing game and the WAIoU.
 
 Printed: process CPU seconds (robust to other jobs on a shared machine; wall seconds too) of each
-method's maps and of the metrics, and the metrics' share of the total, target ≤ 5 %. The metrics
+method's maps, of feature coverage alone (the metric the target is about) and of all the lesson's
+metrics, and each one's share of maps + metric, target ≤ 5 %. The metrics
 are timed as the best of ``--repeats`` runs; each method once (after a warm-up call on two
 images, so tracing is excluded).
 
@@ -48,6 +49,14 @@ def methods(rise_masks: int) -> dict[str, tuple[str, dict]]:
         "occlusion": ("occlusion", {"patch": 16, "stride": 8}),
         "RISE": ("rise", {"n_masks": rise_masks}),
     }
+
+
+def coverage(maps: dict[str, np.ndarray], data) -> None:
+    """Feature coverage at the lesson's five quantile thresholds, for every method's maps."""
+    from xaikit.metrics import ground_truth as gt
+
+    for m in maps.values():
+        gt.feature_coverage(m, data.masks, thresholds=QUANTILES)
 
 
 def metrics(maps: dict[str, np.ndarray], data) -> None:
@@ -99,12 +108,13 @@ def main() -> None:
         model, data.images, data.labels, units=units))
     rows.append(("interpretation", cpu, wall))
     print(f"  {'interpretation':16s} {cpu:8.1f} {wall:8.1f}", flush=True)
-    best = min(timed(lambda: metrics(maps, data))[:2] for _ in range(args.repeats))
     total = sum(r[1] for r in rows)
-    share = best[0] / (total + best[0])
-    print(f"\nmetrics on all {len(maps)} methods: {best[0]:.2f} s CPU ({best[1]:.2f} s wall); "
-          f"maps: {total:.1f} s CPU; metrics' share of the total {share:.1%} "
-          f"(target <= 5 %: {'ok' if share <= 0.05 else 'MISSED'})")
+    print(f"\nmaps of {len(maps)} methods: {total:.1f} s CPU", flush=True)
+    for label, job in (("feature coverage (5 thresholds)", coverage), ("all the metrics", metrics)):
+        best = min(timed(lambda j=job: j(maps, data))[:2] for _ in range(args.repeats))
+        share = best[0] / (total + best[0])
+        print(f"{label}: {best[0]:.2f} s CPU ({best[1]:.2f} s wall), {share:.1%} of maps + "
+              f"metric (target <= 5 %: {'ok' if share <= 0.05 else 'MISSED'})", flush=True)
 
 
 if __name__ == "__main__":

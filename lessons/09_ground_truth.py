@@ -269,8 +269,8 @@ table(rows, "table_double_parts",
 # The centre is small and sits in the middle of the petals. A coarse map centred on the
 # flower (Grad-CAM's grid, occlusion's patches) covers it almost for free, so "covering both
 # parts" is easy for it and says little about whether the network *uses* the centre; the
-# pixel-wise maps have to find the disc's own edges and colour, and some (IG and LRP here)
-# largely miss it. On double-12c the IoU against the union of the two parts cannot tell these
+# pixel-wise maps have to find the disc's own edges and colour, and some (IG and deconvnet
+# here) miss much of both parts. On double-12c the IoU against the union of the two parts cannot tell these
 # cases apart, which is the harder case's lesson: with several discriminative parts, score each
 # part.
 
@@ -330,7 +330,7 @@ rows = top_units_accuracy(model, test, relevant, ks=(1, 2, 4, 8))
 table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
       "table_top_units", caption="single-6c test accuracy when `last_conv` keeps only the "
       "top-k relevant units of every class (the other layers untouched).")
-ablation = unit_ablation(model, test, relevant, n_random=2 if FAST else 4, seed=0)
+ablation = unit_ablation(model, test, relevant, n_random=2 if FAST else 3, seed=0)
 
 # %%
 fig, ax = plt.subplots(figsize=(4.5, 3))
@@ -405,7 +405,7 @@ print(f"object model: accuracy {accuracy(object_model, object_data['test']):.3f}
       f"scene model: {accuracy(scene_model, scene_data['test']):.3f} on scenes")
 
 # %%
-n_bim = 16 if FAST else 120
+n_bim = 16 if FAST else 64
 x_object = object_data["test"].subset(np.arange(n_bim))
 x_scene = object_scene("scene", n_per_pair=SPLITS["test"][1], seed=SPLITS["test"][0],
                        with_objects=False).subset(np.arange(n_bim))

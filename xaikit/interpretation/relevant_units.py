@@ -568,8 +568,8 @@ def semantic_coverage(model: Any, images: Any, parts: Mapping[str, Any], targets
                                          batch_size=batch_size)
     binary = binarise_maps(maps, method=binarise, threshold=threshold)
     onehot = labels[:, None] == np.arange(1, len(names) + 1)[None, :, None, None]
-    inter = (binary[:, None] & onehot).sum(axis=(2, 3))
-    union = (binary[:, None] | onehot).sum(axis=(2, 3))
-    iou = inter / np.maximum(union, 1)
+    inter = np.count_nonzero(binary[:, None] & onehot, axis=(2, 3))
+    union = np.count_nonzero(binary, axis=(1, 2))[:, None] + np.count_nonzero(onehot, axis=(2, 3))
+    iou = inter / np.maximum(union - inter, 1)
     return SemanticCoverage(iou, names, waiou(maps, labels, binarise=binarise,
                                                threshold=threshold))

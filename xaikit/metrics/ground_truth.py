@@ -149,9 +149,10 @@ def binarise(maps: Any, *, method: str = "quantile", threshold: float = 0.8) -> 
 
 def _iou(binary: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """IoU over the last two axes; the masks broadcast against the binary maps."""
-    inter = np.logical_and(binary, masks).sum(axis=(-2, -1))
-    union = np.logical_or(binary, masks).sum(axis=(-2, -1))
+    inter = np.count_nonzero(binary & masks, axis=(-2, -1))
+    union = np.count_nonzero(binary, axis=(-2, -1)) + np.count_nonzero(masks, axis=(-2, -1)) - inter
     return inter / np.maximum(union, 1)
+
 
 
 # ------------------------------------------------------------------------------ feature coverage
@@ -296,12 +297,17 @@ def waiou(maps: Any, parts: Any, *, binarise: str = "quantile", threshold: float
     if labels.dtype.kind not in "iub":
         raise TypeError(message("expected", name="parts", expected="integer part labels (N, H, W)",
                                 got=f"dtype {labels.dtype}", fix="; see label_image()"))
-    labels = check_maps(labels, name="parts").astype(np.int64)
+    if labels.ndim != 3:
+        raise ValueError(message("map_rank", name="parts", shape=labels.shape, fix=""))
     maps = check_maps(maps, len(labels), labels.shape[1:])
     binary = _binary(maps, binarise, _thresholds(binarise, threshold))[:, 0]
-    ids = np.unique(labels[labels != background])
-    onehot = labels[:, None] == ids[None, :, None, None]  # (N, P, H, W)
-    area = onehot.sum(axis=(2, 3)).astype(np.float64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(message("expected", name="parts", expected="non-negative part labels",
+                                 got=f"labels down to {labels.min()}", fix=""))
+    ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))  # the labels present
+    ids = ids[ids != background]
+    onehot = labels[:, None] == ids[None, :, None, None]  # (N, P, H, W), P small
+    area = np.count_nonzero(onehot, axis=(2, 3)).astype(np.float64)
     empty = np.flatnonzero(area.sum(axis=1) == 0)
     if empty.size or not ids.size:
         raise ValueError(message("parts_empty", name="parts", background=background,
