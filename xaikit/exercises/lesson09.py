@@ -175,9 +175,9 @@ register(
         forbidden=("xaikit.metrics.ground_truth.feature_coverage",
                    "xaikit.metrics.ground_truth.binarise",
                    "xaikit.metrics.ground_truth.waiou"),
-        hint="per map, the threshold is np.quantile(map, q) (take it over axes (1, 2) at once "
-             "with keepdims=True); a pixel is 'on' when strictly above it; IoU = |on AND mask| "
-             "/ |on OR mask|, summed over axes (1, 2); return a float array of shape (N,)",
+        hint="which pixels does the quantile rule keep? Can you find every map's threshold in "
+             "one call (the axis argument of np.quantile, with keepdims)? Intersection and union "
+             "are pixel counts over each image's two spatial axes; return one float per image",
     ),
     Exercise(
         id="09.mass_accuracy",
@@ -192,9 +192,9 @@ register(
         forbidden=("xaikit.metrics.ground_truth.relevance_mass_accuracy",
                    "xaikit.metrics.ground_truth.attribution_localisation",
                    "xaikit.metrics.bim.region_share"),
-        hint="keep the positive part, np.maximum(maps, 0); sum it inside the mask and over the "
-             "whole map (axes (1, 2)); divide, and give 0 where a map has no positive value "
-             "(np.divide with where= avoids dividing by zero)",
+        hint="which values of the map count as evidence for the class? Sum them inside the "
+             "mask and over the whole image. What should the share be for a map with no "
+             "positive value, and how do you divide there without a warning?",
     ),
     Exercise(
         id="09.lasso_units",
@@ -208,10 +208,10 @@ register(
         reference="solutions/09_ground_truth.py:lasso_units",
         forbidden=("xaikit.interpretation.relevant_units.lasso_weights",
                    "xaikit.interpretation.relevant_units.relevant_units"),
-        hint="for each class c, y = (labels == c) as floats; centre X and y (the intercept is "
-             "not penalised); sklearn.linear_model.lars_path(Xc, yc, method='lasso') returns "
-             "the coefficients at every breakpoint, columns of increasing l1 norm; if mu is "
-             "beyond the last norm take the last column, otherwise interpolate linearly between "
-             "the two columns whose norms bracket mu; stack the C rows into (C, U)",
+        hint="treat each class on its own, with its 0/1 indicator. The intercept is not "
+             "penalised: what does that ask of X and y before the fit? lars_path(method='lasso') "
+             "gives the solution at every breakpoint of the path, in order of growing l1 norm, "
+             "and between two breakpoints the solution moves in a straight line: where is the "
+             "point whose l1 norm is mu, and what if mu lies beyond the path's end?",
     ),
 )
