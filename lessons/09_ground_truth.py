@@ -66,7 +66,7 @@ def slug(label):
 # models are the kit's small VGG-style network with a global-average-pooling head.
 
 # %%
-N_EVAL = 16 if FAST else 64  # test images per data set on which every method is scored
+N_EVAL = 12 if FAST else 64  # test images per data set on which every method is scored
 sets, models = {}, {}
 for name in ("an8flower-single-6c", "an8flower-double-12c"):
     test = load(name, split="test")
@@ -117,7 +117,7 @@ result("coverage_of_the_mask_itself", exact_iou, check=exact(1.0),
 
 # %%
 LAYERS = ("relu1_1", "relu2_1", "last_conv")
-N_FIT = 240 if FAST else 1200  # training images whose responses the lasso sees
+N_FIT = 180 if FAST else 1200  # training images whose responses the lasso sees
 units = {}
 for name, model in models.items():
     train = load(name, split="train")
@@ -324,7 +324,7 @@ table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} fo
 
 # %%
 model, test = models["an8flower-single-6c"], load("an8flower-single-6c", split="test")
-test = test.subset(np.arange(60 if FAST else 300))
+test = test.subset(np.arange(48 if FAST else 300))
 relevant = units["an8flower-single-6c"]
 rows = top_units_accuracy(model, test, relevant, ks=(1, 2, 4, 8))
 table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
@@ -405,7 +405,7 @@ print(f"object model: accuracy {accuracy(object_model, object_data['test']):.3f}
       f"scene model: {accuracy(scene_model, scene_data['test']):.3f} on scenes")
 
 # %%
-n_bim = 16 if FAST else 64
+n_bim = 12 if FAST else 64
 x_object = object_data["test"].subset(np.arange(n_bim))
 x_scene = object_scene("scene", n_per_pair=SPLITS["test"][1], seed=SPLITS["test"][0],
                        with_objects=False).subset(np.arange(n_bim))
