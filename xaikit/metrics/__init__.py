@@ -4,6 +4,8 @@ Families (see :mod:`xaikit.metrics.registry` for the calling conventions and ret
 
 - :mod:`~xaikit.metrics.ground_truth`: maps against known evidence: feature coverage, mass and
   rank in the mask, the pointing game, boxes from maps and box IoU (lessons 02, 09);
+- :mod:`~xaikit.metrics.bim`: relative feature importance between two models trained on the
+  same images (BIM: model contrast score, input dependence and independence; lesson 09);
 - ``randomisation``, ``axioms``: sanity checks (lesson 08);
 - ``faithfulness``, ``robustness``, ``complexity``, ``meta``: lessons 10-11;
 - ``similarity``: the comparisons of maps all of them share.
