@@ -140,7 +140,7 @@ def test_units_of_another_model_are_refused(setting):
 
 
 def test_layer_segments_chain_back_to_the_model_and_refuse_skip_connections():
-    from xaikit.core.models import layer_segments
+    from xaikit.core.segments import layer_segments
 
     model = colour_model(8)
     x = np.random.default_rng(0).random((3, 8, 8, 3)).astype(np.float32)

@@ -66,6 +66,11 @@ MESSAGES: dict[str, str] = {
     "parts_empty": "{name}: image(s) {indices} have no annotated part (every label is the "
     "background {background}); drop those images or fix the labels",
     "top_k": "k={k} is larger than the {n_pixels} pixels of each map; choose k <= {n_pixels}",
+    "segments_nested": "layers {layers} are inside a nested model of {model!r}; allowed: "
+    "top-level layers {top} (or cut the nested model itself)",
+    "segments_bypass": "cannot cut {model!r} before {layer!r}: part of the network bypasses the "
+    "previous cut (a skip connection, or a layer also called in another model); allowed: layers, "
+    "used once, through which all of the input's information flows",
     # ---------------------------------------------------------------- grading: a semester
     # (issue 24: identities, records, regrades, overrides, handouts, Gradescope, reports)
     "grade_no_submissions": "no .ipynb or .py submissions found in {paths}",

@@ -20,15 +20,12 @@ API
   network with every ReLU's backward pass replaced by ``rule`` ("deconvnet" or
   "guided_backprop"); covers ``Conv*/Dense(activation="relu")``, ``ReLU`` layers and
   ``Activation("relu")``. Other hidden activations raise unless explicitly allowed.
-- ``layer_segments(model, layers) -> (segments, names)``: the network cut at the outputs of
-  ``layers`` into a chain of models ``x -> A_1 -> ... -> A_L -> y`` sharing the weights, so a
-  caller can edit the activations in between (unit ablation; lesson 09).
 - ``logits_model``, ``output_activation``: re-exported from :mod:`xaikit.models`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import keras
 import tensorflow as tf
@@ -42,7 +39,6 @@ __all__ = [
     "explained_model",
     "find_layer",
     "iter_layers",
-    "layer_segments",
     "logits_model",
     "output_activation",
     "relu_override_model",
@@ -414,58 +410,3 @@ def relu_override_model(
 
     inputs, outputs = _rebuild(model, call)
     return keras.Model(_single(inputs), outputs[0], name=f"{model.name}_{rule}")
-
-
-def layer_segments(
-    model: keras.Model, layers: Sequence[str | int | keras.layers.Layer]
-) -> tuple[list[keras.Model], list[str]]:
-    """Cut ``model`` at the outputs of ``layers``: ``x -> A_1``, ``A_1 -> A_2``, ..., ``A_L -> y``.
-
-    Running the segments one after the other gives the model's output; changing the activations
-    between two segments (unit ablation multiplies them by a mask) costs one batched forward pass
-    of the rest of the network, with no rewritten copy of the model per change. Weights are
-    shared with ``model``.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Sequential or functional; the layers must be top-level layers of ``model``.
-    layers : sequence of name, index or Layer
-        Where to cut; any order (the segments follow the graph).
-
-    Returns
-    -------
-    segments : list of keras.Model
-        ``len(layers) + 1`` models; the last one ends at the model's output.
-    names : list of str
-        The layers' names in graph order.
-
-    Raises
-    ------
-    ValueError
-        A layer inside a nested model, or a connection that bypasses a cut (a skip connection
-        around the layer): the rest of the network must depend on the input only through it.
-    """
-    require_graph(model, "layer_segments")
-    found = [find_layer(model, layer) for layer in layers]
-    top = [id(layer) for layer in model.layers]
-    nested = [layer.name for layer in found if id(layer) not in top]
-    if nested:
-        raise ValueError(
-            f"layers {nested} are inside a nested model of {model.name!r}; allowed: top-level "
-            f"layers {[layer.name for layer in model.layers]} (or cut the nested model itself)"
-        )
-    order = sorted({id(layer): layer for layer in found}.values(), key=lambda layer: top.index(id(layer)))
-    tensors = [_single(list(model.inputs)), *[layer.output for layer in order],
-               _single(list(model.outputs))]
-    segments = []
-    for start, end, name in zip(tensors[:-1], tensors[1:], [*[layer.name for layer in order], "output"]):
-        try:
-            segments.append(keras.Model(start, end))
-        except ValueError as error:
-            raise ValueError(
-                f"cannot cut {model.name!r} before {name!r}: part of the network bypasses the "
-                "previous cut (a skip connection, or a layer also called in another model); "
-                "allowed: layers, used once, through which all of the input's information flows"
-            ) from error
-    return segments, [layer.name for layer in order]

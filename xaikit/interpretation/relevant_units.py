@@ -13,7 +13,7 @@ responses cover (:func:`semantic_coverage`, Behzadi-Khormuji & Oramas, WACV 2023
 
 Units are indexed along the concatenation of the chosen layers' channels, in graph order;
 ``RelevantUnits.unit_names`` turns indices into ``"layer:channel"``. The network is cut at those
-layers (:func:`xaikit.core.models.layer_segments`), so ablations are masks on the activations
+layers (:func:`xaikit.core.segments.layer_segments`), so ablations are masks on the activations
 between the cuts, evaluated in large batches of (image, mask) pairs: no model per step.
 """
 
@@ -32,7 +32,7 @@ from xaikit.base.checks import check_images, check_int, check_option, check_targ
 from xaikit.base.messages import message
 from xaikit.base.resize import bilinear_matrix
 from xaikit.core import batch_slices, cached, find_layer, forward_function
-from xaikit.core.models import layer_segments
+from xaikit.core.segments import layer_segments
 from xaikit.metrics.ground_truth import binarise as binarise_maps
 from xaikit.metrics.ground_truth import label_image, waiou
 
@@ -280,7 +280,7 @@ def relevant_units(model: Any, data: Any, *, layers: Any = None, mu: float | Non
     ------
     ValueError
         Bad images or labels, unknown layers, a layer that cannot be cut out (see
-        :func:`xaikit.core.models.layer_segments`), a negative ``mu``.
+        :func:`xaikit.core.segments.layer_segments`), a negative ``mu``.
     """
     images, labels = _images_labels(data)
     n_classes = int(model.outputs[0].shape[-1])
