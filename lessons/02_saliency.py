@@ -40,7 +40,7 @@ from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.metrics import localisation
 from xaikit.models import logits_model, zoo, zoo_info
-from xaikit.report import fast_mode, figure, recorded, result, table
+from xaikit.report import above, confidence_interval, fast_mode, figure, recorded, result, table
 
 FAST = fast_mode()
 
@@ -182,8 +182,10 @@ figure(fig, "fig2_saliency",
 # intersection over union, a *hit* being IoU ≥ 0.5 (the ILSVRC criterion). Raw saliency is
 # speckled, so we also try it after a Gaussian blur (σ = 2 px), a crude stand-in for the
 # spatial coherence that GraphCut imposes. The *pointing game* (Zhang et al. 2016) asks only
-# whether the single hottest pixel falls inside the box. Two baselines make the numbers
-# meaningful: a random map, and the box of the image centre with the average true box size.
+# whether the single hottest pixel falls inside the box; a pixel picked at random does so with
+# probability equal to the box's share of the image, which is its chance level. Two baselines
+# make the box numbers meaningful: a random map, and the box of the image centre with the
+# average true box size (a baseline that knows the object sizes).
 
 # %%
 n_eval = 60 if FAST else len(test)
@@ -211,23 +213,53 @@ rows.append({"map": "centre box", "quantile": "-", "mean IoU": centre_iou.mean()
 table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
       "table_localisation", caption=f"Localisation from saliency on {n_eval} test images.")
 
+# %% [markdown]
+# The paper's claim is that the saliency map of a classifier localises the object without ever
+# seeing a box. Its number, 46.4 % top-5 localisation error on ILSVRC-2013, is not our quantity
+# (ImageNet, five guesses per image, GraphCut), so it is shown, not asserted. What we assert,
+# each with a 95 % confidence interval over the images (60 in fast mode, the whole test split in
+# full mode, same thresholds): the boxes from blurred saliency overlap the true box more than
+# the boxes from a random map, and its hottest pixel lands in the box more often than chance.
+
 # %%
 best = localisation.localisation_scores(smoothed, true_boxes, quantile=0.8)
-result("saliency_localisation_hit_rate", float(best["hit"].mean()),
-       paper="46.4 % top-5 error on ILSVRC-2013 (not the same quantity)",
-       note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5", check=recorded(rtol=0.1))
-result("saliency_pointing_game", float(best["pointing"].mean()),
-       note="hottest pixel of blurred saliency inside the true box", check=recorded(rtol=0.1))
+random_scores = localisation.localisation_scores(noise, true_boxes, quantile=0.8)
+box_share = np.prod(true_boxes[:, 2:] - true_boxes[:, :2], axis=1) / size**2
+result("saliency_boxes_beat_random_map", best["iou"] - random_scores["iou"], check=above(0.0),
+       paper="46.4 % top-5 localisation error on ILSVRC-2013 (another quantity: not asserted)",
+       note="per image: IoU of the blurred-saliency box (top 20 %) minus that of a random map")
+result("saliency_pointing_above_chance", best["pointing"] - box_share, check=above(0.0),
+       note="per image: hottest blurred-saliency pixel in the box (0/1) minus the box's share")
+result("saliency_localisation_hit_rate", float(best["hit"].mean()), check=recorded(rtol=0.1),
+       note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5")
+result("saliency_pointing_game", float(best["pointing"].mean()), check=recorded(rtol=0.1),
+       note="hottest pixel of blurred saliency inside the true box")
 
 # %% [markdown]
-# Read the table from right to left. The *pointing game* is where saliency clearly carries
-# information: with the trained model its hottest (blurred) pixel lies on the object in about
-# three images out of four, against about one in five for a random map. The *boxes* are
-# harder: the gradient is large along the object's edges and also on clutter, so the box of
-# the hot pixels rarely has the object's extent, and its quality depends on a threshold that
-# should match the object's size. A box of the right average size placed at the centre (a
-# baseline that knows the object sizes) is competitive on IoU. This is why Simonyan et al.
-# needed the GraphCut step: it grows the salient seeds along colour boundaries into a segment.
+# And against the centre box? That baseline knows the average object size, which the saliency
+# map does not; whichever way the comparison goes is a finding about this model and data, not
+# a claim of the paper. The code says which way it goes (the difference is recorded, so a change
+# is seen):
+
+# %%
+centre_difference = best["iou"] - centre_iou
+mean, low, high = confidence_interval(centre_difference)
+verdict = ("beat" if low > 0 else "lose to" if high < 0
+           else "are not distinguishable (at 95 %) from")
+print(f"Boxes from blurred saliency {verdict} the centre box: mean IoU difference {mean:+.3f}, "
+      f"95 % CI [{low:+.3f}, {high:+.3f}] over {n_eval} images.")
+result("saliency_minus_centre_box_iou", float(mean), check=recorded(rtol=0.0, atol=0.03),
+       note="mean per-image IoU of the blurred-saliency box minus the centre box's")
+
+# %% [markdown]
+# Read the table from right to left. The *pointing game* is where saliency carries information
+# most directly (the check above compares it with chance). The *boxes* are harder: the
+# gradient is large along the object's edges and also on clutter, so the box of the hot pixels
+# often misses the object's extent, and its quality depends on a threshold that should match
+# the object's size. A box of the right average size placed at the centre uses knowledge the map
+# does not have, and the line above says whether saliency's boxes beat it, lose to it or tie
+# with it. This is why Simonyan et al. needed the GraphCut step: it grows the salient seeds
+# along colour boundaries into a segment.
 
 # %%
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
@@ -251,8 +283,10 @@ figure(fig, "fig3_localisation",
 # > rate suits any network. For localisation they segment with GraphCut and take the largest
 # > connected component and report 46.4 % top-5 error on ILSVRC-2013 with the top-5
 # > predicted classes; here the box of the largest component of the top 20 % of the blurred
-# > map for the true class, one object per image, so our hit rate is not the same quantity — compare it with the random-map and
-# > centre-box baselines rather than with 100 % − 46.4 %.
+# > map for the true class, one object per image, so our hit rate is not the same quantity:
+# > we assert it against a random map and the pointing game against chance (tier 3), and
+# > record the comparison with the centre box (tier 2) instead of comparing with
+# > 100 % − 46.4 %. The class models are pictures; their scores are recorded (tier 2).
 
 # %% [markdown]
 # ## 2.5 Exercises
@@ -295,8 +329,9 @@ check("02.box_iou", box_iou)
 #   **saliency map** $M_{ij} = \max_k |\partial S_c/\partial I_{ijk}|$.
 # * The saliency map is the weight vector of the best *local* linear model of the score; a
 #   finite difference confirms it on numbers.
-# * Saliency finds the object without ever seeing a box (weakly supervised localisation), well
-#   above a random map — but the maps are noisy and hardly class-specific.
+# * Saliency finds the object without ever seeing a box (weakly supervised localisation),
+#   better than a random map and its hottest pixel better than chance (both checked) — but the
+#   maps are noisy and hardly class-specific, and a box needs more than a threshold.
 #
 # ## Further exercises
 #
@@ -306,3 +341,9 @@ check("02.box_iou", box_iou)
 #    maps change, and why does the softmax make the gradient of a confident prediction vanish?
 # 3. Replace the 95th-percentile box by the box of the largest connected component above the
 #    threshold (`scipy.ndimage.label`). Does the hit rate improve?
+#
+# ## References
+#
+# - Simonyan, K., Vedaldi, A. & Zisserman, A. (2014). Deep inside convolutional networks: Visualising image classification models and saliency maps. ICLR 2014 workshop. arXiv:1312.6034.
+# - Zhang, J., Lin, Z., Brandt, J., Shen, X. & Sclaroff, S. (2016). Top-down neural attention by excitation backprop. ECCV 2016. arXiv:1608.00507.
+# - Kim, B. (2019). Interpretable deep learning (lecture slides, KAIST / SI Analytics). Course seed `004`.

@@ -22,14 +22,14 @@
 # that table.
 #
 # **You will learn** the four estimators and their equations, what each costs in forward
-# passes, how to check a surrogate's local fidelity (R²) and KernelSHAP's efficiency property,
-# and how the maps compare on the same images.
+# passes, how to check a surrogate's local fidelity (R²) and KernelSHAP's efficiency property
+# against the model itself, and how the maps compare on the same images.
 
 # %%
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
+from scipy import ndimage
 
 from xaikit import viz
 from xaikit.attribution import (
@@ -47,7 +47,7 @@ from xaikit.core import explained_model, forward_function
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo
-from xaikit.report import exact, fast_mode, figure, recorded, result, table
+from xaikit.report import above, below, exact, fast_mode, figure, recorded, result, table
 
 FAST = fast_mode()
 N_MASKS = 500 if FAST else 4000
@@ -58,14 +58,14 @@ ITERATIONS = 100 if FAST else 300
 # ## 6.1 Same images, same model
 #
 # The `shapes` test images (one shape on clutter, with its mask) and the zoo CNN of lesson 3.
-# One image per class; fast mode uses three.
+# One image per class, five in both modes (fast mode draws fewer masks and samples): the checks
+# of 6.5 need a confidence interval over images.
 
 # %%
 test = load("shapes", split="test")
 model = zoo("shapes")
 names = test.class_names
-n_show = 3 if FAST else 5
-index = np.array([np.flatnonzero(test.labels == c)[0] for c in range(len(names))])[:n_show]
+index = np.array([np.flatnonzero(test.labels == c)[0] for c in range(len(names))])
 images, labels, masks = test.images[index], test.labels[index], test.masks[index]
 print("images:", [names[c] for c in labels])
 
@@ -111,7 +111,11 @@ print(f"RISE: {N_MASKS} masks of a 7x7 grid, p = 0.5 -> {N_MASKS} forward passes
 #
 # (exercise 2) and imposes $\phi_0 = f(\text{all off})$ and $\sum_j \phi_j = f(x) - \phi_0$; the
 # solution of that weighted least-squares problem *is* the vector of Shapley values when all
-# coalitions are used (and an estimate when they are sampled).
+# coalitions are used (and an estimate when they are sampled). Efficiency is imposed by the fit,
+# so measuring it on the fit's own numbers would prove nothing; we check it against the model
+# instead: $\sum_j \phi_j$ must equal $f(x) - f(\text{all off})$ computed by calling the model
+# on the image and on the image with every superpixel painted its mean colour — which fails if
+# the kit scored the wrong image, the wrong fill or the wrong class.
 
 # %%
 segments = superpixels(images, "slic", n_segments=40)
@@ -119,16 +123,31 @@ print("superpixels per image:", [int(s.max()) + 1 for s in segments])
 timed("LIME", N_SAMPLES, lambda: lime(model, images, labels, n_samples=N_SAMPLES,
                                       segmentation=segments, return_details=True))
 timed("KernelSHAP", N_SAMPLES + 2, lambda: kernel_shap(model, images, labels, n_samples=N_SAMPLES,
-                                                       segmentation=segments, return_details=True))
-lime_details, shap_details = maps["LIME"], maps["KernelSHAP"]
-maps["LIME"], maps["KernelSHAP"] = lime_details.maps, shap_details.maps
-efficiency_gap = max(abs(float(phi.sum()) - (f - b)) for phi, f, b in
-                     zip(shap_details.weights, shap_details.full_score, shap_details.intercept))
+                                                       segmentation=segments))
+lime_details = maps["LIME"]
+maps["LIME"] = lime_details.maps
 print("LIME local fidelity R^2 per image:", np.round(lime_details.r2, 3))
-print("KernelSHAP: max |sum(phi) - (f(x) - f(baseline))| =", efficiency_gap)
 result("lime_r2_mean", float(lime_details.r2.mean()),
        note="weighted R^2 of the ridge surrogate on its own samples", check=recorded(rtol=0.05))
-result("kernel_shap_efficiency_gap", efficiency_gap, paper="0 (efficiency)", check=exact(0.0, atol=1e-4))
+
+# %%
+def segment_means(values, segments):
+    """Per image, the mean of ``values`` (N, H, W[, C]) over each superpixel, painted back."""
+    return np.stack([np.stack([ndimage.mean(v[..., c], s, np.arange(s.max() + 1))[s]
+                               for c in range(v.shape[-1])], -1) for v, s in zip(values, segments)])
+
+
+all_off = segment_means(images, segments)                  # every superpixel its mean colour
+every = np.arange(len(images))
+delta = (model.predict(images, verbose=0)[every, labels]
+         - model.predict(all_off, verbose=0)[every, labels])         # f(x) - f(all off)
+pixels_per_segment = np.stack([np.bincount(s.ravel())[s] for s in segments])
+phi_sum = (maps["KernelSHAP"] / pixels_per_segment).sum(axis=(1, 2))  # each pixel holds its phi_j
+gap = float(np.abs(phi_sum - delta).max())
+print("KernelSHAP: sum(phi) =", np.round(phi_sum, 4), " f(x) - f(all off) =", np.round(delta, 4))
+result("kernel_shap_efficiency_vs_model", gap, check=exact(0.0, atol=1e-4),
+       paper="0 (efficiency, Lundberg & Lee 2017)",
+       note="max |sum phi - (p(x) - p(all superpixels mean-coloured))|, the model called directly")
 
 # %% [markdown]
 # ## 6.4 Meaningful perturbation
@@ -147,6 +166,27 @@ timed("meaningful pert.", ITERATIONS,
       lambda: meaningful_perturbation(model, images, labels, iterations=ITERATIONS, sigma=6.0,
                                       seed=0))
 
+# %% [markdown]
+# Does the learned mask do what the objective asks, delete the evidence for the class? We rebuild
+# $\Phi(x; m) = m \odot x + (1 - m) \odot \text{blur}(x)$ from the returned map $1 - m$ with our
+# own blur and ask the model: the class probability should collapse (Fong & Vedaldi's "deletion
+# game"). The check asserts that the probability keeps less than half of its value on average
+# (95 % confidence interval over the images); the deleted area is recorded.
+
+# %%
+deleted = maps["meaningful pert."][..., None]
+perturbed = (1 - deleted) * images + deleted * ndimage.gaussian_filter(
+    images, sigma=(0, 6.0, 6.0, 0), mode="reflect")
+kept = (model.predict(perturbed, verbose=0)[every, labels]
+        / model.predict(images, verbose=0)[every, labels])
+print("p(class | Φ(x; m)) / p(class | x) per image:", np.round(kept, 3))
+result("meaningful_perturbation_deletes_class", kept, check=below(0.5),
+       paper="the mask deletes the class (Fong & Vedaldi 2017, Sec. 4)",
+       note="per image p_c(perturbed) / p_c(x)")
+result("meaningful_perturbation_deleted_area", float(deleted.mean()), check=recorded(rtol=0.1),
+       note="mean share of the image deleted (1 - m)")
+
+# %%
 shown = {**maps, "RISE": maps["RISE"] - maps["RISE"].mean(axis=(1, 2), keepdims=True)}
 fig = viz.grid(images, shown, signed=("LIME", "KernelSHAP", "occlusion", "RISE"),
                image_titles=[names[c] for c in labels])
@@ -163,14 +203,28 @@ figure(fig, "perturbation_side_by_side",
 
 # %%
 def mass_on_object(batch, objects):
+    """Per image, the share of the map's positive mass inside the object mask, (N,)."""
     positive = np.maximum(batch, 0)
-    return float(np.mean([(p * m).sum() / max(p.sum(), 1e-12) for p, m in zip(positive, objects)]))
+    return (positive * objects).sum(axis=(1, 2)) / np.maximum(positive.sum(axis=(1, 2)), 1e-12)
 
 
-area = float(masks.mean())
-rows = [{"method": name, "positive mass on object": f"{mass_on_object(m, masks):.0%}",
-         "object area": f"{area:.0%}"} for name, m in shown.items()]
-table(rows, "mass_on_object", caption="Share of each map's positive mass on the object")
+area = masks.mean(axis=(1, 2))
+mass = {name: mass_on_object(m, masks) for name, m in shown.items()}
+table([{"method": name, "positive mass on object": f"{m.mean():.0%}",
+        "object area": f"{area.mean():.0%}"} for name, m in mass.items()],
+      "mass_on_object", caption="Share of each map's positive mass on the object (mean over "
+      "the images) and the share of the image the object covers")
+
+# %% [markdown]
+# A map that ignored the object would put on it about the share of the image the object
+# covers. Each method's excess over that chance level is asserted to be positive (95 %
+# confidence interval of the mean over the five images); occlusion is lesson 3's.
+
+# %%
+for name in ("RISE", "LIME", "KernelSHAP", "meaningful pert."):
+    key = name.lower().replace(" ", "_").replace(".", "")
+    result(f"{key}_mass_on_object_above_area", mass[name] - area, check=above(0.0),
+           note="per image: share of positive mass on the object minus the object's area")
 
 # %% [markdown]
 # ## 6.6 The survey's Table 1, with measured efficiency
@@ -221,15 +275,23 @@ print("lime_vs_lrp_cost_ratio =", round(float(seconds["LIME"] / seconds["LRP"]),
 # > (λ1 = 0.08, the paper's 1e-4 summed over 28 × 28 cells; λ2 = 0.2), and mask noise instead
 # > of the paper's jitter. A much larger λ1 (we first tried 1) leaves the mask at 1 on these
 # > confidently classified images: the saturated softmax's gradient is smaller than the
-# > sparsity term's, and the map is empty. The survey's Table 1 gives
-# > qualitative "Low"/"High" efficiency; the table above measures it: the perturbation methods
-# > cost hundreds to thousands of forward passes, LRP and DeepLIFT a handful.
+# > sparsity term's, and the map is empty. The survey's Table 1 gives qualitative "Low"/"High"
+# > efficiency; the table above measures it in forward-pass equivalents on this machine. The
+# > ordering follows from the pass counts by construction (N samples against one forward and
+# > one backward pass), so it is shown, not asserted as a check.
+# >
+# > What is checked: KernelSHAP's efficiency against the model called directly on the image and
+# > on its all-off version (6.3, tier 1); that meaningful perturbation's mask deletes the class
+# > (6.4) and that every map puts more of its positive mass on the object than the object's
+# > share of the image (6.5), each with a 95 % confidence interval over the five images (tier 3);
+# > LIME's R² and the deleted area are recorded values (tier 2). None of the papers reports a
+# > number we could compare: their settings (ImageNet, Inception, ResNet50) differ from ours.
 #
 # ## Summary
 #
 # * RISE, LIME and KernelSHAP are model-agnostic and cost one forward pass per sample.
 # * LIME reports how well its linear surrogate fits (R²); KernelSHAP's values add up exactly to
-#   $f(x) - f(\text{baseline})$.
+#   $f(x) - f(\text{baseline})$, which we checked against the model itself.
 # * Meaningful perturbation optimises a mask instead of sampling; its result depends on λ's, the
 #   blur and the number of iterations.
 #
@@ -259,3 +321,11 @@ check("06.shapley_kernel", shapley_kernel)
 # 3. Run RISE with 100, 1000 and 4000 masks on one image. How fast does the map stop changing?
 # 4. Explain one image with LIME using `segmentation="quickshift"` and `"grid"`. How do the maps
 #    and the R² change with the superpixels?
+#
+# ## References
+#
+# - Petsiuk, V., Das, A. & Saenko, K. (2018). RISE: Randomized input sampling for explanation of black-box models. BMVC 2018. arXiv:1806.07421.
+# - Ribeiro, M. T., Singh, S. & Guestrin, C. (2016). "Why should I trust you?": Explaining the predictions of any classifier. KDD 2016. arXiv:1602.04938.
+# - Lundberg, S. M. & Lee, S.-I. (2017). A unified approach to interpreting model predictions. NeurIPS 2017. arXiv:1705.07874.
+# - Fong, R. C. & Vedaldi, A. (2017). Interpretable explanations of black boxes by meaningful perturbation. ICCV 2017. arXiv:1704.03296.
+# - Zhang, W., Cai, L., Chen, M. & Wang, N. (2019). Progress in interpretability research of convolutional neural networks. MobiCASE 2019, Springer LNICST 290. doi:10.1007/978-3-030-28468-8_12.
