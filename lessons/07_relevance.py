@@ -271,7 +271,8 @@ print(f"The biases carry between {share.min():.0%} and {share.max():.0%} of |f(x
 # bias out: it hands the bias part to the pixels, in proportion to their positive contributions.
 # Its conservation is a property of the rule, not evidence that the map is more faithful. On the
 # bias-free network of 7.2 the bias part is zero and the two views coincide. The ε and γ rules
-# absorb still more (their stabilisers and the extra positive weights take a share as well).
+# move the share again (first table of 7.3): their stabilisers and extra positive weights take
+# or give relevance of their own, so their sums do not follow the Euler split.
 
 # %% [markdown]
 # ## 7.4 DeepLIFT: differences from a reference
