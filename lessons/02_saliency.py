@@ -319,11 +319,12 @@ figure(fig, "fig2_saliency_photos",
 # The object fills these photographs, so they hold no box to score. To get a ground truth on real
 # photographs we put two of them side by side: the central half of `chelsea` next to the central
 # half of `coffee` (and, in full mode, the other way round). The network sees a cat and a cup of
-# coffee, and we know which half holds which. Simonyan et al. do not claim that saliency is
-# class-specific, only that it finds the object; the pointing game asks exactly that: does the
-# hottest pixel of the saliency map for the cat class (the most probable of the three breeds)
-# lie in the cat's half, and that for espresso in the cup's half? Each verdict is one entry of
-# the checked pattern.
+# coffee, and we know which half holds which. The pointing game asks: does the hottest pixel of
+# the saliency map for the cat class (the most probable of the three breeds) lie in the cat's
+# half, and that for espresso in the cup's half? This is not the paper's claim — Simonyan et
+# al. explain images of one object, and never claim that the gradient is class-specific — so
+# the verdicts are a finding, printed and recorded (tier 2), not asserted. Lesson 5 measures
+# class discrimination properly.
 
 # %%
 ARRANGEMENTS = [("chelsea", "coffee")] if FAST else [("chelsea", "coffee"), ("coffee", "chelsea")]
@@ -335,15 +336,17 @@ explained = {"chelsea": cat_class, "coffee": int(top1[1])}
 print("classes explained:", {name: photos.class_names[c] for name, c in explained.items()})
 
 # %%
-verdicts = {}
-for i, arrangement in enumerate(ARRANGEMENTS):
-    for side, name in enumerate(arrangement):
-        hot = saliency(imagenet, collages[i:i + 1], explained[name])[0]
-        column = np.unravel_index(hot.argmax(), hot.shape)[1]
-        verdicts[f"{name} in {'|'.join(arrangement)}"] = bool((column >= 112) == side)
-result("photo_saliency_points_at_the_object", verdicts,
-       check=pattern({key: True for key in verdicts}),
-       note="hottest saliency pixel of each class in its object's half of the collage")
+pairs = [(i, side, name) for i, arrangement in enumerate(ARRANGEMENTS)
+         for side, name in enumerate(arrangement)]                  # one map per collage and class
+hot = saliency(imagenet, collages[[i for i, _, _ in pairs]],
+               np.array([explained[name] for _, _, name in pairs]))
+columns = hot.reshape(len(hot), -1).argmax(axis=1) % hot.shape[2]    # column of the hottest pixel
+verdicts = {f"{name} in {'|'.join(ARRANGEMENTS[i])}": bool((column >= 112) == side)
+            for (i, side, name), column in zip(pairs, columns)}
+print("hottest pixel in the explained object's half:", verdicts)
+result("photo_saliency_pointing_hits", sum(verdicts.values()), check=recorded(rtol=0.0),
+       note=f"of {len(verdicts)} collage-class pairs, how many have the hottest saliency pixel "
+            "in the explained object's half")
 
 # %% [markdown]
 # > **Paper vs here.** Simonyan et al. use an AlexNet-like ImageNet ConvNet (224 px) and
@@ -359,8 +362,9 @@ result("photo_saliency_points_at_the_object", verdicts,
 # > record the comparison with the centre box (tier 2) instead of comparing with
 # > 100 % − 46.4 %. The class models are pictures; their scores are recorded (tier 2). On
 # > photographs (2.5) we use EfficientNet-Lite0 instead of their ConvNet, two scikit-image photos
-# > instead of ILSVRC, and a collage of two photos as ground truth for the pointing game. Fast
-# > mode runs one collage, full mode two.
+# > instead of ILSVRC; the top-1 labels are checked, and the pointing game on a collage of two
+# > photos is recorded, not asserted (not the paper's claim). Fast mode runs one collage, full
+# > mode two.
 
 # %% [markdown]
 # ## 2.6 Exercises
