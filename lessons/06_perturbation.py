@@ -54,8 +54,8 @@ FAST = fast_mode()
 N_MASKS = 500 if FAST else 4000
 N_SAMPLES = 300 if FAST else 1000
 ITERATIONS = 100 if FAST else 300
-PHOTO_MASKS = 150 if FAST else 1000   # 6.7: EfficientNet-Lite0 costs ~50x the shapes CNN
-PHOTO_SAMPLES = 100 if FAST else 500
+PHOTO_MASKS = 150 if FAST else 500    # 6.7: EfficientNet-Lite0 costs ~50x the shapes CNN
+PHOTO_SAMPLES = 100 if FAST else 250
 
 # %% [markdown]
 # ## 6.1 Same images, same model
@@ -356,7 +356,7 @@ figure(fig, "photo_rise_lime", caption="RISE (minus its mean) and LIME (SLIC sup
 # > share of the image (6.5), each with a 95 % confidence interval over the five images (tier 3);
 # > LIME's R² and the deleted area are recorded values (tier 2). On a photograph (6.7):
 # > EfficientNet-Lite0 instead of ResNet50 / Inception, a two-photo collage as ground truth,
-# > fewer masks and coalitions than on the shapes (150 / 100 in fast mode, 1000 / 500 in full
+# > fewer masks and coalitions than on the shapes (150 / 100 in fast mode, 500 / 250 in full
 # > mode), checked by patterns (each method on the right half; the two methods agree). None of
 # > the papers reports a number we could compare: their settings (ImageNet validation images,
 # > Inception, ResNet50) differ from ours.
