@@ -536,6 +536,10 @@ result("guided_backprop_more_on_strokes_than_gradient",
 # %% [markdown]
 # ## 4.10 Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # **SmoothGrad.** Write `smooth_grad(model, images, targets, noise, sigma)`: the average raw
 # gradient (N, H, W, C) of the target scores over the noisy copies
 # `images + sigma * (max - min) * noise[s]`, where `noise` has shape (n, N, H, W, C) and max/min

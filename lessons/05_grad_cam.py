@@ -418,6 +418,10 @@ figure(fig, "fig1_grad_cam_photo",
 # %% [markdown]
 # ## 5.9 Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # **Exercise 1 (`05.cam_from_weights`).** Given the activations `A` of the last convolution,
 # shape `(N, h, w, K)`, the dense layer's `kernel` `(K, n_classes)` and one target class per
 # image, return the class activation maps $M_c(i, j) = \sum_k w_k^c A^k_{ij}$, shape

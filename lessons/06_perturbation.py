@@ -371,6 +371,10 @@ figure(fig, "photo_rise_lime", caption="RISE (minus its mean) and LIME (SLIC sup
 #
 # ## Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # 1. Implement RISE's aggregation `rise_saliency(scores, masks, p)`: N scores, N masks (N, H, W).
 
 # %%
