@@ -137,8 +137,8 @@ result("lrp0_conservation_gap_bias_free", by_net["bias-free"]["max |sum R - f(x)
 # %% [markdown]
 # And with biases the relevance is *not* conserved: the share each bias keeps is far above float
 # rounding. The check below asserts a gap of at least 1 % of the logit on average over the eight
-# images (95 % confidence interval of the mean), so it fails if the kit's LRP silently dropped the
-# biases from its forward pass.
+# images (95 % confidence interval of the mean), so it fails if the kit's LRP-0 left the biases
+# out of its denominators $z_j$ (as the z⁺ rule of 7.3 does), which would conserve everything.
 
 # %%
 net = nets["with biases"]
