@@ -78,7 +78,7 @@ def main() -> None:
     backward = cpu_times({"floor": backward_floor}, args.repeats)["floor"]
 
     patches = len(occlusion_boxes(64, 64, 8, 4)) + 1
-    shap_segments = dict(segmentation="grid", n_segments=64, fill="grey")
+    shap_segments = dict(segmentation="grid", n_segments=64, baseline="grey")
     rows = [
         ("occlusion (patch 8, stride 4)", n * patches,
          lambda: occlusion(model, images, 0, patch=8, stride=4, batch_size=batch)),

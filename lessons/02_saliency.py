@@ -39,6 +39,7 @@ from xaikit.attribution.class_models import class_model_visualisation
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.metrics import localisation
+from xaikit.models import accuracy as test_accuracy
 from xaikit.models import logits_model, zoo, zoo_info
 from xaikit.report import fast_mode, figure, result, table
 
@@ -56,8 +57,7 @@ test = load("shapes", split="test")
 train = load("shapes", split="train")
 model = zoo("shapes")
 class_names = test.class_names
-probabilities = model.predict(test.images, verbose=0)
-accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+accuracy = test_accuracy(model, test)
 print(f"{len(test)} test images, classes {class_names}")
 print(f"test accuracy {accuracy:.3f} (recorded at training time: {zoo_info('shapes')['test_accuracy']})")
 result("shapes_test_accuracy", accuracy, status="info", note="zoo 'shapes' on its test split")
@@ -268,7 +268,7 @@ figure(fig, "fig3_localisation",
 # %%
 def saliency_map(model, images, targets):
     """Return max over channels of |dS_c/dI|, shape (N, H, W), for S = model(images)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.saliency_map", saliency_map)
@@ -282,7 +282,7 @@ check("02.saliency_map", saliency_map)
 # %%
 def box_iou(box_a, box_b):
     """Return |A ∩ B| / |A ∪ B| for two boxes (y0, x0, y1, x1), as a float."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.box_iou", box_iou)

@@ -34,6 +34,7 @@ from xaikit.attribution import occlusion
 from xaikit.attribution.perturbation import occlusion_boxes
 from xaikit.data import load
 from xaikit.exercises import check
+from xaikit.models import accuracy as test_accuracy
 from xaikit.models import zoo, zoo_info
 from xaikit.report import fast_mode, figure, result, table
 
@@ -49,8 +50,7 @@ FAST = fast_mode()
 test = load("shapes", split="test")
 model = zoo("shapes")
 names = test.class_names
-probabilities = model.predict(test.images, verbose=0)
-accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+accuracy = test_accuracy(model, test)
 print(f"{len(test)} test images {test.images.shape[1:]}, classes {names}, accuracy {accuracy:.1%}")
 result("shapes_test_accuracy", accuracy, status="info", note="zoo model 'shapes' on its test split")
 
@@ -88,7 +88,7 @@ print(f"{len(boxes)} positions = {len(boxes)} forward passes (+1 for the unocclu
 # probability score it must agree with our lines to float precision:
 
 # %%
-kit = occlusion(model, image[None], target, patch=PATCH, stride=STRIDE, fill="grey",
+kit = occlusion(model, image[None], target, patch=PATCH, stride=STRIDE, baseline="grey",
                 on="probabilities")[0]
 gap = float(np.abs(kit - by_hand).max())
 print("max |kit - by hand| =", gap)
@@ -109,11 +109,11 @@ images, labels = test.images[index], test.labels[index]
 start = time.perf_counter()
 panels = {
     "(b) strongest map, last_conv": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                              output="activation", layer="last_conv"),
+                                              panel="activation", layer="last_conv"),
     "(d) p(correct class)": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                      output="probability"),
+                                      panel="probability"),
     "(e) most probable label": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                         output="label"),
+                                         panel="label"),
     "score drop (logit)": occlusion(model, images, labels, patch=PATCH, stride=STRIDE),
 }
 seconds = time.perf_counter() - start
@@ -138,7 +138,7 @@ figure(fig, "fig7_occlusion_panels",
        caption=f"Zeiler & Fergus (2014) Fig. 7 on shapes: grey {PATCH}x{PATCH} square, stride "
                f"{STRIDE}; panel values averaged over the squares covering each pixel")
 
-labels_seen = {names[v] for v in np.unique(panels["(e) most probable label"])}
+labels_seen = {names[v] for v in np.unique(panels["(e) most probable label"]).astype(int)}
 print("labels predicted somewhere in panel (e):", sorted(labels_seen))
 
 # %% [markdown]
@@ -152,7 +152,7 @@ print("labels predicted somewhere in panel (e):", sorted(labels_seen))
 n_eval = 12 if FAST else 100
 subset = test.subset(np.arange(n_eval))
 prob_maps = occlusion(model, subset.images, subset.labels, patch=PATCH, stride=STRIDE,
-                      output="probability")
+                      panel="probability")
 flat = prob_maps.reshape(n_eval, -1).argmin(axis=1)
 hits = subset.masks.reshape(n_eval, -1)[np.arange(n_eval), flat]
 on_object = np.array([m[k].mean() for m, k in zip(prob_maps, subset.masks)])
@@ -176,8 +176,8 @@ result("occlusion_seconds_per_image", seconds / len(images), status="info",
 
 # %%
 choices = {f"{k}px {fill}": occlusion(model, images[:1], labels[:1], patch=k,
-                                       stride=k if FAST else max(1, k // 2), fill=fill)
-           for k in (4, 8, 16) for fill in ("grey", "blur")}
+                                       stride=k if FAST else max(1, k // 2), baseline=fill)
+           for k in (4, 8, 16) for fill in ("grey", "blurred")}
 fig = viz.grid(images[:1], choices, size=1.6)
 figure(fig, "occlusion_patch_and_fill", caption="Score-drop maps for three patch sizes and two fills")
 

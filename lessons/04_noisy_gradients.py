@@ -37,6 +37,7 @@ import numpy as np
 
 from xaikit import viz
 from xaikit.attribution import (
+    completeness_gap,
     deconvnet,
     gradient,
     guided_backprop,
@@ -47,6 +48,7 @@ from xaikit.attribution import (
 )
 from xaikit.data import load
 from xaikit.exercises import check
+from xaikit.models import accuracy as test_accuracy
 from xaikit.models import logits_model, zoo, zoo_info
 from xaikit.report import fast_mode, figure, result, table
 
@@ -110,7 +112,7 @@ test = load("digits", split="test")
 model = zoo("digits")
 logits = logits_model(model)
 predicted = logits.predict(test.images, verbose=0).argmax(axis=1)
-accuracy = float((predicted == test.labels).mean())
+accuracy = test_accuracy(model, test)
 n_images = 4 if FAST else 8
 chosen = np.flatnonzero(predicted == test.labels)[:: max(1, len(test) // 40)][:n_images]
 images, targets = test.images[chosen], test.labels[chosen]
@@ -327,10 +329,11 @@ figure(fig, "fig_interior_gradients", caption="Interior gradients at alpha * x (
 #
 # By the fundamental theorem of calculus for path integrals IG is **complete**:
 # $\sum_i \text{IG}_i(x) = S(x) - S(x')$ (their Prop. 1). The integral is a sum over $m$ steps,
-# so completeness holds only up to the quadrature error, which `return_gap=True` reports.
+# so completeness holds only up to the quadrature error, which `completeness_gap` reports.
 
 # %%
-ig_maps, ig_gap = integrated_gradients(model, images, targets, steps=64, return_gap=True)
+ig_maps = integrated_gradients(model, images, targets, steps=64)
+ig_gap = completeness_gap(model, images, ig_maps, targets)
 blurred = integrated_gradients(model, images, targets, baseline="blurred", steps=64)
 fig = viz.grid(images, {"gradient x input": raw[..., 0] * images[..., 0],
                         "IG (black)": ig_maps, "IG (blurred)": blurred},
@@ -343,7 +346,8 @@ difference = target_score(images) - target_score(np.zeros_like(images))
 rows = []
 for rule in ("riemann_left", "riemann_right", "riemann_mid", "trapezoid"):
     for steps in ((8, 64) if FAST else (8, 16, 32, 64, 128)):
-        _, gap = integrated_gradients(model, images, targets, steps=steps, rule=rule, return_gap=True)
+        maps = integrated_gradients(model, images, targets, steps=steps, rule=rule)
+        gap = completeness_gap(model, images, maps, targets)
         rows.append({"rule": rule, "steps": steps,
                      "max |gap| / |S(x) - S(x')|": f"{np.max(np.abs(gap / difference)):.2e}"})
 table(rows, "table_ig_completeness", caption="Completeness of IG: the largest relative gap "
@@ -391,7 +395,7 @@ table([{"map": name, "total variation": f"{total_variation(maps):.3f}",
 # %%
 def smooth_grad(model, images, targets, noise, sigma):
     """Return the mean gradient (N, H, W, C) over the noisy copies of each image."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.smooth_grad", smooth_grad)
@@ -407,7 +411,7 @@ check("04.smooth_grad", smooth_grad)
 # %%
 def integrated_gradients_trapezoid(model, images, targets, baseline, steps):
     """Return IG (N, H, W, C) on the straight path from baseline to images (trapezoid rule)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)

@@ -35,7 +35,9 @@ from xaikit import viz
 from xaikit.attribution import (
     deeplift,
     kernel_shap,
+    kernel_shap_details,
     lime,
+    lime_details,
     lrp,
     meaningful_perturbation,
     occlusion,
@@ -43,10 +45,9 @@ from xaikit.attribution import (
 )
 from xaikit.attribution.perturbation import occlusion_boxes
 from xaikit.attribution.surrogate import superpixels
-from xaikit.core import explained_model, forward_function
 from xaikit.data import load
 from xaikit.exercises import check
-from xaikit.models import zoo
+from xaikit.models import predict, zoo
 from xaikit.report import fast_mode, figure, result, table
 
 FAST = fast_mode()
@@ -116,17 +117,17 @@ print(f"RISE: {N_MASKS} masks of a 7x7 grid, p = 0.5 -> {N_MASKS} forward passes
 # %%
 segments = superpixels(images, "slic", n_segments=40)
 print("superpixels per image:", [int(s.max()) + 1 for s in segments])
-timed("LIME", N_SAMPLES, lambda: lime(model, images, labels, n_samples=N_SAMPLES,
-                                      segmentation=segments, return_details=True))
-timed("KernelSHAP", N_SAMPLES + 2, lambda: kernel_shap(model, images, labels, n_samples=N_SAMPLES,
-                                                       segmentation=segments, return_details=True))
-lime_details, shap_details = maps["LIME"], maps["KernelSHAP"]
-maps["LIME"], maps["KernelSHAP"] = lime_details.maps, shap_details.maps
+timed("LIME", N_SAMPLES, lambda: lime_details(model, images, labels, n_samples=N_SAMPLES,
+                                              segmentation=segments))
+timed("KernelSHAP", N_SAMPLES + 2, lambda: kernel_shap_details(
+    model, images, labels, n_samples=N_SAMPLES, segmentation=segments))
+lime_fit, shap_details = maps["LIME"], maps["KernelSHAP"]
+maps["LIME"], maps["KernelSHAP"] = lime_fit.maps, shap_details.maps
 efficiency_gap = max(abs(float(phi.sum()) - (f - b)) for phi, f, b in
                      zip(shap_details.weights, shap_details.full_score, shap_details.intercept))
-print("LIME local fidelity R^2 per image:", np.round(lime_details.r2, 3))
+print("LIME local fidelity R^2 per image:", np.round(lime_fit.r2, 3))
 print("KernelSHAP: max |sum(phi) - (f(x) - f(baseline))| =", efficiency_gap)
-result("lime_r2_mean", float(lime_details.r2.mean()), status="info",
+result("lime_r2_mean", float(lime_fit.r2.mean()), status="info",
        note="weighted R^2 of the ridge surrogate on its own samples")
 result("kernel_shap_efficiency_gap", efficiency_gap, paper="0 (efficiency)",
        status="ok" if efficiency_gap < 1e-4 else "fail")
@@ -183,12 +184,10 @@ table(rows, "mass_on_object", caption="Share of each map's positive mass on the 
 # `benchmarks/bench_perturbation.py` measures all of them warm, against the same floor.)
 
 # %%
-logits = explained_model(model)
-forward = forward_function(logits)
 block = np.repeat(images[:1], 64, axis=0)
-forward(block)
+predict(model, block, batch_size=64)
 start = time.perf_counter()
-forward(block).numpy()
+predict(model, block, batch_size=64)
 per_forward = (time.perf_counter() - start) / 64
 for name, method in (("LRP", lrp), ("DeepLIFT", deeplift)):
     method(model, images, labels)

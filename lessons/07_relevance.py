@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from xaikit import viz
-from xaikit.attribution import deep_taylor, deeplift, gradient, lrp
+from xaikit.attribution import deep_taylor, deeplift, deeplift_details, gradient, lrp, lrp_details
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo
@@ -85,7 +85,7 @@ x = keras.layers.GlobalAveragePooling2D()(x)
 bias_free = keras.Model(inputs, keras.layers.Dense(4, use_bias=False)(x))
 probe = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
 
-details = lrp(bias_free, probe, 0, epsilon=0.0, return_details=True)
+details = lrp_details(bias_free, probe, 0, epsilon=0.0)
 conservation = float(np.abs(details.total - details.score).max())
 grad_x_input = gradient(bias_free, probe, 0) * probe
 lrp0_gap = float(np.abs(details.relevance - grad_x_input).max() / np.abs(grad_x_input).max())
@@ -101,7 +101,7 @@ result("lrp0_vs_gradient_x_input", lrp0_gap, paper="identical on bias-free ReLU 
 #
 # The zoo model of lessons 3 and 6 has biases and batch normalisation (folded into the
 # preceding convolution). Conservation now only holds up to what the biases absorb; the kit
-# reports that share (`return_details=True`). We compare LRP-ε, LRP-γ on all layers, α1β0 and
+# reports that share (`lrp_details`). We compare LRP-ε, LRP-γ on all layers, α1β0 and
 # the composite that Montavon et al. (2019) recommend — ε on the dense layer, γ in the
 # convolutions, z^B at the pixels — with deep Taylor (z⁺ + z^B).
 
@@ -128,7 +128,7 @@ rows = []
 for name, options in [("LRP-0", {"epsilon": 0.0}), ("LRP-ε (ε=0.01)", {"epsilon": 0.01}),
                       ("LRP-γ", {"rule": "gamma"}), ("LRP-α1β0", {"rule": "alpha_beta"}),
                       ("composite", {"rule": "gamma", "rules": composite})]:
-    d = lrp(model, images, labels, return_details=True, **options)
+    d = lrp_details(model, images, labels, **options)
     share = np.abs(d.absorbed) / np.abs(d.score)
     rows.append({"rule": name, "mean logit": f"{d.score.mean():.3f}",
                  "mean sum of relevance": f"{d.total.mean():.3f}",
@@ -147,7 +147,7 @@ table(rows, "lrp_conservation_trained",
 
 # %%
 for name, baseline in [("black", 0.0), ("grey", 0.5)]:
-    d = deeplift(model, images, labels, baseline=baseline, return_details=True)
+    d = deeplift_details(model, images, labels, baseline=baseline)
     gap = float(np.abs(d.absorbed).max())
     print(f"baseline {name}: Δt = {np.round(d.score, 3)}, max |ΣC - Δt| = {gap:.2e}")
     result(f"deeplift_summation_gap_{name}", gap, paper="0 (summation-to-delta)",

@@ -8,11 +8,13 @@ user's model: rewritten models and compiled functions live as long as the model 
 API
 ---
 - ``batch_slices(n, batch_size) -> Iterator[slice]``: the internal batches.
+- ``run_batched(function, n_items, batch_size)``: ``function(part)`` for every internal batch,
+  the outputs concatenated as NumPy — the one batch-and-concatenate loop of the kit.
 - ``cached(model, key, build)``: memoise ``build()`` per (model, key).
 - ``forward_function(model)``: compiled ``x -> outputs``.
 - ``gradient_function(model)``: compiled ``(x, w) -> (S, dS/dx)`` with ``S = sum_k w_k f_k(x)``.
 - ``layer_gradient_function(tap_model)``: compiled ``(x, w) -> (A, S, dS/dA)`` for a model
-  ``x -> [A, f(x)]`` (see :func:`xaikit.core.models.activation_model`).
+  ``x -> [A, f(x)]`` (see :func:`xaikit.core.surgery.activation_model`).
 - ``predict(model, images, batch_size)`` -> outputs (N, K) as NumPy.
 - ``gradients(model, images, weights, batch_size)`` -> (scores (N,), gradients (N, H, W, C)).
 - ``layer_gradients(tap_model, images, weights, batch_size)`` -> (A, scores, dS/dA).
@@ -28,26 +30,60 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from xaikit.base.checks import check_int
+from xaikit.base.vocabulary import BATCH_SIZE
+from xaikit.core.targets import score
+
 __all__ = [
     "batch_slices",
     "cached",
     "forward_function",
     "gradient_function",
     "gradients",
+    "input_spec",
     "layer_gradient_function",
     "layer_gradients",
     "predict",
+    "run_batched",
+    "weights_spec",
 ]
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def batch_slices(n_items: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices of at most ``batch_size`` covering ``range(n_items)``."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be an int >= 1")
-    for start in range(0, n_items, int(batch_size)):
-        yield slice(start, min(start + int(batch_size), n_items))
+    """Consecutive slices of at most ``batch_size`` covering ``range(n_items)``.
+
+    Examples
+    --------
+    >>> list(batch_slices(5, 2))
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    batch_size = check_int("batch_size", batch_size)
+    for start in range(0, n_items, batch_size):
+        yield slice(start, min(start + batch_size, n_items))
+
+
+def _numpy(value: Any) -> tuple[np.ndarray, ...]:
+    if isinstance(value, (tuple, list)):
+        return tuple(np.asarray(v) for v in value)
+    return (np.asarray(value),)
+
+
+def run_batched(function: Callable[[slice], Any], n_items: int, batch_size: int) -> Any:
+    """``function(part)`` for each internal batch ``part`` of ``range(n_items)``, concatenated.
+
+    ``function`` returns an array or a tuple/list of arrays (tensors are converted to NumPy);
+    the result is one array, or a tuple of arrays concatenated along axis 0.
+
+    Examples
+    --------
+    >>> run_batched(lambda part: np.arange(10)[part] * 2, 10, 4).tolist()
+    [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+    """
+    parts = [_numpy(function(part)) for part in batch_slices(n_items, batch_size)]
+    joined = tuple(np.concatenate(column) for column in zip(*parts))
+    return joined[0] if len(joined) == 1 else joined
 
 
 def cached(model: Any, key: Any, build: Callable[[], Any]) -> Any:
@@ -58,12 +94,14 @@ def cached(model: Any, key: Any, build: Callable[[], Any]) -> Any:
     return entries[key]
 
 
-def _input_spec(model: keras.Model) -> tf.TensorSpec:
+def input_spec(model: keras.Model) -> tf.TensorSpec:
+    """A float32 ``TensorSpec`` of the model's input with a free batch dimension."""
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else (None, None, None, None)
     return tf.TensorSpec([None, *shape[1:]], tf.float32)
 
 
-def _weights_spec(model: keras.Model) -> tf.TensorSpec:
+def weights_spec(model: keras.Model) -> tf.TensorSpec:
+    """A float32 ``TensorSpec`` (None, K) of the score weights of the model's (last) output."""
     outputs = getattr(model, "outputs", None)
     return tf.TensorSpec([None, outputs[-1].shape[-1] if outputs else None], tf.float32)
 
@@ -72,7 +110,7 @@ def forward_function(model: keras.Model) -> Callable:
     """Compiled ``x -> model(x)`` (inference mode), cached per model."""
 
     def build():
-        @tf.function(input_signature=[_input_spec(model)])
+        @tf.function(input_signature=[input_spec(model)])
         def forward(x):
             return model(x, training=False)
 
@@ -83,10 +121,9 @@ def forward_function(model: keras.Model) -> Callable:
 
 def gradient_function(model: keras.Model) -> Callable:
     """Compiled ``(x, w) -> (S, dS/dx)`` where S = sum_k w_k f_k(x), cached per model."""
-    from xaikit.core.targets import score
 
     def build():
-        @tf.function(input_signature=[_input_spec(model), _weights_spec(model)])
+        @tf.function(input_signature=[input_spec(model), weights_spec(model)])
         def gradient(x, weights):
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -100,10 +137,9 @@ def gradient_function(model: keras.Model) -> Callable:
 
 def layer_gradient_function(tap_model: keras.Model) -> Callable:
     """Compiled ``(x, w) -> (A, S, dS/dA)`` for ``tap_model: x -> [A, f(x)]``, cached."""
-    from xaikit.core.targets import score
 
     def build():
-        @tf.function(input_signature=[_input_spec(tap_model), _weights_spec(tap_model)])
+        @tf.function(input_signature=[input_spec(tap_model), weights_spec(tap_model)])
         def layer_gradient(x, weights):
             with tf.GradientTape() as tape:
                 activations, outputs = tap_model(x, training=False)
@@ -115,39 +151,31 @@ def layer_gradient_function(tap_model: keras.Model) -> Callable:
     return cached(tap_model, "layer_gradient", build)
 
 
-def _concat(parts: list) -> Any:
-    if isinstance(parts[0], tuple):
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
-    return np.concatenate(parts)
+def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = BATCH_SIZE) -> Any:
+    """``model`` outputs for ``images`` in internal batches, as NumPy (a tuple for several outputs).
 
-
-def _numpy(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return tuple(np.asarray(v) for v in value)
-    return np.asarray(value)
-
-
-def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
-    """``model`` outputs for ``images`` in internal batches, as NumPy."""
+    Examples
+    --------
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    >>> predict(model, np.zeros((5, 2), np.float32), batch_size=2).shape
+    (5, 3)
+    """
     forward = forward_function(model)
-    return _concat([_numpy(forward(images[part])) for part in batch_slices(len(images), batch_size)])
+    return run_batched(lambda part: forward(images[part]), len(images), batch_size)
 
 
 def gradients(
-    model: keras.Model, images: np.ndarray, weights: np.ndarray, *, batch_size: int = 32
+    model: keras.Model, images: np.ndarray, weights: np.ndarray, *, batch_size: int = BATCH_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and input gradients (N, H, W, C), one compiled call per internal batch."""
     gradient = gradient_function(model)
-    parts = [_numpy(gradient(images[part], weights[part]))
-             for part in batch_slices(len(images), batch_size)]
-    return _concat(parts)
+    return run_batched(lambda part: gradient(images[part], weights[part]), len(images), batch_size)
 
 
 def layer_gradients(
-    tap_model: keras.Model, images: np.ndarray, weights: np.ndarray, *, batch_size: int = 32
+    tap_model: keras.Model, images: np.ndarray, weights: np.ndarray, *, batch_size: int = BATCH_SIZE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations, scores and dS/dA for ``tap_model: x -> [A, f(x)]``, batched."""
     layer_gradient = layer_gradient_function(tap_model)
-    parts = [_numpy(layer_gradient(images[part], weights[part]))
-             for part in batch_slices(len(images), batch_size)]
-    return _concat(parts)
+    return run_batched(lambda part: layer_gradient(images[part], weights[part]), len(images),
+                       batch_size)

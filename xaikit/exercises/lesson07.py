@@ -64,7 +64,8 @@ register(
         oracle=_expected,
         compare=functools.partial(compare_outputs, rtol=1e-6, atol=1e-9),
         reference="solutions/07_relevance.py:lrp_epsilon_dense",
-        forbidden=("xaikit.attribution.lrp", "xaikit.attribution.relevance.lrp"),
+        forbidden=("xaikit.attribution.lrp", "xaikit.attribution.relevance.lrp",
+                   "xaikit.attribution.lrp_details"),
         hint="compute z = a @ W + b, stabilise it, divide the relevance by it (s = R / z), send s "
              "back with s @ W.T and multiply by a: the 'gradient trick' by hand",
     )

@@ -7,15 +7,16 @@
   embedded datasets, cached atomically;
 - :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
   ImageNet models from local weight files;
-- :func:`logits_model` — the same network without its final softmax/sigmoid.
+- :func:`logits_model` — the same network without its final softmax/sigmoid (from
+  :mod:`xaikit.core.surgery`, where all model surgery lives).
 
 Importing this package imports Keras/TensorFlow.
 """
 
+from xaikit.core.surgery import logits_model, output_activation
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
 from xaikit.models.cache import cache_dir
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
-from xaikit.models.surgery import logits_model, output_activation
 from xaikit.models.training import accuracy, predict, seed_everything, train
 from xaikit.models.zoo import ZOO, Recipe, fast_default, retrain, zoo, zoo_info, zoo_names
 
