@@ -13,6 +13,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from xaikit.base.names import ZOO_NAMES  # noqa: E402
 from xaikit.data import ImageSet, load  # noqa: E402
 from xaikit.models import (  # noqa: E402
     ZOO,
@@ -160,7 +161,7 @@ def test_multi_label_accuracy_is_top_k_set_match():
 
 
 # ---------------------------------------------------------------------------- zoo (fast)
-FAST_ENTRIES = ["digits", "shapes", "shapes-two-objects", "an8flower-single-6c", "an8flower-double-12c"]
+FAST_ENTRIES = list(ZOO_NAMES)  # every zoo entry is trained and checked, new ones included
 
 
 @pytest.mark.parametrize("name", FAST_ENTRIES)

@@ -40,7 +40,7 @@ from xaikit.attribution.registry import ALL_KINDS, register
 from xaikit.base.checks import check_option
 from xaikit.base.messages import message
 from xaikit.base.vocabulary import BATCH_SIZE
-from xaikit.core.batching import cached, predict, run_batched, weights_spec
+from xaikit.core.batching import cached, compile_function, predict, run_batched, weights_spec
 from xaikit.core.gradients import LayerGradients, layer_gradients, rule_gradients, tap_model
 from xaikit.core.maps import reduce_channels, upsample_maps
 from xaikit.core.resolution import resolve
@@ -295,26 +295,19 @@ def _masked_score_function(explained: keras.Model):
     so one internal batch costs one forward pass of ``len(index)`` masked images.
     """
 
-    def build():
-        @tf.function(input_signature=[
-            tf.TensorSpec([None, *explained.inputs[0].shape[1:]], tf.float32),
-            tf.TensorSpec([None, None, None, None], tf.float32),
-            weights_spec(explained),
-            tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.int32),
-        ])
-        def masked_score(images, channel_maps, weights, image_of, channel_of):
-            maps = tf.gather_nd(channel_maps, tf.stack([image_of, channel_of], axis=1))
-            masks = tf.image.resize(maps[..., None], tf.shape(images)[1:3], method="bilinear")
-            low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
-            high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
-            masks = (masks - low) / (high - low + MASK_EPSILON)
-            outputs = explained(tf.gather(images, image_of) * masks, training=False)
-            return target_score(outputs, tf.gather(weights, image_of))
+    def masked_score(images, channel_maps, weights, image_of, channel_of):
+        maps = tf.gather_nd(channel_maps, tf.stack([image_of, channel_of], axis=1))
+        masks = tf.image.resize(maps[..., None], tf.shape(images)[1:3], method="bilinear")
+        low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
+        high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
+        masks = (masks - low) / (high - low + MASK_EPSILON)
+        outputs = explained(tf.gather(images, image_of) * masks, training=False)
+        return target_score(outputs, tf.gather(weights, image_of))
 
-        return masked_score
-
-    return cached(explained, "score_cam", build)
+    signature = [tf.TensorSpec([None, *explained.inputs[0].shape[1:]], tf.float32),
+                 tf.TensorSpec([None, None, None, None], tf.float32), weights_spec(explained),
+                 tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)]
+    return cached(explained, "score_cam", lambda: compile_function(masked_score, signature))
 
 
 @register()
@@ -368,7 +361,8 @@ def score_cam(
     channel_of = np.tile(np.arange(n_channels, dtype=np.int32), n_images)
     arrays = (tf.constant(resolved.images), tf.constant(activations.transpose(0, 3, 1, 2)),
               tf.constant(resolved.weights))
-    scores = run_batched(lambda part: masked_score(*arrays, image_of[part], channel_of[part]),
+    scores = run_batched(lambda part: masked_score(*arrays, tf.constant(image_of[part]),
+                                                   tf.constant(channel_of[part])),
                          n_images * n_channels, batch_size)
     alpha = scores.reshape(n_images, 1, 1, n_channels)
     maps = np.maximum((alpha * activations).sum(axis=-1), 0.0)

@@ -1,7 +1,9 @@
 """Internal batching and the compiled forward/gradient functions, cached per model.
 
-One ``tf.function`` per (model, kind) is traced with a batch dimension of ``None``
-(``input_signature``), so different batch sizes reuse one graph. The score is computed inside
+One ``tf.function`` per (model, kind) is traced once with a batch dimension of ``None``
+(:func:`compile_function`), so different batch sizes reuse one graph; the cache keeps its
+*concrete* function and callers pass tensors, which skips the per-call signature binding and
+input conversion of a ``tf.function`` (most of the fixed cost of a call at batch 1). The score is computed inside
 the tape (:func:`xaikit.core.targets.score`). Caches are ``WeakKeyDictionary`` s keyed by the
 user's model: rewritten models and compiled functions live as long as the model does.
 
@@ -11,6 +13,7 @@ API
 - ``run_batched(function, n_items, batch_size)``: ``function(part)`` for every internal batch,
   the outputs concatenated as NumPy — the one batch-and-concatenate loop of the kit.
 - ``cached(model, key, build)``: memoise ``build()`` per (model, key).
+- ``compile_function(function, signature)``: the concrete function of ``function`` traced once.
 - ``forward_function(model)``: compiled ``x -> outputs``.
 - ``gradient_function(model)``: compiled ``(x, w) -> (S, dS/dx)`` with ``S = sum_k w_k f_k(x)``.
 - ``layer_gradient_function(tap_model)``: compiled ``(x, w) -> (A, S, dS/dA)`` for a model
@@ -37,6 +40,7 @@ from xaikit.core.targets import score
 __all__ = [
     "batch_slices",
     "cached",
+    "compile_function",
     "forward_function",
     "gradient_function",
     "gradients",
@@ -94,6 +98,12 @@ def cached(model: Any, key: Any, build: Callable[[], Any]) -> Any:
     return entries[key]
 
 
+def compile_function(function: Callable, signature: list[tf.TensorSpec]) -> Callable:
+    """``function`` traced once for ``signature`` (None dimensions stay free), as a concrete
+    function: call it with tensors of the signature's dtypes."""
+    return tf.function(function, input_signature=signature).get_concrete_function()
+
+
 def input_spec(model: keras.Model) -> tf.TensorSpec:
     """A float32 ``TensorSpec`` of the model's input with a free batch dimension."""
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else (None, None, None, None)
@@ -109,46 +119,36 @@ def weights_spec(model: keras.Model) -> tf.TensorSpec:
 def forward_function(model: keras.Model) -> Callable:
     """Compiled ``x -> model(x)`` (inference mode), cached per model."""
 
-    def build():
-        @tf.function(input_signature=[input_spec(model)])
-        def forward(x):
-            return model(x, training=False)
+    def forward(x):
+        return model(x, training=False)
 
-        return forward
-
-    return cached(model, "forward", build)
+    return cached(model, "forward", lambda: compile_function(forward, [input_spec(model)]))
 
 
 def gradient_function(model: keras.Model) -> Callable:
     """Compiled ``(x, w) -> (S, dS/dx)`` where S = sum_k w_k f_k(x), cached per model."""
 
-    def build():
-        @tf.function(input_signature=[input_spec(model), weights_spec(model)])
-        def gradient(x, weights):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                scores = score(model(x, training=False), weights)
-            return scores, tape.gradient(scores, x)
+    def gradient(x, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = score(model(x, training=False), weights)
+        return scores, tape.gradient(scores, x)
 
-        return gradient
-
-    return cached(model, "gradient", build)
+    return cached(model, "gradient", lambda: compile_function(
+        gradient, [input_spec(model), weights_spec(model)]))
 
 
 def layer_gradient_function(tap_model: keras.Model) -> Callable:
     """Compiled ``(x, w) -> (A, S, dS/dA)`` for ``tap_model: x -> [A, f(x)]``, cached."""
 
-    def build():
-        @tf.function(input_signature=[input_spec(tap_model), weights_spec(tap_model)])
-        def layer_gradient(x, weights):
-            with tf.GradientTape() as tape:
-                activations, outputs = tap_model(x, training=False)
-                scores = score(outputs, weights)
-            return activations, scores, tape.gradient(scores, activations)
+    def layer_gradient(x, weights):
+        with tf.GradientTape() as tape:
+            activations, outputs = tap_model(x, training=False)
+            scores = score(outputs, weights)
+        return activations, scores, tape.gradient(scores, activations)
 
-        return layer_gradient
-
-    return cached(tap_model, "layer_gradient", build)
+    return cached(tap_model, "layer_gradient", lambda: compile_function(
+        layer_gradient, [input_spec(tap_model), weights_spec(tap_model)]))
 
 
 def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = BATCH_SIZE) -> Any:
@@ -161,7 +161,8 @@ def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = BATCH_S
     (5, 3)
     """
     forward = forward_function(model)
-    return run_batched(lambda part: forward(images[part]), len(images), batch_size)
+    return run_batched(lambda part: forward(tf.constant(images[part], tf.float32)), len(images),
+                       batch_size)
 
 
 def gradients(
@@ -169,7 +170,8 @@ def gradients(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and input gradients (N, H, W, C), one compiled call per internal batch."""
     gradient = gradient_function(model)
-    return run_batched(lambda part: gradient(images[part], weights[part]), len(images), batch_size)
+    return run_batched(lambda part: gradient(*_tensors(images[part], weights[part])), len(images),
+                       batch_size)
 
 
 def layer_gradients(
@@ -177,5 +179,9 @@ def layer_gradients(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations, scores and dS/dA for ``tap_model: x -> [A, f(x)]``, batched."""
     layer_gradient = layer_gradient_function(tap_model)
-    return run_batched(lambda part: layer_gradient(images[part], weights[part]), len(images),
-                       batch_size)
+    return run_batched(lambda part: layer_gradient(*_tensors(images[part], weights[part])),
+                       len(images), batch_size)
+
+
+def _tensors(*arrays: np.ndarray) -> tuple[tf.Tensor, ...]:
+    return tuple(tf.constant(a, tf.float32) for a in arrays)

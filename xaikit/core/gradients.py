@@ -149,10 +149,9 @@ def _noisy_function(model: keras.Model, shape: tuple, squares: bool):
     def build():
         image = tf.TensorSpec([None, *shape], tf.float32)
         scalar = tf.TensorSpec([], tf.int64)
+        signature = [image, tf.TensorSpec([None], tf.float32), batching.weights_spec(model),
+                     tf.TensorSpec([1], tf.uint64), scalar, scalar, scalar]
 
-        @tf.function(input_signature=[image, tf.TensorSpec([None], tf.float32),
-                                      batching.weights_spec(model), tf.TensorSpec([1], tf.uint64),
-                                      scalar, scalar, scalar])
         def noisy(clean, scale, weights, key, start, stop, n_samples):
             which = tf.range(start, stop) // n_samples
             draws = gaussian_noise(key, start, stop - start, shape)
@@ -164,7 +163,7 @@ def _noisy_function(model: keras.Model, shape: tuple, squares: bool):
             sums = _segment_sums(grads, which)
             return (sums, _segment_sums(grads * grads, which)) if squares else (sums,)
 
-        return noisy
+        return batching.compile_function(noisy, signature)
 
     return batching.cached(model, ("noisy_gradients", shape, squares), build)
 
@@ -178,7 +177,7 @@ def noisy_gradient_sums(resolved: Resolved, scale: np.ndarray, key: np.ndarray, 
     noisy = _noisy_function(resolved.model, images.shape[1:], squares)
     constants = (tf.constant(images), tf.constant(scale, tf.float32),
                  tf.constant(resolved.weights), tf.constant(key, tf.uint64))
-    return _accumulate(lambda part: noisy(*constants, part.start, part.stop, n_samples),
+    return _accumulate(lambda part: noisy(*constants, *_scalars(part.start, part.stop, n_samples)),
                        len(images), n_samples, images.shape, 1 + squares, batch_size)
 
 
@@ -187,9 +186,8 @@ def _path_function(model: keras.Model, shape: tuple):
         image = tf.TensorSpec([None, *shape], tf.float32)
         nodes = tf.TensorSpec([None], tf.float32)
         scalar = tf.TensorSpec([], tf.int64)
+        signature = [image, image, batching.weights_spec(model), nodes, nodes, scalar, scalar]
 
-        @tf.function(input_signature=[image, image, batching.weights_spec(model), nodes, nodes,
-                                      scalar, scalar])
         def path(base, delta, weights, alphas, node_weights, start, stop):
             flat = tf.range(start, stop)
             n_nodes = tf.cast(tf.size(alphas), tf.int64)
@@ -202,7 +200,7 @@ def _path_function(model: keras.Model, shape: tuple):
             weighted = tape.gradient(total, x) * tf.gather(node_weights, node)[:, None, None, None]
             return (_segment_sums(weighted, which),)
 
-        return path
+        return batching.compile_function(path, signature)
 
     return batching.cached(model, ("path_gradients", shape), build)
 
@@ -215,8 +213,12 @@ def path_gradient_sums(resolved: Resolved, base: np.ndarray, alphas: np.ndarray,
     path = _path_function(resolved.model, images.shape[1:])
     constants = (tf.constant(base), tf.constant(images - base), tf.constant(resolved.weights),
                  tf.constant(alphas, tf.float32), tf.constant(node_weights, tf.float32))
-    return _accumulate(lambda part: path(*constants, part.start, part.stop), len(images),
-                       len(alphas), images.shape, 1, batch_size)[0]
+    return _accumulate(lambda part: path(*constants, *_scalars(part.start, part.stop)),
+                       len(images), len(alphas), images.shape, 1, batch_size)[0]
+
+
+def _scalars(*values: int) -> tuple[tf.Tensor, ...]:
+    return tuple(tf.constant(value, tf.int64) for value in values)
 
 
 def _accumulate(run, n_images: int, per_image: int, shape: tuple, n_outputs: int,

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from xaikit.core.batching import cached, run_batched
+from xaikit.core.batching import cached, compile_function, run_batched
 
 __all__ = ["masked_function", "masked_outputs"]
 
@@ -24,19 +24,14 @@ def masked_function(model: keras.Model, shape: tuple[int, int, int]) -> Callable
     of ``shape`` (H, W, C) and a batch of (B, H, W) masks; shapes come from the images, so
     subclassed models work too."""
 
-    def build():
-        height, width, channels = shape
-        image = tf.TensorSpec([1, height, width, channels], tf.float32)
-        masks = tf.TensorSpec([None, height, width], tf.float32)
+    def masked(x, baseline, keep):
+        keep = keep[..., None]
+        return model(x * keep + baseline * (1.0 - keep), training=False)
 
-        @tf.function(input_signature=[image, image, masks])
-        def masked(x, baseline, keep):
-            keep = keep[..., None]
-            return model(x * keep + baseline * (1.0 - keep), training=False)
-
-        return masked
-
-    return cached(model, ("masked_forward", shape), build)
+    image = tf.TensorSpec([1, *shape], tf.float32)
+    masks = tf.TensorSpec([None, *shape[:2]], tf.float32)
+    return cached(model, ("masked_forward", shape),
+                  lambda: compile_function(masked, [image, image, masks]))
 
 
 def masked_outputs(
@@ -51,7 +46,7 @@ def masked_outputs(
     several outputs).
     """
     masked = masked_function(model, tuple(image.shape))
-    x, b = tf.constant(image[None]), tf.constant(baseline[None])
+    x, b = tf.constant(image[None], tf.float32), tf.constant(baseline[None], tf.float32)
 
     def run(part: slice):
         masks = keep(part) if callable(keep) else keep[part]
