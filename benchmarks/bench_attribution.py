@@ -30,7 +30,11 @@ three alike. On VGG16 the single-pass rows take ``--vgg16-repeats`` rounds; the 
 many floors (SmoothGrad) run one round without a warm-up, since the single-pass rows already
 traced the graph they use.
 
+The fixed cost of a call is measured at batch 1 (saliency and gradient of one 64-px image against
+the floor at batch 1, interleaved).
+
 Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-an8flower]
+[--skip-batch-one] [--threads 1]
 [--skip-vgg16] [--vgg16-repeats 2] [--vgg16-max-units 20] [--skip-rss] [--rss-images 1 4]
 [--rss-steps 16] [--rss-batch 16]``.
 """
@@ -145,6 +149,15 @@ def _tfkv(smooth_samples: int) -> Callable:
     return factory
 
 
+def set_threads(threads: int) -> None:
+    """Pin TensorFlow's thread pools (before any operation runs); 0 keeps its defaults."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def rows() -> list[Row]:
     from xaikit import attribution as xa
 
@@ -200,6 +213,26 @@ def bench(label: str, model, images, targets, repeats: int, max_units: float,
         print(f"| {row.name} | {cpu / n * 1e3:.1f} | {wall / n * 1e3:.1f} | {row_floor * 1e3:.2f} "
               f"(batch {floor.n}) | {ratio:.2f} ({row.units}) | <= {row.target} {verdict} | "
               f"{peer_text} | {speedup} |", flush=True)
+
+
+def batch_one(repeats: int) -> None:
+    """The fixed cost of one call: saliency of one 64-px image against the floor at batch 1."""
+    from xaikit import attribution as xa
+    from xaikit.models import architectures
+
+    model = architectures.vgg_mini((64, 64, 3), 6)
+    image = np.random.default_rng(0).random((1, 64, 64, 3), dtype=np.float32)
+    target = np.array([1])
+    floor = Floor(model, image, target)
+    times = interleaved_best({"floor": floor, "saliency": lambda: xa.saliency(model, image, target),
+                              "gradient": lambda: xa.gradient(model, image, target)},
+                             repeats * 20)
+    print(f"\n## Batch 1: vgg_mini at 64 px, one image, best of {repeats * 20} interleaved calls")
+    print("| job | ms CPU | ms wall | x floor | ms over the floor |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (cpu, wall) in times.items():
+        print(f"| {name} | {cpu * 1e3:.2f} | {wall * 1e3:.2f} | {cpu / times['floor'][0]:.2f} | "
+              f"{(cpu - times['floor'][0]) * 1e3:.2f} |", flush=True)
 
 
 def an8flower_setting():
@@ -275,6 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-an8flower", action="store_true")
+    parser.add_argument("--skip-batch-one", action="store_true")
     parser.add_argument("--skip-vgg16", action="store_true")
     parser.add_argument("--vgg16-repeats", type=int, default=2,
                         help="rounds of the single-pass VGG16 rows (default 2)")
@@ -288,6 +322,9 @@ def main() -> None:
     parser.add_argument("--rss-batch", type=int, default=16,
                         help="internal batch of the memory runs (default 16)")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's "
+                             "choice); 1 makes CPU times steadier on a loaded, shared machine")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -295,8 +332,12 @@ def main() -> None:
         return
     import xaikit  # noqa: F401
 
+    set_threads(args.threads)
     print("# bench_attribution: ratios to the compiled forward+backward floor, and to tf-keras-vis; "
-          f"load average {tuple(round(v, 1) for v in os.getloadavg())} on {os.cpu_count()} cores")
+          f"load average {tuple(round(v, 1) for v in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"TensorFlow threads: {args.threads or 'default'}")
+    if not args.skip_batch_one:
+        batch_one(args.repeats)
     if not args.skip_an8flower:
         bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, max_units=100)
     if not args.skip_vgg16:

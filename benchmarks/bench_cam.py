@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
-from bench_attribution import Floor, interleaved_best  # noqa: E402  (the shared harness)
+from bench_attribution import Floor, interleaved_best, set_threads  # noqa: E402  (shared harness)
 
 
 class ForwardFloor:
@@ -122,7 +122,11 @@ def main() -> None:
     parser.add_argument("--skip-vgg16", action="store_true")
     parser.add_argument("--vgg16-scorecam", action="store_true",
                         help="also Score-CAM on VGG16 (512 channels x 4 images: minutes)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (default 0: TensorFlow's choice; 1: steadier CPU "
+                             "times on a loaded machine)")
     args = parser.parse_args()
+    set_threads(args.threads)
     import keras
 
     from xaikit.models import vgg_mini

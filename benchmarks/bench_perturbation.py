@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
-from bench_attribution import interleaved_best  # noqa: E402  (the shared harness)
+from bench_attribution import interleaved_best, set_threads  # noqa: E402  (shared harness)
 
 
 def cpu_times(jobs: dict, repeats: int) -> dict[str, float]:
@@ -67,7 +67,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--relevance-images", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (default 0: TensorFlow's choice; 1: steadier CPU "
+                             "times on a loaded machine)")
     args = parser.parse_args()
+    set_threads(args.threads)
 
     import keras
 

@@ -195,9 +195,10 @@ def smoothgrad(
         Explicit standard-normal noise (scaled by sigma and the range); overrides ``seed``.
         This is tf-keras-vis's layout (``np.random.normal`` of shape (n_samples, N, H, W, C)).
     seed : int, Generator or None
-        Noise seed. Copy i of image n gets the Philox stream of the seed at its own counter
-        (:func:`xaikit.core.gradients.gaussian_noise`), so the noise does not depend on
-        ``batch_size``.
+        Noise seed. Copy i is the Philox stream of the seed at counter i
+        (:func:`xaikit.core.gradients.gaussian_noise`), the same draw for every image (as
+        Xplique's SmoothGrad): each image's map averages n independent draws, and it depends
+        neither on ``batch_size`` nor on the other images explained with it.
     method_options
         Passed on to ``method``.
     model, images, targets, output, on, batch_size
@@ -243,8 +244,12 @@ def smoothgrad(
         for part in batching.batch_slices(n_images * n_samples, batch_size):
             flat = np.arange(part.start, part.stop)
             which, sample = flat // n_samples, flat % n_samples  # image-major: runs of one image
-            draws = (noise[sample * n_images + which] if noise is not None else
-                     gaussian_noise(key, part.start, len(flat), shape).numpy())
+            if noise is not None:
+                draws = noise[sample * n_images + which]
+            else:
+                first = int(sample.min())
+                draws = gaussian_noise(key, first, int(sample.max()) - first + 1,
+                                       shape).numpy()[sample - first]
             noisy = clean[which] + scale[which, None, None, None] * draws
             maps = explain_map(model, noisy, _take(resolved.targets, which), output=output, on=on,
                                batch_size=batch_size, **method_options).astype(np.float64)

@@ -13,6 +13,7 @@ per-channel relevance with the conservation check (:class:`RelevanceDetails`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ def stabilize(z: tf.Tensor, epsilon: float) -> tf.Tensor:
     return z + epsilon * tf.where(z >= 0, 1.0, -1.0)
 
 
-def transpose(fn, a: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+def transpose(fn: Callable[[tf.Tensor], tf.Tensor], a: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
     """``J_fn(a)^T upstream``: the gradient trick ``∂/∂a [fn(a) · stop_gradient(upstream)]``."""
     with tf.GradientTape() as tape:
         tape.watch(a)

@@ -37,6 +37,9 @@ SEGMENTATIONS = ("slic", "quickshift", "grid")
 SURROGATE_BASELINES = (*BASELINES, "segment_mean")  # + LIME's default: each superpixel's mean
 QUICKSHIFT = {"kernel_size": 4, "max_dist": 200, "ratio": 0.2}  # LIME's image segmenter settings
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8  # Kingma & Ba (ICLR 2015), Algorithm 1
+PAPER_BLUR_SIGMA, PAPER_IMAGE_SIZE = 10.0, 224  # Fong & Vedaldi blur with sigma 10 at 224 px
+MASK_DOWNSAMPLING, MIN_MASK_SIDE = 8, 16  # mask side H / 8 (the paper's 28 at 224), >= 16 cells
+MAX_ENUMERATED_FEATURES = 20  # KernelSHAP enumerates all 2^M - 2 coalitions up to this M
 
 
 @dataclass
@@ -266,7 +269,7 @@ def shapley_kernel(n_features: int, sizes: np.ndarray) -> np.ndarray:
 def _shap_coalitions(n_features: int, n_samples: int, generator: np.random.Generator):
     """All proper coalitions with their kernel weights when they fit in ``n_samples``, else paired
     samples drawn with sizes ∝ the kernel's total mass per size (weights then equal)."""
-    if n_features <= 20 and 2**n_features - 2 <= n_samples:
+    if n_features <= MAX_ENUMERATED_FEATURES and 2**n_features - 2 <= n_samples:
         codes = np.arange(1, 2**n_features - 1)
         coalitions = (codes[:, None] >> np.arange(n_features)) & 1
         return coalitions, shapley_kernel(n_features, coalitions.sum(axis=1))
@@ -502,9 +505,10 @@ def meaningful_perturbation(
     iterations = check_int("iterations", iterations)
     resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
     x = resolved.images
-    default_side = min(x.shape[1], max(16, x.shape[1] // 8))
+    default_side = min(x.shape[1], max(MIN_MASK_SIDE, x.shape[1] // MASK_DOWNSAMPLING))
     side = check_int("mask_size", mask_size if mask_size is not None else default_side)
-    sigma = check_number("sigma", sigma if sigma is not None else 10.0 * x.shape[1] / 224, low=0.0)
+    default_sigma = PAPER_BLUR_SIGMA * x.shape[1] / PAPER_IMAGE_SIZE
+    sigma = check_number("sigma", sigma if sigma is not None else default_sigma, low=0.0)
     params = tuple(check_number(name, value, low=0.0) for name, value in
                    (("l1", l1), ("tv", tv), ("tv_beta", tv_beta),
                     ("learning_rate", learning_rate), ("jitter", jitter)))

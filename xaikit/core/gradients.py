@@ -12,7 +12,7 @@ API
 - ``resolve_gradients(...) -> Resolved``; ``input_gradients(...) -> (dS/dx, S, Resolved)``;
 - ``tap_model(...)``; ``layer_gradients(...) -> LayerGradients`` (A, dS/dA, S, Resolved);
 - ``rule_gradients(model, images, targets, *, rule, ...) -> (R (N, H, W, C), Resolved)``;
-- ``gaussian_noise(key, start, count, shape)``: the standard-normal draws of the flat samples
+- ``gaussian_noise(key, start, count, shape)``: the standard-normal draws of samples
   ``start .. start + count - 1`` (the same numbers whatever the batching);
 - ``noisy_gradient_sums(...)``, ``path_gradient_sums(...)``: the SmoothGrad and IG engines.
 """
@@ -152,16 +152,23 @@ def _noisy_function(model: keras.Model, shape: tuple, squares: bool):
         signature = [image, tf.TensorSpec([None], tf.float32), batching.weights_spec(model),
                      tf.TensorSpec([1], tf.uint64), scalar, scalar, scalar]
 
-        def noisy(clean, scale, weights, key, start, stop, n_samples):
-            which = tf.range(start, stop) // n_samples
-            draws = gaussian_noise(key, start, stop - start, shape)
-            x = tf.gather(clean, which) + tf.gather(scale, which)[:, None, None, None] * draws
+        def noisy(clean, scale, weights, key, start, stop, n_images):
+            flat = tf.range(start, stop)
+            sample, which = flat // n_images, flat % n_images  # sample-major: few draws a batch
+            first = sample[0]
+            draws = gaussian_noise(key, first, sample[-1] - first + 1, shape)
+            x = tf.gather(clean, which) + tf.gather(scale, which)[:, None, None, None] \
+                * tf.gather(draws, sample - first)
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 total = score(model(x, training=False), tf.gather(weights, which))
             grads = tape.gradient(total, x)
-            sums = _segment_sums(grads, which)
-            return (sums, _segment_sums(grads * grads, which)) if squares else (sums,)
+            images, local = tf.unique(which)
+            count = tf.size(images)
+            sums = tf.math.unsorted_segment_sum(grads, local, count)
+            if squares:
+                return images, sums, tf.math.unsorted_segment_sum(grads * grads, local, count)
+            return images, sums
 
         return batching.compile_function(noisy, signature)
 
@@ -170,15 +177,24 @@ def _noisy_function(model: keras.Model, shape: tuple, squares: bool):
 
 def noisy_gradient_sums(resolved: Resolved, scale: np.ndarray, key: np.ndarray, n_samples: int,
                         *, squares: bool, batch_size: int) -> tuple[np.ndarray, ...]:
-    """Σ_i dS/dx at x_n + scale_n · ε_ni over the ``n_samples`` noisy copies of each image n
-    (ε from :func:`gaussian_noise`, sample ``n * n_samples + i``), float64 (N, H, W, C); with
-    ``squares`` also Σ_i (dS/dx)²."""
+    """Σ_i dS/dx at x_n + scale_n · ε_i over the ``n_samples`` noisy copies of each image n,
+    float64 (N, H, W, C); with ``squares`` also Σ_i (dS/dx)².
+
+    ε_i is :func:`gaussian_noise` of sample i, the same draw for every image (as Xplique's
+    SmoothGrad): each image's sum is over n independent draws, an image's result does not depend
+    on the other images or on ``batch_size``, and a batch of B noisy images (sample-major order)
+    draws only about B / N noise images."""
     images = resolved.images
     noisy = _noisy_function(resolved.model, images.shape[1:], squares)
     constants = (tf.constant(images), tf.constant(scale, tf.float32),
                  tf.constant(resolved.weights), tf.constant(key, tf.uint64))
-    return _accumulate(lambda part: noisy(*constants, *_scalars(part.start, part.stop, n_samples)),
-                       len(images), n_samples, images.shape, 1 + squares, batch_size)
+    totals = tuple(np.zeros(images.shape, np.float64) for _ in range(1 + squares))
+    for part in batching.batch_slices(len(images) * n_samples, batch_size):
+        which, *sums = noisy(*constants, *_scalars(part.start, part.stop, len(images)))
+        which = np.asarray(which)
+        for total, values in zip(totals, sums):
+            total[which] += np.asarray(values)
+    return totals
 
 
 def _path_function(model: keras.Model, shape: tuple):
