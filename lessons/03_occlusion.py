@@ -212,5 +212,5 @@ check("03.occlusion_map", occlusion_map)
 # %% [markdown]
 # 2. How many forward passes does a 224-pixel image need with a 28-pixel square and stride 14?
 #    With stride 4? Which would you use on a CPU?
-# 3. Replace the grey fill by the image blurred with a large Gaussian (`fill="blur"`). Which
+# 3. Replace the grey fill by the image blurred with a large Gaussian (`baseline="blurred"`). Which
 #    regions change? Why might a network treat grey as a feature of its own?

