@@ -86,17 +86,28 @@ def test_zoo_names_are_listed_once():
     assert data_command.ZOO is ZOO_NAMES and train_command._NAMES is ZOO_NAMES
 
 
+def _calls_message(node: ast.AST) -> bool:
+    return any(isinstance(sub, ast.Call) and getattr(sub.func, "id", None) == "message"
+               for sub in ast.walk(node))
+
+
 def _raises(path: Path) -> list[tuple[int, str]]:
-    """(line, text) of every raise in ``path`` whose message is not made by message(...)."""
+    """(line, text) of every raise in ``path`` whose message is not made by message(...), directly
+    or through a module function that builds the exception with message(...)."""
+    tree = ast.parse(path.read_text())
+    factories = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and any(isinstance(sub, ast.Return) and sub.value is not None
+                         and _calls_message(sub.value) for sub in ast.walk(node))}
     bad = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Raise) or node.exc is None or isinstance(node.exc, ast.Name):
             continue
         call = node.exc
         arguments = call.args if isinstance(call, ast.Call) else []
-        worded = arguments and isinstance(arguments[0], ast.Call) and getattr(
-            arguments[0].func, "id", None) == "message"
-        if not worded:
+        worded = (arguments and isinstance(arguments[0], ast.Call)
+                  and getattr(arguments[0].func, "id", None) == "message")
+        made = isinstance(call, ast.Call) and getattr(call.func, "id", None) in factories
+        if not (worded or made):
             bad.append((node.lineno, ast.unparse(node)[:80]))
     return bad
 
