@@ -321,7 +321,7 @@ table([dict(zip(["Lesson", "Topic", "Techniques", "Kind"], row)) for row in LESS
 # %%
 def linear_attribution(weights, inputs, baseline=0.0):
     """Return phi of shape (N, D) with phi[n, i] = weights[i] * (inputs[n, i] - baseline[i])."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("01.linear_attribution", linear_attribution)

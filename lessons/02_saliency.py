@@ -39,6 +39,7 @@ from xaikit.attribution.class_models import class_model_visualisation
 from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
 from xaikit.metrics import localisation
+from xaikit.models import accuracy as test_accuracy
 from xaikit.models import decode_imagenet, logits_model, pretrained, zoo, zoo_info
 from xaikit.report import (
     above,
@@ -65,8 +66,7 @@ test = load("shapes", split="test")
 train = load("shapes", split="train")
 model = zoo("shapes")
 class_names = test.class_names
-probabilities = model.predict(test.images, verbose=0)
-accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+accuracy = test_accuracy(model, test)
 print(f"{len(test)} test images, classes {class_names}")
 print(f"test accuracy {accuracy:.3f} (recorded at training time: {zoo_info('shapes')['test_accuracy']})")
 result("shapes_test_accuracy", accuracy, note="zoo 'shapes' on its test split", check=recorded(rtol=0.03))
@@ -384,7 +384,7 @@ result("photo_saliency_pointing_hits", sum(verdicts.values()), check=recorded(rt
 # %%
 def saliency_map(model, images, targets):
     """Return max over channels of |dS_c/dI|, shape (N, H, W), for S = model(images)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.saliency_map", saliency_map)

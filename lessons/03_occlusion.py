@@ -34,6 +34,7 @@ from xaikit.attribution import occlusion
 from xaikit.attribution.perturbation import occlusion_boxes
 from xaikit.data import load
 from xaikit.exercises import check
+from xaikit.models import accuracy as test_accuracy
 from xaikit.models import zoo, zoo_info
 from xaikit.report import above, below, exact, fast_mode, figure, recorded, result, table
 
@@ -49,8 +50,7 @@ FAST = fast_mode()
 test = load("shapes", split="test")
 model = zoo("shapes")
 names = test.class_names
-probabilities = model.predict(test.images, verbose=0)
-accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+accuracy = test_accuracy(model, test)
 print(f"{len(test)} test images {test.images.shape[1:]}, classes {names}, accuracy {accuracy:.1%}")
 result("shapes_test_accuracy", accuracy, note="zoo model 'shapes' on its test split", check=recorded(rtol=0.03))
 
@@ -88,7 +88,7 @@ print(f"{len(boxes)} positions = {len(boxes)} forward passes (+1 for the unocclu
 # probability score it must agree with our lines to float precision:
 
 # %%
-kit = occlusion(model, image[None], target, patch=PATCH, stride=STRIDE, fill="grey",
+kit = occlusion(model, image[None], target, patch=PATCH, stride=STRIDE, baseline="grey",
                 on="probabilities")[0]
 gap = float(np.abs(kit - by_hand).max())
 print("max |kit - by hand| =", gap)
@@ -111,11 +111,11 @@ images, labels = test.images[index], test.labels[index]
 start = time.perf_counter()
 panels = {
     "(b) strongest map, last_conv": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                              output="activation", layer="last_conv"),
+                                              panel="activation", layer="last_conv"),
     "(d) p(correct class)": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                      output="probability"),
+                                      panel="probability"),
     "(e) most probable label": occlusion(model, images, labels, patch=PATCH, stride=STRIDE,
-                                         output="label"),
+                                         panel="label"),
     "score drop (logit)": occlusion(model, images, labels, patch=PATCH, stride=STRIDE),
 }
 seconds = time.perf_counter() - start
@@ -140,7 +140,7 @@ figure(fig, "fig7_occlusion_panels",
        caption=f"Zeiler & Fergus (2014) Fig. 7 on shapes: grey {PATCH}x{PATCH} square, stride "
                f"{STRIDE}; panel values averaged over the squares covering each pixel")
 
-labels_seen = {names[v] for v in np.unique(panels["(e) most probable label"])}
+labels_seen = {names[v] for v in np.unique(panels["(e) most probable label"]).astype(int)}
 print("labels predicted somewhere in panel (e):", sorted(labels_seen))
 
 # %% [markdown]
@@ -160,7 +160,7 @@ print("labels predicted somewhere in panel (e):", sorted(labels_seen))
 n_eval = 12 if FAST else 100
 subset = test.subset(np.arange(n_eval))
 evaluated = {name: occlusion(model, subset.images, subset.labels, patch=PATCH, stride=STRIDE,
-                             output=output, layer=layer)
+                             panel=output, layer=layer)
              for name, output, layer in (("probability", "probability", None),
                                          ("feature map", "activation", "last_conv"))}
 masks, area = subset.masks, subset.masks.mean(axis=(1, 2))
@@ -206,8 +206,8 @@ print(f"occlusion_seconds_per_image = {seconds / len(images):.4g}")
 
 # %%
 choices = {f"{k}px {fill}": occlusion(model, images[:1], labels[:1], patch=k,
-                                       stride=k if FAST else max(1, k // 2), fill=fill)
-           for k in (4, 8, 16) for fill in ("grey", "blur")}
+                                       stride=k if FAST else max(1, k // 2), baseline=fill)
+           for k in (4, 8, 16) for fill in ("grey", "blurred")}
 fig = viz.grid(images[:1], choices, size=1.6)
 figure(fig, "occlusion_patch_and_fill", caption="Score-drop maps for three patch sizes and two fills")
 
@@ -249,7 +249,7 @@ check("03.occlusion_map", occlusion_map)
 # %% [markdown]
 # 2. How many forward passes does a 224-pixel image need with a 28-pixel square and stride 14?
 #    With stride 4? Which would you use on a CPU?
-# 3. Replace the grey fill by the image blurred with a large Gaussian (`fill="blur"`). Which
+# 3. Replace the grey fill by the image blurred with a large Gaussian (`baseline="blurred"`). Which
 #    regions change? Why might a network treat grey as a feature of its own?
 #
 # ## References

@@ -37,6 +37,7 @@ import numpy as np
 
 from xaikit import viz
 from xaikit.attribution import (
+    completeness_gap,
     deconvnet,
     gradient,
     guided_backprop,
@@ -488,7 +489,9 @@ result("ig_eq3_within_5pct_at_20_steps", gaps["riemann_right", 20], check=below(
 # ## 4.9 Deconvnet and guided backpropagation
 #
 # The backprop-based fixes of §4.1 applied to the whole network: "removing more gradient leads
-# to sharper visualisations" (Kim). Guided backprop removes the most.
+# to sharper visualisations" (Kim). Guided backprop removes the most. Sharper is not more
+# faithful, though: lesson 08 shows that guided backprop's maps barely change when the
+# network's weights are replaced by random ones (Adebayo et al., NeurIPS 2018).
 
 # %%
 backprop_maps = {"gradient": saliency(model, images, targets),
@@ -549,7 +552,7 @@ result("guided_backprop_more_on_strokes_than_gradient",
 # %%
 def smooth_grad(model, images, targets, noise, sigma):
     """Return the mean gradient (N, H, W, C) over the noisy copies of each image."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.smooth_grad", smooth_grad)
@@ -565,7 +568,7 @@ check("04.smooth_grad", smooth_grad)
 # %%
 def integrated_gradients_trapezoid(model, images, targets, baseline, steps):
     """Return IG (N, H, W, C) on the straight path from baseline to images (trapezoid rule)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)

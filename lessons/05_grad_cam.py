@@ -43,7 +43,7 @@ from xaikit.attribution import cam
 from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
 from xaikit.metrics import localisation
-from xaikit.models import decode_imagenet, logits_model, pretrained, zoo, zoo_info
+from xaikit.models import accuracy, decode_imagenet, logits_model, pretrained, zoo, zoo_info
 from xaikit.report import (
     above,
     confidence_interval,
@@ -70,9 +70,7 @@ test = load("shapes-two-objects", split="test")
 model = zoo("shapes-two-objects")
 names = test.class_names
 first, second = test.labels, test.meta["labels2"]
-scores = model.predict(test.images, verbose=0)
-top2 = np.argsort(scores, axis=1)[:, -2:]
-both_found = float(np.mean([{a, b} == set(t) for a, b, t in zip(first, second, top2)]))
+both_found = accuracy(model, test)  # multi-label: the two objects are the two top scores
 print(f"{len(test)} images; both objects are the two top-scoring classes in {both_found:.1%}")
 print("zoo recipe:", zoo_info("shapes-two-objects")["recipe"]["arch"], "- last layers:",
       [layer.name for layer in model.layers[-4:]])
@@ -132,7 +130,8 @@ result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
 #
 # Grad-CAM lives on the coarse grid of the last convolution (printed in 5.2 for our model;
 # 14 × 14 for VGG-16 at 224 px), upsampled bilinearly to the image. Guided backpropagation
-# is sharp but, according to the paper, hardly class-specific.
+# is sharp but, according to the paper, hardly class-specific (and, lesson 08 shows, hardly
+# dependent on the network's weights at all).
 # *Guided Grad-CAM* multiplies the two pixel-wise,
 # $G^c = \text{GuidedBackprop}^c \odot \text{Up}(L^c_{\text{Grad-CAM}})$, to get a map that is
 # both (their Sec. 3.1). Below, for each image, the three maps for the first object's class and
@@ -431,7 +430,7 @@ figure(fig, "fig1_grad_cam_photo",
 # %%
 def cam_from_weights(activations, kernel, targets):
     """Return M[n] = sum_k kernel[k, targets[n]] * activations[n, :, :, k], shape (N, h, w)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("05.cam_from_weights", cam_from_weights)
@@ -450,7 +449,7 @@ check("05.cam_from_weights", cam_from_weights)
 # %%
 def grad_cam_map(model, images, targets, layer_name):
     """Return Grad-CAM maps on the grid of layer_name, shape (N, h, w)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("05.grad_cam", grad_cam_map)

@@ -37,6 +37,7 @@ from xaikit.attribution import (
     deeplift,
     kernel_shap,
     lime,
+    lime_details,
     lrp,
     meaningful_perturbation,
     occlusion,
@@ -44,10 +45,9 @@ from xaikit.attribution import (
 )
 from xaikit.attribution.perturbation import occlusion_boxes
 from xaikit.attribution.surrogate import superpixels
-from xaikit.core import explained_model, forward_function
 from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
-from xaikit.models import decode_imagenet, pretrained, zoo
+from xaikit.models import decode_imagenet, predict, pretrained, zoo
 from xaikit.report import above, below, exact, fast_mode, figure, pattern, recorded, result, table
 
 FAST = fast_mode()
@@ -123,14 +123,14 @@ print(f"RISE: {N_MASKS} masks of a 7x7 grid, p = 0.5 -> {N_MASKS} forward passes
 # %%
 segments = superpixels(images, "slic", n_segments=40)
 print("superpixels per image:", [int(s.max()) + 1 for s in segments])
-timed("LIME", N_SAMPLES, lambda: lime(model, images, labels, n_samples=N_SAMPLES,
-                                      segmentation=segments, return_details=True))
+timed("LIME", N_SAMPLES, lambda: lime_details(model, images, labels, n_samples=N_SAMPLES,
+                                              segmentation=segments))
 timed("KernelSHAP", N_SAMPLES + 2, lambda: kernel_shap(model, images, labels, n_samples=N_SAMPLES,
                                                        segmentation=segments))
-lime_details = maps["LIME"]
-maps["LIME"] = lime_details.maps
-print("LIME local fidelity R^2 per image:", np.round(lime_details.r2, 3))
-result("lime_r2_mean", float(lime_details.r2.mean()),
+lime_fit = maps["LIME"]
+maps["LIME"] = lime_fit.maps
+print("LIME local fidelity R^2 per image:", np.round(lime_fit.r2, 3))
+result("lime_r2_mean", float(lime_fit.r2.mean()),
        note="weighted R^2 of the ridge surrogate on its own samples", check=recorded(rtol=0.05))
 
 # %%
@@ -239,12 +239,10 @@ for name in ("RISE", "LIME", "KernelSHAP", "meaningful pert."):
 # `benchmarks/bench_perturbation.py` measures all of them warm, against the same floor.)
 
 # %%
-logits = explained_model(model)
-forward = forward_function(logits)
 block = np.repeat(images[:1], 64, axis=0)
-forward(block)
+predict(model, block, batch_size=64)
 start = time.perf_counter()
-forward(block).numpy()
+predict(model, block, batch_size=64)
 per_forward = (time.perf_counter() - start) / 64
 for name, method in (("LRP", lrp), ("DeepLIFT", deeplift)):
     method(model, images, labels)

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit import viz
-from xaikit.attribution import deep_taylor, deeplift, gradient, lrp
+from xaikit.attribution import deep_taylor, deeplift, deeplift_details, gradient, lrp, lrp_details
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import logits_model, zoo

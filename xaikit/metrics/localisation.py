@@ -12,30 +12,22 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from xaikit.base.checks import check_maps, check_number, check_option
+from xaikit.base.messages import message
+
 __all__ = ["COMPONENTS", "box_from_map", "box_iou", "localisation_scores"]
 
 COMPONENTS = ("largest", "all")
 
 
-def _check_maps(maps: np.ndarray) -> np.ndarray:
-    maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim != 3:
-        raise ValueError(
-            f"maps has shape {maps.shape}; expected (N, H, W). Reduce channels first "
-            "(e.g. with the method's default channel reduction) or add a batch axis with m[None]."
-        )
-    if not np.all(np.isfinite(maps)):
-        raise ValueError("maps contains NaN or inf; expected finite values.")
-    return maps
-
-
 def _check_boxes(boxes: np.ndarray, n: int) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.shape != (n, 4):
-        raise ValueError(
-            f"boxes has shape {boxes.shape}; expected ({n}, 4) as (y0, x0, y1, x1), one box per "
-            "map. For a data set with several boxes per image pick one, e.g. boxes[:, 0]."
-        )
+        raise ValueError(message("expected", name="boxes",
+                                 expected=f"({n}, 4) as (y0, x0, y1, x1), one box per map",
+                                 got=f"shape {boxes.shape}",
+                                 fix="; for a data set with several boxes per image pick one, "
+                                     "e.g. boxes[:, 0]"))
     return boxes
 
 
@@ -87,11 +79,9 @@ def box_from_map(
     >>> box_from_map(m, quantile=0.9).tolist(), box_from_map(m, quantile=0.9, component="all").tolist()
     ([[2.0, 5.0, 4.0, 7.0]], [[2.0, 0.0, 8.0, 7.0]])
     """
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile={quantile!r}; expected a number in (0, 1), e.g. 0.95.")
-    if component not in COMPONENTS:
-        raise ValueError(f"component={component!r} is not allowed; allowed: {COMPONENTS}")
-    maps = _check_maps(maps)
+    check_number("quantile", quantile, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_option("component", component, COMPONENTS)
+    maps = check_maps(maps)
     threshold = np.quantile(maps.reshape(len(maps), -1), quantile, axis=1)
     keep = (maps > threshold[:, None, None]) | (maps == maps.max(axis=(1, 2), keepdims=True))
     if component == "largest":
@@ -168,7 +158,7 @@ def localisation_scores(
         ``"box"`` (N, 4) predicted boxes, ``"iou"`` (N,), ``"hit"`` (N,) bool,
         ``"pointing"`` (N,) bool.
     """
-    maps = _check_maps(maps)
+    maps = check_maps(maps)
     boxes = _check_boxes(boxes, len(maps))
     predicted = box_from_map(maps, quantile=quantile, component=component)
     iou = box_iou(predicted, boxes)
