@@ -399,7 +399,7 @@ check("02.saliency_map", saliency_map)
 # %%
 def box_iou(boxes_a, boxes_b):
     """Return |A ∩ B| / |A ∪ B| for each pair of boxes (y0, x0, y1, x1), shape (N,)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.box_iou", box_iou)

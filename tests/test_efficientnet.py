@@ -384,7 +384,7 @@ def test_decode_imagenet_reads_logits_and_probabilities(model, photos, probs):
 
 
 def test_pretrained_names_efficientnet_lite0(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="valid names: efficientnet-lite0, mobilenet_v2"):
+    with pytest.raises(ValueError, match="allowed: 'efficientnet-lite0', 'mobilenet_v2'"):
         pretrained("efficientnet")
     with pytest.raises(ValueError, match="include_top=False"):
         pretrained("efficientnet-lite0", include_top=False)

@@ -287,8 +287,8 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer >= ``minimum``.
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum`` (and <= ``maximum`` if given).
 
     Examples
     --------
@@ -298,6 +298,9 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
             or value < minimum):
         raise ValueError(message("int", name=name, value=value, minimum=minimum))
+    if maximum is not None and value > maximum:
+        raise ValueError(message("int_range", name=name, value=value, minimum=minimum,
+                                 maximum=maximum))
     return int(value)
 
 

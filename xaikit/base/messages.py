@@ -29,6 +29,7 @@ MESSAGES: dict[str, str] = {
     "expected": "{name}: expected {expected}; got {got}{fix}",
     "option": "{name}={value!r} is not allowed; allowed: {allowed}",
     "int": "{name}={value!r} must be an int >= {minimum}",
+    "int_range": "{name}={value!r} must be an int in [{minimum}, {maximum}]",
     "number": "{name}={value!r} must be a finite number{range}",
     "seed": "seed={value!r} is not allowed; allowed: None, an int or a numpy Generator",
     "env": "environment variable {name}={value!r} is not understood; allowed: {allowed}",
