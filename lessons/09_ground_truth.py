@@ -487,7 +487,7 @@ result("gradient_model_contrast", contrast["gradient"], check=above(0.0),
 # %%
 def coverage_iou(maps, masks, q):
     """Return the (N,) IoU of (maps > per-map q-quantile) with masks."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("09.coverage_iou", coverage_iou)
@@ -501,7 +501,7 @@ check("09.coverage_iou", coverage_iou)
 # %%
 def mass_accuracy(maps, masks):
     """Return the (N,) share of positive relevance inside the mask."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("09.mass_accuracy", mass_accuracy)
@@ -518,7 +518,7 @@ check("09.mass_accuracy", mass_accuracy)
 # %%
 def lasso_units(responses, labels, mu):
     """Return the (C, U) weights of the per-class constrained lasso."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("09.lasso_units", lasso_units)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from xaikit.base.messages import message
+
 __all__ = ["METRICS", "METRIC_INFO", "get_metric"]
 
 
@@ -28,4 +30,4 @@ def __getattr__(name: str) -> Any:
         return getattr(registry, name)
     if name == "get_metric":
         return registry.get_metric
-    raise AttributeError(f"module 'xaikit.metrics' has no attribute {name!r}")
+    raise AttributeError(message("no_attribute", module=__name__, name=name))
