@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xaikit.base.checks import check_option
+from xaikit.base.messages import message
 from xaikit.data import _draw
 from xaikit.data.an8flower import PART_NAMES as FLOWER_PARTS
 from xaikit.data.an8flower import class_names as flower_classes
@@ -74,10 +76,10 @@ def object_scene(labeling: str = "object", n_per_pair: int = 10, size: int = 64,
         Unknown labeling, ``n_per_pair`` < 1, ``size`` < 48, a negative seed, a non-bool
         ``with_objects``.
     """
-    if labeling not in LABELINGS:
-        raise ValueError(f"labeling={labeling!r} is not allowed; allowed: {list(LABELINGS)}.")
+    check_option("labeling", labeling, LABELINGS)
     if not isinstance(with_objects, (bool, np.bool_)):
-        raise ValueError(f"with_objects={with_objects!r}; expected True or False.")
+        raise ValueError(message("expected", name="with_objects", expected="True or False",
+                                 got=repr(with_objects), fix=""))
     _draw.check_generator_args(n_per_pair, size, MIN_SIZE, seed)
     scene_names = flower_classes(SCENE_VARIANT)
     n_objects, n_scenes = len(SHAPES), len(scene_names)
