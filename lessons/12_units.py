@@ -321,7 +321,7 @@ figure(fig, "fig_inversion", caption="Inversions from each layer (cf. Mahendran 
 # %%
 def receptive_field_size(layers):
     """Return (r, j) for layers [(kernel, stride, dilation), ...] from the input."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("12.receptive_field", receptive_field_size)
@@ -339,7 +339,7 @@ check("12.receptive_field", receptive_field_size)
 # %%
 def ascent_step(model, images, shift, tv_weight, learning_rate):
     """Return images + learning_rate * dS/dx, shape (N, H, W, C)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("12.ascent_step", ascent_step)

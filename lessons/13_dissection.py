@@ -296,7 +296,7 @@ result("net2vec_beats_single_units", advantage, check=above(0.0),
 # %%
 def unit_iou(activations, mask, quantile):
     """Return the dataset-wide IoU of the unit's top-quantile mask with the concept mask."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("13.unit_iou", unit_iou)
@@ -309,7 +309,7 @@ check("13.unit_iou", unit_iou)
 # %%
 def detector_count(iou, threshold):
     """Return (number of detectors, number of unique detectors)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("13.detector_count", detector_count)

@@ -77,6 +77,7 @@ def test_figures_tables_results_and_notebooks_are_collected(run):
     notebook = json.loads((root / "out" / "01_passing.ipynb").read_text())
     outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 1, "figure shown once"
+    assert not [o for o in outputs if "Outcome(" in json.dumps(o)], "result() is not echoed twice"
     assert not [o for o in outputs if o.get("name") == "stderr"], "no progress bars, warnings"
     failed = json.loads((root / "out" / "02_failing.ipynb").read_text())
     assert any(o["output_type"] == "error" for c in failed["cells"] if c["cell_type"] == "code"

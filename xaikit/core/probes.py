@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from xaikit.base.messages import message
-from xaikit.core.models import find_layer, require_graph
+from xaikit.core.surgery.layers import find_layer, require_graph
 
 __all__ = ["feature_model", "walk"]
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from xaikit.base.messages import message
 from xaikit.core import batching, cached, check_images, check_option, find_layer
-from xaikit.core.models import RELU_RULES, relu_override_model
+from xaikit.core.surgery.rewrite import RELU_RULES, relu_override_model
 from xaikit.core.probes import feature_model
 from xaikit.interpretation.receptive_fields import ReceptiveField, receptive_field
 
@@ -39,7 +39,7 @@ def spatial_layer(model: keras.Model, layer: Any, what: str) -> keras.layers.Lay
 
 
 def _layers(model: keras.Model) -> list:
-    from xaikit.core.models import iter_layers
+    from xaikit.core.surgery.layers import iter_layers
 
     return [sub for _, sub in iter_layers(model) if not isinstance(sub, keras.Model)
             and not isinstance(sub, keras.layers.InputLayer)]
