@@ -294,7 +294,7 @@ MESSAGES: dict[str, str] = {
     "(BatchNormalization, activations, Dropout, Add, Concatenate, ...)",
     "units": "units={value!r} is not allowed; layer {layer!r} has {count} channels: give an int "
     "or a sequence of ints in 0..{last}",
-    "top_k": "k={value!r} must be an int in 1..{n} (the number of images)",
+    "top_images": "k={value!r} must be an int in 1..{n} (the number of images)",
     "objective": "{name}: expected an Objective (channel, unit, class_score, l2_decay, "
     "total_variation, ...) or a number; got {got}",
     "objective_batch": "objectives ask for different numbers of images ({sizes}); combine "

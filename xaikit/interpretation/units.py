@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from xaikit.base.messages import message
 from xaikit.core import batching, cached, check_images, check_option, find_layer
-from xaikit.core.surgery.rewrite import RELU_RULES, relu_override_model
 from xaikit.core.probes import feature_model
+from xaikit.core.surgery.rewrite import RELU_RULES, relu_override_model
 from xaikit.interpretation.receptive_fields import ReceptiveField, receptive_field
 
 __all__ = ["ReceptiveField", "TopActivations", "check_units", "crop", "feature_maps", "filters",
@@ -212,7 +212,7 @@ def top_activations(
     target = spatial_layer(model, layer, "top_activations")
     units = check_units(units, int(target.output.shape[-1]), target.name)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(images):
-        raise ValueError(message("top_k", value=k, n=len(images)))
+        raise ValueError(message("top_images", value=k, n=len(images)))
     forward = batching.forward_function(layer_features(model, target))
     width = int(target.output.shape[2])
     best = (np.full((0, len(units)), -np.inf, np.float32), np.zeros((0, len(units)), np.int64),
