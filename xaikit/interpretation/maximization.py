@@ -307,7 +307,11 @@ def activation_maximization(
     update = _step(check_option("optimizer", optimizer, OPTIMIZERS), learning_rate)
     seed = check_int("seed", seed, minimum=0)
     parameterization = parameterization or pixel()
-    head = cached(model, ("explained", on, output), lambda: explained_model(model, on=on, output=output))
+    # the softmax is stripped (on=) only where a class score is maximised; a unit's activation
+    # does not depend on the head, and a feature extractor has no classifier head to resolve
+    head = (cached(model, ("explained", on, output),
+                   lambda: explained_model(model, on=on, output=output))
+            if OUTPUT in objective.layers else model)
     shape = tuple(model_input_shape(head)[1:])
     if any(d is None for d in shape):
         raise ValueError(message("model_shape_unknown", model=model.name))
