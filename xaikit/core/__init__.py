@@ -11,12 +11,12 @@ Modules
 - :mod:`~xaikit.core.targets`: ``score``, ``target_weights``, ``explicit_targets``.
 - :mod:`~xaikit.core.resolution`: ``resolve`` -> :class:`Resolved`, ``head_model``.
 - :mod:`~xaikit.core.surgery`: all model surgery — ``find_layer``, ``spatial_layer``,
-  ``gap_dense``, ``logits_model``, ``explained_model``, ``select_output``, ``activation_model``,
-  ``relu_override_model``, ``layer_chain``.
+    ``gap_dense``, ``logits_model``, ``explained_model``, ``select_output``, ``activation_model``,
+    ``relu_override_model``, ``layer_chain``.
 - :mod:`~xaikit.core.batching`: ``batch_slices``, ``run_batched``, ``cached``, compiled
-  ``forward_function`` / ``gradient_function``, ``predict``.
+    ``forward_function`` / ``gradient_function``, ``predict``.
 - :mod:`~xaikit.core.gradients`: ``input_gradients``, ``layer_gradients``, ``rule_gradients``,
-  ``tap_model``, the SmoothGrad and IG engines.
+    ``tap_model``, the SmoothGrad and IG engines.
 - :mod:`~xaikit.core.masking`: ``masked_outputs`` (forward passes on masked copies of an image).
 - :mod:`~xaikit.core.baselines`: ``baseline_images`` (the shared baseline names).
 - :mod:`~xaikit.core.maps`: ``reduce_channels``, ``upsample_maps``, ``accumulate``.
