@@ -129,6 +129,12 @@ MESSAGES: dict[str, str] = {
     "after Flatten/Reshape/Dropout only",
     "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
     "{gap}); the layers before {layer!r} are not a simple chain from the input",
+    # ---------------------------------------------------------------- by design (lesson 15)
+    "bottleneck_model": "model {model!r} is not a concept bottleneck model: expected layers "
+    "'concepts', 'label_logits' and 'label'; build it with xaikit.models.bottleneck_model or "
+    "train it with xaikit.models.train_bottleneck",
+    "concept_values": "{name} must hold concept values in [0, 1]; got values in [{low}, {high}]",
+    "intervene_k": "k={k!r} must be an int in [0, {n_concepts}] (the number of concepts)",
 }
 
 

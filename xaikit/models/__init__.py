@@ -10,12 +10,15 @@
 - :func:`efficientnet_lite0`, :func:`decode_imagenet` — EfficientNet-Lite0 with the ImageNet
   weights a dependency ships (read from PyTorch's legacy format by
   :func:`xaikit.models.torch_legacy.load_legacy_pth`), and its top-k class names;
-- :func:`logits_model` — the same network without its final softmax/sigmoid.
+- :func:`logits_model` — the same network without its final softmax/sigmoid;
+- :func:`train_bottleneck`, :func:`bottleneck_model`, :func:`label_head` — concept bottleneck
+  models of an8flower (Koh et al., ICML 2020), trained with the zoo recipe and cached.
 
 Importing this package imports Keras/TensorFlow.
 """
 
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
+from xaikit.models.bottleneck import bottleneck_model, label_head, train_bottleneck
 from xaikit.models.cache import cache_dir
 from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
@@ -48,4 +51,7 @@ __all__ = [
     "decode_imagenet",
     "logits_model",
     "output_activation",
+    "bottleneck_model",
+    "label_head",
+    "train_bottleneck",
 ]

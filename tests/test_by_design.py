@@ -1,0 +1,195 @@
+"""Interpretable-by-design models (issue 19): concept bottlenecks and the ProtoPNet prototype layer.
+
+Tiny untrained models carry the properties (intervention arithmetic, the push step, the
+similarity); the trained fast models are checked by lesson 15 and by the slow test below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from xaikit.base.messages import message
+from xaikit.data import load
+from xaikit.exercises.registry import EXERCISES
+from xaikit.interpretation.bottleneck import (
+    concept_accuracy,
+    intervene,
+    intervention_curve,
+    intervention_order,
+)
+from xaikit.models.bottleneck import (
+    CONCEPT_NAMES,
+    an8flower_concepts,
+    bottleneck_model,
+    concept_codes,
+    label_head,
+)
+from xaikit.models.prototypes import EPSILON, log_similarity, push, squared_distances
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _solutions():
+    spec = importlib.util.spec_from_file_location("solutions15", ROOT / "solutions" / "15_by_design.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_bottleneck():
+    keras.utils.set_random_seed(3)
+    return bottleneck_model((16, 16, 3), n_concepts=5, n_classes=4, name="tiny")
+
+
+# ---------------------------------------------------------------- concepts of an8flower
+def test_concept_codes_are_distinct_per_class_and_follow_the_palette():
+    from xaikit.data.an8flower import PETAL_COLOURS_6C
+
+    codes = concept_codes()
+    assert codes.shape == (6, len(CONCEPT_NAMES))
+    assert len({tuple(row) for row in codes}) == 6, "every class needs its own code"
+    rgb = np.asarray(list(PETAL_COLOURS_6C.values()))
+    assert np.array_equal(codes[:, :3], rgb > 0.4) and np.array_equal(codes[:, 3:], rgb > 0.7)
+
+
+def test_an8flower_concepts_index_the_codes_by_label_and_refuse_other_data():
+    data = load("an8flower-single-6c", split="test", fast=True)
+    assert np.array_equal(an8flower_concepts(data), concept_codes()[data.labels])
+    with pytest.raises(ValueError, match="an8flower single-6c"):
+        an8flower_concepts(load("an8flower-double-12c", split="test", fast=True))
+
+
+# ---------------------------------------------------------------- intervention
+def test_intervene_replaces_exactly_the_first_k_of_each_order():
+    rng = np.random.default_rng(0)
+    predicted, true = rng.uniform(0.05, 0.95, (7, 6)), (rng.random((7, 6)) < 0.5) * 1.0
+    order = np.argsort(rng.random((7, 6)), axis=1)
+    assert np.array_equal(intervene(predicted, true, order, 0), predicted)
+    assert np.array_equal(intervene(predicted, true, order, 6), true)
+    out = intervene(predicted, true, order, 2)
+    changed = out != predicted
+    assert np.all(changed.sum(axis=1) == 2)
+    assert np.all(np.take_along_axis(changed, order[:, :2], axis=1))
+    assert np.array_equal(out, _solutions().intervene(predicted, true, order, 2))
+
+
+@pytest.mark.parametrize("args, match", [
+    (dict(k=4), "k=4 must be an int in \\[0, 3\\]"),
+    (dict(k=-1), "k=-1"),
+    (dict(k=True), "k=True"),
+    (dict(order=[[0, 0, 1]]), "permutation"),
+    (dict(true=[[2.0, 0.0, 1.0]]), "concept values in \\[0, 1\\]"),
+    (dict(true=[[1.0, 0.0]]), "one row of concepts per image"),
+])
+def test_intervene_errors_say_what_is_wrong(args, match):
+    base = dict(predicted=[[0.2, 0.7, 0.5]], true=[[0.0, 1.0, 1.0]], order=[[2, 0, 1]], k=1)
+    with pytest.raises(ValueError, match=match):
+        intervene(**(base | args))
+
+
+def test_intervention_order_uncertainty_first_and_random_is_seeded():
+    predicted = np.array([[0.9, 0.45, 0.1, 0.7]])
+    assert intervention_order(predicted, order="uncertainty").tolist() == [[1, 3, 0, 2]]
+    a, b = (intervention_order(np.full((5, 4), 0.5), seed=1) for _ in range(2))
+    assert np.array_equal(a, b) and np.array_equal(np.sort(a, axis=1), np.tile(np.arange(4), (5, 1)))
+    with pytest.raises(ValueError, match="order"):
+        intervention_order(predicted, order="oracle")
+
+
+def test_concept_accuracy_per_image():
+    assert concept_accuracy([[0.9, 0.2], [0.4, 0.6]], [[1, 1], [0, 1]]).tolist() == [0.5, 1.0]
+
+
+def test_intervening_on_all_concepts_is_the_model_fed_the_true_concepts(tiny_bottleneck):
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(12, 16, 16, 3)).astype(np.float32)
+    true = (rng.random((12, 5)) < 0.5).astype(np.float32)
+    labels = rng.integers(0, 4, 12)
+    for order in ("random", "uncertainty"):
+        curve = intervention_curve(tiny_bottleneck, images, true, labels, order=order)
+        assert curve.ks.tolist() == list(range(6)) and curve.correct.shape == (6, 12)
+        fed_truth = np.asarray(label_head(tiny_bottleneck)(true)).argmax(axis=1) == labels
+        assert np.array_equal(curve.correct[-1], fed_truth)
+        own = np.asarray(tiny_bottleneck.predict(images, verbose=0)[1]).argmax(axis=1) == labels
+        assert np.array_equal(curve.correct[0], own)
+    rows = curve.to_rows()
+    assert [r["k"] for r in rows] == list(range(6))
+    assert rows[-1]["accuracy"] == pytest.approx(fed_truth.mean())
+
+
+def test_label_head_refuses_a_model_without_a_bottleneck():
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs), name="plain")
+    with pytest.raises(ValueError, match="not a concept bottleneck model"):
+        label_head(plain)
+
+
+def test_bottleneck_messages_format():
+    assert "concept" in message("bottleneck_model", model="m")
+    assert "[0, 1]" in message("concept_values", name="true", low=-1, high=2)
+    assert "k=9" in message("intervene_k", k=9, n_concepts=6)
+
+
+# ---------------------------------------------------------------- prototypes (ProtoPNet)
+def test_log_similarity_matches_the_definition_and_is_finite_on_a_patch():
+    rng = np.random.default_rng(2)
+    latents, prototypes = rng.normal(size=(2, 3, 3, 4)), rng.normal(size=(5, 4))
+    prototypes[0] = latents[1, 2, 0]
+    expected = _solutions().log_similarity(latents, prototypes)
+    assert np.allclose(log_similarity(latents, prototypes), expected, rtol=1e-10, atol=1e-10)
+    assert log_similarity(latents, prototypes)[1, 2, 0, 0] == pytest.approx(np.log(1 / EPSILON))
+    assert np.all(squared_distances(latents, prototypes) >= 0)
+
+
+def test_push_puts_every_prototype_exactly_on_its_classs_nearest_training_patch():
+    rng = np.random.default_rng(4)
+    latents = rng.normal(size=(9, 4, 4, 6)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    prototypes, classes = rng.normal(size=(6, 6)), np.array([0, 0, 1, 1, 2, 2])
+    pushed, where = push(prototypes, classes, latents, labels)
+    patches = latents[where[:, 0], where[:, 1], where[:, 2]]
+    assert np.array_equal(pushed, patches.astype(np.float64)), "exactly a training patch"
+    assert np.array_equal(labels[where[:, 0]], classes), "a patch of the prototype's class"
+    for j, c in enumerate(classes):  # brute force: no closer patch of that class
+        own = latents[labels == c].reshape(-1, 6).astype(np.float64)
+        assert np.sum((pushed[j] - prototypes[j]) ** 2) == pytest.approx(
+            np.min(np.sum((own - prototypes[j]) ** 2, axis=1)), rel=1e-9)
+    with pytest.raises(ValueError, match="classes without images \\[5\\]"):
+        push(prototypes, np.array([0, 0, 1, 1, 2, 5]), latents, labels)
+
+
+# ---------------------------------------------------------------- exercises
+@pytest.mark.parametrize("exercise_id, degenerate", [
+    ("15.intervene", lambda predicted, true, order, k: np.asarray(predicted, float)),
+    ("15.intervene", lambda predicted, true, order, k: np.asarray(true, float)),
+    ("15.intervene", lambda predicted, true, order, k: np.zeros(np.shape(predicted))),
+    ("15.log_similarity", lambda latents, prototypes, epsilon=1e-4:
+        np.zeros(np.shape(latents)[:3] + (len(prototypes),))),
+    ("15.log_similarity", lambda latents, prototypes, epsilon=1e-4:
+        -np.log(1e-4 + np.sum((np.asarray(latents)[..., None, :] - prototypes) ** 2, -1))),
+])
+def test_degenerate_answers_fail_every_case(exercise_id, degenerate):
+    exercise = EXERCISES[exercise_id]
+    for case in exercise.public() + exercise.hidden(7):
+        expected = case.expected if case.expected is not None else exercise.oracle(*case.args)
+        passed, _ = exercise.compare(expected, degenerate(*case.args))
+        assert not passed, f"{exercise_id}: a degenerate answer passes {case.name!r}"
+
+
+@pytest.mark.slow
+def test_trained_bottleneck_is_cached_and_accurate():
+    from xaikit.models import train_bottleneck
+
+    test = load("an8flower-single-6c", split="test", fast=True)
+    first = train_bottleneck("independent", fast=True, progress=False)
+    again = train_bottleneck("independent", fast=True, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    concepts, scores = first.predict(test.images, verbose=0)
+    assert np.mean(scores.argmax(axis=1) == test.labels) > 0.8
+    assert concept_accuracy(concepts, an8flower_concepts(test)).mean() > 0.9
