@@ -29,7 +29,19 @@ from xaikit.models.bottleneck import (
     concept_codes,
     label_head,
 )
-from xaikit.models.prototypes import EPSILON, log_similarity, push, squared_distances
+from xaikit.interpretation.prototypes import (
+    part_iou,
+    part_precision,
+    prototype_regions,
+    similarity_maps,
+)
+from xaikit.models.prototypes import (
+    EPSILON,
+    log_similarity,
+    push,
+    squared_distances,
+    train_prototypes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,6 +174,46 @@ def test_push_puts_every_prototype_exactly_on_its_classs_nearest_training_patch(
             np.min(np.sum((own - prototypes[j]) ** 2, axis=1)), rel=1e-9)
     with pytest.raises(ValueError, match="classes without images \\[5\\]"):
         push(prototypes, np.array([0, 0, 1, 1, 2, 5]), latents, labels)
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latents (n, 5, 5, 8) of noise with one patch per image holding its class's pattern."""
+    rng = np.random.default_rng(seed)
+    patterns = 3.0 * np.eye(3, 8)
+    labels = rng.integers(0, 3, n)
+    z = rng.uniform(0.0, 0.3, (n, 5, 5, 8)).astype(np.float32)
+    where = rng.integers(0, 5, (n, 2))
+    z[np.arange(n), where[:, 0], where[:, 1]] += patterns[labels]
+    return z, labels, where
+
+
+def test_trained_prototypes_are_seeded_and_pushed_onto_patches_of_their_class():
+    z, labels, where = _planted(60, 0)
+    head = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
+    again = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
+    assert np.array_equal(head.prototypes, again.prototypes), "same seed, same prototypes"
+    image, row, column = head.source.T
+    assert np.array_equal(head.prototypes, z[image, row, column].astype(np.float64))
+    assert np.array_equal(labels[image], head.classes)
+    assert head.logits(z[:5]).shape == (5, 3) and head.classes.tolist() == [0, 0, 1, 1, 2, 2]
+    assert similarity_maps(head, z[:2], (10, 10)).shape == (2, 6, 10, 10)
+    # a prototype's region on its source image is centred on its own patch
+    regions = prototype_regions(head, z, (10, 10), quantile=0.96)
+    own = np.zeros((6, 10, 10), bool)
+    for j, (r, c) in enumerate(zip(row, column)):
+        own[j, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = True
+    assert np.all(part_precision(regions, own) > own.mean(axis=(1, 2)))
+
+
+def test_part_scores_and_their_errors():
+    region = np.zeros((1, 4, 4), bool)
+    region[0, :2, :2] = True
+    part = np.zeros((1, 4, 4), bool)
+    part[0, :2] = True
+    assert part_precision(region, part).tolist() == [1.0]
+    assert part_iou(region, part).tolist() == [0.5]
+    with pytest.raises(ValueError, match="empty"):
+        part_iou(region, np.zeros((1, 4, 4), bool))
 
 
 # ---------------------------------------------------------------- exercises

@@ -15,6 +15,7 @@ prototype *is* a training patch and can be shown as one ("that").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,12 @@ import numpy as np
 from xaikit.base.checks import check_array
 from xaikit.base.messages import message
 
-__all__ = ["EPSILON", "log_similarity", "push", "squared_distances"]
+__all__ = ["EPSILON", "PrototypeHead", "latents", "log_similarity", "push", "squared_distances",
+           "train_prototypes"]
 
 EPSILON = 1e-4  # the paper's code's epsilon in the log activation
+CLUSTER, SEPARATION = 0.8, 0.08  # the paper's weights of the cluster and separation costs
+WRONG_CLASS = -0.5  # the paper's initial last-layer weight from a prototype to another class
 
 
 def _latents(latents: Any, prototypes: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +116,113 @@ def push(prototypes: Any, prototype_classes: Any, latents: Any, labels: Any
     nearest = np.argmin(flat, axis=0)
     where = np.stack(np.unravel_index(nearest, latents.shape[:3]), axis=1)
     return latents[where[:, 0], where[:, 1], where[:, 2]], where
+
+
+@dataclass(frozen=True)
+class PrototypeHead:
+    """A trained, pushed prototype layer and its last layer.
+
+    Attributes
+    ----------
+    prototypes : np.ndarray
+        (P, D) prototypes, each a training patch after the push.
+    classes : np.ndarray
+        (P,) the class of each prototype.
+    last_layer : np.ndarray
+        (P, n_classes) weights from similarity scores to class logits.
+    source : np.ndarray
+        (P, 3) the training patch of each prototype: image index, row, column.
+    """
+
+    prototypes: np.ndarray
+    classes: np.ndarray
+    last_layer: np.ndarray
+    source: np.ndarray
+
+    def scores(self, latents: Any) -> np.ndarray:
+        """Each prototype's best similarity in each image, (N, P): max over the patches."""
+        return log_similarity(latents, self.prototypes).max(axis=(1, 2))
+
+    def logits(self, latents: Any) -> np.ndarray:
+        """Class logits (N, n_classes): the scores times the last layer."""
+        return self.scores(latents) @ self.last_layer
+
+
+def latents(model: Any, images: Any, *, layer: str = "last_conv", batch_size: int = 128
+            ) -> np.ndarray:
+    """The latent patches (N, h, w, D) of ``images`` at ``layer`` of a functional ``model``."""
+    import keras
+
+    features = keras.Model(model.inputs, model.get_layer(layer).output)
+    return np.asarray(features.predict(images, batch_size=batch_size, verbose=0), np.float32)
+
+
+def train_prototypes(latents: Any, labels: Any, n_classes: int, *, per_class: int = 2,
+                     epochs: int = 20, batch_size: int = 64, learning_rate: float = 0.05,
+                     seed: int = 0) -> PrototypeHead:
+    """ProtoPNet's prototype layer trained on a frozen backbone's latents, then pushed.
+
+    Stage 1 of Chen et al. (NeurIPS 2019, arXiv:1806.10574, Sec. 2.2) with the backbone frozen:
+    the prototypes minimise
+
+    .. math:: \mathrm{CE}(h(g_p(z)), y) + \lambda_1 \frac1n\sum_i \min_{j: p_j \in P_{y_i}}
+              \min_{\tilde z \in z_i} \lVert \tilde z - p_j\rVert^2 - \lambda_2
+              \frac1n\sum_i \min_{j: p_j \notin P_{y_i}} \min_{\tilde z\in z_i}
+              \lVert\tilde z - p_j\rVert^2
+
+    (cross-entropy, cluster and separation costs, :math:`\lambda_1 = 0.8, \lambda_2 = 0.08`)
+    with the last layer fixed at 1 for a prototype's own class and -0.5 elsewhere; stage 2 is
+    :func:`push`. The paper's stage 3 (a sparse last layer) is not done.
+
+    Parameters
+    ----------
+    latents : array (N, h, w, D)
+        Training latents (see :func:`latents`).
+    labels : array (N,) of int
+    n_classes : int
+    per_class : int
+        Prototypes per class (the paper: 10).
+    epochs, batch_size, learning_rate, seed
+        Adam on mini-batches shuffled by ``default_rng([seed, epoch])``.
+
+    Returns
+    -------
+    PrototypeHead
+    """
+    import tensorflow as tf
+
+    latents = check_array("latents", latents, ndim=4).astype(np.float32)
+    labels = check_array("labels", labels, ndim=1, dtype_kind="iu")
+    classes = np.repeat(np.arange(n_classes), per_class)
+    last = np.where(classes[:, None] == np.arange(n_classes), 1.0, WRONG_CLASS).astype(np.float32)
+    generator = np.random.default_rng(seed)
+    top = float(np.quantile(latents, 0.99))
+    prototypes = tf.Variable(generator.uniform(0.0, top, (len(classes), latents.shape[-1]))
+                             .astype(np.float32))
+    optimizer = tf.keras.optimizers.Adam(learning_rate)
+    own = tf.constant(classes[None, :] == np.arange(n_classes)[:, None])  # (n_classes, P)
+
+    @tf.function(reduce_retracing=True)
+    def step(z: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            d = tf.maximum(tf.reduce_sum(z**2, -1, keepdims=True) - 2.0 * tf.einsum(
+                "nhwd,pd->nhwp", z, prototypes) + tf.reduce_sum(prototypes**2, -1), 0.0)
+            nearest = tf.reduce_min(d, axis=(1, 2))  # (n, P)
+            scores = tf.reduce_max(tf.math.log((d + 1.0) / (d + EPSILON)), axis=(1, 2))
+            mine = tf.gather(own, y)
+            big = tf.reduce_max(nearest)
+            cluster = tf.reduce_min(tf.where(mine, nearest, big), axis=1)
+            separation = tf.reduce_min(tf.where(mine, big, nearest), axis=1)
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                y, scores @ last, from_logits=True)) + CLUSTER * tf.reduce_mean(
+                cluster) - SEPARATION * tf.reduce_mean(separation)
+        optimizer.apply_gradients([(tape.gradient(loss, prototypes), prototypes)])
+
+    for epoch in range(epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(len(latents))
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            step(tf.constant(latents[chosen]), tf.constant(labels[chosen]))
+    pushed, source = push(prototypes.numpy(), classes, latents, labels)
+    return PrototypeHead(prototypes=pushed, classes=classes, last_layer=last.astype(np.float64),
+                         source=source)
