@@ -22,18 +22,18 @@ from xaikit.interpretation.bottleneck import (
     intervention_curve,
     intervention_order,
 )
+from xaikit.interpretation.prototypes import (
+    part_iou,
+    part_precision,
+    prototype_regions,
+    similarity_maps,
+)
 from xaikit.models.bottleneck import (
     CONCEPT_NAMES,
     an8flower_concepts,
     bottleneck_model,
     concept_codes,
     label_head,
-)
-from xaikit.interpretation.prototypes import (
-    part_iou,
-    part_precision,
-    prototype_regions,
-    similarity_maps,
 )
 from xaikit.models.prototypes import (
     EPSILON,

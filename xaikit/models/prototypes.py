@@ -165,12 +165,12 @@ def train_prototypes(latents: Any, labels: Any, n_classes: int, *, per_class: in
     Stage 1 of Chen et al. (NeurIPS 2019, arXiv:1806.10574, Sec. 2.2) with the backbone frozen:
     the prototypes minimise
 
-    .. math:: \mathrm{CE}(h(g_p(z)), y) + \lambda_1 \frac1n\sum_i \min_{j: p_j \in P_{y_i}}
-              \min_{\tilde z \in z_i} \lVert \tilde z - p_j\rVert^2 - \lambda_2
-              \frac1n\sum_i \min_{j: p_j \notin P_{y_i}} \min_{\tilde z\in z_i}
-              \lVert\tilde z - p_j\rVert^2
+    .. math:: \\mathrm{CE}(h(g_p(z)), y) + \\lambda_1 \\frac1n\\sum_i \\min_{j: p_j \\in P_{y_i}}
+              \\min_{\\tilde z \\in z_i} \\lVert \\tilde z - p_j\\rVert^2 - \\lambda_2
+              \\frac1n\\sum_i \\min_{j: p_j \\notin P_{y_i}} \\min_{\\tilde z\\in z_i}
+              \\lVert\\tilde z - p_j\\rVert^2
 
-    (cross-entropy, cluster and separation costs, :math:`\lambda_1 = 0.8, \lambda_2 = 0.08`)
+    (cross-entropy, cluster and separation costs, :math:`\\lambda_1 = 0.8, \\lambda_2 = 0.08`)
     with the last layer fixed at 1 for a prototype's own class and -0.5 elsewhere; stage 2 is
     :func:`push`. The paper's stage 3 (a sparse last layer) is not done.
 
