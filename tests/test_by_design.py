@@ -245,3 +245,56 @@ def test_trained_bottleneck_is_cached_and_accurate():
     concepts, scores = first.predict(test.images, verbose=0)
     assert np.mean(scores.argmax(axis=1) == test.labels) > 0.8
     assert concept_accuracy(concepts, an8flower_concepts(test)).mean() > 0.9
+
+
+# ---------------------------------------------------------------- interpretable CNN filter loss
+def test_filter_loss_gradient_matches_a_numerical_derivative():
+    import tensorflow as tf
+
+    from xaikit.models.interpretable_cnn import filter_loss
+
+    rng = np.random.default_rng(5)
+    maps = tf.Variable(rng.uniform(0.0, 3.0, (4, 3, 3, 2)))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(filter_loss(maps))
+    analytic = tape.gradient(loss, maps).numpy()
+    step, numeric = 1e-6, np.zeros_like(analytic)
+    base = maps.numpy()
+    for index in np.ndindex(base.shape):  # a 72-entry toy: a loop is the reference here
+        shifted = [base.copy(), base.copy()]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        plus, minus = (float(tf.reduce_sum(filter_loss(tf.constant(s)))) for s in shifted)
+        numeric[index] = (plus - minus) / (2 * step)
+    assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    assert np.abs(analytic).max() > 1e-4, "a non-trivial gradient"
+
+
+def test_filter_loss_prefers_one_part_at_one_position_and_is_bounded():
+    from xaikit.models.interpretable_cnn import filter_loss, templates
+
+    n, images = 4, 16
+    peaked = np.zeros((images, n, n, 1))
+    peaked[np.arange(images), np.arange(images) // n, np.arange(images) % n, 0] = 50.0
+    flat = np.full((images, n, n, 1), 50.0 / n**2)
+    loss_peaked, loss_flat = float(filter_loss(peaked)[0]), float(filter_loss(flat)[0])
+    alpha = n * n / (1 + n * n)
+    prior = np.r_[np.full(n * n, alpha / n**2), 1 - alpha]
+    entropy = -np.sum(prior * np.log(prior))
+    assert -entropy - 1e-9 <= loss_peaked < loss_flat <= 1e-12, "filters firing at one place win"
+    assert loss_flat == pytest.approx(0.0, abs=1e-12), "identical maps carry no information"
+    t = templates(n)
+    assert t.shape == (n * n + 1, n, n) and t[5, 1, 1] == pytest.approx(0.5 / n**2)
+    assert t[0, 3, 3] == pytest.approx(-0.5 / n**2) and np.all(t[-1] == -0.5 / n**2)
+    with pytest.raises(ValueError, match="square feature maps"):
+        filter_loss(np.zeros((2, 3, 4, 1)))
+
+
+def test_masking_keeps_the_neighbourhood_of_the_peak():
+    from xaikit.models.interpretable_cnn import masked
+
+    maps = np.ones((1, 5, 5, 1))
+    maps[0, 1, 1, 0] = 3.0
+    out = masked(maps)[0, :, :, 0]
+    assert out[1, 1] == pytest.approx(3.0 * 0.5 / 25) and out[4, 4] == 0.0
+    assert np.all(out >= 0)
