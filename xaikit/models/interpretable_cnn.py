@@ -31,7 +31,8 @@ import numpy as np
 from xaikit.base.checks import check_array
 from xaikit.base.messages import message
 
-__all__ = ["BETA", "filter_loss", "masked", "templates"]
+__all__ = ["BETA", "LOSS_WEIGHT", "filter_loss", "interpretable_cnn", "masked", "templates",
+           "train_interpretable_cnn"]
 
 BETA = 4.0  # the paper's template sharpness
 
@@ -104,3 +105,90 @@ def masked(maps: Any, *, tau: float | None = None, beta: float = BETA) -> np.nda
     peak = np.argmax(flat, axis=1)  # (N, F)
     chosen = templates(n, tau=tau, beta=beta)[:-1][peak]  # (N, F, n, n)
     return np.maximum(maps * np.moveaxis(chosen, 1, -1), 0.0)
+
+
+LOSS_WEIGHT = 1.0  # weight of the mean filter loss added to the cross-entropy
+
+
+def _layer_class() -> Any:
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="xaikit")
+    class FilterLossMask(keras.layers.Layer):
+        """Masks each map by the template at its peak; while training, adds the filter loss."""
+
+        def __init__(self, weight: float = LOSS_WEIGHT, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.weight = float(weight)
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            if training:
+                self.add_loss(self.weight * tf.reduce_mean(filter_loss(x)))
+            n = int(x.shape[1])
+            t = tf.constant(templates(n, tau=1.0)[:-1], dtype=x.dtype)  # (n^2, n, n) in [-1, 1]
+            flat = tf.reshape(x, (-1, n * n, int(x.shape[-1])))
+            peak = tf.argmax(flat, axis=1)  # (N, F)
+            mask = tf.transpose(tf.gather(t, peak), (0, 2, 3, 1))  # (N, n, n, F)
+            return tf.nn.relu(x * tf.stop_gradient(mask))
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "weight": self.weight}
+
+    return FilterLossMask
+
+
+def interpretable_cnn(input_shape: tuple[int, int, int], n_classes: int, *,
+                      weight: float = LOSS_WEIGHT, name: str = "interpretable_cnn") -> Any:
+    """The zoo's an8flower ``vgg_mini`` with the filter loss and mask on ``"last_conv"``.
+
+    ``last_conv`` feeds ``FilterLossMask`` (layer ``"masked_conv"``: the template mask, and the
+    filter loss while training), then global average pooling and the softmax head.
+    """
+    import keras
+
+    from xaikit.models import architectures
+    from xaikit.models.zoo import ZOO
+
+    base = architectures.vgg_mini(input_shape, n_classes, name=f"{name}_base",
+                                  **ZOO["an8flower-single-6c"].arch_kwargs)
+    x = _layer_class()(weight, name="masked_conv")(base.get_layer("last_conv").output)
+    x = keras.layers.GlobalAveragePooling2D(name="masked_gap")(x)
+    head = architectures.classifier_head(x, n_classes)
+    return keras.Model(base.input, head, name=name)
+
+
+def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress: bool = True,
+                            weight: float = LOSS_WEIGHT) -> Any:
+    """An interpretable CNN of an8flower single-6c, trained with the zoo recipe and cached."""
+    from xaikit.data import load
+    from xaikit.data import recipe as data_recipe
+    from xaikit.models import cache
+    from xaikit.models.training import seed_everything, train
+    from xaikit.models.zoo import ZOO, fast_default
+
+    fast = fast_default(fast)
+    recipe = ZOO["an8flower-single-6c"]
+    used = recipe.as_dict(fast)
+    spec = {"model": used, "data": data_recipe(recipe.dataset, fast), "weight": weight,
+            "seed": seed, "beta": BETA, "mask": "peak template, tau=1"}
+    key = cache.entry_key(f"interpretable-cnn{'-fast' if fast else ''}", spec)
+    cached = cache.load_verified(key)
+    if cached is not None:
+        return cached[0]
+    paths = cache.entry_paths(key)
+    with cache.file_lock(paths["lock"]):
+        cached = cache.load_verified(key)
+        if cached is not None:
+            return cached[0]
+        train_set, val_set = (load(recipe.dataset, split=s, fast=fast) for s in ("train", "val"))
+        seed_everything(seed)
+        model = interpretable_cnn(train_set.input_shape, len(train_set.class_names),
+                                  weight=weight)
+        result = train(model, train_set, epochs=used["epochs"], batch_size=used["batch_size"],
+                       seed=seed, val=val_set, patience=used["patience"],
+                       learning_rate=used["learning_rate"], progress=progress,
+                       checkpoint=paths["checkpoint"])
+        cache.save_verified(model, key, {"name": "interpretable-cnn", "spec": spec,
+                                         "epochs_run": result["epochs_run"]})
+    return cache.load_verified(key)[0]
