@@ -298,3 +298,46 @@ def test_masking_keeps_the_neighbourhood_of_the_peak():
     out = masked(maps)[0, :, :, 0]
     assert out[1, 1] == pytest.approx(3.0 * 0.5 / 25) and out[4, 4] == 0.0
     assert np.all(out >= 0)
+
+
+def test_location_instability_is_zero_for_a_filter_fixed_to_a_landmark_and_grows_with_jitter():
+    from xaikit.interpretation.filters import location_instability, part_landmarks
+
+    rng = np.random.default_rng(6)
+    n = 20
+    cells = rng.integers(0, 4, (n, 2))
+    maps = np.zeros((n, 4, 4, 3))
+    maps[np.arange(n), cells[:, 0], cells[:, 1], 0] = 1.0  # follows the landmark
+    maps[np.arange(n), rng.integers(0, 4, n), rng.integers(0, 4, n), 1] = 1.0  # wanders
+    maps[:, :, :, 2] = -1.0  # never fires
+    parts = {"part": np.zeros((n, 8, 8), bool)}
+    parts["part"][np.arange(n), 2 * cells[:, 0], 2 * cells[:, 1]] = True
+    landmarks = part_landmarks(parts, ["part"]) + 0.5  # the centre of the cell's first pixel
+    spread = location_instability(maps, landmarks, (8, 8))
+    assert spread[0] == pytest.approx(0.0, abs=1e-12)
+    assert spread[1] > spread[0] + 0.05 and np.isnan(spread[2])
+    with pytest.raises(ValueError, match="landmarks"):
+        location_instability(maps, landmarks[:5], (8, 8))
+
+
+def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_training():
+    import tensorflow as tf
+
+    from xaikit.models.interpretable_cnn import interpretable_cnn
+
+    keras.utils.set_random_seed(0)
+    model = interpretable_cnn((32, 32, 3), 3)
+    images = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(np.float32)
+    layer = model.get_layer("masked_conv")
+    features = keras.Model(model.inputs, [model.get_layer("last_conv").output, layer.output])
+    raw, out = (np.asarray(a) for a in features(images))
+    flat_raw, flat_out = raw.reshape(4, 16, -1), out.reshape(4, 16, -1)
+    peak = flat_raw.argmax(axis=1)
+    kept = np.take_along_axis(flat_out, peak[:, None], 1) == np.take_along_axis(flat_raw, peak[:, None], 1)
+    assert np.all(kept), "the peak passes unchanged (template value 1 there)"
+    assert np.all(out >= 0) and np.all(out <= raw + 1e-7)
+    model(images, training=False)
+    assert not model.losses
+    with tf.GradientTape():
+        model(images, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0

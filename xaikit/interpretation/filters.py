@@ -13,6 +13,7 @@ filter keeps to one part.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,8 @@ def location_instability(maps: Any, landmarks: Any, image_size: tuple[int, int])
     distance = np.linalg.norm(position[:, :, None] - landmarks[:, None], axis=-1)
     distance /= np.hypot(*image_size)  # (N, F, L)
     masked = np.where(fires[:, :, None], distance, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with warnings.catch_warnings():  # a filter that never fires: an all-NaN column
+        warnings.simplefilter("ignore", RuntimeWarning)
         spread = np.nanstd(masked, axis=0)  # (F, L)
     spread[fires.sum(axis=0) < MIN_IMAGES] = np.nan
     return spread.mean(axis=1)
