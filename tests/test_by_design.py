@@ -341,3 +341,27 @@ def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_trainin
     with tf.GradientTape():
         model(images, training=True)
     assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0
+
+
+def test_explanatory_graph_recovers_planted_part_patterns():
+    from xaikit.interpretation.explanatory_graph import explanatory_graph
+
+    rng = np.random.default_rng(8)
+    n, size, grid = 80, 64, 16
+    upper = np.zeros((n, grid, grid, 3))
+    lower = rng.uniform(0.0, 0.5, (n, grid, grid, 5))
+    where = rng.integers(4, 12, (n, 3, 2))  # each upper filter's peak, per image
+    for u in range(3):
+        upper[np.arange(n), where[:, u, 0], where[:, u, 1], u] = 1.0
+    planted = {(0, 1): (2, -3), (2, 4): (-1, 2)}  # (upper, lower): offset in cells
+    for (u, f), (dy, dx) in planted.items():
+        jitter = rng.integers(0, 2, n)  # at most one cell of jitter
+        lower[np.arange(n), where[:, u, 0] + dy + jitter, where[:, u, 1] + dx, f] = 2.0
+    edges = explanatory_graph([lower, upper], (size, size), radius=4.5, min_support=0.8)
+    found = {(e.upper, e.lower): e for e in edges}
+    assert set(found) == set(planted), "exactly the planted pairs"
+    cell = size / grid
+    for key, (dy, dx) in planted.items():
+        assert abs(found[key].offset[0] - dy * cell) <= cell and found[key].offset[1] == dx * cell
+    with pytest.raises(ValueError, match="at least two layers"):
+        explanatory_graph([lower], (size, size))
