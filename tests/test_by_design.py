@@ -330,7 +330,7 @@ def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_trainin
     images = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(np.float32)
     layer = model.get_layer("masked_conv")
     features = keras.Model(model.inputs, [model.get_layer("last_conv").output, layer.output])
-    raw, out = (np.asarray(a) for a in features(images))
+    raw, out = (np.asarray(a) for a in features([images]))
     flat_raw, flat_out = raw.reshape(4, 16, -1), out.reshape(4, 16, -1)
     peak = flat_raw.argmax(axis=1)
     kept = np.take_along_axis(flat_out, peak[:, None], 1) == np.take_along_axis(flat_raw, peak[:, None], 1)
