@@ -371,7 +371,7 @@ result("graph_nodes_minus_others_instability",
 # %%
 def intervene(predicted, true, order, k):
     """(N, K) concepts with the first k of each row's order corrected."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("15.intervene", intervene)
@@ -385,7 +385,7 @@ check("15.intervene", intervene)
 # %%
 def log_similarity(latents, prototypes, epsilon=1e-4):
     """(N, h, w, P) ProtoPNet similarities."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("15.log_similarity", log_similarity)
