@@ -356,6 +356,12 @@ MESSAGES: dict[str, str] = {
     "sandbox_protocol_array": "an array {problem}",
     "sandbox_protocol_frames": "more messages than the cases explain ({limit})",
     "sandbox_protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
+    # ---------------------------------------------------------------- by design (lesson 15)
+    "bottleneck_model": "model {model!r} is not a concept bottleneck model: expected layers "
+    "'concepts', 'label_logits' and 'label'; build it with xaikit.models.bottleneck_model or "
+    "train it with xaikit.models.train_bottleneck",
+    "concept_values": "{name} must hold concept values in [0, 1]; got values in [{low}, {high}]",
+    "intervene_k": "k={k!r} must be an int in [0, {n_concepts}] (the number of concepts)",
 }
 
 
