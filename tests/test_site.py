@@ -13,6 +13,8 @@ import importlib.util
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 STEM = "01_synthetic"
 FIGURE_ALT = "synthetic-figure"
+CAPTION = "Fig. 2 of Simonyan et al. (2014), here"
+# Library noise the site filters out of executed lessons (and one kit warning it keeps).
+NOISE = ("WARNING:tensorflow:5 out of the last 5 calls to <function run at 0x7f> triggered "
+         "tf.function retracing.\n"
+         "/tmp/ipykernel_1/123.py:6: UserWarning: explaining post-softmax probabilities\n"
+         "  prob = gradient(model, on='probabilities')\n"
+         "/root/.venv/lib/numpy/core.py:3: RuntimeWarning: Mean of empty slice\n"
+         "  return x.mean()\n"
+         "saved to /tmp/tmpab12/model.keras\n")
 
 
 def _load_prepare():
@@ -67,20 +78,25 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
             "satisfy completeness, $\\sum_i \\phi_i = F(x) - F(x')$, and\n\n"
             "$$\\phi_i = (x_i - x'_i) \\int_0^1 \\frac{\\partial F}{\\partial x_i}\\, d\\alpha .$$"
         ),
-        nbformat.v4.new_code_cell("fig = plot()\nfigure(fig, 'fig1_saliency', caption='Fig. 2 of "
-                                  "Simonyan et al. (2014), here')"),
-        nbformat.v4.new_markdown_cell("## Exercise 1: saliency map\n\nImplement the map."),
+        nbformat.v4.new_code_cell(f"fig = plot()\nfigure(fig, 'fig1_saliency', caption={CAPTION!r})"),
+        nbformat.v4.new_markdown_cell("## Exercise 1: linear attribution\n\nImplement it."),
         nbformat.v4.new_code_cell(
-            "def saliency_map(model, image, target):\n    raise NotImplementedError\n\n"
-            "check('01.saliency_map', saliency_map)"
+            "def linear_attribution(weights, inputs, baseline=0.0):\n    raise NotImplementedError"
+            "\n\ncheck('01.linear_attribution', linear_attribution)"
         ),
+        nbformat.v4.new_markdown_cell(
+            "## Further exercises\n\n1. Why is a linear model easy to explain?\n2. And a CNN?\n\n"
+            "## References\n\n* K. Simonyan, A. Vedaldi, A. Zisserman. Deep Inside "
+            "Convolutional Networks.\n  ICLR 2014, arXiv:1312.6034.\n"),
     ]
     nb.cells[1].outputs = [nbformat.v4.new_output(
         "display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": FIGURE_ALT}
     )]
-    nb.cells[3].outputs = [nbformat.v4.new_output(
-        "stream", name="stdout", text="01.saliency_map: not implemented yet (public checks)\n"
-    )]
+    nb.cells[3].outputs = [
+        nbformat.v4.new_output("stream", name="stdout",
+                               text="01.linear_attribution: not implemented yet (public checks)\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=NOISE),
+    ]
     if error:
         nb.cells[3].outputs.append(nbformat.v4.new_output(
             "error", ename="ValueError", evalue="boom", traceback=["ValueError: boom"]
@@ -90,8 +106,7 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
         nb.cells[3].execution_count = 2
     nbformat.write(nb, out / f"{stem}.ipynb")
     record = {
-        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png",
-                     "caption": "Fig. 2 of Simonyan et al. (2014), here"}],
+        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png", "caption": CAPTION}],
         "tables": [],
         "results": [
             {"name": "ig_completeness_gap", "value": 0.0031, "paper": "< 1 %", "status": "passed",
@@ -133,14 +148,100 @@ def built(tmp_path_factory) -> Path:
 def test_lesson_page_shows_the_executed_notebook(built):
     page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
     assert "Synthetic lesson" in page
-    assert "data:image/png;base64," in page  # the figure output of the executed cell
     assert "not implemented yet (public checks)" in page  # the check's printed feedback
     assert "celltag_xaikit-exercise" in page  # exercise cells are marked as tasks
     assert "cdnjs" not in page and "Load mathjax" not in page  # nbconvert's CDN loaders removed
+    # The figure is the saved PNG (one copy), numbered, with figure()'s caption as caption and alt.
+    assert "data:image/png;base64," not in page
+    images = [tag for tag in re.findall(r"<img\b[^>]*>", page) if 'src="fig1_saliency.png"' in tag]
+    assert len(images) == 1 and f'alt="{CAPTION}"' in images[0]
+    assert f"<figcaption><strong>Figure 1.</strong> {CAPTION}</figcaption>" in page
     assert (built / "lessons" / STEM / "fig1_saliency.png").is_file()
-    assert (built / "lessons" / STEM / f"{STEM}.ipynb").is_file()  # the download link's target
+    assert not (built / "lessons" / STEM / f"{STEM}.ipynb").exists()  # no executed copy shipped
+    assert (built / "downloads" / f"{STEM}.ipynb").is_file()  # the download link's target
+    assert f'href="../../downloads/{STEM}.ipynb"' in page
+    assert "Run this lesson" in page
     index = (built / "lessons" / "index.html").read_text(encoding="utf-8")
     assert "A tiny lesson used to test the site." in index
+    assert f'href="../downloads/{STEM}.ipynb"' in index
+
+
+def test_instructor_build_has_hints_but_no_solutions_or_answers(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert 'class="xk-hint"' in page and "Hint for <code>01.linear_attribution</code>" in page
+    assert "xk-solution" not in page and "xk-answer" not in page
+
+
+def test_library_noise_and_machine_paths_are_filtered(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert "retracing" not in page and "RuntimeWarning" not in page and "/tmp/" not in page
+    assert "UserWarning: explaining post-softmax probabilities" in page  # the kit's advice stays
+    assert "saved to model.keras" in page
+
+
+def test_weight_mathjax_only_with_math_and_notebook_css_once(built):
+    lesson = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert "tex-svg-full.js" in lesson  # the lesson has math
+    assert "tex-svg-full.js" not in (built / "reproductions" / "index.html").read_text("utf-8")
+    css = re.findall(r'href="../../assets/stylesheets/(notebook-\w+\.css)"', lesson)
+    assert css and all((built / "assets" / "stylesheets" / name).is_file() for name in css)
+    assert max(len(block) for block in re.findall(r"<style[^>]*>(.*?)</style>", lesson, re.DOTALL)) \
+        < 2000
+
+
+def test_references_are_linked_and_collected(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://arxiv.org/abs/1312.6034"' in page
+    bibliography = (built / "bibliography" / "index.html").read_text(encoding="utf-8")
+    assert "Deep Inside Convolutional Networks" in bibliography
+    assert 'href="https://arxiv.org/abs/1312.6034"' in bibliography
+    for page in ("start-here", "glossary"):
+        assert (built / page / "index.html").is_file()
+
+
+def test_clean_notebook_download_runs_its_first_cell(built, tmp_path):
+    nb = nbformat.read(built / "downloads" / f"{STEM}.ipynb", as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert not [cell for cell in nb.cells if "xaikit-help" in cell.metadata.get("tags", [])]
+    first = code[0].source
+    assert "xaikit-setup" in code[0].metadata.tags
+    script = tmp_path / "first_cell.py"
+    script.write_text(first, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "is ready" in run.stdout, run.stderr
+    bare = shutil.which("python3", path="/usr/bin:/bin")  # a Python without xaikit, if any
+    if bare and subprocess.run([bare, "-c", "import xaikit"], capture_output=True).returncode:
+        run = subprocess.run([bare, str(script)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1 and "xaikit is not installed" in run.stderr
+        assert "make venv" in run.stderr
+
+
+def test_self_study_staging_adds_solutions_and_answers(tmp_path):
+    make_executed_lesson(tmp_path / "out")
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "docs", repo / "docs")
+    shutil.copytree(REPO / "solutions", repo / "solutions",
+                    ignore=shutil.ignore_patterns("answers", "__pycache__"))
+    (repo / "solutions" / "answers").mkdir()
+    (repo / "solutions" / "answers" / f"{STEM}.md").write_text(
+        "# Model answers\n\n## 1\n\nIts gradient is its weight.\n\n## 7\n\nNo such question.\n",
+        encoding="utf-8")
+    (repo / "lessons").mkdir()
+    (repo / "xaikit").mkdir()
+    staged = {}
+    for self_study in (False, True):
+        docs = tmp_path / f"docs-{self_study}"
+        site_prepare.prepare(tmp_path / "out", docs, repo=repo, previews=False,
+                             self_study=self_study)
+        nb = nbformat.read(docs / "lessons" / f"{STEM}.ipynb", as_version=4)
+        staged[self_study] = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "xk-hint" in staged[False] and "xk-solution" not in staged[False]
+    assert "xk-answer" not in staged[False]
+    assert "xk-solution" in staged[True] and "return" in staged[True]
+    assert "Model answer to question 1" in staged[True] and "question 2" not in staged[True]
+    assert "question 7" not in staged[True]
 
 
 def test_reproductions_table_lists_each_result(built):
