@@ -49,6 +49,7 @@ NUMBERED_ITEM = re.compile(r"^\s{0,3}(\d+)[.)]\s", re.MULTILINE)
 ANSWER_HEADING = re.compile(r"^##\s+(?:Question\s+)?(\d+)\b.*$", re.MULTILINE | re.IGNORECASE)
 HTML_FIGURE_CLASS = "xk-figure"
 PNG_COLOURS = 256
+ASPECT_TOLERANCE = 0.05  # the shown and the saved PNG of one figure() differ only in dpi
 
 
 # ----------------------------------------------------------------------------- library noise
@@ -113,8 +114,9 @@ def compress_png_bytes(data: bytes) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
-        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
-            return data  # a palette would lose the alpha channel
+        if "transparency" in image.info or (image.mode in ("RGBA", "LA")
+                                            and image.getchannel("A").getextrema()[0] < 255):
+            return data  # a palette would lose real transparency (matplotlib's alpha is opaque)
         quantised = image.convert("RGB").quantize(colors=PNG_COLOURS,
                                                   method=Image.Quantize.FASTOCTREE,
                                                   dither=Image.Dither.NONE)
@@ -153,12 +155,23 @@ class PlacedFigure:
     caption: str
 
 
-def figure_outputs(nb: nbformat.NotebookNode, records: list[dict]) -> list[tuple[dict, dict]]:
+def png_aspect(data: bytes) -> float | None:
+    """Width / height of a PNG from its header, or None if it is not a PNG."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return width / height if height else None
+
+
+def figure_outputs(nb: nbformat.NotebookNode, records: list[dict],
+                   folder: Path | None = None) -> list[tuple[dict, dict]]:
     """Pair each image output of a cell calling ``figure(`` with ``figure()``'s records, in order.
 
     ``figure()`` saves, records and displays one image per call, in the order of the calls, so
-    the n-th image shown by a cell that calls ``figure(`` is the n-th record.  Images of other
-    cells (a plain ``plt.show()``) are left as they are.
+    the n-th image shown by a cell that calls ``figure(`` is the n-th record.  With ``folder``
+    (the saved PNGs), an image whose shape differs from the next record's PNG by more than
+    ``ASPECT_TOLERANCE`` is not paired (a plot shown another way, or records from another run).
+    Images of other cells (a plain ``plt.show()``) are left as they are.
     """
     pairs = []
     pending = list(records)
@@ -166,8 +179,15 @@ def figure_outputs(nb: nbformat.NotebookNode, records: list[dict]) -> list[tuple
         if cell.cell_type != "code" or not FIGURE_CALL.search(cell.source):
             continue
         for output in cell.get("outputs", []):
-            if pending and "image/png" in output.get("data", {}):
-                pairs.append((output, pending.pop(0)))
+            if not pending or "image/png" not in output.get("data", {}):
+                continue
+            if folder is not None:
+                saved = folder / str(pending[0].get("file", ""))
+                shown = png_aspect(base64.b64decode(output["data"]["image/png"]))
+                aspect = png_aspect(saved.read_bytes()) if saved.is_file() else None
+                if shown and aspect and abs(shown / aspect - 1) > ASPECT_TOLERANCE:
+                    continue
+            pairs.append((output, pending.pop(0)))
     return pairs
 
 
@@ -193,7 +213,7 @@ def place_figures(nb: nbformat.NotebookNode, records: list[dict], folder: Path,
     from PIL import Image
 
     placed: list[PlacedFigure] = []
-    for output, record in figure_outputs(nb, records):
+    for output, record in figure_outputs(nb, records, folder):
         source = folder / str(record.get("file", ""))
         if not source.is_file():
             continue

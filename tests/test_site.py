@@ -124,10 +124,10 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
     return folder
 
 
-def build_site(out: Path, tmp: Path, *, previews: bool = False) -> Path:
+def build_site(out: Path, tmp: Path, *, previews: bool = False, self_study: bool = False) -> Path:
     """Stage and build the site strictly into ``tmp/site``; return that folder."""
     docs, site = tmp / "site-docs", tmp / "site"
-    site_prepare.prepare(out, docs, previews=previews, cache=tmp / "previews")
+    site_prepare.prepare(out, docs, previews=previews, cache=tmp / "previews", self_study=self_study)
     env = {**os.environ, "XAIKIT_SITE_DOCS": str(docs), "XAIKIT_SITE_DIR": str(site),
            "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run(
@@ -181,8 +181,8 @@ def test_library_noise_and_machine_paths_are_filtered(built):
 
 def test_weight_mathjax_only_with_math_and_notebook_css_once(built):
     lesson = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
-    assert "tex-svg-full.js" in lesson  # the lesson has math
-    assert "tex-svg-full.js" not in (built / "reproductions" / "index.html").read_text("utf-8")
+    assert "tex-chtml-full.js" in lesson  # the lesson has math
+    assert "tex-chtml-full.js" not in (built / "reproductions" / "index.html").read_text("utf-8")
     css = re.findall(r'href="../../assets/stylesheets/(notebook-\w+\.css)"', lesson)
     assert css and all((built / "assets" / "stylesheets" / name).is_file() for name in css)
     assert max(len(block) for block in re.findall(r"<style[^>]*>(.*?)</style>", lesson, re.DOTALL)) \
@@ -260,10 +260,10 @@ def test_reproductions_table_lists_each_result(built):
 def test_site_is_offline_and_has_mathjax(built):
     hooks = _hooks()
     assert hooks.remote_resources(built) == []
-    mathjax = built / "assets" / "javascripts" / "mathjax" / "tex-svg-full.js"
+    mathjax = built / "assets" / "javascripts" / "mathjax" / "tex-chtml-full.js"
     assert mathjax.stat().st_size > 1_000_000
     index = (built / "index.html").read_text(encoding="utf-8")
-    assert "fonts.googleapis" not in index and "tex-svg-full.js" in index
+    assert "fonts.googleapis" not in index and "tex-chtml-full.js" in index
 
 
 def test_every_section_is_in_the_nav(built):
@@ -410,3 +410,86 @@ def test_links_to_repository_files_are_adapted_to_the_site(tmp_path):
                                repo=repo, docs=docs) == (
         "[guide](../instructors.md#grading), [lesson 2](../lessons/02_saliency.ipynb), "
         "code, [web](https://example.org), [here](#top)")
+
+
+def _site_lessons():
+    return sys.modules["site_lessons"]
+
+
+def test_colab_and_binder_links_only_with_a_repository_url():
+    lessons = _site_lessons()
+    bare = lessons.run_box("05_grad_cam", lessons.Repository(), "../../downloads/05_grad_cam.ipynb")
+    assert "Download the notebook" in bare and "colab" not in bare and "mybinder" not in bare
+    repo = lessons.Repository(url="https://github.com/someone/xaikit")
+    box = lessons.run_box("05_grad_cam", repo, "../../downloads/05_grad_cam.ipynb")
+    assert ("https://colab.research.google.com/github/someone/xaikit/blob/gh-pages/downloads/"
+            "05_grad_cam.ipynb") in box
+    assert "https://mybinder.org/v2/gh/someone/xaikit/gh-pages?labpath=downloads%2F05_grad_cam" in box
+    assert "git clone https://github.com/someone/xaikit" in box
+    assert "git+https://github.com/someone/xaikit@main" in lessons.setup_source(repo)
+    other = lessons.Repository(url="https://gitlab.example.org/course/xaikit")
+    assert "colab" not in lessons.run_box("05_x", other, "x.ipynb")  # Colab opens GitHub only
+
+
+def test_repository_url_is_read_from_mkdocs_yml(tmp_path, monkeypatch):
+    config = tmp_path / "mkdocs.yml"
+    config.write_text('extra:\n  xaikit:\n    repo_url: !ENV [XAIKIT_REPO_URL, ""]\n'
+                      "    branch: dev\nhooks: [!relative x.py]\n", encoding="utf-8")
+    monkeypatch.delenv("XAIKIT_REPO_URL", raising=False)
+    assert site_prepare.site_repository(config).url == ""
+    monkeypatch.setenv("XAIKIT_REPO_URL", "https://github.com/a/b/")
+    repository = site_prepare.site_repository(config)
+    assert (repository.url, repository.branch, repository.github) == \
+        ("https://github.com/a/b", "dev", "a/b")
+
+
+def test_clean_text_keeps_kit_advice_and_drops_library_noise():
+    clean = _site_lessons().clean_text
+    assert clean(NOISE) == "UserWarning: explaining post-softmax probabilities\nsaved to model.keras\n"
+    assert clean("I0000 00:00:00.1 123 cuda.cc:1] no GPU\nresult 0.5\n") == "result 0.5\n"
+    assert clean(f"see {REPO}/lessons/x.py\n", REPO) == "see lessons/x.py\n"
+    assert clean("ratio 3/4 and a/b\n") == "ratio 3/4 and a/b\n"
+
+
+def test_math_detection_for_mathjax():
+    has_math = _hooks().has_math
+    assert has_math('<article><p>completeness $\\sum_i \\phi_i = 1$</p></article>')
+    assert has_math('<article><span class="arithmatex">x</span></article>')
+    assert not has_math("<article><p>costs $5 and $6</p><pre>$x$</pre></article>")
+    assert not has_math("<article><p>no math</p></article>")
+
+
+def test_figures_pair_by_order_and_shape(tmp_path):
+    lessons = _site_lessons()
+    wide = _png()
+    (tmp_path / "a.png").write_bytes(wide)
+    nb = nbformat.v4.new_notebook()
+    shown = base64.b64encode(wide).decode()
+    nb.cells = [nbformat.v4.new_code_cell("plt.show()"), nbformat.v4.new_code_cell("figure(f, 'a')")]
+    for cell in nb.cells:
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": shown})]
+    placed = lessons.place_figures(nb, [{"name": "a", "file": "a.png", "caption": "A <b>"}],
+                                   tmp_path, tmp_path / "site")
+    assert [(f.number, f.file) for f in placed] == [(1, "a.png")]
+    assert "image/png" in nb.cells[0].outputs[0].data  # not shown through figure(): untouched
+    html = nb.cells[1].outputs[0].data["text/html"]
+    assert 'alt="A &lt;b&gt;"' in html and "<strong>Figure 1.</strong> A &lt;b&gt;" in html
+    square = nbformat.v4.new_notebook()  # an image of another shape is not taken for the figure
+    square.cells = [nbformat.v4.new_code_cell("figure(g, 'a')")]
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(2, 6), dpi=20)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    square.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()})]
+    assert lessons.figure_outputs(square, [{"file": "a.png"}], tmp_path) == []
+
+
+def test_bibliography_merges_references_by_arxiv_id():
+    page = _site_lessons().bibliography_page([
+        ("01_a", "A", "## References\n\n* X. Y. Paper one. ICLR 2014, arXiv:1312.6034.\n"),
+        ("02_b", "B", "## References\n\n* X. Y. Paper one,\n  arXiv:1312.6034v2.\n\nSee arXiv:1610.02391."),
+    ])
+    assert page.count("Paper one") == 1 and "[01](lessons/01_a.ipynb), [02](lessons/02_b.ipynb)" in page
+    assert "Also cited in the text" in page and "1610.02391" in page
