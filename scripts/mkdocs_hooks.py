@@ -43,7 +43,7 @@ NBCONVERT_MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mer
 
 # Folders of files to download, not pages (the clean lesson notebooks).
 DOWNLOADS = ("downloads",)
-MATHJAX_SCRIPT = re.compile(r'<script src="[^"]*(?:mathjax-config\.js|mathjax/tex-svg-full\.js)"[^>]*>'
+MATHJAX_SCRIPT = re.compile(r'<script src="[^"]*(?:mathjax-config\.js|mathjax/tex-chtml-full\.js)"[^>]*>'
                             r"\s*</script>\s*")
 # Math as the pages hold it before typesetting: arithmatex spans/divs of Markdown pages, and the
 # TeX delimiters of notebook Markdown cells (nbconvert leaves them in the text).
@@ -170,9 +170,9 @@ def remote_resources(site_dir: Path) -> list[str]:
 def on_post_build(config):
     """Warn (and so fail ``--strict``) about every resource loaded from another host."""
     site_dir = Path(config["site_dir"])
-    if not (site_dir / "assets/javascripts/mathjax/tex-svg-full.js").is_file():
+    if not (site_dir / "assets/javascripts/mathjax/tex-chtml-full.js").is_file():
         log.warning(
-            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-svg-full.js): "
+            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-chtml-full.js): "
             "stage the pages with scripts/site_prepare.py"
         )
     for hit in remote_resources(site_dir):

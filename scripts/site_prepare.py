@@ -22,7 +22,7 @@ What it puts into ``--docs`` (which it empties first):
 - ``datasets/``: the cards ``datasets/*.md`` with preview grids made by ``xaikit data``;
 - ``api/``: one mkdocstrings page per xaikit subpackage that exists;
 - ``instructors.md``: a placeholder only when ``docs/instructors.md`` does not exist;
-- MathJax 3 (``tex-svg-full.js``) from the django-static-mathjax package.
+- MathJax 3 (``tex-chtml-full.js`` and its woff fonts) from the django-static-mathjax package.
 
 Exit status 0 on success, 1 with a one-line reason on stderr otherwise.
 """
@@ -73,7 +73,8 @@ NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
 STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "unrecorded": "≈", "failed": "✗"}
-MATHJAX_FILE = "tex-svg-full.js"
+MATHJAX_FILE = "tex-chtml-full.js"
+MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 PREVIEW_PER_CLASS = 6
 
 
@@ -654,7 +655,7 @@ def dataset_preview(name: str, cache: Path) -> Path | None:
 
 # ------------------------------------------------------------------------------------ everything
 def copy_mathjax(docs: Path) -> Path:
-    """Copy MathJax's self-contained ``tex-svg-full.js`` from django-static-mathjax."""
+    """Copy MathJax's ``tex-chtml-full.js`` and its woff fonts from django-static-mathjax."""
     try:
         import mathjax  # the django-static-mathjax distribution
     except ImportError as error:
@@ -668,6 +669,10 @@ def copy_mathjax(docs: Path) -> Path:
     target = docs / "assets" / "javascripts" / "mathjax" / MATHJAX_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
+    fonts = source.parent / MATHJAX_FONTS  # CommonHTML loads the fonts a page needs from here
+    if not fonts.is_dir():
+        raise SiteError(f"{fonts} is missing from django-static-mathjax")
+    shutil.copytree(fonts, target.parent / MATHJAX_FONTS, dirs_exist_ok=True)
     return target
 
 

@@ -56,3 +56,11 @@ def test_bad_switch_value_and_missing_solutions(monkeypatch, tmp_path):
         self_study()
     with pytest.raises(ReferenceNotAvailable, match="git clone"):
         solution_source("05.grad_cam", root=tmp_path)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from xaikit.exercises import help as help_module
+
+    assert doctest.testmod(help_module).failed == 0
