@@ -493,3 +493,42 @@ def test_bibliography_merges_references_by_arxiv_id():
     ])
     assert page.count("Paper one") == 1 and "[01](lessons/01_a.ipynb), [02](lessons/02_b.ipynb)" in page
     assert "Also cited in the text" in page and "1610.02391" in page
+
+
+def test_api_pages_have_no_raw_roles_and_no_required_parameter_with_a_default(built):
+    import importlib
+    import inspect
+
+    wrong = []
+    for page in sorted((built / "api").glob("*/index.html")) + [built / "api" / "index.html"]:
+        text = page.read_text(encoding="utf-8")
+        wrong += [f"{page.parent.name}: raw role {m}" for m in
+                  re.findall(r":(?:func|mod|class|meth|attr|data):<code>", text)]
+        parts = re.split(r'<h[23] id="(xaikit\.[\w.]+)"', text)
+        for name, body in zip(parts[1::2], parts[2::2]):
+            body = body.split("<h2", 1)[0]
+            required = re.findall(r"<td>\s*<code>(\w+)</code>\s*</td>(?:(?!</tr>).)*?<td>\s*"
+                                  r"<em>required</em>\s*</td>\s*</tr>", body, re.DOTALL)
+            if not required:
+                continue
+            module, _, attribute = name.rpartition(".")
+            try:
+                signature = inspect.signature(getattr(importlib.import_module(module), attribute))
+            except (ImportError, AttributeError, TypeError, ValueError):
+                continue
+            wrong += [f"{name}({param}) has a default but is shown as required" for param in required
+                      if param in signature.parameters
+                      and signature.parameters[param].default is not inspect.Parameter.empty]
+    assert wrong == []
+
+
+def test_grouped_numpy_parameters_are_split_for_the_api_pages():
+    spec = importlib.util.spec_from_file_location("griffe_rest_math",
+                                                  REPO / "scripts" / "griffe_rest_math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = ("Sum.\n\nParameters\n----------\na, b : int, optional\n    Two.\nc\n    One.\n\n"
+            "Returns\n-------\nx, y\n    Pair.\n")
+    assert module.rest_to_markdown(text) == (
+        "Sum.\n\nParameters\n----------\na : int, optional\n    Two.\nb : int, optional\n    Two.\n"
+        "c\n    One.\n\nReturns\n-------\nx, y\n    Pair.")
