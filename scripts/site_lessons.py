@@ -11,7 +11,7 @@ records, so a new lesson gets it without any edit of the site:
 - :func:`add_exercise_help` — after each exercise's ``check("NN.name", ...)`` cell: its hint,
   and in the self-study build the reference solution, both collapsible;
 - :func:`add_model_answers` — in the self-study build, the model answers of the open questions
-  (``solutions/answers/NN_topic.md``);
+  (``solutions/answers/NN_topic.md``, one ``## N`` section per question number);
 - :func:`link_references` — arXiv ids and DOIs become links; :func:`bibliography_page`;
 - :func:`run_box` and :func:`clean_notebook` — "Run this lesson" and the downloadable notebook.
 """
@@ -307,29 +307,46 @@ def read_answers(path: Path) -> dict[int, str]:
 
 
 def add_model_answers(nb: nbformat.NotebookNode, answers: dict[int, str]) -> list[int]:
-    """After the lesson's last "Exercises"/"Questions" cell with a numbered list, one
-    collapsible model answer per numbered question that has one; returns their numbers."""
-    at = None
+    """Collapsible model answers under the lesson's open questions; returns their numbers.
+
+    The questions are the numbered items from the lesson's last "Exercises" / "Further
+    exercises" / "Questions" heading on, in that cell and the Markdown cells after it (a list
+    may be split by exercise code cells) up to the next other heading.  Each answer goes after
+    the cell holding its question.
+    """
+    start = None
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and QUESTIONS_HEADING.search(cell.source) \
-                and NUMBERED_ITEM.search(cell.source):
-            at = index
-    if at is None or not answers:
+        if cell.cell_type == "markdown" and QUESTIONS_HEADING.search(cell.source):
+            start = index
+    if start is None or not answers:
         return []
-    source = nb.cells[at].source
-    heading = QUESTIONS_HEADING.search(source)
-    numbers = [int(n) for n in NUMBERED_ITEM.findall(source[heading.start():])]
-    shown = [n for n in numbers if n in answers]
-    if not shown:
-        return []
-    parts = ['<div class="xk-answers">']
-    for number in shown:
-        parts.append(f'<details class="xk-answer"><summary>Model answer to question {number}'
-                     f"</summary>{markdown_html(answers[number])}</details>")
-    parts.append("</div>")
-    cell = nbformat.v4.new_markdown_cell(one_line_html("".join(parts)))
-    cell.metadata["tags"] = ["xaikit-help"]
-    nb.cells.insert(at + 1, cell)
+    placed: list[tuple[int, list[int]]] = []
+    for index in range(start, len(nb.cells)):
+        cell = nb.cells[index]
+        if cell.cell_type != "markdown":
+            continue
+        source = cell.source
+        if index == start:  # from the line after the questions heading
+            source = source[QUESTIONS_HEADING.search(source).end():].partition("\n")[2]
+        other = re.search(r"^#{1,6}\s", source, re.MULTILINE)
+        if other:  # the next section begins: its list is not a list of questions
+            source = source[: other.start()]
+        numbers = [int(n) for n in NUMBERED_ITEM.findall(source) if int(n) in answers]
+        if numbers:
+            placed.append((index, numbers))
+        if other:
+            break
+    shown = []
+    for index, numbers in reversed(placed):  # from the end, so the indices stay valid
+        parts = ['<div class="xk-answers">']
+        for number in numbers:
+            parts.append(f'<details class="xk-answer"><summary>Model answer to question '
+                         f"{number}</summary>{markdown_html(answers[number])}</details>")
+        parts.append("</div>")
+        cell = nbformat.v4.new_markdown_cell(one_line_html("".join(parts)))
+        cell.metadata["tags"] = ["xaikit-help"]
+        nb.cells.insert(index + 1, cell)
+        shown = numbers + shown
     return shown
 
 

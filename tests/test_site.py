@@ -532,3 +532,14 @@ def test_grouped_numpy_parameters_are_split_for_the_api_pages():
     assert module.rest_to_markdown(text) == (
         "Sum.\n\nParameters\n----------\na : int, optional\n    Two.\nb : int, optional\n    Two.\n"
         "c\n    One.\n\nReturns\n-------\nx, y\n    Pair.")
+
+
+def test_every_model_answer_lands_under_its_question():
+    """Each ``## N`` of solutions/answers/NN_topic.md is a numbered open question of the lesson."""
+    import jupytext
+
+    lessons = _site_lessons()
+    for path in sorted((REPO / "solutions" / "answers").glob("[0-9][0-9]_*.md")):
+        answers = lessons.read_answers(path)
+        nb = jupytext.read(REPO / "lessons" / f"{path.stem}.py")
+        assert answers and lessons.add_model_answers(nb, answers) == sorted(answers), path.name
