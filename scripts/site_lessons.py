@@ -477,6 +477,11 @@ def clean_notebook(nb: nbformat.NotebookNode, repo: Repository) -> nbformat.Note
             cell.outputs = []
             cell.execution_count = None
         cells.append(cell)
+        for exercise_id in CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []:
+            cells.append(nbformat.v4.new_markdown_cell(
+                f'*Stuck?* `hint("{exercise_id}")` prints a hint; in self-study mode '
+                f"(`XAIKIT_SELF_STUDY=1` in a clone of the repository) `solution(\"{exercise_id}\")` "
+                "prints the reference solution (`from xaikit.exercises import hint, solution`)."))
     setup = nbformat.v4.new_code_cell(setup_source(repo))
     setup.metadata["tags"] = ["xaikit-setup"]
     at = 1 if cells and cells[0].cell_type == "markdown" else 0

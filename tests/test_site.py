@@ -205,6 +205,8 @@ def test_clean_notebook_download_runs_its_first_cell(built, tmp_path):
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(not cell.outputs and cell.execution_count is None for cell in code)
     assert not [cell for cell in nb.cells if "xaikit-help" in cell.metadata.get("tags", [])]
+    assert any('hint("01.linear_attribution")' in cell.source for cell in nb.cells
+               if cell.cell_type == "markdown")
     first = code[0].source
     assert "xaikit-setup" in code[0].metadata.tags
     script = tmp_path / "first_cell.py"
