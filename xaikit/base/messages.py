@@ -322,6 +322,18 @@ MESSAGES: dict[str, str] = {
     "after Flatten/Reshape/Dropout only",
     "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
     "{gap}); the layers before {layer!r} are not a simple chain from the input",
+    # ---------------------------------------------------------------- self-study help (issue 23)
+    "exercise_unknown": "no exercise {got!r}; allowed: {allowed}",
+    "exercise_no_hint": "exercise {id} has no hint yet; read the task above the stub again and "
+    "run its check to see which case fails",
+    "solution_locked": "{id}: reference solutions are shown in self-study mode only; in a clone "
+    "of the repository, set {env}=1 (e.g. `{env}=1 jupyter lab`, or os.environ[{env!r}] = '1' "
+    "before calling solution) to see it. Try hint({id!r}) first",
+    "solution_missing": "{id}: the reference solution {file} is not in this copy of the kit "
+    "(looked in {folder}); self-study needs a clone of the repository: git clone REPO, then "
+    "make venv",
+    "solution_function": "{file} does not define {function}(); the exercise's reference names "
+    "a function the solutions file must define",
     # ---------------------------------------------------------------- grading sandbox
     "sandbox_option": "--sandbox={value!r} is not allowed; allowed: {allowed}",
     "sandbox_refused": "the grader refuses to run students' code here: {reason}. {install} "
