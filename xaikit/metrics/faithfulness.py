@@ -7,8 +7,9 @@ batched compiled forwards (:mod:`xaikit.metrics._removal`). Curve metrics return
 (AOPC, ABPC, IROF) return per-image scores (N,).
 
 The random-subset metrics (faithfulness correlation, sensitivity-n, infidelity, monotonicity,
-sufficiency) are in :mod:`xaikit.metrics.faithfulness_subsets`; ROAR and KAR, which retrain, in
-:mod:`xaikit.metrics.retraining`. All are re-exported here.
+sufficiency) are in :mod:`xaikit.metrics.faithfulness_subsets`, ROAD in
+:mod:`xaikit.metrics.road`, ROAR and KAR, which retrain, in :mod:`xaikit.metrics.retraining`;
+all are re-exported here.
 
 Defaults change scores (Quantus' lesson): every fill, step size and score is named in the
 docstrings and shown in lesson 10. ``fill``: "black" (0), "grey", "mean" (the image's mean
@@ -37,8 +38,9 @@ from xaikit.metrics._removal import (
 )
 from xaikit.metrics.registry import register
 
-__all__ = ["ORDERS", "Curves", "abpc", "aopc", "deletion", "insertion", "irof", "pixel_flipping",
-           "region_perturbation"]
+__all__ = ["ORDERS", "Curves", "abpc", "aopc", "deletion", "faithfulness_correlation",
+           "infidelity", "insertion", "irof", "kar", "monotonicity", "monotonicity_correlation",
+           "pixel_flipping", "region_perturbation", "road", "roar", "sensitivity_n", "sufficiency"]
 
 ORDERS = ("morf", "lerf")
 SAMEK_STEPS = 100  # L, the perturbation steps of Samek et al. (2017)
@@ -318,3 +320,15 @@ def irof(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
                             batch_size)
     relative = scores / np.maximum(scores[:, :1], EPSILON)
     return 1.0 - trapezoid(relative, counts / count[:, None])
+
+
+from xaikit.metrics.faithfulness_subsets import (  # noqa: E402  (re-exported: one family)
+    faithfulness_correlation,
+    infidelity,
+    monotonicity,
+    monotonicity_correlation,
+    sensitivity_n,
+    sufficiency,
+)
+from xaikit.metrics.retraining import kar, roar  # noqa: E402
+from xaikit.metrics.road import road  # noqa: E402
