@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from xaikit.exercises import check
-from xaikit.report import fast_mode, figure, result, table
+from xaikit.report import exact, fast_mode, figure, recorded, result, table
 
 # %% [markdown]
 # ## 1.1 Why interpret at all?
@@ -155,8 +155,8 @@ figure(fig, "fig_locality", caption="Local explanations (gradients, black) diffe
        "to input; a global linear surrogate (gold) gives one direction for all inputs.")
 
 # %%
-result("local_vs_global_max_angle_deg", float(angles.max()), status="info",
-       note="largest angle between a local gradient and the global surrogate direction")
+result("local_vs_global_max_angle_deg", float(angles.max()),
+       note="largest angle between a local gradient and the global surrogate direction", check=recorded(rtol=0.01))
 
 # %% [markdown]
 # ## 1.4 The survey's four-way taxonomy
@@ -240,8 +240,8 @@ table([dict(zip(COLUMNS, row)) for row in TABLE1], "table1_feature_importance",
               "the lesson of this kit that implements each method.")
 
 # %%
-result("table1_methods", len(TABLE1), paper=6, status="ok",
-       note="rows of the survey's Table 1, transcribed property by property")
+result("table1_methods", len(TABLE1), paper=6,
+       note="rows of the survey's Table 1, transcribed property by property", check=exact(6))
 
 # %% [markdown]
 # > **Paper vs here.** The table above is the survey's Table 1 cell for cell; the last column
@@ -320,8 +320,7 @@ rng = np.random.default_rng(0)
 X = rng.uniform(-1.0, 1.0, size=(8, 3))
 phi_batch = w[None, :] * (X - x_bar)
 gap = np.abs(phi_batch.sum(axis=1) - (f(X) - f(x_bar))).max()
-result("linear_completeness_gap", float(gap), paper=0.0, status="ok" if gap < 1e-12 else
-       "differs", note="max over 8 inputs of |sum_i phi_i - (f(x) - f(x_bar))|")
+result("linear_completeness_gap", float(gap), paper=0.0, note="max over 8 inputs of |sum_i phi_i - (f(x) - f(x_bar))|", check=exact(0.0, atol=1e-12))
 
 # %% [markdown]
 # ## Summary

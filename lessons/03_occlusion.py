@@ -35,7 +35,7 @@ from xaikit.attribution.perturbation import occlusion_boxes
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo, zoo_info
-from xaikit.report import fast_mode, figure, result, table
+from xaikit.report import exact, fast_mode, figure, recorded, result, table
 
 FAST = fast_mode()
 
@@ -52,7 +52,7 @@ names = test.class_names
 probabilities = model.predict(test.images, verbose=0)
 accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
 print(f"{len(test)} test images {test.images.shape[1:]}, classes {names}, accuracy {accuracy:.1%}")
-result("shapes_test_accuracy", accuracy, status="info", note="zoo model 'shapes' on its test split")
+result("shapes_test_accuracy", accuracy, note="zoo model 'shapes' on its test split", check=recorded(rtol=0.03))
 
 # %% [markdown]
 # ## 3.2 The equation
@@ -92,7 +92,7 @@ kit = occlusion(model, image[None], target, patch=PATCH, stride=STRIDE, fill="gr
                 on="probabilities")[0]
 gap = float(np.abs(kit - by_hand).max())
 print("max |kit - by hand| =", gap)
-result("occlusion_kit_vs_scratch", gap, paper="same definition", status="ok" if gap < 1e-5 else "fail")
+result("occlusion_kit_vs_scratch", gap, paper="same definition", check=exact(0.0, atol=1e-5))
 
 # %% [markdown]
 # ## 3.3 Zeiler & Fergus, Fig. 7 on our data
@@ -161,10 +161,8 @@ rows = [{"images": n_eval, "minimum of p(correct) on the object": f"{hits.mean()
          "mean p, square on object": f"{on_object.mean():.3f}",
          "mean p, square on background": f"{off_object.mean():.3f}"}]
 table(rows, "occlusion_on_object", caption="Occlusion probability maps vs the object masks")
-result("occlusion_min_on_object", float(hits.mean()), paper="probability drops on the object",
-       status="ok" if hits.mean() > 0.5 else "check")
-result("occlusion_seconds_per_image", seconds / len(images), status="info",
-       note=f"4 panels, {len(occlusion_boxes(64, 64, PATCH, STRIDE)) + 1} forward passes each")
+result("occlusion_min_on_object", float(hits.mean()), paper="probability drops on the object", check=recorded(rtol=0.1))
+print(f"occlusion_seconds_per_image = {seconds / len(images):.4g}")
 
 # %% [markdown]
 # ## 3.5 Patch size and fill are choices

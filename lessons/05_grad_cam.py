@@ -43,7 +43,7 @@ from xaikit.attribution import cam
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo, zoo_info
-from xaikit.report import fast_mode, figure, result, table
+from xaikit.report import exact, fast_mode, figure, recorded, result, table
 
 FAST = fast_mode()
 
@@ -65,8 +65,8 @@ both_found = float(np.mean([{a, b} == set(t) for a, b, t in zip(first, second, t
 print(f"{len(test)} images; both objects are the two top-scoring classes in {both_found:.1%}")
 print("zoo recipe:", zoo_info("shapes-two-objects")["recipe"]["arch"], "- last layers:",
       [layer.name for layer in model.layers[-4:]])
-result("two_objects_both_in_top2", both_found, status="info",
-       note="fraction of test images whose two classes are the two highest scores")
+result("two_objects_both_in_top2", both_found,
+       note="fraction of test images whose two classes are the two highest scores", check=recorded(rtol=0.05))
 
 # %% [markdown]
 # ## 5.2 CAM: a network that explains itself
@@ -109,8 +109,7 @@ gap = float(np.abs(grad_first - np.maximum(cam_first, 0) / z).max())
 print(f"Z = {z};  max |Grad-CAM - ReLU(CAM)/Z| = {gap:.2e}  (map values up to "
       f"{grad_first.max():.3g})")
 result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
-       status="ok" if gap <= 1e-5 * max(1.0, float(grad_first.max())) else "differs",
-       note="max |Grad-CAM - ReLU(CAM)/Z| on the GAP zoo model")
+       note="max |Grad-CAM - ReLU(CAM)/Z| on the GAP zoo model", check=exact(0.0, atol=1e-5 * max(1.0, float(grad_first.max()))))
 
 # %% [markdown]
 # ## 5.4 Fig. 1: guided backprop, Grad-CAM and guided Grad-CAM, for each object
@@ -180,11 +179,10 @@ table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} fo
 by_name = {row["method"]: row for row in rows}
 DISCRIMINATION = "discrimination own / (own + other)"
 result("grad_cam_discrimination", by_name["Grad-CAM"][DISCRIMINATION],
-       paper="class-discriminative", status="info",
-       note="Grad-CAM: mass on own object / (own + other object)")
+       paper="class-discriminative",
+       note="Grad-CAM: mass on own object / (own + other object)", check=recorded(rtol=0.05))
 result("guided_bp_discrimination", by_name["guided backprop"][DISCRIMINATION],
-       paper="less discriminative than Grad-CAM (human study: 44.44 % vs 61.23 %)",
-       status="info", note="the same for guided backprop")
+       paper="less discriminative than Grad-CAM (human study: 44.44 % vs 61.23 %)", note="the same for guided backprop", check=recorded(rtol=0.05))
 
 # %% [markdown]
 # With the trained model, Grad-CAM puts almost none of its mass on the other object, and
@@ -233,14 +231,13 @@ on_other, on_own = mass_share(against, own[1]), mass_share(against, own[0])
 print(f"counterfactual of the 1st class: {on_other.mean():.3f} of its mass on the 2nd object, "
       f"{on_own.mean():.3f} on the 1st")
 result("counterfactual_mass_on_other_object", float(on_other.mean()),
-       paper="the counterfactual of 'dog' falls on the cat (Fig. 1, qualitative)", status="info",
-       note="counterfactual map of the 1st class: share of its mass on the 2nd object")
+       paper="the counterfactual of 'dog' falls on the cat (Fig. 1, qualitative)",
+       note="counterfactual map of the 1st class: share of its mass on the 2nd object", check=recorded(rtol=0.05))
 overlap = float(np.minimum(grad_cam(model, shown.images, shown.labels, upsample=False),
                            grad_cam(model, shown.images, shown.labels, counterfactual=True,
                                     upsample=False)).max())
 result("grad_cam_counterfactual_overlap", overlap, paper=0.0,
-       status="ok" if overlap == 0 else "differs",
-       note="max over positions of min(Grad-CAM, counterfactual) on the layer's grid")
+       note="max over positions of min(Grad-CAM, counterfactual) on the layer's grid", check=exact(0.0))
 
 # %% [markdown]
 # > **Paper vs here.** Selvaraju et al. explain VGG-16 and ResNet ImageNet classifiers (and

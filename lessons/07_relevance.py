@@ -30,7 +30,7 @@ from xaikit.attribution import deep_taylor, deeplift, gradient, lrp
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import zoo
-from xaikit.report import fast_mode, figure, result, table
+from xaikit.report import exact, fast_mode, figure, result, table
 
 import keras
 
@@ -91,10 +91,8 @@ grad_x_input = gradient(bias_free, probe, 0) * probe
 lrp0_gap = float(np.abs(details.relevance - grad_x_input).max() / np.abs(grad_x_input).max())
 print(f"max |sum R - f(x)| = {conservation:.2e}   (logits up to {np.abs(details.score).max():.3f})")
 print(f"max |LRP-0 - gradient x input| / max |gradient x input| = {lrp0_gap:.2e}")
-result("lrp_conservation_gap", conservation, paper="0 (conservation)",
-       status="ok" if conservation < 1e-4 else "fail")
-result("lrp0_vs_gradient_x_input", lrp0_gap, paper="identical on bias-free ReLU nets",
-       status="ok" if lrp0_gap < 1e-4 else "fail")
+result("lrp_conservation_gap", conservation, paper="0 (conservation)", check=exact(0.0, atol=1e-4))
+result("lrp0_vs_gradient_x_input", lrp0_gap, paper="identical on bias-free ReLU nets", check=exact(0.0, atol=1e-4))
 
 # %% [markdown]
 # ## 7.3 The rules on a trained CNN
@@ -150,8 +148,7 @@ for name, baseline in [("black", 0.0), ("grey", 0.5)]:
     d = deeplift(model, images, labels, baseline=baseline, return_details=True)
     gap = float(np.abs(d.absorbed).max())
     print(f"baseline {name}: Δt = {np.round(d.score, 3)}, max |ΣC - Δt| = {gap:.2e}")
-    result(f"deeplift_summation_gap_{name}", gap, paper="0 (summation-to-delta)",
-           status="ok" if gap < 1e-3 * max(1.0, np.abs(d.score).max()) else "fail")
+    result(f"deeplift_summation_gap_{name}", gap, paper="0 (summation-to-delta)", check=exact(0.0, atol=1e-3 * max(1.0, float(np.abs(d.score).max()))))
 
 maps = {"gradient × input": (gradient(model, images, labels) * images).sum(axis=-1),
         "LRP-ε": rules["LRP-ε (ε=0.01)"],

@@ -63,7 +63,7 @@ CITATION = re.compile(
 NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An", "In", "On"}
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
-STATUS_ICON = {"ok": "✓", "info": "ℹ", "differs": "≠", "partial": "≈", "fail": "✗", "failed": "✗"}
+STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "unrecorded": "≈", "failed": "✗"}
 MATHJAX_FILE = "tex-svg-full.js"
 PREVIEW_PER_CLASS = 6
 
@@ -345,11 +345,15 @@ def reproductions_page(lessons: list[Lesson], run: str = "") -> str:
         "`xaikit reproduce` recorded with `xaikit.report.result`. *Paper's finding* is what the "
         "paper reports; *ours* is what the lesson measured on this kit's data and models. A fast "
         "run (`XAIKIT_FAST=1`) uses fewer images and shorter training, so its numbers can differ "
-        "from a full `make reproduce`.",
+        "from a full `make reproduce`. Each number carries its check, in one of three tiers: "
+        "**1** an exact property at float tolerance, **2** the kit's own recorded value "
+        "(`lessons/expected/`), **3** the paper's claim with a 95 % confidence interval over "
+        "images or seeds. The status is computed by the check.",
         "",
         *([f"Last run (`xaikit reproduce`, its `summary.md`): {run}", ""] if run else []),
-        "| Lesson | Paper | Figure / table | Quantity | Paper's finding | Ours | Status |",
-        "|---|---|---|---|---|---|---|",
+        "| Lesson | Paper | Figure / table | Quantity | Paper's finding | Ours | Tier | Check "
+        "| Status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     count = 0
     for lesson in lessons:
@@ -365,7 +369,9 @@ def reproductions_page(lessons: list[Lesson], run: str = "") -> str:
             lines.append(
                 f"| {link} | {escape_cell(paper)} | {escape_cell(figure_reference(record))} "
                 f"| {quantity} | {escape_cell(finding)} | {escape_cell(format_value(record.get('value', '')))} "
-                f"| {status_badge(record.get('status'))} |"
+                f"| {escape_cell(format_value(record.get('tier', '')))} "
+                f"| {escape_cell(str(record.get('tolerance') or ''))} "
+                f"| {status_badge(record.get('status'))} {escape_cell(str(record.get('detail') or ''))} |"
             )
             count += 1
     if count == 0:

@@ -24,6 +24,10 @@ def test_lesson_runs_in_fast_mode(lesson, tmp_path):
     for figure in run.figures:
         assert (tmp_path / lesson.stem / figure["file"]).stat().st_size > 0
     assert f"## {lesson.stem}" in (tmp_path / "summary.md").read_text()
+    unrecorded = [r["name"] for r in run.results if r.get("status") == "unrecorded"]
+    assert not unrecorded, (f"{lesson.name}: tier-2 values without a recorded fast-mode value: "
+                            f"{unrecorded}; run `xaikit reproduce --lesson {lesson.stem[:2]} "
+                            "--fast --record` and commit lessons/expected/ with the reason")
 
 
 def test_lesson_01_declares_its_table_figures_and_exercise(tmp_path):

@@ -462,7 +462,7 @@ def test_pretrained_loads_a_local_weights_file(tmp_path, monkeypatch):
     np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="cannot load weights"):  # the wrong architecture's file
         pretrained("mobilenet_v2", models_dir / filename, input_shape=(96, 96, 3), alpha=0.5)
-    with pytest.raises(ValueError, match="valid names: mobilenet_v2, resnet50, vgg16"):
+    with pytest.raises(ValueError, match="valid names: efficientnet-lite0, mobilenet_v2, resnet50, vgg16"):
         pretrained("inception")
 
 

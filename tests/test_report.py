@@ -50,14 +50,47 @@ def test_table_forms_render_the_same_markdown(out):
 
 
 def test_result_converts_numpy_and_replaces_same_name(out, capsys):
-    report.result("gap", np.float32(0.25), paper="< 1 %", status="ok")
-    report.result("gap", np.float64(0.5), paper="< 1 %", status="ok")
-    report.result("counts", np.arange(3))
+    report.result("gap", np.float32(0.25), paper="< 1 %", check=report.exact(0.0, atol=0.3))
+    report.result("gap", np.float64(0.5), paper="< 1 %", check=report.exact(0.0, atol=0.3))
+    report.result("counts", np.arange(3), check=report.exact([0, 1, 2]))
     record = json.loads((out / "results.json").read_text())
-    assert record["results"][0] == {"name": "gap", "value": 0.5, "paper": "< 1 %",
-                                    "status": "ok", "note": ""}
+    first = record["results"][0]
+    assert {k: first[k] for k in ("name", "value", "paper", "tier", "check", "status")} == {
+        "name": "gap", "value": 0.5, "paper": "< 1 %", "tier": 1, "check": "exact",
+        "status": "failed"}
     assert record["results"][1]["value"] == [0, 1, 2]
-    assert "gap = 0.25   (paper: < 1 %)   [ok]" in capsys.readouterr().out
+    assert record["results"][1]["status"] == "passed"
+    assert "gap = 0.25   (paper: < 1 %)   [tier 1 exact: PASSED" in capsys.readouterr().out
+
+
+def test_a_status_cannot_be_typed_in(out):
+    with pytest.raises(TypeError, match="status"):
+        report.result("r", 1.0, status="ok", check=report.exact(1.0))
+    with pytest.raises(TypeError, match="must be a check"):
+        report.result("r", 1.0, check="ok")
+
+
+def test_tier_three_records_mean_and_interval(out):
+    outcome = report.result("diff", np.array([0.2, 0.3, 0.25, 0.35]), check=report.above(0.0))
+    entry = json.loads((out / "results.json").read_text())["results"][0]
+    assert outcome.status == entry["status"] == "passed" and entry["tier"] == 3
+    assert entry["value"] == pytest.approx(0.275) and entry["n"] == 4
+    assert entry["ci"][0] > 0 and entry["ci"][1] < 0.4
+
+
+def test_tier_two_compares_with_the_expected_file_and_records(out, tmp_path, monkeypatch):
+    expected = tmp_path / "expected.json"
+    monkeypatch.setenv(report.EXPECTED_ENV, str(expected))
+    monkeypatch.setenv("XAIKIT_FAST", "1")
+    assert report.result("acc", 0.9, check=report.recorded(rtol=0.01)).status == "unrecorded"
+    expected.write_text(json.dumps({"fast": {"acc": 0.9}, "full": {"acc": 0.5}}))
+    assert report.result("acc", 0.905, check=report.recorded(rtol=0.01)).status == "passed"
+    assert report.result("acc", 0.95, check=report.recorded(rtol=0.01)).status == "failed"
+    monkeypatch.setenv(report.RECORD_ENV, "1")
+    assert report.result("acc", 0.95, check=report.recorded(rtol=0.01)).status == "recorded"
+    monkeypatch.delenv(report.EXPECTED_ENV)
+    monkeypatch.delenv(report.RECORD_ENV)
+    assert report.result("acc", 0.95, check=report.recorded()).status == "unchecked"
 
 
 def test_nothing_written_outside_the_runner(tmp_path, monkeypatch, capsys):
@@ -66,7 +99,7 @@ def test_nothing_written_outside_the_runner(tmp_path, monkeypatch, capsys):
     fig, _ = plt.subplots()
     assert report.figure(fig, "fig") is None
     report.table([{"a": 1}], "t")
-    report.result("r", 1)
+    report.result("r", 1, check=report.exact(1))
     assert list(tmp_path.iterdir()) == []
     assert "| a |" in capsys.readouterr().out
 
@@ -77,8 +110,9 @@ def test_nothing_written_outside_the_runner(tmp_path, monkeypatch, capsys):
     (lambda: report.table([["x"]], "t", columns=["a", "b"]), ValueError),
     (lambda: report.table({"a": [1, 2], "b": [1]}, "t"), ValueError),
     (lambda: report.table("rows", "t"), TypeError),
-    (lambda: report.result("r", object()), TypeError),
-    (lambda: report.result("r", np.zeros(5000)), ValueError),
+    (lambda: report.result("r", object(), check=report.exact(0)), TypeError),
+    (lambda: report.result("r", np.zeros(5000), check=report.exact(0)), ValueError),
+    (lambda: report.result("r", [1.0], check=report.above(0)), ValueError),
     (lambda: report.figure("not a figure", "f"), TypeError),
 ])
 def test_bad_input_is_a_clear_error(out, call, error):

@@ -17,15 +17,15 @@ PASSING = '''\
 # %%
 import os
 import matplotlib.pyplot as plt
-from xaikit.report import fast_mode, figure, result, table
+from xaikit.report import exact, fast_mode, figure, result, table
 
 # %%
 fig, ax = plt.subplots()
 ax.plot([0, 1], [1, 0])
 figure(fig, "fig1_line", caption="a falling line")
 table([{"method": "LIME", "agnostic": "Yes"}], "table1", caption="one row")
-result("fast", fast_mode(), paper=True, status="ok")
-result("cwd_is_lessons", os.path.basename(os.getcwd()))
+result("fast", fast_mode(), paper=True, check=exact(True))
+result("cwd_is_lessons", os.path.basename(os.getcwd()), check=exact("lessons"))
 
 # %%
 from tqdm.auto import tqdm
@@ -88,7 +88,7 @@ def test_summary_lists_status_tables_results_figures_and_errors(run):
     summary = (root / "out" / "summary.md").read_text()
     assert "1/2 lessons passed, fast mode" in summary
     assert "| LIME | Yes |" in summary
-    assert "| fast | True | True | ok |" in summary
+    assert r"| fast | True | True | 1 | = True (atol 0, rtol 0) | passed: max \|error\| 0 |" in summary
     assert "![a falling line](01_passing/fig1_line.png)" in summary
     assert "ValueError: the answer is not 41" in summary
     assert "never reached" not in summary.split("## 02_failing")[1].split("```")[0]
@@ -148,3 +148,49 @@ def test_resume_reuses_only_a_passed_run_of_the_same_source_and_mode(run):
     assert _previous_run(failing, root / "out", fast=True) is None, "failed: run again"
     passing.write_text(PASSING + "\n# %%\nprint('changed')\n")
     assert _previous_run(passing, root / "out", fast=True) is None, "changed source: run again"
+
+
+BROKEN_CLAIM = '''\
+# %%
+import numpy as np
+from xaikit.report import above, recorded, result
+
+# %%
+result("accuracy", 0.75, check=recorded(rtol=0.01))
+result("beats_chance", np.array([0.1, -0.2, 0.05, -0.1]), check=above(0.0),
+       paper="clearly above chance")
+print("the notebook runs on after a failed check")
+'''
+
+
+def test_a_failed_claim_fails_the_lesson_naming_the_result(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "05_claim.py").write_text(BROKEN_CLAIM)
+    run = reproduce(["05"], out=tmp_path / "out", fast=True, lessons_dir=lessons,
+                    progress=False).lessons[0]
+    assert not run.passed
+    assert run.error.splitlines()[0] == "1 check(s) failed: beats_chance"
+    assert "tier 3 above" in run.error and "CI of the mean > 0" in run.error
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| beats_chance |" in summary and "failed: mean" in summary
+
+
+def test_recorded_values_catch_a_changed_number(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    lesson = lessons / "06_numbers.py"
+    lesson.write_text("# %%\nfrom xaikit.report import recorded, result\n"
+                      "result('auc', 0.5, check=recorded(rtol=0.01))\n")
+    out = tmp_path / "out"
+    first = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False)
+    assert first.ok and first.lessons[0].results[0]["status"] == "unrecorded"
+    recording = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False,
+                          record=True)
+    assert recording.ok
+    expected = json.loads((lessons / "expected" / "06_numbers.json").read_text())
+    assert expected == {"fast": {"auc": 0.5}}
+    assert reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False).ok
+    lesson.write_text(lesson.read_text().replace("0.5", "0.6"))
+    changed = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False)
+    assert not changed.ok and "auc (tier 2 recorded)" in changed.lessons[0].error

@@ -94,10 +94,12 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
                      "caption": "Fig. 2 of Simonyan et al. (2014), here"}],
         "tables": [],
         "results": [
-            {"name": "ig_completeness_gap", "value": 0.0031, "paper": "< 1 %", "status": "ok",
-             "note": "Eq. 1"},
-            {"name": "fig2_top_class_agreement", "value": 0.5, "paper": 0.9, "status": "differs",
-             "note": ""},
+            {"name": "ig_completeness_gap", "value": 0.0031, "paper": "< 1 %", "status": "passed",
+             "note": "Eq. 1", "tier": 1, "check": "exact", "tolerance": "= 0.0 (atol 0.01, rtol 0)",
+             "detail": "max |error| 0.0031"},
+            {"name": "fig2_top_class_agreement", "value": 0.5, "paper": 0.9, "status": "failed",
+             "note": "", "tier": 2, "check": "recorded", "tolerance": "recorded value (rtol 0.05)",
+             "detail": "recorded 0.9"},
         ],
     }
     (folder / "results.json").write_text(json.dumps(record), encoding="utf-8")
@@ -145,11 +147,12 @@ def test_reproductions_table_lists_each_result(built):
     page = (built / "reproductions" / "index.html").read_text(encoding="utf-8")
     at = page.index("ig_completeness_gap")
     row = page[page.rindex("<tr>", 0, at): page.index("</tr>", at)]
-    assert "&lt; 1 %" in row and "0.0031" in row and "xk-status--ok" in row
+    assert "&lt; 1 %" in row and "0.0031" in row and "xk-status--passed" in row
+    assert "atol 0.01" in row
     assert "Simonyan et al. (2014)" in row
     at = page.index("fig2_top_class_agreement")
     assert "<td>Fig. 2</td>" in page[page.rindex("<tr>", 0, at): at]
-    assert "xk-status--differs" in page
+    assert "xk-status--failed" in page
     assert "1/1 lessons passed, fast mode" in page
 
 

@@ -2,12 +2,18 @@
 
 A lesson calls four functions; nothing else is needed for its results to reach ``summary.md``::
 
-    from xaikit.report import fast_mode, figure, result, table
+    from xaikit.report import above, exact, fast_mode, figure, recorded, result, table
 
     n = 16 if fast_mode() else 256                      # smaller n in fast mode, same cells
     figure(fig, "fig3_saliency", caption="Fig. 3 of Simonyan et al. (2014), here")
     table(rows, "table1", caption="Table 1 of the survey")
-    result("ig_completeness_gap", 0.003, paper="< 1 %", status="ok")
+    result("ig_completeness_gap", gap, check=exact(0.0, atol=0.01), paper="< 1 %")   # tier 1
+    result("deletion_auc", auc, check=recorded(rtol=0.05))                          # tier 2
+    result("beats_random", diffs, check=above(0.0), paper="Grad-CAM .123")          # tier 3
+
+Every result carries its check (:mod:`xaikit.tolerance`: the three tiers), and the status is
+computed from it. A failed check does not stop the notebook; the lesson runner marks the lesson
+failed and names the result.
 
 When the lesson runs under :func:`xaikit.reproduce.reproduce`, the runner sets the environment
 variable ``XAIKIT_OUT`` to the lesson's own output folder: every figure is saved there as
@@ -24,35 +30,29 @@ import html
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xaikit.base.env import fast_mode
+from xaikit.base.io import atomic_write, atomic_write_json
+from xaikit.tolerance import Check, Outcome, above, below, exact, pattern, recorded
+
 __all__ = ["figure", "table", "result", "fast_mode", "output_dir", "read_results",
-           "RESULTS_FILE"]
+           "RESULTS_FILE", "EXPECTED_ENV", "RECORD_ENV", "above", "below", "exact", "pattern",
+           "recorded"]
 
 RESULTS_FILE = "results.json"
 """Name of the per-lesson record the runner reads (inside ``$XAIKIT_OUT``)."""
+EXPECTED_ENV = "XAIKIT_EXPECTED"
+"""Environment variable the runner sets to the lesson's ``lessons/expected/NN_topic.json``."""
+RECORD_ENV = "XAIKIT_RECORD"
+"""Set to 1 by ``xaikit reproduce --record``: tier-2 values are recorded, not compared."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_TRUE = {"1", "true", "yes", "on"}
 
-
-def fast_mode() -> bool:
-    """Whether lessons should run in fast mode (environment variable ``XAIKIT_FAST=1``).
-
-    Fast mode is used by ``make test`` and ``xaikit reproduce --fast``: lessons use smaller
-    sample counts and the zoo's reduced training recipes, but still execute every cell.
-
-    Returns
-    -------
-    bool
-        True when ``XAIKIT_FAST`` is one of ``1``, ``true``, ``yes``, ``on`` (any case).
-    """
-    return os.environ.get("XAIKIT_FAST", "").strip().lower() in _TRUE
 
 
 def output_dir() -> Path | None:
@@ -119,8 +119,8 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     path = None
     if out is not None:
         path = _SavedPath(out / f"{name}.png")
-        _atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110,
-                                                      bbox_inches="tight"))
+        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110,
+                                                     bbox_inches="tight"))
         _record("figures", {"name": name, "file": path.name, "caption": caption})
     _display_figure(fig)
     return path
@@ -171,47 +171,73 @@ def table(
     return _MarkdownText(markdown)
 
 
-def result(name: str, value: Any, paper: Any = None, status: str | None = None,
-           note: str = "") -> None:
-    """Declare a key number of the lesson, e.g. a reproduced quantity next to the paper's value.
+def result(name: str, value: Any, *, check: Check, paper: Any = None, note: str = "") -> Outcome:
+    """Declare a key number of the lesson with the check that decides whether it holds.
 
     Parameters
     ----------
     name : str
         Identifier, e.g. ``"ig_completeness_gap"``.
-    value : number, str, bool, or array-like
-        The value measured here (NumPy scalars and small arrays are converted to plain JSON).
+    value : number, str, bool, mapping or array-like
+        The value measured here. For a tier-3 check (:func:`above`, :func:`below`) the per-image
+        or per-seed samples; the mean and its confidence interval are recorded.
+    check : Check
+        :func:`exact` (tier 1), :func:`recorded` (tier 2), :func:`above` / :func:`below` /
+        :func:`pattern` (tier 3) from :mod:`xaikit.tolerance`.
     paper : optional
-        What the paper reports (a number or a short string such as ``"< 1 %"``).
-    status : str, optional
-        A short verdict, conventionally ``"ok"`` (agrees), ``"differs"`` or ``"info"``.
+        What the paper reports (a number or a short string such as ``"< 1 %"``), shown beside
+        ours; asserted only through ``check``.
     note : str, optional
         One short sentence of context.
+
+    Returns
+    -------
+    Outcome
+        The check's verdict (``status``: passed, failed, recorded, unrecorded, unchecked).
 
     Raises
     ------
     TypeError
-        If the value is not a number, string, bool or small array.
+        If ``check`` is not a check or the value is not a number, string, bool or small array.
     """
     _check_name(name, "result")
-    if status is not None and not isinstance(status, str):
-        raise TypeError(f"result(status=...) must be a string such as 'ok'; got {status!r}")
+    if not isinstance(check, Check):
+        raise TypeError(f"result({name!r}, check=...) must be a check from xaikit.report: "
+                        f"exact(...), recorded(...), above(...), below(...) or pattern(...); "
+                        f"got {type(check).__name__}")
     if not isinstance(note, str):
         raise TypeError(f"result(note=...) must be a string; got {type(note).__name__}")
-    plain = _to_json(value, f"result {name!r} value")
+    outcome = check.evaluate(name, value, _expected_lookup(), _recording())
+    plain = _to_json(outcome.value, f"result {name!r} value")
     plain_paper = _to_json(paper, f"result {name!r} paper") if paper is not None else None
-    out = output_dir()
-    if out is not None:
-        _record("results", {"name": name, "value": plain, "paper": plain_paper,
-                            "status": status, "note": note})
+    if output_dir() is not None:
+        _record("results", {"name": name, "value": plain, "paper": plain_paper, "note": note,
+                            "tier": outcome.tier, "check": outcome.kind,
+                            "tolerance": outcome.tolerance, "status": outcome.status,
+                            "detail": outcome.detail, **_to_json(outcome.extra, name)})
     line = f"{name} = {_format_value(plain)}"
     if plain_paper is not None:
         line += f"   (paper: {_format_value(plain_paper)})"
-    if status:
-        line += f"   [{status}]"
+    line += f"   [tier {outcome.tier} {outcome.kind}: {outcome.status.upper()} — {outcome.detail}]"
     if note:
         line += f"   {note}"
     print(line)
+    return outcome
+
+
+def _recording() -> bool:
+    return os.environ.get(RECORD_ENV, "").strip() == "1"
+
+
+def _expected_lookup() -> Any:
+    """``name -> recorded value`` for this lesson and mode, or None outside the runner."""
+    value = os.environ.get(EXPECTED_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value)
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    values = stored.get("fast" if fast_mode() else "full", {})
+    return values.get
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,17 +256,6 @@ def _check_caption(caption: Any) -> None:
     if not isinstance(caption, str):
         raise TypeError(f"caption must be a string; got {type(caption).__name__}")
 
-
-def _atomic_write(path: Path, write: Any, mode: str = "wb") -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_results(folder: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
@@ -262,8 +277,7 @@ def _record(kind: str, entry: dict[str, Any]) -> None:
     # a re-executed cell replaces its earlier entry of the same name instead of duplicating it
     record[kind] = [item for item in record[kind] if item.get("name") != entry["name"]]
     record[kind].append(entry)
-    text = json.dumps(record, indent=1, ensure_ascii=False)
-    _atomic_write(out / RESULTS_FILE, lambda handle: handle.write(text), mode="w")
+    atomic_write_json(out / RESULTS_FILE, record)
 
 
 def _normalise_rows(rows: Any, columns: Sequence[str] | None) -> tuple[list[str], list[list[Any]]]:

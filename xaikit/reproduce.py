@@ -8,6 +8,12 @@ tables and results) and ``XAIKIT_FAST`` (fast mode); progress bars are off (``TQ
 unless set) so they do not fill the notebook, and IPython uses a temporary profile.  Afterwards ``<out>/summary.md`` lists, per
 lesson, its status, wall time, tables, key results and figures, and the error of a failing one.
 
+A lesson fails when a cell raises **or when one of its checks fails** (every
+:func:`xaikit.report.result` carries a check of the tolerance policy, :mod:`xaikit.tolerance`):
+the error names the lesson's failed results. Tier-2 checks compare with
+``lessons/expected/<stem>.json`` (the kernel gets its path in ``XAIKIT_EXPECTED``); with
+``record=True`` (``xaikit reproduce --record``) the values of this mode are written there instead.
+
 A failing lesson is reported and the others still run; :attr:`RunReport.ok` says whether all
 passed (the CLI turns it into the exit status).
 """
@@ -26,13 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xaikit.report import read_results
+from xaikit.base.io import atomic_write, atomic_write_json
+from xaikit.report import EXPECTED_ENV, RECORD_ENV, read_results
 
 __all__ = ["LessonError", "LessonRun", "RunReport", "find_lessons", "reproduce",
-           "DEFAULT_CELL_TIMEOUT"]
+           "DEFAULT_CELL_TIMEOUT", "EXPECTED_DIR", "expected_path"]
 
 DEFAULT_CELL_TIMEOUT = 1800
 """Seconds one cell may run before the lesson is stopped and reported as failed."""
+
+EXPECTED_DIR = "expected"
+"""Folder next to the lessons holding each lesson's recorded (tier-2) values."""
 
 _KERNEL_NAME = "xaikit-python"
 _RUN_FILE = "run.json"
@@ -81,6 +91,12 @@ class RunReport:
     @property
     def failed(self) -> list[LessonRun]:
         return [lesson for lesson in self.lessons if not lesson.passed]
+
+
+def expected_path(lesson: str | os.PathLike[str]) -> Path:
+    """``lessons/expected/<stem>.json`` for the lesson file ``lesson``."""
+    path = Path(lesson)
+    return path.parent / EXPECTED_DIR / f"{path.stem}.json"
 
 
 def default_lessons_dir() -> Path:
@@ -167,7 +183,7 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
               out: str | os.PathLike[str] = "xaikit-out", fast: bool | None = None,
               timeout: int = DEFAULT_CELL_TIMEOUT,
               lessons_dir: str | os.PathLike[str] | None = None,
-              progress: bool = True, resume: bool = False) -> RunReport:
+              progress: bool = True, resume: bool = False, record: bool = False) -> RunReport:
     """Execute lessons headless and write notebooks, figures and ``summary.md`` into ``out``.
 
     Parameters
@@ -187,6 +203,9 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
     resume : bool
         Skip a lesson whose last run into ``out`` passed, in the same mode, from the same source
         (recorded in ``<out>/<stem>/run.json``), e.g. after an interrupted run.
+    record : bool
+        Record the tier-2 values of this mode into ``lessons/expected/<stem>.json`` instead of
+        comparing with them (re-record only with a reason in the commit message).
 
     Returns
     -------
@@ -199,7 +218,7 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
     """
     from tqdm.auto import tqdm
 
-    from xaikit.report import fast_mode
+    from xaikit.base.env import fast_mode
 
     if fast is None:
         fast = fast_mode()
@@ -214,10 +233,10 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
         bar = tqdm(paths, desc="lessons", unit="lesson", disable=not progress, file=sys.stderr)
         for path in bar:
             bar.set_description(f"lesson {path.stem}")
-            run = _previous_run(path, out_dir, fast) if resume else None
+            run = _previous_run(path, out_dir, fast) if resume and not record else None
             resumed = run is not None
             if run is None:
-                run = _run_lesson(path, out_dir, fast, timeout, Path(kernels))
+                run = _run_lesson(path, out_dir, fast, timeout, Path(kernels), record)
             runs.append(run)
             mark = "passed" if run.passed else f"FAILED: {(run.error or '').splitlines()[0]}"
             mark += " (previous run, --resume)" if resumed else ""
@@ -225,7 +244,7 @@ def reproduce(lessons: Sequence[str | int | os.PathLike[str]] | None = None,
                 bar.write(f"{run.stem}: {mark} ({run.seconds:.1f} s)", file=sys.stderr)
     summary = out_dir / "summary.md"
     report = RunReport(runs, out_dir, summary, fast)
-    _atomic_text(summary, render_summary(report))
+    atomic_write(summary, render_summary(report))
     return report
 
 
@@ -253,7 +272,8 @@ def _write_kernelspec(folder: Path) -> None:
     (startup / "00-xaikit-headless.py").write_text(_HEADLESS_STARTUP, encoding="utf-8")
 
 
-def _kernel_env(lesson_out: Path, fast: bool, kernels: Path) -> dict[str, str]:
+def _kernel_env(lesson_out: Path, fast: bool, kernels: Path, expected: Path,
+                record: bool) -> dict[str, str]:
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[1])
     pythonpath = [package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
@@ -267,12 +287,15 @@ def _kernel_env(lesson_out: Path, fast: bool, kernels: Path) -> dict[str, str]:
         # progress bars inside a headless notebook become hundreds of stderr outputs
         "TQDM_DISABLE": env.get("TQDM_DISABLE", "1"),
         "IPYTHONDIR": str(kernels / "ipython"),
+        EXPECTED_ENV: str(expected.resolve()),
+        RECORD_ENV: "1" if record else "0",
     })
     env.pop("MPLBACKEND", None)  # the kernel's inline backend shows the figures
     return env
 
 
-def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Path) -> LessonRun:
+def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Path,
+                record: bool = False) -> LessonRun:
     import jupytext
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
@@ -296,17 +319,41 @@ def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Pa
                             allow_errors=False, record_timing=True,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     try:
-        client.execute(env=_kernel_env(lesson_out, fast, kernels))
+        client.execute(env=_kernel_env(lesson_out, fast, kernels, expected_path(path), record))
     except Exception as exc:  # a failing lesson is reported, the others still run
         error = _describe_error(exc, notebook)
     seconds = time.perf_counter() - start
-    _atomic_text(notebook_path, nbformat.writes(notebook))
+    atomic_write(notebook_path, nbformat.writes(notebook))
+    collected = read_results(lesson_out)
+    error = error or _failed_checks(collected["results"])
+    if record and error is None:
+        _record_expected(expected_path(path), fast, collected["results"])
     status = "failed" if error else "passed"
-    _atomic_text(lesson_out / _RUN_FILE, json.dumps(
-        {"status": status, "seconds": seconds, "error": error, "fast": fast,
-         "source_sha256": _sha256(path)}, indent=1))
+    atomic_write_json(lesson_out / _RUN_FILE, {"status": status, "seconds": seconds,
+                                               "error": error, "fast": fast,
+                                               "source_sha256": _sha256(path)})
     return LessonRun(number=stem[:2], stem=stem, source=path, status=status, seconds=seconds,
-                     notebook=notebook_path, error=error, **read_results(lesson_out))
+                     notebook=notebook_path, error=error, **collected)
+
+
+def _failed_checks(results: list[dict[str, Any]]) -> str | None:
+    """The error text naming every result whose check failed, or None."""
+    failed = [item for item in results if item.get("status") == "failed"]
+    if not failed:
+        return None
+    lines = [f"{len(failed)} check(s) failed: " + ", ".join(item["name"] for item in failed)]
+    lines += [f"  {item['name']} (tier {item.get('tier')} {item.get('check')}): value "
+              f"{_summary_cell(item.get('value'))}; claimed {item.get('tolerance')}; "
+              f"{item.get('detail')}" for item in failed]
+    return "\n".join(lines)
+
+
+def _record_expected(path: Path, fast: bool, results: list[dict[str, Any]]) -> None:
+    """Write this mode's tier-2 values into the lesson's expected file (other modes kept)."""
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    stored["fast" if fast else "full"] = {item["name"]: item["value"] for item in results
+                                          if item.get("tier") == 2}
+    atomic_write_json(path, {mode: stored[mode] for mode in ("fast", "full") if mode in stored})
 
 
 def _sha256(path: Path) -> str:
@@ -379,11 +426,12 @@ def render_summary(report: RunReport) -> str:
             title = table.get("caption") or table["name"]
             lines += [f"**{table['name']}**: {title}", "", table["markdown"].rstrip(), ""]
         if run.results:
-            lines += ["| result | here | paper | status | note |",
-                      "| --- | --- | --- | --- | --- |"]
+            lines += ["| result | here | paper | tier | check | outcome | note |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
             for item in run.results:
-                cells = [item["name"], item["value"], item.get("paper"), item.get("status"),
-                         item.get("note")]
+                outcome = f"{item.get('status')}: {item.get('detail')}"
+                cells = [item["name"], item["value"], item.get("paper"), item.get("tier"),
+                         item.get("tolerance"), outcome, item.get("note")]
                 lines.append("| " + " | ".join(_summary_cell(c) for c in cells) + " |")
             lines.append("")
         for fig in run.figures:
@@ -399,13 +447,3 @@ def _summary_cell(value: Any) -> str:
         value = f"{value:.4g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -6,11 +6,11 @@ command line's fast paths) shares one copy of each utility from here.  Nothing i
 imports TensorFlow or Keras; ``tests/test_layering.py`` imports it in a process where importing
 TensorFlow raises.
 
-Modules
--------
+The modules:
+
 - :mod:`xaikit.base.messages`: ``MESSAGES`` (the one message table) and ``message(key, **fields)``.
-- :mod:`xaikit.base.checks`: argument checks (``check_int``, ``check_number``, ``check_option``,
-  ``check_array``, ``check_images``, ``check_maps``, ``check_masks``), ``rng(seed)``, ``warn``.
+- :mod:`xaikit.base.checks`: argument checks (``check_int``, ``check_number``, ``check_array``,
+    ``check_option``, ``check_images``, ``check_maps``, ``check_masks``), ``rng``, ``warn``.
 - :mod:`xaikit.base.io`: ``atomic_write``, ``atomic_write_json``.
 - :mod:`xaikit.base.env`: ``fast_mode`` — the only reader of ``XAIKIT_FAST``.
 - :mod:`xaikit.base.paths`: ``cache_dir``, ``weights_dir``.

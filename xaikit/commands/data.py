@@ -2,7 +2,7 @@
 
 NAME is a zoo dataset (an8flower-single-6c, an8flower-double-12c, shapes, shapes-two-objects,
 digits: the exact split a zoo model uses, via ``xaikit.data.load``) or a loader (an8flower,
-shapes, digits, mnist, fashion_mnist, cifar10, sample_photos, image_folder) called with the
+shapes, digits, mnist, fashion_mnist, cifar10, sample_photos, imagenet_photos, image_folder) called with the
 options given.  Giving ``--n-per-class``, ``--seed`` or ``--size`` to a zoo name that is also a
 generator (shapes) calls the generator instead of the fixed recipe.
 """
@@ -24,6 +24,7 @@ LOADERS = (
     "fashion_mnist",
     "cifar10",
     "sample_photos",
+    "imagenet_photos",
     "image_folder",
 )
 
@@ -105,6 +106,8 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
         return getattr(xd, name)(split, allow_download=args.allow_download), f"{name}-{split}"
     if name == "sample_photos":
         return xd.sample_photos(size=args.size), "sample_photos"
+    if name == "imagenet_photos":
+        return xd.imagenet_photos(size=args.size or 224), "imagenet_photos"
     if name == "image_folder":
         if not args.path:
             raise ValueError(

