@@ -54,6 +54,8 @@ def test_roar_drops_accuracy_for_the_label_region_and_not_for_random_pixels(sett
     result = roar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
                   fractions=(0.1, 0.5), out=tmp_path, progress=False)
     assert isinstance(result, Retraining) and result.accuracy["method"].shape == (2, 1)
+    assert result.correct["random"].shape == (2, 1, len(test[1]))
+    np.testing.assert_allclose(result.correct["random"].mean(axis=2), result.accuracy["random"])
     assert result.base[0] > 0.9, "the unmodified retraining learns the region"
     np.testing.assert_array_less(result.accuracy["method"][:, 0], 0.4)  # chance is 0.25
     assert (result.accuracy["random"][:, 0] > 0.8).all()
@@ -68,7 +70,8 @@ def test_kar_keeps_the_region_and_resumes_from_its_files(setting, tmp_path):
                 fractions=(0.5,), random_baseline=False, out=tmp_path, progress=False)
     assert first.accuracy["method"][0, 0] > 0.9, "keeping the top half keeps the region"
     path = next(tmp_path.glob("kar__region_*.json"))
-    path.write_text(json.dumps({"accuracy": 0.123, "fraction": 0.5, "seed": 0}))
+    path.write_text(json.dumps({"accuracy": 0.123, "correct": [1, 0], "fraction": 0.5,
+                                "seed": 0}))
     again = kar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
                 fractions=(0.5,), random_baseline=False, out=tmp_path, progress=False)
     assert again.accuracy["method"][0, 0] == 0.123, "a finished result is read, not recomputed"

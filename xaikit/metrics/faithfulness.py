@@ -72,7 +72,7 @@ def _curves(metric: str, model: keras.Model, images: Any, maps_or_method: Any, t
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=False, returns="table")
 def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-             pixels_per_step: int | None = None, fill: Any = "black",
+             pixels_per_step: int | None = None, fill: Any = "mean",
              on: str = "probabilities", batch_size: int = 64, seed: Any = 0) -> Curves:
     """Deletion (Petsiuk, Das & Saenko, BMVC 2018, arXiv:1806.07421, Sec. 4.1).
 
@@ -95,7 +95,10 @@ def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any 
     pixels_per_step : int, optional
         k; default the image width W (the paper's 224 pixels per step on 224 x 224 images).
     fill : str, number or array
-        What deleted pixels become; default "black" (0), as in the paper.
+        What deleted pixels become; default "mean", the image's mean colour. The paper's code
+        sets deleted pixels to 0 *after* ImageNet normalisation, which is the data set's mean
+        colour in pixel space; "black" is the literal 0 of [0, 1] images, far out of
+        distribution for most models (lesson 10 shows how much that changes the verdict).
     on : {"probabilities", "logits"}
         The recorded score; the paper's is the class probability.
     batch_size : int

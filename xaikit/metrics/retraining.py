@@ -64,6 +64,9 @@ class Retraining:
         ranking ("method" or "random") -> (F, n_seeds) test accuracy.
     base : np.ndarray
         (n_seeds,) test accuracy of the model retrained on unmodified data (t = 0).
+    correct : dict
+        ranking -> (F, n_seeds, n_test) bool: which test images each retrained model gets
+        right (``accuracy`` is their mean), for confidence intervals over test images.
     """
 
     mode: str
@@ -72,6 +75,7 @@ class Retraining:
     seeds: tuple[int, ...]
     accuracy: dict[str, np.ndarray]
     base: np.ndarray
+    correct: dict[str, np.ndarray]
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: mode, ranking, fraction (0 = unmodified), seed, accuracy."""
@@ -109,14 +113,18 @@ def _split(n: int, share: float, seed: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
-    """``(train, val, test, tag, seed) -> accuracy`` for a zoo recipe or the model's own clone."""
-    from xaikit.models import accuracy, retrain, seed_everything, train
+    """``(train, val, test, tag, seed) -> (n_test,) bool correct`` for a zoo recipe or the
+    model's own clone."""
+    from xaikit.models import predict, retrain, seed_everything, train
+
+    def right(trained: keras.Model, test_set: ImageSet) -> np.ndarray:
+        return predict(trained, test_set.images).argmax(axis=1) == test_set.labels
 
     if isinstance(recipe, str):
         def run(train_set, val_set, test_set, tag, seed):
             retrained = retrain(recipe, train_set, tag=tag, val_set=val_set, test_set=test_set,
                                 seed=seed, fast=fast, progress=False, strategy=strategy)
-            return accuracy(retrained, test_set)
+            return right(retrained, test_set)
         return run
     options = dict(recipe or {})
 
@@ -131,7 +139,7 @@ def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
                                         "functional model to clone, or recipe= a zoo name",
                                         got=type(model).__name__, fix="")) from error
             train(fresh, train_set, val=val_set, seed=seed, progress=False, **options)
-        return accuracy(fresh, test_set)
+        return right(fresh, test_set)
     return run
 
 
@@ -208,24 +216,29 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
                 removed = np.zeros(everything.shape[:3], bool)
             modified = np.where(removed[..., None], mean, everything).astype(np.float32)
             train_x, new_test = modified[:len(x)], modified[len(x):]
-            accuracy = run(_as_set(train_x[train_idx], y[train_idx], n_classes),
-                           _as_set(train_x[val_idx], y[val_idx], n_classes) if len(val_idx)
-                           else None, _as_set(new_test, test_y, n_classes),
-                           path(ranking, t, s).stem, s)
-            atomic_write_json(path(ranking, t, s), {"accuracy": float(accuracy), "fraction": t,
-                                                    "seed": s})
+            correct = run(_as_set(train_x[train_idx], y[train_idx], n_classes),
+                          _as_set(train_x[val_idx], y[val_idx], n_classes) if len(val_idx)
+                          else None, _as_set(new_test, test_y, n_classes),
+                          path(ranking, t, s).stem, s)
+            atomic_write_json(path(ranking, t, s), {"accuracy": float(np.mean(correct)),
+                                                    "correct": np.asarray(correct, int).tolist(),
+                                                    "fraction": t, "seed": s})
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
 
-    def read(ranking: str, t: float, s: int) -> float:
-        return float(json.loads(path(ranking, t, s).read_text())["accuracy"])
+    def read(ranking: str, t: float, s: int) -> dict[str, Any]:
+        return json.loads(path(ranking, t, s).read_text())
 
-    accuracy = {r: np.array([[read(r, t, s) for s in seeds] for t in levels]) for r in rankings}
+    results = {r: [[read(r, t, s) for s in seeds] for t in levels] for r in rankings}
+    accuracy = {r: np.array([[cell["accuracy"] for cell in row] for row in table])
+                for r, table in results.items()}
+    correct = {r: np.array([[cell["correct"] for cell in row] for row in table], bool)
+               for r, table in results.items()}
     return Retraining(mode, name, levels, seeds, accuracy,
-                      np.array([read("base", 0.0, s) for s in seeds]))
+                      np.array([read("base", 0.0, s)["accuracy"] for s in seeds]), correct)
 
 
 
