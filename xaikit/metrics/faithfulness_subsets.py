@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from xaikit.base.checks import check_int, check_number, rng
+from xaikit.base.messages import message
 from xaikit.core import predict
 from xaikit.metrics._removal import (
     fill_images,
@@ -140,7 +141,8 @@ def sensitivity_n(model: keras.Model, images: Any, maps_or_method: Any, targets:
         ns = np.unique(np.round(np.geomspace(1, 0.8 * pixels, SENSITIVITY_N_POINTS)))
     sizes = np.array([check_int("ns", int(n)) for n in np.ravel(ns)])
     if sizes.max() > pixels:
-        raise ValueError(f"ns: expected sizes <= {pixels} (the pixels per image); got {sizes.max()}")
+        raise ValueError(message("expected", name="ns", expected=f"subset sizes <= {pixels} (the "
+                                 "pixels of an image)", got=int(sizes.max()), fix=""))
     samples = check_int("n_samples", n_samples)
     generator = rng(seed)
     subsets = np.concatenate([random_subsets(pixels, int(n), samples, generator) for n in sizes])

@@ -56,7 +56,9 @@ class Fragility:
 
     ``top_k_intersection`` and ``spearman`` compare the perturbed image's map with the original
     (1 = unchanged), ``centre_shift`` is the move of the map's centre of mass in pixels,
-    ``label_changed`` whether the predicted class changed, ``linf`` the perturbation's size.
+    ``label_changed`` whether the predicted class changed, ``linf`` the perturbation's size;
+    ``images`` (P, N, H, W, C) and ``maps`` (P, N, H, W) are the perturbed images and the
+    method's maps of them (for figures).
     """
 
     perturbations: tuple[str, ...]
@@ -65,6 +67,8 @@ class Fragility:
     centre_shift: np.ndarray
     label_changed: np.ndarray
     linf: np.ndarray
+    images: np.ndarray
+    maps: np.ndarray
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows, one per (perturbation, image)."""
@@ -267,4 +271,5 @@ def fragility(model: keras.Model, images: Any, maps_or_method: Any = "saliency",
         np.linalg.norm(centre_of_mass(magnitude) - centre_of_mass(reference), axis=1)
         .reshape(shape),
         (labels != np.tile(predicted, len(moved))).reshape(shape),
-        np.abs(stacked - np.tile(x, (len(moved), 1, 1, 1))).reshape(*shape, -1).max(axis=2))
+        np.abs(stacked - np.tile(x, (len(moved), 1, 1, 1))).reshape(*shape, -1).max(axis=2),
+        stacked.reshape(*shape, *x.shape[1:]), maps.reshape(*shape, *x.shape[1:3]))

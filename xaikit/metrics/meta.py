@@ -71,10 +71,11 @@ def transform_maps(maps: np.ndarray, transform: str, *, fraction: float = KEEP_F
 
 def per_image(result: Any) -> np.ndarray:
     """A metric's result as one float per image: scores as they are, the area under
-    perturbation curves (``.auc``), ``.scores`` of a table, the mean over n of sensitivity-n."""
+    perturbation curves (``.auc``), ``.scores`` of a table, the pointing game's ``.hits``, the
+    mean over n of sensitivity-n."""
     if isinstance(result, np.ndarray):
         return result.astype(np.float64)
-    for attribute in ("auc", "scores"):
+    for attribute in ("auc", "scores", "hits"):
         values = getattr(result, attribute, None)
         if isinstance(values, np.ndarray) and values.ndim == 1:
             return values.astype(np.float64)

@@ -20,6 +20,7 @@ from scipy import sparse
 from scipy.sparse import linalg
 
 from xaikit.base.checks import check_number, check_option, rng
+from xaikit.base.messages import message
 from xaikit.metrics._removal import (
     Curves,
     check_fractions,
@@ -129,8 +130,9 @@ def road(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     check_option("order", order, ("morf", "lerf"))
     levels = check_fractions("fractions", fractions)
     if levels[-1] >= 1.0:
-        raise ValueError("fractions: expected values below 1; got 1.0 (removing every pixel leaves "
-                         "nothing to impute from)")
+        raise ValueError(message("expected", name="fractions", expected="values below 1",
+                                 got=float(levels[-1]), fix=" (removing every pixel leaves "
+                                 "nothing to impute from)"))
     prepared = prepare(model, images, maps_or_method, targets, on=on, batch_size=batch_size,
                        seed=seed)
     x, maps = prepared.images, prepared.maps
