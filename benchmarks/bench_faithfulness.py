@@ -22,6 +22,7 @@ Run: ``.venv/bin/python benchmarks/bench_faithfulness.py [--images 16] [--repeat
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -65,14 +66,11 @@ def main() -> None:
             return tf.reduce_sum(tf.nn.softmax(head(x, training=False)) * w, axis=-1)
 
         width = shape[1]
-        rows = (("deletion", width, lambda: deletion(model, images, maps, targets,
-                                                     batch_size=args.batch_size)),
-                ("insertion", width, lambda: insertion(model, images, maps, targets,
-                                                       batch_size=args.batch_size)),
-                ("pixel_flipping (8 px/step)", 8,
-                 lambda: pixel_flipping(model, images, maps, targets, pixels_per_step=8,
-                                        batch_size=args.batch_size)))
-        for name, per_step, run in rows:
+        rows = (("deletion", width, deletion, {}), ("insertion", width, insertion, {}),
+                ("pixel_flipping (8 px/step)", 8, pixel_flipping, {"pixels_per_step": 8}))
+        for name, per_step, metric, options in rows:
+            run = functools.partial(metric, model, images, maps, targets,
+                                    batch_size=args.batch_size, **options)
             steps = -(-shape[0] * shape[1] // per_step)
             total = args.images * (steps + 1)
             perturbed = np.repeat(images, steps + 1, axis=0)  # what the floor pushes through
