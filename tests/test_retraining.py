@@ -64,16 +64,19 @@ def test_roar_drops_accuracy_for_the_label_region_and_not_for_random_pixels(sett
     assert len(list(tmp_path.glob("*.json"))) == 1 + 2 + 2
 
 
-def test_kar_keeps_the_region_and_resumes_from_its_files(setting, tmp_path):
+def test_kar_with_linear_imputation_keeps_the_region_and_resumes_from_its_files(setting,
+                                                                                tmp_path):
     model, (images, labels), test = setting
     first = kar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
-                fractions=(0.5,), random_baseline=False, out=tmp_path, progress=False)
+                fractions=(0.5,), random_baseline=False, imputation="linear", out=tmp_path,
+                progress=False)
     assert first.accuracy["method"][0, 0] > 0.9, "keeping the top half keeps the region"
-    path = next(tmp_path.glob("kar__region_*.json"))
+    path = next(tmp_path.glob("kar__region_linear_*.json"))
     path.write_text(json.dumps({"accuracy": 0.123, "correct": [1, 0], "fraction": 0.5,
                                 "seed": 0}))
     again = kar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
-                fractions=(0.5,), random_baseline=False, out=tmp_path, progress=False)
+                fractions=(0.5,), random_baseline=False, imputation="linear", out=tmp_path,
+                progress=False)
     assert again.accuracy["method"][0, 0] == 0.123, "a finished result is read, not recomputed"
 
 
@@ -83,3 +86,5 @@ def test_roar_refuses_precomputed_maps_and_bad_labels(setting):
         roar(model, images[:8], np.zeros((8, SIZE, SIZE)))
     with pytest.raises(ValueError, match="labels"):
         roar(model, images[:8], _region, labels=np.full(8, CLASSES))
+    with pytest.raises(ValueError, match="imputation"):
+        roar(model, images[:8], _region, imputation="zero")

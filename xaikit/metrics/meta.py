@@ -131,8 +131,11 @@ class Coherency:
         """Each metric's mean tau with every other metric (over images and partners)."""
         tau = self.tau[transform].mean(axis=2)
         off = ~np.eye(len(self.metrics), dtype=bool)
-        return {name: float(np.nanmean(np.where(off[m], tau[m], np.nan)))
-                for m, name in enumerate(self.metrics)}
+        agreement = {}
+        for m, name in enumerate(self.metrics):  # a handful of metrics
+            partners = tau[m][off[m] & np.isfinite(tau[m])]
+            agreement[name] = float(partners.mean()) if partners.size else float("nan")
+        return agreement
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: transform, metric_a, metric_b, mean tau over images."""

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from xaikit.base.checks import check_array, check_images, check_int, rng
+from xaikit.base.checks import check_array, check_images, check_int, check_option, rng
 from xaikit.base.env import fast_mode
 from xaikit.base.io import atomic_write_json
 from xaikit.base.messages import message
@@ -37,10 +37,12 @@ from xaikit.data import ImageSet
 from xaikit.metrics._removal import check_fractions, pixel_ranks
 from xaikit.metrics.common import explainer
 from xaikit.metrics.registry import register
+from xaikit.metrics.road import noisy_linear_imputation
 
-__all__ = ["FRACTIONS", "Retraining", "kar", "roar"]
+__all__ = ["FRACTIONS", "IMPUTATIONS", "Retraining", "kar", "roar"]
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Hooker et al.'s t
+IMPUTATIONS = ("mean", "linear")
 TEST_SHARE = 0.2  # held out as the test set when none is given
 VALIDATION_SHARE = 0.1  # of the training images, modified like them, for early stopping
 _NEEDS = frozenset({"model", "method", "retraining"})
@@ -153,10 +155,12 @@ class _NoScope:
 
 def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets: Any, *,
                 labels: Any, test: Any, recipe: Any, fractions: Sequence[float],
-                seeds: Sequence[int], random_baseline: bool, out: Any, progress: bool,
+                seeds: Sequence[int], random_baseline: bool, imputation: str, out: Any,
+                progress: bool,
                 strategy: Any, fast: bool | None, batch_size: int, seed: Any) -> Retraining:
     """The body of :func:`roar` and :func:`kar`."""
     explain = explainer(method, batch_size=batch_size, seed=seed)  # refuses precomputed maps
+    check_option("imputation", imputation, IMPUTATIONS)
     name = method if isinstance(method, str) else getattr(method, "__name__", "method")
     resolved = resolve(model, images, targets, batch_size=batch_size)
     x, n_classes = resolved.images, resolved.weights.shape[1]
@@ -188,6 +192,7 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
     def path(ranking: str, t: float, s: int) -> Path:
         """One file per result; the base and random ones are shared by ROAR, KAR and methods."""
         label = f"{mode}_{name}" if ranking == "method" else ranking
+        label += "" if imputation == "mean" or ranking == "base" else f"_{imputation}"
         return folder / f"{label}_{t:.3f}_seed{s}.json"
 
     pending = [task for task in tasks if not path(*task).exists()]
@@ -214,7 +219,10 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
                 removed = ranks < count if mode == "roar" else ranks >= pixels - count
             else:
                 removed = np.zeros(everything.shape[:3], bool)
-            modified = np.where(removed[..., None], mean, everything).astype(np.float32)
+            if imputation == "mean":
+                modified = np.where(removed[..., None], mean, everything).astype(np.float32)
+            else:
+                modified = np.clip(noisy_linear_imputation(everything, removed, seed=s), 0, 1)
             train_x, new_test = modified[:len(x)], modified[len(x):]
             correct = run(_as_set(train_x[train_idx], y[train_idx], n_classes),
                           _as_set(train_x[val_idx], y[val_idx], n_classes) if len(val_idx)
@@ -247,9 +255,9 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
 def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
          labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
          fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
-         random_baseline: bool = True, out: Any = None, progress: bool = True,
-         strategy: Any = None, fast: bool | None = None, batch_size: int = 32,
-         seed: Any = 0) -> Retraining:
+         random_baseline: bool = True, imputation: str = "mean", out: Any = None,
+         progress: bool = True, strategy: Any = None, fast: bool | None = None,
+         batch_size: int = 32, seed: Any = 0) -> Retraining:
     """RemOve And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
 
     For each fraction :math:`t`, the :math:`t` most relevant pixels of every training and test
@@ -289,6 +297,11 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     random_baseline : bool
         Also retrain with random rankings (shared with :func:`roar` / :func:`kar` and other
         methods through the result files).
+    imputation : {"mean", "linear"}
+        What removed pixels become: "mean", the training set's per-channel mean (Hooker et
+        al.); "linear", the noisy linear imputation of Rong et al. (ICML 2022,
+        :func:`xaikit.metrics.road.noisy_linear_imputation`, clipped to [0, 1]), which does not
+        leak the class through the shape of the removed set.
     out : path, optional
         Where each result is written (default: a folder of the cache keyed by the model, data
         and recipe); a rerun reads what is there and retrains only what is missing.
@@ -307,7 +320,8 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     """
     return _retraining("roar", model, images, maps_or_method, targets, labels=labels, test=test,
                        recipe=recipe, fractions=fractions, seeds=seeds,
-                       random_baseline=random_baseline, out=out, progress=progress,
+                       random_baseline=random_baseline, imputation=imputation, out=out,
+                       progress=progress,
                        strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
 
 
@@ -316,9 +330,9 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
 def kar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
         labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
         fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
-        random_baseline: bool = True, out: Any = None, progress: bool = True,
-        strategy: Any = None, fast: bool | None = None, batch_size: int = 32,
-        seed: Any = 0) -> Retraining:
+        random_baseline: bool = True, imputation: str = "mean", out: Any = None,
+        progress: bool = True, strategy: Any = None, fast: bool | None = None,
+        batch_size: int = 32, seed: Any = 0) -> Retraining:
     """Keep And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
 
     As :func:`roar`, but the :math:`t` *least* relevant pixels are replaced by the mean: a good
@@ -329,6 +343,7 @@ def kar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = Non
     """
     return _retraining("kar", model, images, maps_or_method, targets, labels=labels, test=test,
                        recipe=recipe, fractions=fractions, seeds=seeds,
-                       random_baseline=random_baseline, out=out, progress=progress,
+                       random_baseline=random_baseline, imputation=imputation, out=out,
+                       progress=progress,
                        strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
 
