@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from xaikit.core.softplus import softplus_model
+from xaikit.metrics import robustness
 from xaikit.metrics.fragility import centre_of_mass, fragility
 from xaikit.metrics.robustness import (
     avg_sensitivity,
@@ -109,3 +110,16 @@ def test_fragility_attacks_need_a_differentiable_method(setting):
     with pytest.raises(ValueError, match="grad_cam"):
         fragility(model, images, "grad_cam")
     fragility(model, images, "grad_cam", perturbations=("random",))
+
+
+def test_stability_gives_the_separate_measures_from_one_set_of_perturbations(setting):
+    model, images = setting
+    together = robustness.stability(model, images, doubled, radius=0.01, n_samples=4)
+    for name, function in (("max_sensitivity", max_sensitivity),
+                           ("avg_sensitivity", avg_sensitivity),
+                           ("local_lipschitz", local_lipschitz),
+                           ("relative_input_stability", relative_input_stability),
+                           ("relative_output_stability", relative_output_stability)):
+        np.testing.assert_allclose(together.scores[name],
+                                   function(model, images, doubled, radius=0.01, n_samples=4))
+    assert len(together.to_rows()) == len(images)

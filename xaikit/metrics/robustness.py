@@ -9,6 +9,7 @@ attack of Ghorbani et al. is in :mod:`xaikit.metrics.fragility`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -20,8 +21,8 @@ from xaikit.metrics._removal import prepare
 from xaikit.metrics.common import explainer
 from xaikit.metrics.registry import register
 
-__all__ = ["avg_sensitivity", "local_lipschitz", "max_sensitivity", "relative_input_stability",
-           "relative_output_stability"]
+__all__ = ["Stability", "avg_sensitivity", "local_lipschitz", "max_sensitivity",
+           "relative_input_stability", "relative_output_stability", "stability"]
 
 RADIUS = 0.02  # half-width of the L-infinity ball of perturbations (about 5 / 255)
 N_SAMPLES = 10
@@ -53,10 +54,8 @@ def _norms(values: np.ndarray) -> np.ndarray:
     return np.sqrt((values.reshape(*values.shape[:2], -1) ** 2).sum(axis=-1))
 
 
-def _sensitivity(model: keras.Model, images: Any, method: Any, targets: Any, **options: Any
-                 ) -> np.ndarray:
+def _sensitivity(run: dict[str, np.ndarray]) -> np.ndarray:
     """(N, S): ||Φ(x + δ) − Φ(x)|| / ||Φ(x)|| for every sample."""
-    run = _perturbed(model, images, method, targets, **options)
     change = _norms(run["moved_maps"] - run["maps"][:, None])
     size = np.sqrt((run["maps"].reshape(len(run["maps"]), -1) ** 2).sum(axis=1))
     return change / np.maximum(size, TINY)[:, None]
@@ -97,8 +96,9 @@ def max_sensitivity(model: keras.Model, images: Any, maps_or_method: Any, target
     np.ndarray
         float64 (N,).
     """
-    return _sensitivity(model, images, maps_or_method, targets, radius=radius,
-                        n_samples=n_samples, batch_size=batch_size, seed=seed).max(axis=1)
+    return _sensitivity(_perturbed(model, images, maps_or_method, targets, radius=radius,
+                                   n_samples=n_samples, batch_size=batch_size, seed=seed)
+                        ).max(axis=1)
 
 
 @register(family="robustness", needs=_METHOD, higher_is_better=False, stochastic=True,
@@ -114,8 +114,9 @@ def avg_sensitivity(model: keras.Model, images: Any, maps_or_method: Any, target
 
     Parameters and returns as :func:`max_sensitivity`.
     """
-    return _sensitivity(model, images, maps_or_method, targets, radius=radius,
-                        n_samples=n_samples, batch_size=batch_size, seed=seed).mean(axis=1)
+    return _sensitivity(_perturbed(model, images, maps_or_method, targets, radius=radius,
+                                   n_samples=n_samples, batch_size=batch_size, seed=seed)
+                        ).mean(axis=1)
 
 
 @register(family="robustness", needs=_METHOD, higher_is_better=False, stochastic=True,
@@ -132,8 +133,11 @@ def local_lipschitz(model: keras.Model, images: Any, maps_or_method: Any, target
     (the paper's :math:`\\epsilon`; it searches the ball with Bayesian optimisation). Lower is
     better. Parameters and returns as :func:`max_sensitivity`.
     """
-    run = _perturbed(model, images, maps_or_method, targets, radius=radius, n_samples=n_samples,
-                     batch_size=batch_size, seed=seed)
+    return _lipschitz(_perturbed(model, images, maps_or_method, targets, radius=radius,
+                                 n_samples=n_samples, batch_size=batch_size, seed=seed))
+
+
+def _lipschitz(run: dict[str, np.ndarray]) -> np.ndarray:
     change = _norms(run["moved_maps"] - run["maps"][:, None])
     step = _norms(run["moved"] - run["x"][:, None])
     return (change / np.maximum(step, TINY)).max(axis=1)
@@ -145,12 +149,10 @@ def _relative(now: np.ndarray, before: np.ndarray, eps: float) -> np.ndarray:
     return _norms((before - now) / safe)
 
 
-def _stability(model: keras.Model, images: Any, method: Any, targets: Any, *, against: str,
-               radius: float, n_samples: int, eps: float, batch_size: int, seed: Any) -> np.ndarray:
+def _stability(run: dict[str, np.ndarray], against: str, eps: float,
+               batch_size: int) -> np.ndarray:
     """Agarwal et al.'s relative stability, over the samples that keep the predicted label."""
     eps = check_number("eps", eps, low=0.0)
-    run = _perturbed(model, images, method, targets, radius=radius, n_samples=n_samples,
-                     batch_size=batch_size, seed=seed)
     n, samples = run["moved"].shape[:2]
     explained = _relative(run["moved_maps"], run["maps"][:, None], eps)
     logits = predict(run["head"], run["x"], batch_size=batch_size)
@@ -199,8 +201,9 @@ def relative_input_stability(model: keras.Model, images: Any, maps_or_method: An
     np.ndarray
         float64 (N,).
     """
-    return _stability(model, images, maps_or_method, targets, against="input", radius=radius,
-                      n_samples=n_samples, eps=eps, batch_size=batch_size, seed=seed)
+    run = _perturbed(model, images, maps_or_method, targets, radius=radius, n_samples=n_samples,
+                     batch_size=batch_size, seed=seed)
+    return _stability(run, "input", eps, batch_size)
 
 
 @register(family="robustness", needs=_METHOD, higher_is_better=False, stochastic=True,
@@ -218,5 +221,47 @@ def relative_output_stability(model: keras.Model, images: Any, maps_or_method: A
 
     Parameters and returns as :func:`relative_input_stability`.
     """
-    return _stability(model, images, maps_or_method, targets, against="output", radius=radius,
-                      n_samples=n_samples, eps=eps, batch_size=batch_size, seed=seed)
+    run = _perturbed(model, images, maps_or_method, targets, radius=radius, n_samples=n_samples,
+                     batch_size=batch_size, seed=seed)
+    return _stability(run, "output", eps, batch_size)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """The five measures of this module from one set of perturbations: ``scores`` maps
+    "max_sensitivity", "avg_sensitivity", "local_lipschitz", "relative_input_stability" and
+    "relative_output_stability" to per-image (N,) scores (lower is more robust)."""
+
+    scores: dict[str, np.ndarray]
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One row per image with the five measures."""
+        n = len(next(iter(self.scores.values())))
+        return [{"image": i, **{k: float(v[i]) for k, v in self.scores.items()}}
+                for i in range(n)]
+
+
+@register(family="robustness", needs=_METHOD, higher_is_better=False, stochastic=True,
+          returns="table", fast_options=_FAST)
+def stability(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
+              radius: float = RADIUS, n_samples: int = N_SAMPLES, eps: float = EPSILON_MIN,
+              batch_size: int = 32, seed: Any = 0) -> Stability:
+    """All the measures of this module at the cost of one: max- and average sensitivity, the
+    local Lipschitz estimate and relative input / output stability, computed from the same
+    ``n_samples`` perturbations and their maps (each method runs once on all copies), so their
+    values equal those of the separate functions with the same arguments.
+
+    Parameters and definitions as :func:`max_sensitivity` and :func:`relative_input_stability`.
+
+    Returns
+    -------
+    Stability
+    """
+    run = _perturbed(model, images, maps_or_method, targets, radius=radius, n_samples=n_samples,
+                     batch_size=batch_size, seed=seed)
+    ratios = _sensitivity(run)
+    return Stability({"max_sensitivity": ratios.max(axis=1),
+                      "avg_sensitivity": ratios.mean(axis=1),
+                      "local_lipschitz": _lipschitz(run),
+                      "relative_input_stability": _stability(run, "input", eps, batch_size),
+                      "relative_output_stability": _stability(run, "output", eps, batch_size)})
