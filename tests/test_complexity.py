@@ -62,3 +62,14 @@ def test_agreement_with_quantus_on_the_fixture():
     np.testing.assert_allclose(complexity(maps), data["scores"]["complexity"], atol=1e-9)
     np.testing.assert_array_equal(effective_complexity(maps),
                                   data["scores"]["effective_complexity"])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from xaikit.core import softplus
+    from xaikit.metrics import complexity as module_complexity
+    from xaikit.metrics import faithfulness, fragility, meta, road
+
+    for module in (module_complexity, meta, fragility, road, faithfulness, softplus):
+        assert doctest.testmod(module, extraglobs={"np": np}).failed == 0, module.__name__

@@ -81,6 +81,12 @@ def complexity(maps: Any) -> np.ndarray:
     -------
     np.ndarray
         float64 (N,) in [0, ln(H·W)].
+
+    Examples
+    --------
+    >>> half = np.zeros((1, 2, 4)); half[0, 0] = -1.0
+    >>> bool(np.isclose(complexity(half)[0], np.log(4)))
+    True
     """
     values = _magnitudes(maps)
     totals = values.sum(axis=1, keepdims=True)
@@ -107,6 +113,11 @@ def effective_complexity(maps: Any, *, eps: float = EFFECTIVE_EPSILON) -> np.nda
     -------
     np.ndarray
         float64 (N,): counts (0 for an all-zero map).
+
+    Examples
+    --------
+    >>> effective_complexity(np.array([[[1.0, 1e-9], [0.5, 0.0]]]))
+    array([2.])
     """
     eps = check_number("eps", eps, low=0.0)
     values = _magnitudes(maps)

@@ -82,7 +82,13 @@ class Fragility:
 
 
 def centre_of_mass(maps: np.ndarray) -> np.ndarray:
-    """(N, 2) centre (row, column) of each map's magnitude; the image centre for a zero map."""
+    """(N, 2) centre (row, column) of each map's magnitude; the image centre for a zero map.
+
+    Examples
+    --------
+    >>> centre_of_mass(np.array([[[0.0, 0.0], [1.0, -1.0]]]))
+    array([[1. , 0.5]])
+    """
     weights = np.abs(maps)
     total = weights.sum(axis=(1, 2))
     rows, cols = np.arange(maps.shape[1]), np.arange(maps.shape[2])

@@ -56,7 +56,13 @@ def random_map(model: keras.Model, images: Any, targets: Any = None, *,
 def transform_maps(maps: np.ndarray, transform: str, *, fraction: float = KEEP_FRACTION
                    ) -> np.ndarray:
     """``"none"``; ``"binarise"``: 1 on each map's top ``fraction`` of pixels, 0 elsewhere;
-    ``"sparsify"``: the map's values on its top ``fraction``, 0 elsewhere."""
+    ``"sparsify"``: the map's values on its top ``fraction``, 0 elsewhere.
+
+    Examples
+    --------
+    >>> transform_maps(np.array([[[0.1, 0.9, 0.4, 0.2]]]), "binarise", fraction=0.5)
+    array([[[0., 1., 1., 0.]]])
+    """
     check_option("transform", transform, TRANSFORMS)
     if transform == "none":
         return maps
@@ -105,7 +111,13 @@ def _evaluate(name: str, model: keras.Model, images: np.ndarray, maps: np.ndarra
 def kendall_tau(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Kendall's tau-b between the rankings in ``first`` and ``second`` (..., K) along the last
     axis, all leading positions at once; 0 where either ranking is all ties, NaN where either
-    holds a NaN."""
+    holds a NaN.
+
+    Examples
+    --------
+    >>> float(kendall_tau(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])))
+    -1.0
+    """
     i, j = np.triu_indices(first.shape[-1], k=1)
     a = np.sign(first[..., i] - first[..., j])
     b = np.sign(second[..., i] - second[..., j])

@@ -65,6 +65,13 @@ def noisy_linear_imputation(images: np.ndarray, removed: np.ndarray, *, noise: f
     -------
     np.ndarray
         float32 (M, H, W, C); known pixels unchanged.
+
+    Examples
+    --------
+    >>> ramp = np.tile(np.linspace(0, 1, 5, dtype=np.float32), (1, 5, 1))[..., None]
+    >>> hole = np.zeros((1, 5, 5), bool); hole[0, 2, 2] = True
+    >>> float(noisy_linear_imputation(ramp, hole, noise=0.0)[0, 2, 2, 0])
+    0.5
     """
     noise = check_number("noise", noise, low=0.0)
     m, height, width, channels = images.shape
