@@ -338,6 +338,10 @@ result("linear_completeness_gap", float(gap), paper=0.0, note="max over 8 inputs
 #
 # ## Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # 1. Solve `linear_attribution` above until its public checks pass.
 # 2. Which rows of Table 1 would change if "model-agnostic" meant "needs only the model's
 #    outputs, no gradients"? Say why for each.

@@ -257,6 +257,10 @@ figure(fig, "fig3_localisation",
 # %% [markdown]
 # ## 2.5 Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # **Exercise 1 (`02.saliency_map`).** Write `saliency_map(model, images, targets)` that returns
 # the saliency maps $M_{ij} = \max_k |\partial S_c / \partial I_{ijk}|$ of Sec. 2.3, shape
 # `(N, H, W)`, for a batch of images `(N, H, W, C)` and one target class per image (an int
@@ -274,14 +278,15 @@ def saliency_map(model, images, targets):
 check("02.saliency_map", saliency_map)
 
 # %% [markdown]
-# **Exercise 2 (`02.box_iou`).** Write `box_iou(box_a, box_b)`: the intersection over union of
-# two boxes `(y0, x0, y1, x1)` (end exclusive, so `(0, 0, 2, 2)` covers 4 pixels). Boxes that do
-# not overlap have IoU 0.
+# **Exercise 2 (`02.box_iou`).** Write `box_iou(boxes_a, boxes_b)`: the intersection over union
+# of N pairs of boxes `(y0, x0, y1, x1)` (end exclusive, so `(0, 0, 2, 2)` covers 4 pixels),
+# given as two `(N, 4)` arrays; return the N values as a float array `(N,)`. Boxes that do not
+# overlap have IoU 0. Use array operations on all pairs at once (no loop over the pairs).
 
 
 # %%
-def box_iou(box_a, box_b):
-    """Return |A ∩ B| / |A ∪ B| for two boxes (y0, x0, y1, x1), as a float."""
+def box_iou(boxes_a, boxes_b):
+    """Return |A ∩ B| / |A ∪ B| for each pair of boxes (y0, x0, y1, x1), shape (N,)."""
     raise NotImplementedError("replace this line by your code")
 
 

@@ -197,6 +197,10 @@ figure(fig, "occlusion_patch_and_fill", caption="Score-drop maps for three patch
 #
 # ## Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # 1. Implement `occlusion_map(model, image, target, patch, stride)`: grey (0.5) squares, the
 #    drop of the model's output for `target`, averaged per pixel as in 3.2 (corners every
 #    `stride` pixels, plus a last one at `H - patch` when the stride does not reach the edge).

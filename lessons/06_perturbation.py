@@ -235,6 +235,10 @@ print("lime_vs_lrp_cost_ratio =", round(float(seconds["LIME"] / seconds["LRP"]),
 #
 # ## Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # 1. Implement RISE's aggregation `rise_saliency(scores, masks, p)`: N scores, N masks (N, H, W).
 
 # %%

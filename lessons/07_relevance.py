@@ -178,6 +178,10 @@ figure(fig, "deeplift_vs_lrp", caption="Gradient × input, LRP-ε and DeepLIFT (
 #
 # ## Exercises
 #
+# *How your code is graded:* the grader runs your imports, your functions and the module-level
+# assignments they use — not the rest of the notebook — on the public checks below and on
+# hidden cases of the same kinds, and compares the outputs with a reference solution.
+#
 # 1. Implement the LRP-ε rule for a dense layer: `lrp_epsilon_dense(a, weights, bias,
 #    relevance, epsilon=0.0)` with `a` (N, I), `weights` (I, J), `bias` (J,), `relevance`
 #    (N, J); sign(0) counts as +1.

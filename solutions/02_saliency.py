@@ -29,18 +29,23 @@ def saliency_map(model, images, targets):
     return tf.reduce_max(tf.abs(grads), axis=-1).numpy()
 
 
-def box_iou(box_a, box_b):
-    """Intersection over union of two boxes (y0, x0, y1, x1), end exclusive.
+def box_iou(boxes_a, boxes_b):
+    """Intersection over union of N pairs of boxes (y0, x0, y1, x1), end exclusive.
+
+    Parameters
+    ----------
+    boxes_a, boxes_b : np.ndarray
+        (N, 4) boxes; pair n is boxes_a[n] and boxes_b[n].
 
     Returns
     -------
-    float
-        |A ∩ B| / |A ∪ B|, 0 for boxes that do not overlap.
+    np.ndarray
+        (N,) float64: |A ∩ B| / |A ∪ B|, 0 for boxes that do not overlap.
     """
-    ay0, ax0, ay1, ax1 = (float(v) for v in box_a)
-    by0, bx0, by1, bx1 = (float(v) for v in box_b)
-    height = max(0.0, min(ay1, by1) - max(ay0, by0))
-    width = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    intersection = height * width
-    union = (ay1 - ay0) * (ax1 - ax0) + (by1 - by0) * (bx1 - bx0) - intersection
-    return intersection / union if union > 0 else 0.0
+    a = np.asarray(boxes_a, dtype=np.float64)
+    b = np.asarray(boxes_b, dtype=np.float64)
+    low = np.maximum(a[:, :2], b[:, :2])
+    high = np.minimum(a[:, 2:], b[:, 2:])
+    intersection = np.clip(high - low, 0.0, None).prod(axis=1)
+    union = (a[:, 2:] - a[:, :2]).prod(axis=1) + (b[:, 2:] - b[:, :2]).prod(axis=1) - intersection
+    return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)

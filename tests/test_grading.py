@@ -34,7 +34,7 @@ from xaikit.grading.grader import (
     seed_fingerprint,
     static_forbidden,
 )
-from xaikit.grading.reports import gradescope_results
+from xaikit.grading.reports import feedback_path, gradescope_path, gradescope_results
 from xaikit.grading.sandbox import Limits
 from xaikit.grading.submission import read_submission
 
@@ -240,7 +240,7 @@ def _exercise(batch: dict, student: str):
 
 
 def _text(batch: dict, student: str) -> str:
-    return (batch["out"] / "feedback" / f"{student}.md").read_text(encoding="utf-8")
+    return feedback_path(batch["out"], "01", student).read_text(encoding="utf-8")
 
 
 def test_good_submissions_get_full_marks_despite_hostile_neighbours(batch):
@@ -319,7 +319,7 @@ def test_hidden_feedback_does_not_reveal_expected_values(batch):
 
 def test_gradescope_results_schema_and_sums(batch):
     for student, record in batch["records"].items():
-        data = json.loads((batch["out"] / "gradescope" / f"{student}.json").read_text())
+        data = json.loads(gradescope_path(batch["out"], "01", student).read_text())
         assert data["score"] == record.points
         assert all(set(test) >= {"name", "score", "max_score", "output", "visibility"}
                    for test in data["tests"])
@@ -496,7 +496,7 @@ def test_landlock_blocks_solutions_without_the_audit_hook(tmp_path):
 def test_student_bundle_has_no_solutions_or_grader(tmp_path):
     from xaikit.grading.release import build_student_bundle, check_student_bundle
 
-    bundle = build_student_bundle(tmp_path / "bundle", notebooks=False)
+    bundle = build_student_bundle(tmp_path / "bundle", notebooks=False, lessons=["01"])
     assert (bundle / "lessons" / "01_why_interpret.py").is_file()
     assert (bundle / "xaikit" / "exercises" / "lesson01.py").is_file()
     assert not (bundle / "solutions").exists()
@@ -505,7 +505,7 @@ def test_student_bundle_has_no_solutions_or_grader(tmp_path):
     (bundle / "xaikit" / "leak.py").write_bytes(SOLUTION_01.read_bytes())
     assert any("reference solution" in problem for problem in check_student_bundle(bundle))
     with pytest.raises(ValueError, match="not empty"):
-        build_student_bundle(bundle, notebooks=False)
+        build_student_bundle(bundle, notebooks=False, lessons=["01"])
 
 
 def test_gradescope_bundle_contents(tmp_path):

@@ -62,6 +62,44 @@ MESSAGES: dict[str, str] = {
     "per image, a single int, or None",
     "target_range": "target class(es) {bad} out of range; the model has {n_classes} classes, "
     "allowed 0..{last}",
+    # ---------------------------------------------------------------- grading: a semester
+    # (issue 24: identities, records, regrades, overrides, handouts, Gradescope, reports)
+    "grade_no_submissions": "no .ipynb or .py submissions found in {paths}",
+    "grade_seed_empty": "{where} is empty; give a non-empty secret string",
+    "grade_no_seed": "no grader seed: pass --seed, set ${env} or create {path}",
+    "grade_lesson_number": "--lesson must be a lesson number such as 01 or 5; got {got!r}",
+    "grade_lesson_empty": "lesson {lesson} has no exercises; lessons with exercises: {known}",
+    "grade_seed_changed": "{out} was graded with the seed of fingerprint {previous}, but this "
+    "run's seed has fingerprint {current}: the hidden cases would differ from the other "
+    "students'. Use the same seed (--seed-file, $XAIKIT_GRADER_SEED), or pass --new-seed to "
+    "grade with this one (the other records are then marked stale until regraded)",
+    "grade_regrade_unknown": "--regrade {got}: lesson {lesson} has the exercises {known} (or use "
+    "--regrade changed)",
+    "grade_fraction": "{name}={value!r} must be in [0, 1] ({meaning})",
+    "grade_pick": "--pick {student} {sha}: expected exactly one submission of {student} in "
+    "lesson {lesson} whose hash starts so; got {count} (submissions: {shown})",
+    "grade_unknown_student": "{flag}: no student {student!r} graded in lesson {lesson} in {out} "
+    "(graded: {known})",
+    "grade_override_points": "--override: points must be between 0 and {maximum} for "
+    "{exercise}; got {got}",
+    "grade_override_why": "--override needs --why \"...\": the student reads the reason",
+    "grade_lesson_required": "--lesson is required (e.g. --lesson 02), except with --report",
+    "roster_no_id": "roster {path}: no student id column; expected one of {expected}; got {got}",
+    "roster_empty_id": "roster {path}, line {line}: the student id is empty",
+    "roster_duplicate": "roster {path}: student ids appear twice: {ids}",
+    "release_lesson_missing": "--lesson {missing}: no such lesson in {folder} (lessons: "
+    "{available})",
+    "release_not_empty": "{out} exists and is not empty; choose a new folder (or pass --force to "
+    "replace an earlier student bundle)",
+    "release_leak": "the student bundle would reveal solutions: {problems}",
+    "release_oracle_id": "line {line}: Exercise(...) needs a literal id= so that the release can "
+    "replace its oracle by released expected values",
+    "gradescope_reference": "lesson {lesson}: {path} is missing; the autograder bundle needs the "
+    "reference solutions",
+    "gradescope_seed": "{reason}; the bundle must use the seed you grade with locally (pass "
+    "--new-seed to create one now)",
+    "report_empty": "{out} holds no graded records; grade a lesson into it first",
+    "report_lesson": "{out} holds no records of lesson {lesson} (lessons graded: {graded})",
     # ---------------------------------------------------------------- files
     "file_missing": "{what} {path} does not exist{fix}",
     "file_corrupt": "{what} {path} is damaged ({reason}){fix}",
@@ -77,6 +115,20 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- sanity checks (lesson 08)
+    "model_copy": "cannot copy the {model} model with its weights ({reason}); allowed: "
+    "Sequential or functional models built with keras.Input (nested ones too); a subclassed "
+    "model has no layer graph to clone",
+    "initializer_missing": "layer {layer!r}: no initializer for its weight {weight!r} (looked "
+    "for the attribute {attribute!r}); randomisation re-draws every weight from its layer's own "
+    "initializer, so give the layer one or leave it out with layers=[...]",
+    "randomise_layers": "layers={got!r}: {problem}; allowed: names of layers holding weights, "
+    "in forward order: {allowed}",
+    "shift_layer": "cannot compensate a constant input shift in layer {layer!r} ({kind}): "
+    "{reason}; allowed first layers: Dense, or Conv1D/2D/3D with padding='valid' and a bias, "
+    "after Flatten/Reshape/Dropout only",
+    "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
+    "{gap}); the layers before {layer!r} are not a simple chain from the input",
 }
 
 

@@ -39,18 +39,25 @@ def _public_cases() -> list[Case]:
     ]
 
 
+HIDDEN_KINDS = (
+    ("one input, float64, a baseline per feature", 1, np.float64, "vector"),
+    ("several inputs, float32, a scalar baseline", 5, np.float32, "scalar"),
+    ("several inputs, float64, the default baseline", 6, np.float64, "default"),
+    ("one feature, several inputs, float32, a baseline per feature", 4, np.float32, "vector"),
+)
+"""Hidden cases: the same edge cases for every seed, random values from the seed."""
+
+
 def _hidden_cases(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(4):
-        n, d = int(rng.integers(1, 9)), int(rng.integers(1, 17))
-        dtype = np.float32 if i % 2 else np.float64
+    for name, n, dtype, baseline_kind in HIDDEN_KINDS:
+        d = 1 if name.startswith("one feature") else int(rng.integers(3, 17))
         weights = rng.normal(size=d).astype(dtype)
         inputs = rng.uniform(-1.0, 1.0, size=(n, d)).astype(dtype)
-        baseline = float(rng.normal()) if i == 2 else rng.normal(size=d).astype(dtype)
-        kwargs = {} if i == 0 else {"baseline": baseline}
-        cases.append(Case(f"hidden case {i + 1}: {n} inputs of {d} features", (weights, inputs),
-                          kwargs))
+        kwargs = {"baseline": rng.normal(size=d).astype(dtype)} if baseline_kind == "vector" \
+            else {"baseline": float(rng.normal())} if baseline_kind == "scalar" else {}
+        cases.append(Case(name, (weights, inputs), kwargs))
     return cases
 
 
@@ -64,7 +71,8 @@ register(
         hidden_cases=_hidden_cases,
         oracle=_expected,
         reference="solutions/01_why_interpret.py:linear_attribution",
-        hint="multiply each weight by (input - baseline); broadcasting does the batch for you, "
-             "no loop needed; the result has one row per input",
+        hint="the result has one row per input and one column per feature: which array needs "
+             "a new axis so that NumPy broadcasting lines the weights up with every input "
+             "row? Check a row's sum against f(x) - f(baseline)",
     )
 )

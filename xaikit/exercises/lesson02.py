@@ -6,8 +6,9 @@
 
 for a batch of images and one target class per image, on models whose output is the score S.
 
-``02.box_iou``: intersection over union of two boxes ``(y0, x0, y1, x1)`` (end exclusive), the
-score of the weakly supervised localisation of Sec. 3.1.
+``02.box_iou``: intersection over union of N pairs of boxes ``(y0, x0, y1, x1)`` (end
+exclusive), the score of the weakly supervised localisation of Sec. 3.1: ``(N, 4), (N, 4) ->
+(N,)``.
 """
 
 from __future__ import annotations
@@ -75,45 +76,98 @@ def _saliency_public() -> list[Case]:
     ]
 
 
+SALIENCY_KINDS = (
+    ("one grey image", 1, 1, np.float32),
+    ("several colour images", 3, 3, np.float32),
+    ("several grey images given as float64", 4, 1, np.float64),
+)
+"""Hidden saliency cases: one image and several, grey and colour, float32 and float64."""
+
+
 def _saliency_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(3):
-        size, channels = int(rng.choice([6, 8, 10])), int(rng.choice([1, 3]))
-        n, n_classes = int(rng.integers(1, 5)), int(rng.integers(2, 6))
+    for name, n, channels, dtype in SALIENCY_KINDS:
+        size, n_classes = int(rng.choice([6, 8, 10])), int(rng.integers(2, 6))
         model = _cnn(size, channels, n_classes, seed=int(rng.integers(1_000_000)))
-        images = rng.uniform(size=(n, size, size, channels)).astype(np.float32)
+        images = rng.uniform(size=(n, size, size, channels)).astype(dtype)
         targets = rng.integers(0, n_classes, size=n)
-        cases.append(Case(f"hidden case {i + 1}: {n} image(s) {size}x{size}x{channels}, "
-                          f"{n_classes} classes", (model, images, targets)))
+        cases.append(Case(f"{name} ({size}x{size}, {n_classes} classes)",
+                          (model, images, targets)))
     return cases
 
 
-def _iou_expected(box_a: Any, box_b: Any) -> float:
+def _iou_expected(boxes_a: Any, boxes_b: Any) -> np.ndarray:
     from xaikit.metrics.localisation import box_iou
 
-    return float(box_iou(np.asarray(box_a, float)[None], np.asarray(box_b, float)[None])[0])
+    return np.asarray(box_iou(np.asarray(boxes_a, float), np.asarray(boxes_b, float)),
+                      dtype=np.float64)
 
 
 def _iou_public() -> list[Case]:
+    five_a = np.array([[0, 0, 2, 2], [0, 0, 2, 2], [0, 0, 2, 2], [2, 2, 4, 4], [3, 1, 7, 9]])
+    five_b = np.array([[1, 1, 3, 3], [5, 5, 8, 9], [0, 2, 2, 4], [0, 0, 8, 8], [3, 1, 7, 9]])
     return [
-        Case("overlapping 2x2 boxes: 1 / 7", ((0, 0, 2, 2), (1, 1, 3, 3)), expected=1.0 / 7.0),
-        Case("disjoint boxes", ((0, 0, 2, 2), (5, 5, 8, 9)), expected=0.0),
-        Case("boxes touching at an edge", ((0, 0, 2, 2), (0, 2, 2, 4)), expected=0.0),
-        Case("a box inside another", ((2, 2, 4, 4), (0, 0, 8, 8)), expected=4.0 / 64.0),
-        Case("the same box", ((3, 1, 7, 9), (3, 1, 7, 9)), expected=1.0),
+        Case("one pair of overlapping 2x2 boxes: 1 / 7",
+             (np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3]])), expected=np.array([1 / 7])),
+        Case("overlapping, disjoint, touching at an edge, nested, identical",
+             (five_a, five_b), expected=np.array([1 / 7, 0.0, 0.0, 4 / 64, 1.0])),
+        Case("float coordinates", (np.array([[0.5, 0.5, 2.5, 3.0], [0.0, 0.0, 1.0, 1.0]]),
+                                   np.array([[1.5, 0.0, 3.5, 2.0], [0.25, 0.25, 0.75, 0.75]]))),
     ]
+
+
+def _overlapping(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n pairs that overlap partly: b is a shifted by less than its size on both axes."""
+    low = rng.integers(0, 20, size=(n, 2))
+    size = rng.integers(2, 9, size=(n, 2))
+    shift = rng.integers(1, size) * rng.choice([-1, 1], size=(n, 2))
+    return (np.concatenate([low, low + size], axis=1),
+            np.concatenate([low + shift, low + shift + size], axis=1))
+
+
+def _apart(rng: np.random.Generator, n: int, axes: tuple[int, ...], gap: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """n pairs separated by ``gap`` >= 1 pixels (or touching, ``gap`` = 0) along ``axes``."""
+    a, b = _overlapping(rng, n)
+    for axis in axes:
+        extra = rng.integers(0, 4, size=n) if gap else np.zeros(n, int)
+        distance = a[:, axis + 2] + gap + extra - b[:, axis]
+        b[:, [axis, axis + 2]] += distance[:, None]
+    return a, b
+
+
+def _among_overlapping(rng: np.random.Generator, pairs: list[tuple[np.ndarray, np.ndarray]],
+                       n_overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The given pairs shuffled among overlapping ones, so that no constant answer passes."""
+    a, b = _overlapping(rng, n_overlap)
+    all_a = np.concatenate([a, *(p[0] for p in pairs)])
+    all_b = np.concatenate([b, *(p[1] for p in pairs)])
+    order = rng.permutation(len(all_a))
+    return all_a[order], all_b[order]
 
 
 def _iou_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
-    cases = []
-    for i in range(6):
-        corners = rng.integers(0, 32, size=(2, 2, 2))
-        low, high = corners.min(axis=0), corners.max(axis=0) + 1
-        box_a = tuple(int(v) for v in (*low[0], *high[0]))
-        box_b = tuple(int(v) for v in (*low[1], *high[1]))
-        cases.append(Case(f"hidden case {i + 1}", (box_a, box_b)))
+    nested, _ = _overlapping(rng, 3)
+    inside = (nested, nested + np.array([-2, -1, 3, 2]))
+    kinds = [
+        ("one overlapping pair", _overlapping(rng, 1)),
+        ("disjoint in both directions, among overlapping pairs",
+         _among_overlapping(rng, [_apart(rng, 3, (0, 1), 1)], 3)),
+        ("disjoint in one direction only, among overlapping pairs",
+         _among_overlapping(rng, [_apart(rng, 2, (0,), 1), _apart(rng, 2, (1,), 1)], 3)),
+        ("touching at an edge or a corner, among overlapping pairs",
+         _among_overlapping(rng, [_apart(rng, 2, (int(rng.integers(2)),), 0),
+                                  _apart(rng, 1, (0, 1), 0)], 3)),
+        ("nested and identical boxes, among overlapping pairs",
+         _among_overlapping(rng, [inside, (nested[:1], nested[:1].copy())], 2)),
+    ]
+    cases = [Case(name, (a.astype(np.int64), b.astype(np.int64))) for name, (a, b) in kinds]
+    a, b = _overlapping(rng, 4)
+    cases.append(Case("float32 coordinates, four pairs",
+                      ((a + rng.uniform(0, 0.5, a.shape)).astype(np.float32),
+                       (b + rng.uniform(0, 0.5, b.shape)).astype(np.float32))))
     return cases
 
 
@@ -130,14 +184,13 @@ register(
         reference="solutions/02_saliency.py:saliency_map",
         forbidden=("xaikit.attribution.saliency", "xaikit.attribution.gradient",
                    "xaikit.core.input_gradients", "xaikit.core.batching.gradients"),
-        hint="inside `with tf.GradientTape() as tape:` call tape.watch(x) on the image tensor, "
-             "compute the model's outputs and the score tf.gather(outputs, targets, "
-             "batch_dims=1); then tape.gradient(score, x), take the absolute value and the "
-             "maximum over the last (channel) axis; return a NumPy array of shape (N, H, W)",
+        hint="the tape only follows tensors it watches, and the score of each image's own "
+             "target must be computed inside the tape; once you have dS/dI of shape "
+             "(N, H, W, C), which two operations of Sec. 3.1 give (N, H, W)? Return NumPy",
     ),
     Exercise(
         id="02.box_iou",
-        title="Intersection over union of two boxes",
+        title="Intersection over union of pairs of boxes",
         function="box_iou",
         points=1,
         public_cases=_iou_public,
@@ -147,8 +200,8 @@ register(
         reference="solutions/02_saliency.py:box_iou",
         forbidden=("xaikit.metrics.localisation.box_iou",
                    "xaikit.metrics.localisation.localisation_scores"),
-        hint="the intersection is the box (max of the y0s, max of the x0s, min of the y1s, min "
-             "of the x1s); its height and width are clipped at 0 when the boxes do not overlap; "
-             "union = area A + area B - intersection",
+        hint="draw two boxes that overlap and two that do not: which corners of A and B "
+             "bound their intersection, and what becomes of its height and width when they do "
+             "not overlap in y, in x, or in both? Work on all N pairs at once with arrays",
     ),
 )

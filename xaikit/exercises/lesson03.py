@@ -70,18 +70,24 @@ def _public() -> list[Case]:
 
 
 def _hidden(seed: int) -> list[Case]:
+    """Squares that tile the image, that overlap, and a stride that misses the edge; grey and
+    colour; float32 and float64 images (the same three kinds for every seed)."""
     rng = np.random.default_rng(seed)
+    patch = int(rng.integers(2, 5))
+    tiling = ("squares that tile the image exactly, a colour float32 image", patch * 3, 3,
+              patch, patch, np.float32)
+    overlap = int(rng.integers(3, 6))
+    overlapping = ("overlapping squares (stride < patch), a grey float64 image", 8, 1, overlap,
+                   overlap - 1, np.float64)
+    missing = ("a stride that does not reach the edge, a colour float32 image", 11, 3, 4, 3,
+               np.float32)
     cases = []
-    for i in range(3):
-        size, channels = int(rng.choice([8, 10, 12])), int(rng.choice([1, 3]))
-        patch = int(rng.integers(2, 6))
-        stride = int(rng.integers(1, patch + 1))
+    for name, size, channels, patch, stride, dtype in (tiling, overlapping, missing):
         n_classes = int(rng.integers(2, 5))
         model = _model(size, channels, n_classes, seed=int(rng.integers(1_000_000)))
-        image = rng.uniform(size=(size, size, channels)).astype(np.float32)
-        cases.append(Case(f"hidden case {i + 1}: {size}x{size}x{channels}, patch {patch}, "
-                          f"stride {stride}", (model, image, int(rng.integers(n_classes)), patch,
-                                               stride)))
+        image = rng.uniform(size=(size, size, channels)).astype(dtype)
+        cases.append(Case(f"{name} ({size}x{size}, patch {patch}, stride {stride})",
+                          (model, image, int(rng.integers(n_classes)), patch, stride)))
     return cases
 
 
@@ -97,8 +103,8 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-4, atol=1e-5),
         reference="solutions/03_occlusion.py:occlusion_map",
         forbidden=("xaikit.attribution.occlusion", "xaikit.attribution.perturbation.occlusion"),
-        hint="build all occluded copies at once (one array of shape (P, H, W, C)), call the model "
-             "once on them, then add each drop onto the pixels its square covers and divide by "
-             "how many squares covered each pixel",
+        hint="list the corners first (do not forget the last one at H - patch); every occluded "
+             "copy can be scored in one model call; each pixel's value is the mean drop of the "
+             "squares that cover it, so keep a count of squares per pixel",
     )
 )

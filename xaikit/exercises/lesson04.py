@@ -84,16 +84,23 @@ def _smooth_grad_public() -> list[Case]:
     ]
 
 
+SMOOTH_GRAD_KINDS = (
+    ("one grey image, float32", 1, 1, np.float32),
+    ("several colour images, float32", 3, 3, np.float32),
+    ("several grey images given as float64", 2, 1, np.float64),
+)
+
+
 def _smooth_grad_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(3):
-        size, channels = int(rng.choice([6, 8])), int(rng.choice([1, 3]))
-        n, n_classes, n_samples = int(rng.integers(1, 4)), int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    for name, n, channels, dtype in SMOOTH_GRAD_KINDS:
+        size, n_classes, n_samples = int(rng.choice([6, 8])), int(rng.integers(2, 5)), \
+            int(rng.integers(2, 6))
         model = _cnn(size, channels, n_classes, seed=int(rng.integers(1_000_000)))
-        images = rng.uniform(-1, 2, size=(n, size, size, channels)).astype(np.float32)
-        noise = rng.standard_normal((n_samples, n, size, size, channels)).astype(np.float32)
-        cases.append(Case(f"hidden case {i + 1}: {n} image(s), {n_samples} copies",
+        images = rng.uniform(-1, 2, size=(n, size, size, channels)).astype(dtype)
+        noise = rng.standard_normal((n_samples, n, size, size, channels)).astype(dtype)
+        cases.append(Case(f"{name}, {n_samples} noisy copies",
                           (model, images, rng.integers(0, n_classes, size=n), noise,
                            float(rng.uniform(0.05, 0.3)))))
     return cases
@@ -120,16 +127,25 @@ def _ig_public() -> list[Case]:
     ]
 
 
+IG_KINDS = (
+    ("one image, a black baseline", 1, np.float32, "black", None),
+    ("several images, a random baseline", 3, np.float32, "random", None),
+    ("several images given as float64, one interval (steps = 1)", 2, np.float64, "random", 1),
+)
+
+
 def _ig_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(3):
+    for name, n, dtype, baseline_kind, fixed_steps in IG_KINDS:
         size, channels = int(rng.choice([6, 8])), int(rng.choice([1, 3]))
-        n, n_classes, steps = int(rng.integers(1, 4)), int(rng.integers(2, 5)), int(rng.integers(3, 17))
+        n_classes = int(rng.integers(2, 5))
+        steps = fixed_steps or int(rng.integers(3, 17))
         model = _cnn(size, channels, n_classes, seed=int(rng.integers(1_000_000)))
-        images = rng.uniform(size=(n, size, size, channels)).astype(np.float32)
-        baseline = rng.uniform(size=images.shape).astype(np.float32) * (i != 0)
-        cases.append(Case(f"hidden case {i + 1}: {n} image(s), {steps} steps",
+        images = rng.uniform(size=(n, size, size, channels)).astype(dtype)
+        baseline = np.zeros_like(images) if baseline_kind == "black" else \
+            rng.uniform(size=images.shape).astype(dtype)
+        cases.append(Case(f"{name}, {steps} step(s)",
                           (model, images, rng.integers(0, n_classes, size=n), baseline, steps)))
     return cases
 
@@ -146,10 +162,9 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-4, atol=1e-5),
         reference="solutions/04_noisy_gradients.py:smooth_grad",
         forbidden=("xaikit.attribution.smoothgrad", *_GRADIENT_FUNCTIONS),
-        hint="the noise scale of image i is sigma * (images[i].max() - images[i].min()); stack "
-             "the n noisy copies into one batch of n * N images, take the gradient of "
-             "tf.gather(outputs, targets, batch_dims=1) inside the GradientTape, reshape to "
-             "(n, N, H, W, C) and average over the first axis",
+        hint="the noise is given: Eq. 3 scales it by sigma times each image's own value range; "
+             "all noisy copies of all images can go through the model as one batch, with each "
+             "copy keeping its image's target; then average the gradients over the copies",
     ),
     Exercise(
         id="04.integrated_gradients_trapezoid",
@@ -162,8 +177,8 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-4, atol=1e-5),
         reference="solutions/04_noisy_gradients.py:integrated_gradients_trapezoid",
         forbidden=("xaikit.attribution.integrated_gradients", *_GRADIENT_FUNCTIONS),
-        hint="alphas = np.linspace(0, 1, steps + 1); weights = 1/steps with the first and last "
-             "halved; the path points x' + alpha (x - x') of all alphas form one batch; the "
-             "weighted sum of their gradients times (x - x') is IG",
+        hint="m intervals have m + 1 path points from the baseline to the image; the trapezoid "
+             "rule gives the two end points half the weight of the others; all path points can "
+             "go through the model as one batch. Check completeness on a toy model",
     ),
 )

@@ -48,15 +48,27 @@ def _cam_public() -> list[Case]:
     ]
 
 
+CAM_KINDS = (
+    ("one image, one channel, float64", 1, 1, np.float64, "random"),
+    ("several images, one class for all, float32", 4, None, np.float32, "same"),
+    ("several images of a 1x1 grid, float64", 3, None, np.float64, "grid1"),
+    ("several images, a class each, float32", 5, None, np.float32, "random"),
+)
+"""Hidden CAM cases: one image and several, one channel and many, float32 and float64."""
+
+
 def _cam_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(4):
-        n, h, k, c = (int(rng.integers(1, 6)), int(rng.integers(1, 9)), int(rng.integers(1, 17)),
-                      int(rng.integers(2, 7)))
-        cases.append(Case(f"hidden case {i + 1}: {n} images, {h}x{h}x{k}, {c} classes",
-                          (rng.uniform(size=(n, h, h, k)), rng.normal(size=(k, c)),
-                           rng.integers(0, c, size=n))))
+    for name, n, channels, dtype, kind in CAM_KINDS:
+        h = 1 if kind == "grid1" else int(rng.integers(2, 9))
+        k = channels or int(rng.integers(2, 17))
+        c = int(rng.integers(2, 7))
+        targets = np.full(n, int(rng.integers(c))) if kind == "same" else \
+            rng.integers(0, c, size=n)
+        cases.append(Case(f"{name} ({h}x{h}x{k}, {c} classes)",
+                          (rng.uniform(size=(n, h, h, k)).astype(dtype),
+                           rng.normal(size=(k, c)).astype(dtype), targets)))
     return cases
 
 
@@ -102,18 +114,42 @@ def _grad_cam_public() -> list[Case]:
     ]
 
 
+GRAD_CAM_KINDS = (
+    ("one image, a GAP net, the last convolution", 1, True, "features", np.float32),
+    ("several images, a flatten + dense head, the last convolution", 3, False, "features",
+     np.float32),
+    ("several images given as float64, an earlier layer", 2, False, "conv1", np.float64),
+)
+
+
+def _visible_targets(model: Any, images: np.ndarray, layer: str, n_classes: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """One target per image whose Grad-CAM map is not all zero (ReLU can empty a map, and an
+    all-zero expected map would be "passed" by an answer of zeros)."""
+    from xaikit.attribution import grad_cam
+
+    stacked = np.repeat(images.astype(np.float32), n_classes, axis=0)
+    classes = np.tile(np.arange(n_classes), len(images))
+    maps = grad_cam(model, stacked, classes, layer=layer, upsample=False)
+    peak = maps.reshape(len(images), n_classes, -1).max(axis=-1)
+    targets = []
+    for row in peak:
+        visible = np.flatnonzero(row > 1e-3 * max(float(row.max()), 1e-12))
+        targets.append(int(rng.choice(visible)) if len(visible) else int(np.argmax(row)))
+    return np.asarray(targets)
+
+
 def _grad_cam_hidden(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for i in range(3):
+    for name, n, gap, layer, dtype in GRAD_CAM_KINDS:
         size, channels = int(rng.choice([8, 12])), int(rng.choice([1, 3]))
-        n, n_classes = int(rng.integers(1, 5)), int(rng.integers(2, 6))
-        model = _cnn(size, channels, n_classes, seed=int(rng.integers(1_000_000)),
-                     gap=bool(i % 2))
-        layer = str(rng.choice(["features", "conv1"]))
-        cases.append(Case(f"hidden case {i + 1}: {n} image(s), layer {layer}",
-                          (model, rng.uniform(size=(n, size, size, channels)).astype(np.float32),
-                           rng.integers(0, n_classes, size=n), layer)))
+        n_classes = int(rng.integers(2, 6))
+        model = _cnn(size, channels, n_classes, seed=int(rng.integers(1_000_000)), gap=gap)
+        images = rng.uniform(size=(n, size, size, channels)).astype(dtype)
+        targets = _visible_targets(model, images, layer, n_classes, rng)
+        cases.append(Case(f"{name} ({size}x{size}x{channels}, {n_classes} classes)",
+                          (model, images, targets, layer)))
     return cases
 
 
@@ -129,9 +165,10 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-6),
         reference="solutions/05_grad_cam.py:cam_from_weights",
         forbidden=("xaikit.attribution.cam",),
-        hint="pick the kernel's column of each image's class, kernel[:, targets] (K, N), then "
-             "np.einsum('nhwk,kn->nhw', activations, that) — or multiply activations by "
-             "kernel[:, targets].T[:, None, None, :] and sum over the last axis",
+        hint="each image needs the dense-layer weights of its own class: how do you pick those "
+             "columns for all images at once, and along which axis of the activations do they "
+             "weight and sum? Check your map's mean against the class score on the worked "
+             "example",
     ),
     Exercise(
         id="05.grad_cam",
@@ -147,9 +184,9 @@ register(
                    "xaikit.attribution.layer_cam", "xaikit.attribution.guided_grad_cam",
                    "xaikit.attribution.cam", "xaikit.core.layer_gradients",
                    "xaikit.core.batching.layer_gradients"),
-        hint="tap = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output]); "
-             "inside the tape: A, S = tap(x); score = tf.gather(S, targets, batch_dims=1); "
-             "g = tape.gradient(score, A); alpha = mean of g over axes (1, 2) keeping dims; "
-             "return np.maximum((alpha * A).sum(-1), 0) as a NumPy array (N, h, w)",
+        hint="you need the layer's activations A and the scores from the same forward pass "
+             "inside the tape; Eq. 1's channel weights are gradients averaged over the spatial "
+             "positions; Eq. 2 weights the channels of A and applies a ReLU. Return NumPy "
+             "(N, h, w)",
     ),
 )

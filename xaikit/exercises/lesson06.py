@@ -38,10 +38,20 @@ def _rise_public() -> list[Case]:
 
 
 def _rise_hidden(seed: int) -> list[Case]:
+    """One mask and many; binary and soft masks; float32 and float64 scores."""
     rng = np.random.default_rng(seed)
-    return [Case(f"hidden case {i + 1}", (rng.normal(size=n), rng.uniform(size=(n, h, w)),
-                                          float(rng.uniform(0.1, 0.9))))
-            for i, (n, h, w) in enumerate(rng.integers(1, 40, size=(3, 3)))]
+    h, w = (int(v) for v in rng.integers(3, 12, size=2))
+    many = int(rng.integers(20, 60))
+    return [
+        Case(f"one soft mask of {h}x{w}", (rng.normal(size=1) + 2.0, rng.uniform(size=(1, h, w)),
+                                             float(rng.uniform(0.1, 0.9)))),
+        Case(f"{many} binary masks of {h}x{w}, float32 scores",
+             (rng.normal(size=many).astype(np.float32),
+              (rng.uniform(size=(many, h, w)) < 0.5).astype(np.float32),
+              float(rng.uniform(0.1, 0.9)))),
+        Case(f"{many} soft masks of {w}x{h}, float64 scores",
+             (rng.normal(size=many), rng.uniform(size=(many, w, h)), float(rng.uniform(0.1, 0.9)))),
+    ]
 
 
 def _kernel_expected(n_features: int, sizes: np.ndarray) -> np.ndarray:
@@ -59,12 +69,16 @@ def _kernel_public() -> list[Case]:
 
 
 def _kernel_hidden(seed: int) -> list[Case]:
+    """The smallest M (2), both ends of the sizes (1 and M - 1), and a large M."""
     rng = np.random.default_rng(seed)
-    cases = []
-    for i in range(3):
-        m = int(rng.integers(2, 30))
-        cases.append(Case(f"hidden case {i + 1}: M = {m}", (m, rng.integers(1, m, size=5))))
-    return cases
+    m = int(rng.integers(5, 15))
+    big = int(rng.integers(30, 60))
+    return [
+        Case("M = 2: the only size is 1", (2, np.array([1, 1]))),
+        Case(f"M = {m}: sizes 1 and M - 1 among others",
+             (m, np.concatenate([[1, m - 1], rng.integers(2, m - 1, size=3)]))),
+        Case(f"M = {big}: large binomial coefficients", (big, rng.integers(1, big, size=6))),
+    ]
 
 
 register(
@@ -76,10 +90,11 @@ register(
         public_cases=_rise_public,
         hidden_cases=_rise_hidden,
         oracle=_rise_expected,
-        compare=functools.partial(compare_outputs, rtol=1e-6, atol=1e-9),
+        compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-7),  # float32 cases
         reference="solutions/06_perturbation.py:rise_saliency",
-        hint="a weighted sum of the masks with the scores as weights: np.tensordot(scores, masks, "
-             "axes=1), then divide by N * p",
+        hint="Eq. 6 weighs each mask by the score of its masked image and sums over the masks; "
+             "one array operation does the sum for all pixels at once; mind the normalisation "
+             "by N and p",
     )
 )
 
@@ -95,6 +110,7 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-9, atol=0.0),
         reference="solutions/06_perturbation.py:shapley_kernel",
         forbidden=("xaikit.attribution.surrogate.shapley_kernel",),
-        hint="math.comb(M, s) gives the binomial coefficient; the result has one weight per size",
+        hint="math.comb(M, s) gives the binomial coefficient; the result has one weight per "
+             "size, as floats",
     )
 )

@@ -267,7 +267,7 @@ def lesson_path(number: str, root: str | os.PathLike[str] | None = None) -> Path
     return matches[0]
 
 
-_REFERENCES: dict[tuple[str, str], Callable[..., Any]] = {}
+_REFERENCES: dict[tuple[str, str, int, int], Callable[..., Any]] = {}
 
 
 def load_reference(exercise: str | Exercise,
@@ -291,8 +291,9 @@ def load_reference(exercise: str | Exercise,
             f"(looked in {path.parent}); reference solutions are instructor-side only and are "
             "not part of the student bundle"
         )
-    key = (str(path.resolve()), function_name)
-    if key not in _REFERENCES:
+    status = path.stat()
+    key = (str(path.resolve()), function_name, status.st_mtime_ns, status.st_size)
+    if key not in _REFERENCES:  # an edited solutions file is loaded again
         module_name = f"_xaikit_solution_{path.stem}_{abs(hash(key[0]))}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:

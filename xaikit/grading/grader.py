@@ -12,16 +12,15 @@ Flow for one lesson
    case *inputs* only and sends back raw outputs; the parent scores them with the exercise's
    ``compare``.  A timeout or crash during one exercise costs that exercise only: a new child is
    started for the exercises after it.
-4. Each student's record is written atomically to ``OUT/state/`` as soon as it is graded, with
-   the feedback and Gradescope files; ``grades.csv`` is rebuilt at the end.  A re-run skips a
-   student whose record matches the same file, lesson and seed (``--force`` re-grades).
+4. The batch around this (finding and identifying submissions, records kept per student,
+   lesson and submission, resume, regrades, the class's files) is
+   :func:`xaikit.grading.batch.grade`.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import dataclasses
 import difflib
 import hashlib
 import inspect
@@ -32,12 +31,13 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from xaikit.base.io import atomic_write
+from xaikit.base.messages import message
 from xaikit.exercises.registry import EXERCISES, Exercise, copy_arguments, load_reference
 from xaikit.grading.sandbox import (
     ChildRun,
@@ -50,9 +50,12 @@ from xaikit.grading.sandbox import (
     load_payload,
     run_child,
 )
-from xaikit.grading.submission import Submission, read_submission
+from xaikit.grading.submission import Submission
 
-GRADER_VERSION = 1
+if TYPE_CHECKING:
+    from xaikit.grading.batch import GradeOptions
+
+GRADER_VERSION = 2
 SEED_ENV = "XAIKIT_GRADER_SEED"
 SEED_FILE_ENV = "XAIKIT_GRADER_SEED_FILE"
 
@@ -85,7 +88,7 @@ def resolve_seed(seed: str | None = None, seed_file: str | os.PathLike[str] | No
     """
     if seed is not None:
         if not str(seed).strip():
-            raise ValueError("--seed is empty; give a non-empty secret string")
+            raise ValueError(message("grade_seed_empty", where="--seed"))
         return str(seed).strip(), "--seed"
     if os.environ.get(SEED_ENV, "").strip():
         return os.environ[SEED_ENV].strip(), f"${SEED_ENV}"
@@ -93,10 +96,10 @@ def resolve_seed(seed: str | None = None, seed_file: str | os.PathLike[str] | No
     if path.is_file():
         value = path.read_text(encoding="utf-8").strip()
         if not value:
-            raise ValueError(f"the seed file {path} is empty; put a secret string in it")
+            raise ValueError(message("grade_seed_empty", where=f"the seed file {path}"))
         return value, str(path)
     if not create:
-        raise ValueError(f"no grader seed: pass --seed, set ${SEED_ENV} or create {path}")
+        raise ValueError(message("grade_no_seed", env=SEED_ENV, path=path))
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(16)
     atomic_write(path, value + "\n", mode=0o600)
@@ -147,8 +150,7 @@ def lesson_exercises(lesson: str) -> list[Exercise]:
     found = [EXERCISES[name] for name in EXERCISES if EXERCISES[name].lesson == lesson]
     if not found:
         known = sorted({EXERCISES[name].lesson for name in EXERCISES}) or ["none"]
-        raise ValueError(f"lesson {lesson} has no exercises; lessons with exercises: "
-                         f"{', '.join(known)}")
+        raise ValueError(message("grade_lesson_empty", lesson=lesson, known=", ".join(known)))
     return found
 
 
@@ -156,7 +158,7 @@ def normalise_lesson(lesson: str | int) -> str:
     """``1``, ``"1"``, ``"01"`` -> ``"01"``; anything else is a ValueError."""
     text = str(lesson).strip()
     if not text.isdigit() or not 0 < int(text) < 100:
-        raise ValueError(f"--lesson must be a lesson number such as 01 or 5; got {lesson!r}")
+        raise ValueError(message("grade_lesson_number", got=lesson))
     return f"{int(text):02d}"
 
 
@@ -228,6 +230,10 @@ class ExerciseGrade:
     points: float = 0.0
     message: str = ""  # one line about the whole exercise (missing, forbidden, load error)
     hint: str = ""
+    fingerprint: dict[str, str] = field(default_factory=dict)  # what it was graded against
+    graded_at: str = ""
+    grader_points: float | None = None  # set when an override replaced the grader's points
+    override_why: str = ""
 
     def score(self) -> None:
         """Set ``points`` (share of passed cases, rounded to 0.01, half up) and ``status``."""
@@ -265,6 +271,13 @@ class StudentGrade:
     sandbox: str = ""
     seconds: float = 0.0
     version: int = GRADER_VERSION
+    name: str = ""  # display name (the roster's, else the student key)
+    submitted_at: str = ""  # ISO 8601: the file's modification time
+    graded_at: str = ""
+    late: bool = False  # marked late by the LMS export
+    layout: str = ""  # how the student was identified: file, folder, canvas, moodle
+    lms_id: str = ""  # the Canvas user id or Moodle participant id of the export
+    notes: list[str] = field(default_factory=list)  # what loading the submission skipped, and why
 
     @property
     def points(self) -> float:
@@ -282,9 +295,15 @@ class StudentGrade:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StudentGrade:
-        exercises = [ExerciseGrade(**dict(e, cases=[CaseGrade(**c) for c in e["cases"]]))
-                     for e in data["exercises"]]
-        return cls(**dict(data, exercises=exercises))
+        """The record from :meth:`to_json` (unknown keys of other versions are ignored)."""
+        exercise_keys = set(ExerciseGrade.__dataclass_fields__)
+        case_keys = set(CaseGrade.__dataclass_fields__)
+        exercises = [ExerciseGrade(**{k: v for k, v in dict(
+            e, cases=[CaseGrade(**{k: v for k, v in c.items() if k in case_keys})
+                      for c in e["cases"]]).items() if k in exercise_keys})
+            for e in data["exercises"]]
+        keys = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in dict(data, exercises=exercises).items() if k in keys})
 
 
 HIDDEN_SAFE = ("shape:", "dtype:", "returned None", "expected a tuple", "expected a NumPy array",
@@ -580,127 +599,6 @@ def _missing_text(prepared: PreparedExercise, header: dict[str, Any]) -> str:
     return text + f" — the grader calls {prepared.call}"
 
 
-# ================================================================================================
-# batch
-
-
-@dataclass
-class GradeOptions:
-    """Options of :func:`grade` (the command line's flags)."""
-
-    lesson: str
-    out: Path = Path("grades")
-    jobs: int = 1
-    limits: Limits = field(default_factory=Limits)
-    force: bool = False
-    seed: str | None = None
-    seed_file: str | None = None
-    root: str | None = None
-    run_all: bool = False
-    progress: bool = True
-    scratch: str | None = None
-    zygote: bool = True
-
-
-def collect_submissions(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly, plus the ``.ipynb``/``.py`` files under folders named.
-
-    Raises
-    ------
-    ValueError
-        If a path does not exist or nothing is found.
-    """
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file()
-                            and p.suffix in (".ipynb", ".py")
-                            and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise ValueError(f"submission {str(path)!r} does not exist")
-    if not found:
-        raise ValueError("no .ipynb or .py submissions found in " + ", ".join(map(str, paths)))
-    return found
-
-
-def grade(submission_paths: Sequence[str | os.PathLike[str]], options: GradeOptions,
-          log: Callable[[str], None] = print) -> list[StudentGrade]:
-    """Grade many submissions of one lesson and write the reports (see the module docstring).
-
-    Returns
-    -------
-    list of StudentGrade
-        One per submission, in the order given.
-    """
-    from xaikit.grading import reports
-
-    lesson = normalise_lesson(options.lesson)
-    exercises = lesson_exercises(lesson)
-    seed, source = resolve_seed(options.seed, options.seed_file)
-    fingerprint = seed_fingerprint(seed)
-    paths = collect_submissions(submission_paths)
-    stem = _lesson_stem(exercises[0])
-    submissions = [read_submission(path, stem, run_all=options.run_all) for path in paths]
-    stems: dict[str, int] = {}
-    for submission in submissions:
-        stems[submission.student] = stems.get(submission.student, 0) + 1
-    for submission in submissions:  # alice/submission.py, bob/submission.py -> alice, bob
-        if stems[submission.student] > 1 and submission.path.resolve().parent.name:
-            submission.student = submission.path.resolve().parent.name
-    names: dict[str, Path] = {}
-    for submission in submissions:
-        if submission.student in names:
-            raise ValueError(f"two submissions belong to student {submission.student!r}: "
-                             f"{names[submission.student]} and {submission.path}; put each "
-                             "student's file in a folder named after them or rename the files")
-        names[submission.student] = submission.path
-    out = Path(options.out)
-    results: dict[str, StudentGrade] = {}
-    todo = []
-    for submission in submissions:
-        previous = reports.load_state(out, submission.student)
-        if (not options.force and previous is not None and previous.sha256 == submission.sha256
-                and previous.lesson == lesson and previous.seed_fingerprint == fingerprint
-                and previous.version == GRADER_VERSION):
-            results[submission.student] = previous
-        else:
-            todo.append(submission)
-    log(f"xaikit grade: lesson {lesson}, {len(submissions)} submission(s), {len(todo)} to grade "
-        f"({len(submissions) - len(todo)} already graded), seed from {source} "
-        f"(fingerprint {fingerprint})")
-    if todo:
-        if options.limits.threads == 0:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-                (os.cpu_count() or 1)
-            options = dataclasses.replace(options, limits=dataclasses.replace(
-                options.limits, threads=max(1, cores // max(1, options.jobs))))
-        prepared = prepare(lesson, seed, options.root, exercises)
-        from tqdm.auto import tqdm
-
-        zygote = _start_zygote(todo, prepared, options, log) if options.zygote else None
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool, tqdm(
-                    total=len(todo), desc=f"grading lesson {lesson}", unit="submission",
-                    disable=not options.progress) as bar:
-                futures = {pool.submit(grade_submission, submission, prepared, options.limits,
-                                       lesson, fingerprint, options.scratch, zygote): submission
-                           for submission in todo}
-                for future in as_completed(futures):
-                    record = future.result()
-                    reports.write_student(out, record)
-                    results[record.student] = record
-                    bar.update(1)
-        finally:
-            if zygote is not None:
-                zygote.close()
-    ordered = [results[submission.student] for submission in submissions]
-    reports.write_summary(out, ordered)
-    return ordered
-
-
 def _start_zygote(todo: Sequence[Submission], prepared: Sequence[PreparedExercise],
                   options: GradeOptions, log: Callable[[str], None]) -> Zygote | None:
     """Start the warm process the sandboxes fork from (None, and a note, when it fails)."""
@@ -716,26 +614,9 @@ def _start_zygote(todo: Sequence[Submission], prepared: Sequence[PreparedExercis
         return None
 
 
-def _lesson_stem(exercise: Exercise) -> str:
+def lesson_stem(exercise: Exercise) -> str:
+    """The lesson's file stem (``"05_grad_cam"``), from the exercise's reference path."""
     return Path(exercise.reference.partition(":")[0]).stem
-
-
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def dumps(data: Any) -> str:
@@ -743,6 +624,15 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-__all__ = ["GradeOptions", "Limits", "StudentGrade", "ExerciseGrade", "CaseGrade", "grade",
-           "grade_submission", "prepare", "resolve_seed", "exercise_seed", "seed_fingerprint",
-           "lesson_exercises", "round_points"]
+def __getattr__(name: str) -> Any:
+    # the batch run moved to xaikit.grading.batch; these names still work from here
+    if name in ("GradeOptions", "grade", "collect_submissions"):
+        import importlib
+
+        return getattr(importlib.import_module("xaikit.grading.batch"), name)
+    raise AttributeError(f"module 'xaikit.grading.grader' has no attribute {name!r}")
+
+
+__all__ = ["Limits", "StudentGrade", "ExerciseGrade", "CaseGrade", "grade_submission", "prepare",
+           "resolve_seed", "exercise_seed", "seed_fingerprint", "lesson_exercises",
+           "round_points", "lesson_stem"]

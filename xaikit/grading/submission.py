@@ -1,11 +1,22 @@
 """Reading a student's submission: notebook or Python file -> the code the grader runs.
 
-The grader never executes a whole notebook.  It keeps the top-level statements that *define*
-things — imports, ``def``, ``class``, constant assignments (no function calls on the right-hand
-side) and ``try`` blocks made only of those — and drops everything else (training runs, figures,
-``check(...)`` calls).  The student's functions receive everything they need as arguments, so the
-grade does not depend on how long the lesson's own cells take.  With ``run_all=True`` the whole
-code is kept.
+The grader never executes a whole notebook.  It keeps
+
+- the top-level ``import`` statements, ``def`` and ``class`` statements;
+- assignments whose value calls nothing and reads only names already kept (constants);
+- the module-level assignments *the functions need* — ``SUM_AXIS = int(np.int64(-1))``,
+  ``KERNEL = np.array(...)``, ``rng = np.random.default_rng(0)`` — found by following the
+  global names each kept function reads (and what those assignments read in turn); they run
+  within the load time limit, and when loading with them fails, the grader loads the code
+  again without them and says so;
+- ``try`` blocks made only of the above;
+
+and drops everything else (training runs, figures, ``check(...)`` calls, loops): the grade does
+not depend on how long the lesson's own cells take.  Colab- and Jupyter-only imports
+(``google.colab``, ``IPython``, ``ipywidgets``), IPython magics (``%matplotlib``, ``!pip``,
+``%%bash`` cells) are skipped with a note, never a zero.  When a function reads a name that only
+a dropped statement sets (a ``for`` loop, a ``with`` block, a dropped import), the note says so.
+With ``run_all=True`` the whole code is kept.
 
 Everything here runs in the grader's own process and only *parses* the student's text
 (``ast.parse``); nothing of the submission is executed.
@@ -17,6 +28,7 @@ import ast
 import builtins
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,12 +71,27 @@ class Submission:
     code: str = ""
     error: SubmissionError | None = None
     tree: ast.Module | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+    fallback_code: str = ""
 
 
-def notebook_code(raw: bytes) -> str:
+PYTHON_CELL_MAGICS = ("time", "timeit", "capture", "prun", "debug", "memit")
+"""Cell magics whose body is Python: the magic line is skipped, the body kept."""
+
+NOTEBOOK_ONLY_MODULES = ("google.colab", "IPython", "ipywidgets", "ipykernel", "jupyter",
+                         "jupyter_client", "notebook", "ipython_genutils")
+"""Imports that exist only in Colab or Jupyter: skipped (the functions must not need them)."""
+
+MAGIC_NOTE = ("IPython magics and shell commands (lines starting with % or !) are skipped by "
+              "the grader")
+
+
+def notebook_code(raw: bytes, notes: list[str] | None = None) -> str:
     """The code cells of a ``.ipynb`` file, joined in order.
 
-    Lines starting with ``%`` or ``!`` (IPython magics and shell escapes) are commented out.
+    Lines starting with ``%`` or ``!`` (IPython magics and shell escapes) are commented out; a
+    cell magic whose body is not Python (``%%bash``, ``%%html``, ``%%writefile``...) comments
+    out the whole cell.  What was skipped is appended to ``notes``.
 
     Raises
     ------
@@ -90,7 +117,9 @@ def notebook_code(raw: bytes) -> str:
         raise SubmissionError(
             "unreadable", "the file is JSON but not a Jupyter notebook (it has no list of cells)"
         )
+    notes = notes if notes is not None else []
     chunks = []
+    magics = False
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -99,12 +128,53 @@ def notebook_code(raw: bytes) -> str:
             source = "".join(str(part) for part in source)
         if not isinstance(source, str):
             continue
-        lines = [
-            "# " + line if line.lstrip().startswith(("%", "!")) else line
-            for line in source.splitlines()
-        ]
-        chunks.append("\n".join(lines))
+        lines = source.splitlines()
+        first = lines[0].strip() if lines else ""
+        if first.startswith("%%"):
+            magic = first[2:].split()[0] if first[2:].split() else ""
+            if magic not in PYTHON_CELL_MAGICS:
+                notes.append(f"a `%%{magic}` cell is not Python and was skipped")
+                chunks.append("\n".join("# " + line for line in lines))
+                continue
+        commented = []
+        for line in lines:
+            if line.lstrip().startswith(("%", "!")):
+                magics = True
+                commented.append("# " + line)
+            else:
+                commented.append(line)
+        chunks.append("\n".join(commented))
+    if magics:
+        notes.append(MAGIC_NOTE)
     return "\n\n".join(chunks) + "\n"
+
+
+MAGIC_LINE = re.compile(r"^\s*([A-Za-z_][\w, ]*=\s*)?[!%]")
+
+
+def parse_code(code: str, notes: list[str]) -> tuple[str, ast.Module]:
+    """Parse ``code``; lines that are IPython magics (``!pip``, ``%time``, ``x = !ls``) and make
+    it unparsable are commented out first (noted).
+
+    Raises
+    ------
+    SyntaxError
+        If the code does not parse even without the magic lines.
+    """
+    try:
+        return code, ast.parse(code, filename="submission.py")
+    except SyntaxError:
+        lines = code.splitlines()
+        magic = [i for i, line in enumerate(lines) if MAGIC_LINE.match(line)]
+        if not magic:
+            raise
+        for i in magic:
+            lines[i] = "# " + lines[i]
+        code = "\n".join(lines) + "\n"
+        tree = ast.parse(code, filename="submission.py")
+        if MAGIC_NOTE not in notes:
+            notes.append(MAGIC_NOTE)
+        return code, tree
 
 
 def _calls_anything(node: ast.AST) -> bool:
@@ -116,37 +186,65 @@ def _calls_anything(node: ast.AST) -> bool:
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:
+    """Names a top-level statement binds (imports, definitions, assignment targets, loops...)."""
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
-    targets = statement.targets if isinstance(statement, ast.Assign) else \
-        [getattr(statement, "target", None)]
-    return {node.id for target in targets if target is not None for node in ast.walk(target)
-            if isinstance(node, ast.Name)}
+    found = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return found
+
+
+def _reads(node: ast.AST) -> set[str]:
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)
+            and isinstance(sub.ctx, ast.Load)}
+
+
+def _global_reads(definition: ast.stmt) -> set[str]:
+    """Names a function or class reads that it does not bind itself (its globals, roughly)."""
+    local = set()
+    for node in ast.walk(definition):
+        if isinstance(node, ast.arg):
+            local.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            local.add(node.id)
+    if isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        local.discard(definition.name)
+    return _reads(definition) - local
+
+
+def _notebook_only(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Import):
+        modules = [alias.name for alias in statement.names]
+    elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+        modules = [statement.module]
+    else:
+        return False
+    return all(any(m == prefix or m.startswith(prefix + ".") for prefix in NOTEBOOK_ONLY_MODULES)
+               for m in modules)
 
 
 def _is_definition(statement: ast.stmt, bound: set[str]) -> bool:
-    """Whether a top-level statement only defines names (see the module docstring).
+    """Whether a top-level statement only defines names (imports, defs, constants, ``try``).
 
     An assignment counts when its value calls nothing and reads only names already defined by
     kept statements (or builtins), so dropping the lesson's computations cannot break it.
     """
-    if isinstance(
-        statement, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    ):
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return not _notebook_only(statement)
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return True
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
         if statement.value is None or _calls_anything(statement.value):
             return False
-        if isinstance(statement, ast.AnnAssign) and not isinstance(statement.target, ast.Name):
-            return False
-        if isinstance(statement, ast.Assign) and not all(
-                isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Store, ast.Starred))
-                for target in statement.targets for node in ast.walk(target)):
-            return False  # ``obj.attr = ...`` / ``table[key] = ...`` change earlier objects
-        reads = {node.id for node in ast.walk(statement.value) if isinstance(node, ast.Name)}
-        return reads <= bound | set(dir(builtins))
+        return _plain_targets(statement) and _reads(statement.value) <= bound | BUILTINS
     if isinstance(statement, ast.Try):
         inner_bound = set(bound)
         blocks = [statement.body, statement.orelse, statement.finalbody]
@@ -162,36 +260,130 @@ def _is_definition(statement: ast.stmt, bound: set[str]) -> bool:
     return False
 
 
+BUILTINS = set(dir(builtins))
+
+
+def _plain_targets(statement: ast.stmt) -> bool:
+    """Assignment to names only (``obj.attr = ...`` and ``table[key] = ...`` change objects)."""
+    if isinstance(statement, ast.AnnAssign):
+        return isinstance(statement.target, ast.Name)
+    if isinstance(statement, ast.AugAssign):
+        return isinstance(statement.target, ast.Name)
+    if isinstance(statement, ast.Assign):
+        return all(isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Store, ast.Starred))
+                   for target in statement.targets for node in ast.walk(target))
+    return False
+
+
 def _line_span(statement: ast.stmt) -> range:
     first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
     return range(first - 1, statement.end_lineno or statement.lineno)
 
 
+def _describe(statement: ast.stmt) -> str:
+    kinds = {ast.For: "a `for` loop", ast.While: "a `while` loop", ast.With: "a `with` block",
+             ast.If: "an `if` block", ast.Try: "a `try` block that also runs other code",
+             ast.Expr: "an expression", ast.Import: "an import the grader skips",
+             ast.ImportFrom: "an import the grader skips"}
+    for kind, words in kinds.items():
+        if isinstance(statement, kind):
+            return words
+    return "a statement the grader does not run"
+
+
+@dataclass
+class Selection:
+    """Which top-level statements of a submission run, and what to tell the student."""
+
+    kept: list[ast.stmt]
+    computed: list[ast.stmt]  # kept assignments that call functions (dropped in the fallback)
+    dropped: list[ast.stmt]
+    notes: list[str]
+
+
+def select_statements(tree: ast.Module) -> Selection:
+    """Split the top-level statements (see the module docstring)."""
+    body = tree.body
+    always: list[ast.stmt] = []
+    bound: set[str] = set()
+    for statement in body:
+        if _is_definition(statement, bound):
+            always.append(statement)
+            bound |= _bound_names(statement)
+    definitions = [s for s in always if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                       ast.ClassDef))]
+    candidates = [s for s in body if s not in always and
+                  isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and _plain_targets(s)
+                  and getattr(s, "value", None) is not None]
+    binders: dict[str, list[ast.stmt]] = {}
+    for statement in candidates:
+        for name in _bound_names(statement):
+            binders.setdefault(name, []).append(statement)
+    needed = set().union(*(_global_reads(d) for d in definitions)) if definitions else set()
+    chosen: set[int] = set()
+    todo = [s for name in needed for s in binders.get(name, [])]
+    while todo:
+        statement = todo.pop()
+        if id(statement) in chosen:
+            continue
+        chosen.add(id(statement))
+        todo += [s for name in _reads(statement) for s in binders.get(name, [])]
+    # keep a chosen assignment only if everything it reads is defined by then (else it would
+    # stop the whole load with a NameError)
+    computed: list[ast.stmt] = []
+    available = set(BUILTINS)
+    kept_ids = {id(s) for s in always}
+    for statement in body:
+        if id(statement) in kept_ids:
+            available |= _bound_names(statement)
+        elif id(statement) in chosen:
+            reads = _reads(statement) | (
+                {statement.target.id} if isinstance(statement, ast.AugAssign) else set())
+            if reads <= available:
+                computed.append(statement)
+                kept_ids.add(id(statement))
+                available |= _bound_names(statement)
+    kept = [s for s in body if id(s) in kept_ids]
+    dropped = [s for s in body if id(s) not in kept_ids]
+    notes = []
+    for statement in dropped:
+        if _notebook_only(statement):
+            names = ", ".join(sorted(_bound_names(statement)))
+            notes.append(f"line {statement.lineno}: the Colab/Jupyter-only import of {names} is "
+                         "skipped (the grader runs your functions outside a notebook)")
+    kept_bound = set().union(*(_bound_names(s) for s in kept)) if kept else set()
+    for definition in definitions:
+        for name in sorted(_global_reads(definition) - kept_bound - BUILTINS):
+            setters = [s for s in dropped if name in _bound_names(s)]
+            if setters:
+                where = setters[-1]
+                notes.append(
+                    f"`{definition.name}` uses `{name}`, which line {where.lineno} sets in "
+                    f"{_describe(where)}; the grader runs only your imports, functions and the "
+                    f"module-level assignments they use, so `{name}` will not exist — define it "
+                    "inside the function or with a plain assignment")
+    return Selection(kept, computed, dropped, notes)
+
+
+def _keep_lines(code: str, kept: list[ast.stmt], dropped: list[ast.stmt]) -> str:
+    """``code`` with the dropped statements turned into blank lines (line numbers stay)."""
+    lines = code.splitlines()
+    kept_lines = {i for s in kept for i in _line_span(s)}
+    dropped_lines = {i for s in dropped for i in _line_span(s)}
+    if kept_lines & dropped_lines:  # statements sharing a line (``a = 1; run()``)
+        return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
+    return "\n".join("" if i in dropped_lines else line for i, line in enumerate(lines)) + "\n"
+
+
 def definitions_only(code: str, tree: ast.Module) -> str:
-    """Keep the top-level statements that define names (see the module docstring).
+    """Keep the top-level statements that define names or that the functions need (see the
+    module docstring).
 
     Dropped statements become blank lines, so line numbers in tracebacks still match the
     student's code cells.
     """
-    lines = code.splitlines()
-    kept_lines: set[int] = set()
-    dropped_lines: set[int] = set()
-    bound: set[str] = set()
-    kept = []
-    for statement in tree.body:
-        if _is_definition(statement, bound):
-            kept.append(statement)
-            bound |= _bound_names(statement)
-            if isinstance(statement, ast.Try):
-                bound |= {name for block in (statement.body, statement.orelse, statement.finalbody)
-                          for inner in block for name in _bound_names(inner)
-                          if not isinstance(inner, ast.Pass)}
-            kept_lines.update(_line_span(statement))
-        else:
-            dropped_lines.update(_line_span(statement))
-    if kept_lines & dropped_lines:  # statements sharing a line (``a = 1; run()``)
-        return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
-    return "\n".join("" if i in dropped_lines else line for i, line in enumerate(lines)) + "\n"
+    selection = select_statements(tree)
+    return _keep_lines(code, selection.kept, selection.dropped)
 
 
 def student_name(path: Path, lesson_stem: str) -> str:
@@ -232,9 +424,10 @@ def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> S
         return Submission(name, path, "", error=SubmissionError(
             "unreadable", f"the file could not be read ({err.strerror})"))
     digest = hashlib.sha256(raw).hexdigest()
+    notes: list[str] = []
     try:
         if path.suffix == ".ipynb":
-            code = notebook_code(raw)
+            code = notebook_code(raw, notes)
         elif path.suffix == ".py":
             try:
                 code = raw.decode("utf-8")
@@ -245,7 +438,7 @@ def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> S
             raise SubmissionError(
                 "unreadable", f"{path.name!r} is neither a .ipynb notebook nor a .py file")
         try:
-            tree = ast.parse(code, filename="submission.py")
+            code, tree = parse_code(code, notes)
         except SyntaxError as err:
             raise SubmissionError(
                 "syntax", f"Python could not read your code: {err.msg} "
@@ -254,6 +447,13 @@ def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> S
         except (ValueError, RecursionError, MemoryError) as err:
             raise SubmissionError("syntax", f"Python could not read your code ({err})") from None
     except SubmissionError as err:
-        return Submission(name, path, digest, error=err)
-    kept = code if run_all else definitions_only(code, tree)
-    return Submission(name, path, digest, code=kept, tree=tree)
+        return Submission(name, path, digest, error=err, notes=notes)
+    if run_all:
+        return Submission(name, path, digest, code=code, tree=tree, notes=notes,
+                          fallback_code=code)
+    selection = select_statements(tree)
+    kept = _keep_lines(code, selection.kept, selection.dropped)
+    plain = [s for s in selection.kept if s not in selection.computed]
+    fallback = _keep_lines(code, plain, selection.dropped + selection.computed)
+    return Submission(name, path, digest, code=kept, tree=tree, notes=notes + selection.notes,
+                      fallback_code=fallback)

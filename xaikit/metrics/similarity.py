@@ -1,6 +1,6 @@
 """How alike are two explanations? The similarity measures every metric family shares.
 
-Introduced in lesson 08 (sanity checks), where Adebayo et al. (2018, Sec. 3) compare the maps of a
+Introduced in lesson 08 (sanity checks), where Adebayo et al. (NeurIPS 2018) compare the maps of a
 trained model with those of its randomised copies by Spearman rank correlation (with and without
 absolute values), the structural similarity index (SSIM) and the correlation of histograms of
 oriented gradients (HOG); the top-k intersection is the overlap of the most important pixels
@@ -9,6 +9,8 @@ oriented gradients (HOG); the top-k intersection is the overlap of the most impo
 Every function takes two batches of maps, ``maps_a`` and ``maps_b`` of the same shape (N, H, W),
 compares them pair by pair (map ``i`` of one with map ``i`` of the other) and returns float64
 scores (N,), all pairs at once (no loop over the batch). ``1`` means identical for each measure.
+They are registered in :data:`xaikit.metrics.METRICS` (family ``"similarity"``, needs
+``{"maps", "reference"}``), so the metric contract covers them too.
 
 API
 ---
@@ -39,8 +41,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage, stats
 
-from xaikit.base.checks import check_int, check_maps, check_number
+from xaikit.base.checks import check_int, check_maps, check_masks, check_number
 from xaikit.base.messages import message
+from xaikit.metrics.registry import register
 
 __all__ = ["hog_similarity", "spearman", "spearman_abs", "ssim", "top_k_intersection",
            "unit_scale"]
@@ -57,19 +60,32 @@ def _pair(maps_a: object, maps_b: object) -> tuple[np.ndarray, np.ndarray]:
     return maps_a, maps_b
 
 
-def _correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching rows of (N, D) arrays; 0 where a row is constant."""
-    x = x - x.mean(axis=1, keepdims=True)
-    y = y - y.mean(axis=1, keepdims=True)
+def _correlation(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlation of matching rows of (N, D) arrays over the entries ``keep`` marks
+    (all by default); 0 where a row is constant there."""
+    weight = np.ones_like(x) if keep is None else keep.astype(np.float64)
+    count = np.maximum(weight.sum(axis=1, keepdims=True), 1.0)
+    x = (x - (weight * x).sum(axis=1, keepdims=True) / count) * weight
+    y = (y - (weight * y).sum(axis=1, keepdims=True) / count) * weight
     scale = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
     products = (x * y).sum(axis=1)
     safe = scale > 0
     return np.clip(np.divide(products, scale, out=np.zeros_like(products), where=safe), -1.0, 1.0)
 
 
-def _rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman correlation of matching rows of (N, D) arrays (average ranks for ties)."""
-    return _correlation(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1))
+def _rank_correlation(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Spearman correlation of matching rows of (N, D) arrays (average ranks for ties), over the
+    entries ``keep`` marks: the others are ranked above them all, so they leave the kept ranks
+    unchanged, and then left out."""
+    if keep is not None:
+        x, y = np.where(keep, x, np.inf), np.where(keep, y, np.inf)
+    return _correlation(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1), keep)
+
+
+def _mask(mask: object, maps: np.ndarray) -> np.ndarray | None:
+    if mask is None:
+        return None
+    return check_masks(mask, len(maps), maps.shape[1:]).reshape(len(maps), -1)
 
 
 def unit_scale(maps: object) -> np.ndarray:
@@ -95,19 +111,23 @@ def unit_scale(maps: object) -> np.ndarray:
     return np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
 
 
-def spearman(maps_a: object, maps_b: object) -> np.ndarray:
+@register(family="similarity", needs={"maps", "reference"}, higher_is_better=None)
+def spearman(maps_a: object, maps_b: object, *, mask: object = None) -> np.ndarray:
     """Spearman rank correlation of each pair of maps, over their pixels.
 
     .. math:: \\rho(a, b) = \\frac{\\operatorname{cov}(R(a), R(b))}{\\sigma_{R(a)} \\sigma_{R(b)}}
 
     with :math:`R` the pixel ranks (ties get their average rank), as in Adebayo et al. (NeurIPS
-    2018, arXiv:1810.03292, Sec. 3, "rank correlation without absolute values"). Signed: a map and
+    2018, arXiv:1810.03292, "rank correlation without absolute values"). Signed: a map and
     its negation score -1.
 
     Parameters
     ----------
     maps_a, maps_b : array (N, H, W)
         Maps compared pair by pair.
+    mask : bool array (N, H, W), optional
+        Compare only these pixels (e.g. the foreground of digits on a black background, where
+        many methods give exact zeros that tie in both maps); default: every pixel.
 
     Returns
     -------
@@ -127,21 +147,25 @@ def spearman(maps_a: object, maps_b: object) -> np.ndarray:
     ([1.0], [-1.0])
     """
     maps_a, maps_b = _pair(maps_a, maps_b)
-    return _rank_correlation(maps_a.reshape(len(maps_a), -1), maps_b.reshape(len(maps_b), -1))
+    return _rank_correlation(maps_a.reshape(len(maps_a), -1), maps_b.reshape(len(maps_b), -1),
+                             _mask(mask, maps_a))
 
 
-def spearman_abs(maps_a: object, maps_b: object) -> np.ndarray:
+@register(family="similarity", needs={"maps", "reference"}, higher_is_better=None)
+def spearman_abs(maps_a: object, maps_b: object, *, mask: object = None) -> np.ndarray:
     """Spearman rank correlation of the absolute values of each pair of maps.
 
     .. math:: \\rho_{|\\cdot|}(a, b) = \\rho(|a|, |b|)
 
-    Adebayo et al. (NeurIPS 2018, arXiv:1810.03292, Sec. 3): "rank correlation with absolute
-    values", the measure of their Fig. 2 curves; it ignores the sign, which many visualisations
+    Adebayo et al. (NeurIPS 2018, arXiv:1810.03292): "rank correlation with absolute
+    values", the measure of their similarity curves; it ignores the sign, which many visualisations
     drop too.
 
     Parameters
     ----------
     maps_a, maps_b : array (N, H, W)
+    mask : bool array (N, H, W), optional
+        Compare only these pixels, as :func:`spearman`.
 
     Returns
     -------
@@ -155,9 +179,10 @@ def spearman_abs(maps_a: object, maps_b: object) -> np.ndarray:
     [1.0]
     """
     maps_a, maps_b = _pair(maps_a, maps_b)
-    return spearman(np.abs(maps_a), np.abs(maps_b))
+    return spearman(np.abs(maps_a), np.abs(maps_b), mask=mask)
 
 
+@register(family="similarity", needs={"maps", "reference"}, higher_is_better=None)
 def ssim(maps_a: object, maps_b: object, *, win_size: int = 7) -> np.ndarray:
     """Structural similarity of each pair of maps, after scaling each map to [0, 1].
 
@@ -172,7 +197,7 @@ def ssim(maps_a: object, maps_b: object, *, win_size: int = 7) -> np.ndarray:
 
     Defaults are scikit-image's ``structural_similarity`` (uniform window of 7, sample
     covariance, reflected borders, ``data_range=1`` because the maps are scaled with
-    :func:`unit_scale` first), the measure Adebayo et al. (NeurIPS 2018, Sec. 3) report.
+    :func:`unit_scale` first), one of the measures Adebayo et al. (NeurIPS 2018) report.
 
     Parameters
     ----------
@@ -263,6 +288,8 @@ def _hog(maps: np.ndarray, orientations: int, cell: tuple[int, int],
     return blocks.reshape(n, -1)
 
 
+@register(family="similarity", needs={"maps", "reference"}, higher_is_better=None,
+          fast_options={"pixels_per_cell": 4})
 def hog_similarity(maps_a: object, maps_b: object, *, orientations: int = 9,
                    pixels_per_cell: Sequence[int] | int = (8, 8),
                    cells_per_block: Sequence[int] | int = (3, 3)) -> np.ndarray:
@@ -273,7 +300,7 @@ def hog_similarity(maps_a: object, maps_b: object, *, orientations: int = 9,
     with :math:`\\tilde a` the map scaled by :func:`unit_scale` and HOG the histograms of oriented
     gradients of Dalal & Triggs (CVPR 2005) with scikit-image's defaults (9 unsigned orientations,
     8 × 8-pixel cells, 3 × 3-cell blocks, L2-Hys normalisation). Adebayo et al. (NeurIPS 2018,
-    arXiv:1810.03292, Sec. 3) compare maps by the correlation of their HOGs, which looks at the
+    arXiv:1810.03292) compare maps by the correlation of their HOGs, which looks at the
     edges and their directions rather than at the values; the rank correlation used here matches
     :func:`spearman`. The features agree with ``skimage.feature.hog`` map by map.
 
@@ -317,6 +344,9 @@ def hog_similarity(maps_a: object, maps_b: object, *, orientations: int = 9,
     return _rank_correlation(features_a, features_b)
 
 
+# registered under another name: "top_k_intersection" is the ground-truth metric of that name
+@register("top_k_similarity", family="similarity", needs={"maps", "reference"},
+          higher_is_better=None)
 def top_k_intersection(maps_a: object, maps_b: object, *, k: float = 0.1) -> np.ndarray:
     """Share of the ``k`` highest-valued pixels of one map that are also among the other's.
 
