@@ -39,14 +39,33 @@ from xaikit.attribution import (
 )
 from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
-from xaikit.metrics.faithfulness import abpc, aopc, deletion, insertion, kar, region_perturbation, roar
+from xaikit.metrics.faithfulness import (
+    abpc,
+    aopc,
+    deletion,
+    insertion,
+    kar,
+    region_perturbation,
+    roar,
+)
 from xaikit.metrics.meta import random_map
 from xaikit.models import pretrained, zoo
-from xaikit.report import above, below, exact, fast_mode, figure, recorded, result, table
+from xaikit.report import (
+    above,
+    below,
+    exact,
+    fast_mode,
+    figure,
+    pattern,
+    recorded,
+    result,
+    table,
+)
+from xaikit.tolerance import confidence_interval
 
 FAST = fast_mode()
 N_IMAGES = 24 if FAST else 64
-STEP = 128 if FAST else 64  # pixels per deletion step: 2 rows (fast) or 1 row of 64 (the paper: 1 row)
+STEP = 128 if FAST else 64  # pixels per deletion step: 2 rows (fast) or 1 row (as the paper)
 
 # %% [markdown]
 # ## 10.1 One model, six maps and a control
@@ -150,11 +169,10 @@ table(rows, "table1_deletion_insertion",
 # rests on: every method's deletion area is *below* the random control's and its insertion area
 # *above* it, with a confidence interval over images of the per-image differences.
 #
-# For LIME the control is its shuffled twin. Against pixel noise LIME's insertion advantage is
-# within the noise here (see the table): scattered pixels put back into a blurred image restore
-# its texture everywhere at once, so pixel noise is a strong inserter, stronger than any map of
-# whole regions that is not informative. Comparing with the shuffled superpixels removes that
-# difference of granularity.
+# For LIME the control is its shuffled twin: scattered pixels put back into a blurred image
+# restore its texture everywhere at once, so pixel noise is a strong inserter, stronger than any
+# map of whole regions that is not informative. Comparing with the shuffled superpixels removes
+# that difference of granularity.
 
 # %%
 starts = np.stack([dele.scores[:, 0] for dele, _ in curves.values()])
@@ -172,8 +190,29 @@ for name, (dele, ins) in curves.items():
            check=recorded(rtol=0.05))
     result(f"deletion_{key}_below_random", dele.auc - random_deletion,
            paper="faithful maps delete faster than random", check=below(0.0))
-    result(f"insertion_{key}_above_random", ins.auc - random_insertion,
-           paper="faithful maps insert faster than random", check=above(0.0))
+    if name != "LIME":
+        result(f"insertion_{key}_above_random", ins.auc - random_insertion,
+               paper="faithful maps insert faster than random", check=above(0.0))
+
+# %% [markdown]
+# LIME's insertion is the exception: its areas are within the noise of *both* controls here
+# (see the table), so the claim "insertion above random" is not reproduced for LIME on this
+# model. We record that finding instead of dropping it: the verdict on each control is computed
+# from the 95 % interval of the per-image differences ("better" or "worse" when it excludes 0,
+# "no evidence" otherwise), and a change that makes LIME's insertion separate from a control is
+# noticed.
+
+# %%
+def verdict(differences):
+    _, low, high = confidence_interval(differences)
+    return "better" if low > 0 else "worse" if high < 0 else "no evidence"
+
+
+lime_insertion = {control: verdict(curves["LIME"][1].auc - curves[control][1].auc)
+                  for control in ("random", "LIME, weights shuffled")}
+result("lime_insertion_vs_controls", lime_insertion,
+       paper="better than random (RISE's claim for every method)",
+       check=pattern({"random": "no evidence", "LIME, weights shuffled": "no evidence"}))
 
 # %% [markdown]
 # ## 10.3 The fill is part of the metric
@@ -202,7 +241,7 @@ result("deletion_auc_random_mean_fill", float(curves["random"][0].auc.mean()),
 # Closer to the paper's setting: EfficientNet-Lite0 with its ImageNet weights (lesson 7's
 # offline model) on the photographs that show an ImageNet class, at 224 pixels. There are only
 # a few photographs, so this table illustrates the protocol; its numbers are recorded (tier 2),
-# not tested against the control.
+# not tested against the control. Fast mode: one photograph, Grad-CAM, RISE and the control.
 
 # %%
 photos = imagenet_photos()
@@ -211,13 +250,14 @@ photo_images = photos.images[:1] if FAST else photos.images
 PHOTO_STEP = 224 * (16 if FAST else 8)  # 14 (fast) or 28 steps instead of the paper's 224
 photo_maps = {
     "Grad-CAM": grad_cam(net, photo_images),
-    "occlusion": occlusion(net, photo_images, patch=56, stride=28),
-    "LIME": lime(net, photo_images, n_samples=100 if FAST else 300),
     "RISE": rise(net, photo_images, n_masks=100 if FAST else 500, batch_size=32),
-    "gradient": saliency(net, photo_images),
-    "IG": integrated_gradients(net, photo_images, steps=8 if FAST else 32),
     "random": random_map(net, photo_images, seed=0),
 }
+if not FAST:  # fast mode: two of the paper's methods and the control
+    photo_maps |= {"LIME": lime(net, photo_images, n_samples=300),
+                   "occlusion": occlusion(net, photo_images, patch=56, stride=28),
+                   "gradient": saliency(net, photo_images),
+                   "IG": integrated_gradients(net, photo_images, steps=32)}
 photo_rows = []
 for name, m in photo_maps.items():
     dele = deletion(net, photo_images, m, pixels_per_step=PHOTO_STEP, batch_size=32)
@@ -267,12 +307,15 @@ check("10.deletion_auc", deletion_auc)
 STEPS = 50 if FAST else 100  # L (the paper: 100)
 samek = {"LRP": lrp(model, images), "deconvnet": deconvnet(model, images),
          "sensitivity": saliency(model, images), "random": maps["random"]}
-morf = {name: region_perturbation(model, images, m, steps=STEPS) for name, m in samek.items()}
-aopc_values = {name: aopc(model, images, m, steps=STEPS) for name, m in samek.items()}
-abpc_values = {name: abpc(model, images, m, steps=STEPS) for name, m in samek.items()}
+samek_curves = {name: {order: region_perturbation(model, images, m, order=order, steps=STEPS)
+                       for order in ("morf", "lerf")} for name, m in samek.items()}
+aopc_values = {name: (c["morf"].scores[:, :1] - c["morf"].scores).mean(axis=1)
+               for name, c in samek_curves.items()}
+abpc_values = {name: (c["lerf"].scores - c["morf"].scores).mean(axis=1)
+               for name, c in samek_curves.items()}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for name, curve in morf.items():
-    drop = (curve.scores[:, :1] - curve.scores).mean(axis=0)
+for name, c in samek_curves.items():
+    drop = (c["morf"].scores[:, :1] - c["morf"].scores).mean(axis=0)
     axes[0].plot(np.arange(drop.size), np.cumsum(drop) / np.arange(1, drop.size + 1), label=name)
 axes[0].set(xlabel="perturbation steps L", ylabel="AOPC (logit)", title="MoRF")
 axes[0].legend(fontsize=8)
@@ -282,6 +325,20 @@ axes[1].set(ylabel="ABPC (logit)", title="LeRF − MoRF")
 figure(fig, "fig_aopc_abpc",
        caption="AOPC as a function of the number of perturbation steps (after Samek et al. "
                "2017, Fig. 4) and ABPC, mean ± 95 % CI over images")
+# %% [markdown]
+# The two areas above come from the curves, by the equations. The kit's `aopc` and `abpc`
+# compute the same from scratch (tier 1, on the first four images: each image is perturbed
+# independently of the others, so a subset gives the same numbers).
+
+# %%
+few = slice(0, 4)
+result("aopc_is_the_mean_morf_drop",
+       float(np.abs(aopc(model, images[few], samek["LRP"][few], steps=STEPS)
+                    - aopc_values["LRP"][few]).max()), check=exact(0.0, atol=1e-4))
+result("abpc_is_lerf_minus_morf",
+       float(np.abs(abpc(model, images[few], samek["LRP"][few], steps=STEPS)
+                    - abpc_values["LRP"][few]).max()), check=exact(0.0, atol=1e-4))
+
 # %% [markdown]
 # The claim: each method's AOPC is above the random map's (tier 3, per-image differences). The
 # logit varies much more from image to image than a probability, and fast mode has a third of
@@ -413,7 +470,7 @@ for name, (roar_result, kar_result) in retrained.items():
     gap = advantage_over_random(roar_result)
     half = 1.96 * gap.std(ddof=1) / np.sqrt(len(gap))
     rows.append({"method": name, "ROAR: random − method": f"{gap.mean():+.3f} ± {half:.3f}",
-                 "beats random": bool(gap.mean() - half > 0),
+                 "ROAR verdict": verdict(gap),
                  "KAR: method − random": interval(-advantage_over_random(kar_result))})
     key = name.lower().replace("²", "2").replace(" ", "_")
     result(f"roar_{key}_mean_accuracy", float(roar_result.accuracy["method"].mean()),
@@ -426,11 +483,21 @@ table(rows, "table_roar_vs_random",
               "random")
 
 # %% [markdown]
-# The claim we check: ROAR's random-ranking curve stays above SmoothGrad²'s (tier 3).
+# The claims we check: ROAR's random-ranking curve stays above SmoothGrad²'s (tier 3, CI over
+# test images), and Hooker et al.'s pattern: which rankings beat random under
+# ROAR (the ensembles SmoothGrad² and VarGrad) and which do not (the gradient, IG, guided
+# backprop and plain SmoothGrad), each verdict from the interval in the table.
 
 # %%
 result("roar_random_above_smoothgrad2", advantage_over_random(retrained["SmoothGrad²"][0]),
        paper="SmoothGrad² and VarGrad fall below random", check=above(0.0))
+HOOKER_BEATS_RANDOM = {"gradient": False, "SmoothGrad²": True, "VarGrad": True, "IG": False,
+                       "guided backprop": False, "SmoothGrad": False}
+beats_random = {name: verdict(advantage_over_random(roar_result)) == "better"
+                for name, (roar_result, _) in retrained.items()}
+result("roar_beats_random_pattern", beats_random,
+       paper="only SmoothGrad² and VarGrad beat random",
+       check=pattern({name: HOOKER_BEATS_RANDOM[name] for name in retrained}))
 
 # %% [markdown]
 # > **Paper vs here.** Petsiuk et al.: ResNet-50 and VGG16 on ImageNet, 224 pixels, 224 pixels
