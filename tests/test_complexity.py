@@ -69,7 +69,15 @@ def test_docstring_examples_run():
 
     from xaikit.core import softplus
     from xaikit.metrics import complexity as module_complexity
-    from xaikit.metrics import faithfulness, fragility, meta, road
+    from xaikit.metrics import (
+        faithfulness,
+        faithfulness_subsets,
+        fragility,
+        meta,
+        road,
+        robustness,
+    )
 
-    for module in (module_complexity, meta, fragility, road, faithfulness, softplus):
+    for module in (module_complexity, meta, fragility, road, faithfulness, faithfulness_subsets,
+                   robustness, softplus):
         assert doctest.testmod(module, extraglobs={"np": np}).failed == 0, module.__name__

@@ -95,6 +95,16 @@ def max_sensitivity(model: keras.Model, images: Any, maps_or_method: Any, target
     -------
     np.ndarray
         float64 (N,).
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2)])
+    >>> def constant(model, images, targets=None, **options):
+    ...     return np.ones(images.shape[:3])
+    >>> max_sensitivity(model, np.zeros((2, 4, 4, 1)), constant).tolist()
+    [0.0, 0.0]
     """
     return _sensitivity(_perturbed(model, images, maps_or_method, targets, radius=radius,
                                    n_samples=n_samples, batch_size=batch_size, seed=seed)
