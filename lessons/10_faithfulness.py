@@ -459,7 +459,7 @@ for ax, mode in zip(axes, (0, 1)):
 axes[1].legend(fontsize=8)
 figure(fig, "fig_roar_kar",
        caption="Test accuracy after retraining with the top (ROAR) or bottom (KAR) pixels "
-               "replaced, against a random ranking (after Hooker et al. 2019, Fig. 4)")
+               "replaced, against a random ranking (after Hooker et al. 2019)")
 
 # %% [markdown]
 # Which rankings beat random here? For each method, the ROAR accuracy of the random-ranking
@@ -506,11 +506,12 @@ result("roar_beats_random_pattern", beats_random,
 # > per step, deletion to 0 in the normalised input (the mean colour), insertion from an
 # > 11 x 11, $\sigma = 5$ blur; here a 64-pixel shapes CNN with one row (two in fast mode) per
 # > step, and EfficientNet-Lite0 on the photographs (one in fast mode) with eight rows per step
-# > (for time), the image's mean colour as the deletion fill and the paper's blur. Their
-# > absolute areas are shown, not asserted. Asserted: every method beats its control on both
-# > curves; LIME's control is its own superpixels with shuffled weights, because pixel noise
-# > restores texture everywhere at once and so favours itself on insertion over any map of whole
-# > regions (compare the LIME row with both controls in the table). Samek et al.: 9 x 9 regions
+# > (sixteen in fast mode, for time), the image's mean colour as the deletion fill and the
+# > paper's blur. Their absolute areas are shown, not asserted. Asserted: every method beats its
+# > control on deletion, and every method but LIME on insertion; LIME's control is its own
+# > superpixels with shuffled weights, because pixel noise restores texture everywhere at once
+# > and so favours itself on insertion over any map of whole regions, and LIME's insertion is
+# > within the noise of both controls here (a computed pattern records it). Samek et al.: 9 x 9 regions
 # > on 224-pixel images, L = 100; here 4 x 4 regions on 64 pixels, L = 100 (50 in fast mode),
 # > uniform noise, the logit. Hooker et al.: ResNet-50 on ImageNet, Food-101 and Birdsnap, five
 # > retrainings per point, mean replacement; here the digits CNN, one retraining per point with
