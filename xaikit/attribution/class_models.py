@@ -12,8 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from xaikit.core import cached, check_int, check_number, explained_model, score, target_weights
-from xaikit.core.checks import model_input_shape
+from xaikit.base.checks import check_int, check_number, model_input_shape
+from xaikit.base.messages import message
+from xaikit.core.batching import cached
+from xaikit.core.resolution import head_model
+from xaikit.core.targets import score, target_weights
 
 __all__ = ["class_model_visualisation"]
 
@@ -48,6 +51,7 @@ def class_model_visualisation(
     steps: int = 200,
     learning_rate: float = 0.01,
     mean_image: float | np.ndarray = 0.0,
+    output: int | str | None = None,
     on: str = "logits",
 ) -> np.ndarray:
     """Class model visualisation (Simonyan, Vedaldi & Zisserman, ICLR-W 2014, Eq. 1, Fig. 1).
@@ -77,6 +81,8 @@ def class_model_visualisation(
         step makes one learning rate work for networks whose gradients differ in scale.
     mean_image : float or array (H, W, C)
         The image I is added to (the training-set mean image, or 0).
+    output : int or str, optional
+        Which output of a multi-output model.
     on : {"logits", "probabilities"}
         Maximise the score before the softmax (default, as the paper) or the model's output.
 
@@ -101,13 +107,11 @@ def class_model_visualisation(
     l2 = check_number("l2", l2, low=0.0)
     learning_rate = check_number("learning_rate", learning_rate, low=0.0)
     steps = check_int("steps", steps, minimum=1)
-    head = cached(model, ("explained", on, None), lambda: explained_model(model, on=on))
+    head = head_model(model, on=on, output=output)
     shape = model_input_shape(head)
     if any(d is None for d in shape[1:]):
-        raise ValueError(
-            f"class_model_visualisation needs a model with a fixed input size; the model's input "
-            f"shape is {shape}. Build it with keras.Input((H, W, C))"
-        )
+        raise ValueError(message("fixed_input_size", what="class_model_visualisation",
+                                 shape=shape))
     classes = np.atleast_1d(np.asarray(classes))
     weights = target_weights(classes, len(classes), int(head.outputs[0].shape[-1]))
     mean = np.broadcast_to(np.asarray(mean_image, np.float32), shape[1:])

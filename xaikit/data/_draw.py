@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xaikit.base.checks import check_int
+
 CHUNK = 16  # images rendered at once; a constant, so per-chunk noise streams are stable
 NOISE_SIGMA = 0.02  # per-pixel Gaussian noise (std) added to every rendered image
 N_BLOBS = 6  # clutter ellipses per background
@@ -228,13 +230,6 @@ def render_chunks(
 
 def check_generator_args(n_per_class: int, size: int, min_size: int, seed: int) -> None:
     """Shared validation of the generators' arguments, with messages saying what is allowed."""
-    if (
-        isinstance(n_per_class, bool)
-        or not isinstance(n_per_class, (int, np.integer))
-        or n_per_class < 1
-    ):
-        raise ValueError(f"n_per_class={n_per_class!r}; expected an int ≥ 1.")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < min_size:
-        raise ValueError(f"size={size!r}; expected an int ≥ {min_size} (pixels per side).")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r}; expected a non-negative int.")
+    check_int("n_per_class", n_per_class)
+    check_int("size", size, minimum=min_size)
+    check_int("seed", seed, minimum=0)

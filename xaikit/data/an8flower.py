@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xaikit.base.messages import message
 from xaikit.data import _draw
 from xaikit.data.imageset import ImageSet, boxes_from_masks
 
@@ -233,4 +234,5 @@ def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
 
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
-        raise ValueError(f"unknown an8flower variant {variant!r}; choose one of {list(VARIANTS)}.")
+        raise ValueError(message("option", name="variant", value=variant,
+                                 allowed=", ".join(map(repr, VARIANTS))))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xaikit.base.messages import message
 from xaikit.data import _draw
 from xaikit.data.imageset import ImageSet, boxes_from_masks
 
@@ -56,7 +57,8 @@ def shapes(
     """
     _draw.check_generator_args(n_per_class, size, MIN_SIZE, seed)
     if not isinstance(two_objects, (bool, np.bool_)):
-        raise ValueError(f"two_objects={two_objects!r}; expected True or False.")
+        raise ValueError(message("option", name="two_objects", value=two_objects,
+                                 allowed="True, False"))
     rng = np.random.default_rng(seed)
     k = len(CLASSES)
     first = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), n_per_class))
@@ -192,3 +194,9 @@ _INSIDE = {
     "star": _star,
     "cross": _cross,
 }
+
+
+def inside_shape(name: str, u: np.ndarray, v: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Pixels inside the shape ``name`` (one of ``CLASSES``) of size ``radius``, in the shape's
+    own coordinates (``u`` along its rotation, ``v`` across; see ``_draw.rotate``)."""
+    return _INSIDE[name](u, v, radius)
