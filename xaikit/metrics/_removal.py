@@ -24,7 +24,7 @@ from scipy import ndimage
 from xaikit.base.checks import check_int, check_option, rng
 from xaikit.base.messages import message
 from xaikit.core import batch_slices, cached, resolve
-from xaikit.core.models import output_activation
+from xaikit.core.surgery import output_activation
 from xaikit.metrics.common import attribution_maps
 
 __all__ = ["BLUR_KERNEL", "BLUR_SIGMA", "FILLS", "ON", "Curves", "Prepared", "blur", "fill_images",
