@@ -175,6 +175,8 @@ def test_bad_maps_get_a_clear_error(name, models):
     nan[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         _call(name, model, maps=nan)
+    if METRIC_INFO[name].needs == {"maps"}:
+        return  # a map alone (complexity) has no image or mask whose size it must match
     with pytest.raises(ValueError, match="size"):
         _call(name, model, maps=np.zeros((N, SIZE // 2, SIZE // 2)))
 

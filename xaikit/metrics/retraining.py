@@ -1,0 +1,349 @@
+"""ROAR and KAR: remove (or keep) what the map points at, retrain, and test (lesson 10).
+
+Hooker, Erhan, Kindermans & Kim (NeurIPS 2019, arXiv:1806.10758) object to deletion-style
+metrics that a model never saw images with holes, so the score may fall because the input is
+out of distribution rather than because evidence was removed. ROAR replaces the top ``t`` of
+each training *and* test image's pixels (ranked by the map of the trained model) with the data
+set's per-channel mean, trains the same architecture **from scratch** on the modified data and
+reports test accuracy; KAR replaces the bottom ``t`` instead. A ranking is informative when ROAR
+accuracy falls faster (KAR accuracy slower) than with a random ranking at the same ``t``.
+
+Retraining goes through :func:`xaikit.models.retrain` when ``recipe`` names a zoo entry (cached,
+locked, checkpointed every epoch; ``strategy`` trains on several devices); otherwise the model's
+own architecture is cloned with fresh weights and trained with :func:`xaikit.models.train`.
+Every (ranking, fraction, seed) accuracy is written atomically as it completes, so an interrupted
+run resumes where it stopped; a progress bar counts the retrainings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from xaikit.base.checks import check_array, check_images, check_int, check_option, rng
+from xaikit.base.env import fast_mode
+from xaikit.base.io import atomic_write_json
+from xaikit.base.messages import message
+from xaikit.base.paths import cache_dir
+from xaikit.core import predict, resolve
+from xaikit.data import ImageSet
+from xaikit.metrics._removal import check_fractions, pixel_ranks
+from xaikit.metrics.common import explainer
+from xaikit.metrics.registry import register
+from xaikit.metrics.road import noisy_linear_imputation
+
+__all__ = ["FRACTIONS", "IMPUTATIONS", "Retraining", "kar", "roar"]
+
+FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Hooker et al.'s t
+IMPUTATIONS = ("mean", "linear")
+TEST_SHARE = 0.2  # held out as the test set when none is given
+VALIDATION_SHARE = 0.1  # of the training images, modified like them, for early stopping
+_NEEDS = frozenset({"model", "method", "retraining"})
+_FAST = {"fractions": (0.5,), "recipe": {"epochs": 1}, "progress": False}
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """Test accuracy after retraining, per ranking, fraction and seed.
+
+    Attributes
+    ----------
+    mode : {"roar", "kar"}
+    method : str
+        The explanation method's name.
+    fractions : np.ndarray
+        (F,) the fractions ``t`` of pixels replaced.
+    seeds : tuple of int
+        Training seeds.
+    accuracy : dict
+        ranking ("method" or "random") -> (F, n_seeds) test accuracy.
+    base : np.ndarray
+        (n_seeds,) test accuracy of the model retrained on unmodified data (t = 0).
+    correct : dict
+        ranking -> (F, n_seeds, n_test) bool: which test images each retrained model gets
+        right (``accuracy`` is their mean), for confidence intervals over test images.
+    """
+
+    mode: str
+    method: str
+    fractions: np.ndarray
+    seeds: tuple[int, ...]
+    accuracy: dict[str, np.ndarray]
+    base: np.ndarray
+    correct: dict[str, np.ndarray]
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Tidy rows: mode, ranking, fraction (0 = unmodified), seed, accuracy."""
+        rows = []
+        for ranking, table in self.accuracy.items():
+            label = self.method if ranking == "method" else ranking
+            for s, seed in enumerate(self.seeds):
+                rows.append({"mode": self.mode, "ranking": label, "fraction": 0.0, "seed": seed,
+                             "accuracy": float(self.base[s])})
+                rows += [{"mode": self.mode, "ranking": label, "fraction": float(t), "seed": seed,
+                          "accuracy": float(table[f, s])} for f, t in enumerate(self.fractions)]
+        return rows
+
+
+def _digest(*parts: Any) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(f"{part.dtype}{part.shape}".encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def _as_set(images: np.ndarray, labels: np.ndarray, n_classes: int) -> ImageSet:
+    return ImageSet(images, labels, [str(k) for k in range(n_classes)], name="roar")
+
+
+def _split(n: int, share: float, seed: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) with ``round(share n)`` held out (at least one, if n > 1)."""
+    order = rng(seed).permutation(n)
+    held = min(max(1, round(share * n)), n - 1) if n > 1 else 0
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
+    """``(train, val, test, tag, seed) -> (n_test,) bool correct`` for a zoo recipe or the
+    model's own clone."""
+    from xaikit.models import predict, retrain, seed_everything, train
+
+    def right(trained: keras.Model, test_set: ImageSet) -> np.ndarray:
+        return predict(trained, test_set.images).argmax(axis=1) == test_set.labels
+
+    if isinstance(recipe, str):
+        def run(train_set, val_set, test_set, tag, seed):
+            retrained = retrain(recipe, train_set, tag=tag, val_set=val_set, test_set=test_set,
+                                seed=seed, fast=fast, progress=False, strategy=strategy)
+            return right(retrained, test_set)
+        return run
+    options = dict(recipe or {})
+
+    def run(train_set, val_set, test_set, tag, seed):
+        seed_everything(seed)
+        scope = strategy.scope() if strategy is not None else _NoScope()
+        with scope:
+            try:
+                fresh = keras.models.clone_model(model)
+            except (TypeError, ValueError) as error:
+                raise TypeError(message("expected", name="model", expected="a Sequential or "
+                                        "functional model to clone, or recipe= a zoo name",
+                                        got=type(model).__name__, fix="")) from error
+            train(fresh, train_set, val=val_set, seed=seed, progress=False, **options)
+        return right(fresh, test_set)
+    return run
+
+
+class _NoScope:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets: Any, *,
+                labels: Any, test: Any, recipe: Any, fractions: Sequence[float],
+                seeds: Sequence[int], random_baseline: bool, imputation: str, out: Any,
+                progress: bool,
+                strategy: Any, fast: bool | None, batch_size: int, seed: Any) -> Retraining:
+    """The body of :func:`roar` and :func:`kar`."""
+    explain = explainer(method, batch_size=batch_size, seed=seed)  # refuses precomputed maps
+    check_option("imputation", imputation, IMPUTATIONS)
+    name = method if isinstance(method, str) else getattr(method, "__name__", "method")
+    resolved = resolve(model, images, targets, batch_size=batch_size)
+    x, n_classes = resolved.images, resolved.weights.shape[1]
+    predicted = predict(resolved.model, x, batch_size=batch_size).argmax(axis=1)
+    y = predicted if labels is None else check_array("labels", labels, ndim=1, dtype_kind="iu")
+    if len(y) != len(x) or (y < 0).any() or (y >= n_classes).any():
+        raise ValueError(message("expected", name="labels", expected=f"{len(x)} ints in "
+                                 f"[0, {n_classes - 1}]", got=f"{len(y)} values", fix=""))
+    if test is None:
+        kept, held = _split(len(x), TEST_SHARE, seed)
+        test_x, test_y, x, y = x[held], y[held], x[kept], y[kept]
+        explained = resolved.classes[kept]
+    else:
+        test_x, test_y = (test.images, test.labels) if isinstance(test, ImageSet) else test
+        test_x = check_images(test_x, model, name="test images")
+        test_y = check_array("test labels", test_y, ndim=1, dtype_kind="iu")
+        explained = resolved.classes
+    train_idx, val_idx = _split(len(x), VALIDATION_SHARE, [*np.atleast_1d(seed), 1]) \
+        if len(x) >= 1 / VALIDATION_SHARE else (np.arange(len(x)), np.arange(0))
+    levels = check_fractions("fractions", fractions)
+    seeds = tuple(check_int("seeds", int(s), minimum=0) for s in seeds)
+    folder = Path(out) if out is not None else cache_dir() / "roar" / _digest(
+        recipe if isinstance(recipe, str) else dict(recipe or {}), *model.get_weights(), x, y,
+        test_x, test_y, fast_mode(fast))
+    rankings = ["method", "random"] if random_baseline else ["method"]
+    tasks = [("base", 0.0, s) for s in seeds]
+    tasks += [(ranking, t, s) for ranking in rankings for t in levels for s in seeds]
+
+    def path(ranking: str, t: float, s: int) -> Path:
+        """One file per result; the base and random ones are shared by ROAR, KAR and methods."""
+        label = f"{mode}_{name}" if ranking == "method" else ranking
+        label += "" if imputation == "mean" or ranking == "base" else f"_{imputation}"
+        return folder / f"{label}_{t:.3f}_seed{s}.json"
+
+    pending = [task for task in tasks if not path(*task).exists()]
+    everything = np.concatenate([x, test_x])
+    if any(task[0] == "method" for task in pending):
+        maps = explain(model, everything, np.concatenate([explained, predict(
+            resolved.model, test_x, batch_size=batch_size).argmax(axis=1)]))
+        ranks = pixel_ranks(maps, descending=True, seed=seed)
+    mean = x.mean(axis=(0, 1, 2))  # the per-channel mean of the training images
+    run = _trainer(model, recipe, strategy, fast)
+    bar = None
+    if progress and pending:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pending), desc=f"{mode} {name}", unit="model", leave=False)
+    try:
+        for ranking, t, s in pending:
+            pixels = everything[0, ..., 0].size
+            count = round(t * pixels)
+            if ranking == "random":
+                order = rng([s, 7]).random((len(everything), pixels)).argsort(axis=1).argsort(axis=1)
+                removed = order.reshape(everything.shape[:3]) < count
+            elif ranking == "method":
+                removed = ranks < count if mode == "roar" else ranks >= pixels - count
+            else:
+                removed = np.zeros(everything.shape[:3], bool)
+            if imputation == "mean":
+                modified = np.where(removed[..., None], mean, everything).astype(np.float32)
+            else:
+                modified = np.clip(noisy_linear_imputation(everything, removed, seed=s), 0, 1)
+            train_x, new_test = modified[:len(x)], modified[len(x):]
+            correct = run(_as_set(train_x[train_idx], y[train_idx], n_classes),
+                          _as_set(train_x[val_idx], y[val_idx], n_classes) if len(val_idx)
+                          else None, _as_set(new_test, test_y, n_classes),
+                          path(ranking, t, s).stem, s)
+            atomic_write_json(path(ranking, t, s), {"accuracy": float(np.mean(correct)),
+                                                    "correct": np.asarray(correct, int).tolist(),
+                                                    "fraction": t, "seed": s})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    def read(ranking: str, t: float, s: int) -> dict[str, Any]:
+        return json.loads(path(ranking, t, s).read_text())
+
+    results = {r: [[read(r, t, s) for s in seeds] for t in levels] for r in rankings}
+    accuracy = {r: np.array([[cell["accuracy"] for cell in row] for row in table])
+                for r, table in results.items()}
+    correct = {r: np.array([[cell["correct"] for cell in row] for row in table], bool)
+               for r, table in results.items()}
+    return Retraining(mode, name, levels, seeds, accuracy,
+                      np.array([read("base", 0.0, s)["accuracy"] for s in seeds]), correct)
+
+
+
+@register(family="faithfulness", needs=_NEEDS, higher_is_better=False, stochastic=True,
+          returns="table", fast_options=_FAST)
+def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
+         labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
+         fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
+         random_baseline: bool = True, imputation: str = "mean", out: Any = None,
+         progress: bool = True, strategy: Any = None, fast: bool | None = None,
+         batch_size: int = 32, seed: Any = 0) -> Retraining:
+    """RemOve And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
+
+    For each fraction :math:`t`, the :math:`t` most relevant pixels of every training and test
+    image are replaced by the training set's per-channel mean :math:`\\bar x`, the architecture
+    is trained from scratch on the modified training set, and its accuracy on the modified test
+    set is recorded,
+
+    .. math:: \\tilde x_i = \\begin{cases} \\bar x & \\operatorname{rank}(e_i) < t\\,HW \\\\
+              x_i & \\text{otherwise.} \\end{cases}
+
+    Pixels are ranked by the raw (signed) map, as in the authors' code; a good ranking makes the
+    accuracy fall faster than a random one (lower is better).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The trained classifier whose maps rank the pixels.
+    images : array (N, H, W, C)
+        The training images (and, unless ``test`` is given, a held-out 20 % as test images).
+    maps_or_method : str or callable
+        The explanation method (it is run on the training and test images).
+    targets : None, int or N ints
+        The classes explained (None: the predicted class, as Hooker et al.).
+    labels : N ints, optional
+        The training labels (default: the model's predictions).
+    test : ImageSet or (images, labels), optional
+        The test set, modified like the training images (default: a seeded 20 % of ``images``).
+    recipe : str, mapping or None
+        A zoo name: retrain its architecture and recipe with :func:`xaikit.models.retrain`
+        (cached, resumable); a mapping of :func:`xaikit.models.train` options (epochs,
+        batch_size, learning_rate, patience) or None: clone ``model`` with fresh weights and
+        train it so.
+    fractions : sequence of float
+        The t (default 0.1, 0.3, 0.5, 0.7, 0.9).
+    seeds : sequence of int
+        Training seeds (Hooker et al. train 5 models per point).
+    random_baseline : bool
+        Also retrain with random rankings (shared with :func:`roar` / :func:`kar` and other
+        methods through the result files).
+    imputation : {"mean", "linear"}
+        What removed pixels become: "mean", the training set's per-channel mean (Hooker et
+        al.); "linear", the noisy linear imputation of Rong et al. (ICML 2022,
+        :func:`xaikit.metrics.road.noisy_linear_imputation`, clipped to [0, 1]), which does not
+        leak the class through the shape of the removed set.
+    out : path, optional
+        Where each result is written (default: a folder of the cache keyed by the model, data
+        and recipe); a rerun reads what is there and retrains only what is missing.
+    progress : bool
+        A progress bar over the retrainings.
+    strategy : tf.distribute.Strategy, optional
+        Build and train inside ``strategy.scope()``.
+    fast : bool, optional
+        The zoo's fast recipe (None: :func:`xaikit.base.env.fast_mode`).
+    batch_size, seed
+        Passed to the method; ``seed`` also breaks ranking ties and splits the data.
+
+    Returns
+    -------
+    Retraining
+    """
+    return _retraining("roar", model, images, maps_or_method, targets, labels=labels, test=test,
+                       recipe=recipe, fractions=fractions, seeds=seeds,
+                       random_baseline=random_baseline, imputation=imputation, out=out,
+                       progress=progress,
+                       strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
+
+
+@register(family="faithfulness", needs=_NEEDS, higher_is_better=True, stochastic=True,
+          returns="table", fast_options=_FAST)
+def kar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
+        labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
+        fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
+        random_baseline: bool = True, imputation: str = "mean", out: Any = None,
+        progress: bool = True, strategy: Any = None, fast: bool | None = None,
+        batch_size: int = 32, seed: Any = 0) -> Retraining:
+    """Keep And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
+
+    As :func:`roar`, but the :math:`t` *least* relevant pixels are replaced by the mean: a good
+    ranking keeps the accuracy up longer than a random one (higher is better). The random and
+    unmodified retrainings are shared with :func:`roar` through the result files.
+
+    Parameters and returns as :func:`roar`.
+    """
+    return _retraining("kar", model, images, maps_or_method, targets, labels=labels, test=test,
+                       recipe=recipe, fractions=fractions, seeds=seeds,
+                       random_baseline=random_baseline, imputation=imputation, out=out,
+                       progress=progress,
+                       strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
+
