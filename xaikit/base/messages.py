@@ -115,6 +115,18 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- interpretation: concepts,
+    # representations, surrogates, examples (issue 18)
+    "layer_reused_tap": "layer {layer!r} is called more than once in {model!r}; allowed: layers "
+    "used exactly once (each call has its own activations)",
+    "tail_nested": "tail_model: layer {layer!r} sits inside a nested model of {model!r}; allowed: "
+    "a layer of the top-level graph",
+    "tail_graph": "tail_model: the part of {model!r} after layer {layer!r} needs more than that "
+    "layer's output ({error}); allowed: a layer that every path to the output goes through",
+    "concept_sizes": "{name}: {what}; got {got}{fix}",
+    "activation_rows": "{name} has {got} row(s) but {other} has {expected}; both must describe "
+    "the same images, in the same order",
+    "target_class": "target={value!r} is not allowed; allowed: one class index in 0..{high}",
 }
 
 
