@@ -201,7 +201,7 @@ class TcavResult:
         return self.p_values < self.alpha / self.n_tests
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per concept (and one for the random null): mean ± std score, p, decision."""
+        """One row per concept, and one for the random null (without p-value and decision)."""
         rows = [{"layer": self.layer, "target": self.target, "concept": name,
                  "mean_score": float(s.mean()), "std_score": float(s.std(ddof=1)),
                  "cav_accuracy": float(a.mean()), "p_value": float(p), "significant": bool(sig)}
@@ -211,7 +211,7 @@ class TcavResult:
                         "mean_score": float(self.random_scores.mean()),
                         "std_score": float(self.random_scores.std(ddof=1)),
                         "cav_accuracy": float(self.random_accuracies.mean()),
-                        "p_value": float("nan"), "significant": False}]
+                        "p_value": None, "significant": None}]
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows, one per (concept, random run), the null as concept ``"random (null)"``."""

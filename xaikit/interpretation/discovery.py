@@ -71,7 +71,8 @@ class DiscoveredConcepts:
     def to_rows(self) -> list[dict[str, Any]]:
         """One row per concept: its index, importance, p-value and image coverage."""
         return [{"method": self.method, "layer": self.layer, "target": self.target,
-                 "concept": i, "importance": float(imp), "p_value": float(p),
+                 "concept": i, "importance": float(imp),
+                 "p_value": None if np.isnan(p) else float(p),
                  "images": int(self.masks[i].any(axis=(1, 2)).sum())}
                 for i, (imp, p) in enumerate(zip(self.importance, self.p_values))]
 
