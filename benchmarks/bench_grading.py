@@ -1,19 +1,21 @@
-"""Grader speed: the cost of grading one submission beyond the student's compute, and --jobs.
+"""Grader speed with confinement on: overhead per submission, the zygote's gain, --jobs.
 
-Targets (issue 8): grading one lesson's submission costs <= 20 s beyond the student's own
-compute on 2 cores; ``--jobs 2`` brings 20 submissions to <= 0.6x the wall time of ``--jobs 1``.
+Targets (issue 20): grading one lesson's submission costs <= 2 s beyond the student's own compute
+with confinement on; ``--jobs 2`` brings 20 submissions to <= 0.6 x the wall time of ``--jobs 1``.
 
 Measured, all in one run so the ratios share the machine's load:
 
-1. per submission: wall time of grading the reference solution of each lesson with exercises
-   (and of a lesson-01 submission that imports TensorFlow, to price TensorFlow's start-up in
-   the sandbox), minus the time spent inside the student's functions; once with a fresh
-   sandbox interpreter (what a single ``xaikit grade`` of one file pays on top of the zygote's
-   start) and once forked from the warm zygote (what each further submission of a batch pays);
-2. batch: 20 copies of lesson 01's reference, and 20 submissions that compute for a while,
-   graded with ``--jobs 1`` and ``--jobs 2``, both with one BLAS thread per sandbox (with the
-   default ``cores // jobs`` threads, ``--jobs 1`` gives BLAS 2 threads, which on a loaded
-   machine can be many times slower than one: see docs/instructors.md).
+1. per lesson-submission: the reference solution of each lesson with exercises, all its cases,
+   graded in a sandbox forked from the batch's warm zygote (what every submission of a batch
+   pays); the overhead is the wall time minus the time inside the student's functions.  The
+   zygote's own start (TensorFlow's import, once per batch) is shown apart;
+2. the zygote's gain: the same submission graded with a zygote of its own (``--fresh-sandboxes``,
+   what a batch would pay per submission without the zygote), for lesson 01 (NumPy only) and for
+   the first TensorFlow lesson; the gain is fresh overhead / forked overhead;
+3. the cost of confinement: 10 lesson-01 submissions per backend this machine offers, against no
+   confinement at all (``--unsafe-no-sandbox`` with the ``none`` backend), as overhead ratios;
+4. batch: 20 copies of lesson 01's reference, and 20 submissions that compute for a while, graded
+   with ``--jobs 1`` and ``--jobs 2``, both with one BLAS thread per sandbox.
 
 Run: ``.venv/bin/python benchmarks/bench_grading.py [--n 20] [--lessons 01 05]``.
 """
@@ -30,15 +32,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-TF_SUBMISSION = '''
-import numpy as np
-import tensorflow as tf
-
-def linear_attribution(weights, inputs, baseline=0.0):
-    w = tf.constant(weights)
-    return (w[None, :] * (tf.constant(inputs) - tf.cast(baseline, w.dtype))).numpy()
-'''
-
 BUSY_SUBMISSION = '''
 import numpy as np
 
@@ -50,56 +43,95 @@ def linear_attribution(weights, inputs, baseline=0.0):
 '''
 
 SEED = "benchmark-seed"
+LIMITS = dict(timeout=600, startup=900, threads=1)
 
 
-def per_submission(lesson: str, path: Path, label: str) -> list[dict]:
-    """Grade one submission with a fresh sandbox, then forked from a warm zygote."""
+def _graded(record) -> float:
+    """Seconds inside the student's functions (the record must have full marks)."""
+    compute = sum(case.seconds for exercise in record.exercises for case in exercise.cases)
+    assert record.points == record.max_points, [(e.id, e.status, e.message)
+                                                for e in record.exercises]
+    return compute
+
+
+def per_lesson(lessons: list[str], fresh: set[str]) -> list[dict]:
+    """Overhead of each lesson's reference forked from a warm zygote (and with its own)."""
+    from xaikit.exercises.registry import EXERCISES, kit_root
     from xaikit.grading.grader import (
+        _forbidden,
+        _preload,
+        _secrets,
         grade_submission,
         preload_modules,
         prepare,
-        seed_fingerprint,
     )
-    from xaikit.grading.sandbox import Limits, Zygote, home_template
+    from xaikit.grading.sandbox import Limits, Zygote, kit_copy, select_confinement
     from xaikit.grading.submission import read_submission
 
-    home_template()
-    start = time.perf_counter()
-    prepared = prepare(lesson, SEED)
-    prepare_seconds = time.perf_counter() - start
-    submission = read_submission(path, path.stem)
-    preload = set(preload_modules(submission.tree))
-    if any(b"keras" in case.payload for p in prepared for case in p.cases):
-        preload.update(("tensorflow", "keras"))
-    start = time.perf_counter()
-    zygote = Zygote(sorted(preload))
-    zygote_seconds = time.perf_counter() - start
+    limits = Limits(**LIMITS)
+    confinement = select_confinement(limits)
     rows = []
-    try:
-        for mode, warm in (("fresh", None), ("zygote", zygote)):
+    for lesson in lessons:
+        exercise = next(EXERCISES[n] for n in EXERCISES if EXERCISES[n].lesson == lesson)
+        path = kit_root() / exercise.reference.partition(":")[0]
+        start = time.perf_counter()
+        prepared = prepare(lesson, SEED)
+        references = time.perf_counter() - start
+        submission = read_submission(path, "reference")
+        kit = kit_copy(_forbidden(prepared))
+        start = time.perf_counter()
+        with Zygote(_preload(preload_modules(submission.tree), prepared), confinement.backend,
+                    kit, limits, _secrets()) as zygote:
+            zygote_seconds = time.perf_counter() - start
+            grade_submission(submission, prepared, limits, lesson, "x", zygote=zygote)  # warm
             start = time.perf_counter()
-            record = grade_submission(submission, prepared, Limits(timeout=600, startup=600),
-                                      lesson, seed_fingerprint(SEED), zygote=warm)
+            record = grade_submission(submission, prepared, limits, lesson, "x", zygote=zygote)
             wall = time.perf_counter() - start
-            compute = sum(case.seconds for exercise in record.exercises
-                          for case in exercise.cases)
-            rows.append({"label": f"{label} [{mode}]",
-                         "points": f"{record.points:g}/{record.max_points:g}",
-                         "wall": wall, "compute": compute, "overhead": wall - compute,
-                         "prepare": prepare_seconds, "zygote": zygote_seconds})
-    finally:
-        zygote.close()
+        row = {"label": f"lesson {lesson} reference", "cases": sum(len(p.cases)
+                                                                   for p in prepared),
+               "wall": wall, "compute": _graded(record), "references": references,
+               "zygote": zygote_seconds, "fresh": None}
+        if lesson in fresh:
+            start = time.perf_counter()
+            record = grade_submission(submission, prepared, limits, lesson, "x")
+            row["fresh"] = time.perf_counter() - start - _graded(record)
+        rows.append(row)
     return rows
 
 
-def batch(n: int, jobs: int, folder: Path, threads: int = 1) -> float:
+def confinement_cost(n: int = 10) -> list[tuple[str, float]]:
+    """Overhead per lesson-01 submission for each complete backend and for none."""
+    from xaikit.exercises.registry import kit_root
+    from xaikit.grading.grader import _secrets, grade_submission, prepare
+    from xaikit.grading.sandbox import Limits, Zygote, kit_copy
+    from xaikit.grading.sandbox.backends import Backend
+    from xaikit.grading.sandbox.confinement import survey
+    from xaikit.grading.submission import read_submission
+
+    limits = Limits(**LIMITS)
+    prepared = prepare("01", SEED)
+    submission = read_submission(kit_root() / "solutions" / "01_why_interpret.py", "reference")
+    backends = [c.backend for choice in ("bubblewrap", "landlock") for c in survey(choice)
+                if c.complete] + [Backend("none")]
+    results = []
+    for backend in backends:
+        with Zygote(["numpy"], backend, kit_copy(), limits, _secrets()) as zygote:
+            grade_submission(submission, prepared, limits, "01", "x", zygote=zygote)
+            start = time.perf_counter()
+            compute = sum(_graded(grade_submission(submission, prepared, limits, "01", "x",
+                                                   zygote=zygote)) for _ in range(n))
+            results.append((backend.label, (time.perf_counter() - start - compute) / n))
+    return results
+
+
+def batch(n: int, jobs: int, folder: Path) -> float:
     from xaikit.grading.grader import GradeOptions, grade
     from xaikit.grading.sandbox import Limits
 
     out = Path(tempfile.mkdtemp(prefix="bench-grades-"))
     try:
         options = GradeOptions(lesson="01", out=out, jobs=jobs, seed=SEED, progress=False,
-                               limits=Limits(timeout=300, startup=300, threads=threads))
+                               limits=Limits(**LIMITS))
         start = time.perf_counter()
         records = grade([folder], options, log=lambda _: None)
         wall = time.perf_counter() - start
@@ -109,52 +141,62 @@ def batch(n: int, jobs: int, folder: Path, threads: int = 1) -> float:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _copies(folder: Path, code: str, n: int) -> Path:
+    for i in range(n):
+        (folder / f"student{i:02d}").mkdir(parents=True)
+        (folder / f"student{i:02d}" / "submission.py").write_text(code)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20, help="submissions in the batch")
     parser.add_argument("--lessons", nargs="*", default=None,
                         help="lessons to price (default: every lesson with exercises)")
-    parser.add_argument("--no-tf", action="store_true", help="skip the TensorFlow submission")
+    parser.add_argument("--fresh", nargs="*", default=None,
+                        help="lessons whose fresh (own-zygote) overhead is measured too "
+                             "(default: 01 and the first TensorFlow lesson)")
     args = parser.parse_args()
 
     from xaikit.exercises.registry import EXERCISES, kit_root
+    from xaikit.grading.sandbox import describe_confinement
 
-    root = kit_root()
-    lessons = args.lessons or sorted({EXERCISES[name].lesson for name in EXERCISES})
+    print(describe_confinement().splitlines()[0])
+    lessons = args.lessons if args.lessons is not None else \
+        sorted({EXERCISES[name].lesson for name in EXERCISES})
+    fresh = set(args.fresh if args.fresh is not None else
+                ["01", next((n for n in lessons if n != "01"), "01")])
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
-        rows = []
-        for lesson in lessons:
-            exercise = next(EXERCISES[n] for n in EXERCISES if EXERCISES[n].lesson == lesson)
-            rows += per_submission(lesson, root / exercise.reference.partition(":")[0],
-                                   f"lesson {lesson} reference")
-        if not args.no_tf:
-            path = work / "tf_submission.py"
-            path.write_text(TF_SUBMISSION)
-            rows += per_submission("01", path, "lesson 01 + TensorFlow import")
-        print(f"{'submission [sandbox]':42s} {'points':>7s} {'wall s':>8s} {'student s':>10s} "
-              f"{'overhead s':>11s} {'once: refs s':>13s} {'zygote s':>9s}")
+        rows = per_lesson(lessons, fresh)
+        print(f"\n{'submission':22s} {'cases':>5s} {'wall s':>7s} {'student s':>9s} "
+              f"{'overhead s':>10s} {'target':>9s} {'fresh overhead s':>16s} {'zygote gain':>11s}"
+              f" {'once: refs s':>12s} {'once: zygote s':>14s}")
         for row in rows:
-            flag = "ok" if row["overhead"] <= 20 else "OVER 20 s"
-            print(f"{row['label']:42s} {row['points']:>7s} {row['wall']:8.2f} "
-                  f"{row['compute']:10.3f} {row['overhead']:11.2f} {row['prepare']:13.2f} "
-                  f"{row['zygote']:9.2f}  {flag}")
-
+            overhead = row["wall"] - row["compute"]
+            gain = f"{row['fresh'] / overhead:.1f}x" if row["fresh"] is not None else "-"
+            fresh_text = f"{row['fresh']:.2f}" if row["fresh"] is not None else "-"
+            print(f"{row['label']:22s} {row['cases']:5d} {row['wall']:7.2f} {row['compute']:9.3f}"
+                  f" {overhead:10.2f} {'ok' if overhead <= 2 else 'OVER 2 s':>9s}"
+                  f" {fresh_text:>16s} {gain:>11s} {row['references']:12.2f}"
+                  f" {row['zygote']:14.2f}")
+        solution = (kit_root() / "solutions" / "01_why_interpret.py").read_text()
+        costs = confinement_cost()
+        floor = costs[-1][1]
+        print("\noverhead per lesson-01 submission by confinement (10 submissions, --jobs 1):")
+        for label, seconds in costs:
+            print(f"  {label:42s} {seconds:6.3f} s  ({seconds / floor:.2f} x no sandbox)")
         print()
-        solution = (root / "solutions" / "01_why_interpret.py").read_text()
         for label, code in (("reference (no student compute)", solution),
                             ("busy (NumPy matmuls in each case)", BUSY_SUBMISSION)):
-            folder = work / label.split()[0]
-            for i in range(args.n):
-                (folder / f"student{i:02d}").mkdir(parents=True)
-                (folder / f"student{i:02d}" / "submission.py").write_text(code)
+            folder = _copies(work / label.split()[0], code, args.n)
             one = batch(args.n, 1, folder)
             two = batch(args.n, 2, folder)
             ratio = two / one
             print(f"{args.n} lesson-01 submissions, {label}: --jobs 1 {one:.1f} s, --jobs 2 "
                   f"{two:.1f} s, ratio {ratio:.2f} (target <= 0.60: "
-                  f"{'ok' if ratio <= 0.6 else 'MISSED'}); load average "
-                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+                  f"{'ok' if ratio <= 0.6 else 'MISSED'})")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -352,7 +352,9 @@ result("ig_completeness_gap_64_trapezoid", relative_gap, paper="within 5% for 20
 # ## 4.9 Deconvnet and guided backpropagation
 #
 # The backprop-based fixes of §4.1 applied to the whole network: "removing more gradient leads
-# to sharper visualisations" (Kim). Guided backprop removes the most.
+# to sharper visualisations" (Kim). Guided backprop removes the most. Sharper is not more
+# faithful, though: lesson 08 shows that guided backprop's maps barely change when the
+# network's weights are replaced by random ones (Adebayo et al., NeurIPS 2018).
 
 # %%
 backprop_maps = {"gradient": saliency(model, images, targets),
@@ -429,4 +431,5 @@ check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)
 #    `method="integrated_gradients"` (SmoothGrad composes with any method). What changes?
 # 2. Make IG's gap table for the blurred baseline. Is convergence faster or slower, and why?
 # 3. Guided backprop hardly changes when the class changes (try `targets=(targets + 1) % 10`).
-#    What does that say about what it explains? (Lesson 8 measures it with sanity checks.)
+#    What does that say about what it explains? (Lesson 08 measures it: the random-logit
+#    test.)

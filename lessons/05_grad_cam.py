@@ -116,7 +116,8 @@ result("cam_equals_grad_cam_max_abs_diff", gap, paper="0 (exact on GAP nets)",
 #
 # Grad-CAM lives on the coarse grid of the last convolution (printed in 5.2 for our model;
 # 14 × 14 for VGG-16 at 224 px), upsampled bilinearly to the image. Guided backpropagation
-# is sharp but, according to the paper, hardly class-specific.
+# is sharp but, according to the paper, hardly class-specific (and, lesson 08 shows, hardly
+# dependent on the network's weights at all).
 # *Guided Grad-CAM* multiplies the two pixel-wise,
 # $G^c = \text{GuidedBackprop}^c \odot \text{Up}(L^c_{\text{Grad-CAM}})$, to get a map that is
 # both (their Sec. 3.1). Below, for each image, the three maps for the first object's class and
@@ -302,7 +303,8 @@ check("05.grad_cam", grad_cam_map)
 # * **Grad-CAM** weights them by the spatially averaged gradient, works for any architecture,
 #   and equals ReLU(CAM)/Z on a GAP network — checked here to float precision.
 # * Grad-CAM is class-discriminative but coarse; guided backprop is sharp but not
-#   discriminative; **guided Grad-CAM** multiplies them.
+#   discriminative (and fails the sanity checks of lesson 08); **guided Grad-CAM** multiplies
+#   them.
 # * Negating the gradients gives **counterfactual** maps: the evidence against a class.
 # * Grad-CAM++, Layer-CAM and Score-CAM change only the channel weights; all are in
 #   `xaikit.attribution`.

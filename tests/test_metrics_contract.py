@@ -9,7 +9,9 @@ For each metric:
   ``to_rows()`` is a list of dicts;
 - a clear ValueError (naming the argument) for maps of the wrong rank, NaN maps, maps of
   another size than the images, empty masks, and targets out of range.
-Metrics that retrain models run here with their ``fast_options`` only.
+Metrics that retrain models run here with their ``fast_options`` and the stand-in inputs of
+``RETRAINED`` (their own tests retrain for real). Metrics that compare two batches of maps
+(``"reference"`` in ``needs``) get a second batch derived image by image from the first.
 Metrics added by other modules are covered automatically when they register.
 """
 
@@ -28,7 +30,9 @@ MODEL_BASED = [name for name in NAMES if "model" in METRIC_INFO[name].needs]
 
 
 def _layers(softmax: bool):
-    layers = [keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1"),
+    # conv1 pads "valid" so that a constant input shift can be compensated by its bias
+    # (input_invariance, Kindermans et al.); every other metric is indifferent to it
+    layers = [keras.layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv1"),
               keras.layers.MaxPooling2D(name="pool1"),
               keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="last_conv"),
               keras.layers.GlobalAveragePooling2D(name="gap"),
@@ -59,7 +63,14 @@ def models() -> dict[str, keras.Model]:
     weights = built["functional"].get_weights()
     for model in built.values():
         model.set_weights(weights)
+    built["other"] = _build("functional")  # same architecture, other weights
+    _MODELS.update(built)
     return built
+
+
+_MODELS: dict[str, keras.Model] = {}  # the fixture's models, for the stand-ins below
+# what a metric that retrains gets here instead of a retrained model (name -> models -> kwargs)
+RETRAINED = {"data_randomisation": lambda models: {"randomised": models["other"]}}
 
 
 def _masks(n: int = N) -> np.ndarray:
@@ -79,15 +90,28 @@ def _maps(n: int = N) -> np.ndarray:
     return np.random.default_rng(1).normal(size=(n, SIZE, SIZE))
 
 
+def _reference(maps: np.ndarray) -> np.ndarray:
+    """A second batch of maps at the images' size, each derived from the same image's map
+    (for "reference"); maps of another size or with NaN get plain maps of the images' size."""
+    maps = np.asarray(maps, np.float64)
+    if maps.shape[1:] != (SIZE, SIZE) or not np.isfinite(maps).all():
+        return _maps(len(maps))
+    return 0.7 * maps + 0.3 * np.flip(maps, axis=2) ** 2
+
+
 def _call(name: str, model=None, images=IMAGES, maps=None, *, masks=None, targets=None, **extra):
     info = METRIC_INFO[name]
     options = {**info.fast_options, **extra}
+    if "retraining" in info.needs and name in RETRAINED:
+        options = {**RETRAINED[name](_MODELS), **options}
     n = len(images)
     maps = _maps(n) if maps is None else maps
     if "model" in info.needs:
         given = "saliency" if "method" in info.needs else maps
         return info.function(model, images, given, targets, **options)
     truth = []
+    if "reference" in info.needs:
+        truth.append(_reference(maps))
     if "masks" in info.needs:
         truth.append(_masks(n) if masks is None else masks)
     if "parts" in info.needs:

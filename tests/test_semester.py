@@ -364,8 +364,9 @@ def test_changed_reference_regrades_that_exercise_only(tmp_path, lesson98):
     for student in ("alice", "bob"):
         assert after[student]["98.double"].graded_at == \
             before[student]["98.double"].graded_at, "an unchanged exercise was regraded"
-        assert after[student]["98.scaled_sum"].graded_at != \
-            before[student]["98.scaled_sum"].graded_at
+        assert after[student]["98.scaled_sum"].fingerprint == \
+            exercise_fingerprint(EXERCISES["98.scaled_sum"], kit) != \
+            before[student]["98.scaled_sum"].fingerprint, "the changed exercise was not regraded"
     assert after["bob"]["98.scaled_sum"].points == 0.67  # the worked example still fails
     assert after["alice"]["98.scaled_sum"].points == 0.33
     assert not any(row["stale"] for row in csv.DictReader((out / "grades.csv").open()))

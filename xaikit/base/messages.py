@@ -115,6 +115,54 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- sanity checks (lesson 08)
+    "model_copy": "cannot copy the {model} model with its weights ({reason}); allowed: "
+    "Sequential or functional models built with keras.Input (nested ones too); a subclassed "
+    "model has no layer graph to clone",
+    "initializer_missing": "layer {layer!r}: no initializer for its weight {weight!r} (looked "
+    "for the attribute {attribute!r}); randomisation re-draws every weight from its layer's own "
+    "initializer, so give the layer one or leave it out with layers=[...]",
+    "randomise_layers": "layers={got!r}: {problem}; allowed: names of layers holding weights, "
+    "in forward order: {allowed}",
+    "shift_layer": "cannot compensate a constant input shift in layer {layer!r} ({kind}): "
+    "{reason}; allowed first layers: Dense, or Conv1D/2D/3D with padding='valid' and a bias, "
+    "after Flatten/Reshape/Dropout only",
+    "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
+    "{gap}); the layers before {layer!r} are not a simple chain from the input",
+    # ---------------------------------------------------------------- grading sandbox
+    "sandbox_option": "--sandbox={value!r} is not allowed; allowed: {allowed}",
+    "sandbox_refused": "the grader refuses to run students' code here: {reason}. {install} "
+    "Or accept the risk with --unsafe-no-sandbox (it is then printed in every feedback file and "
+    "in grades.csv). `xaikit grade --check-sandbox` shows what this machine offers.",
+    "sandbox_start": "the sandbox could not start: {reason}",
+    "sandbox_fork": "the zygote could not fork a sandbox ({reply})",
+    "sandbox_bwrap": "bwrap is not installed (bash scripts/install_sandbox.sh installs it)",
+    "sandbox_kernel": "the kernel refused {call}",
+    "sandbox_forbidden_unknown": "forbidden name {name!r} does not exist ({error}); list kit functions "
+    "such as 'xaikit.attribution.grad_cam'",
+    "sandbox_forbidden_not_function": "forbidden name {name!r} is {kind}, not a kit function; the grader "
+    "removes only functions (and methods) defined in the xaikit package",
+    "sandbox_forbidden_outside_kit": "forbidden name {name!r} is defined in {path}, outside the xaikit "
+    "package; the grader can only remove the kit's own functions",
+    "sandbox_forbidden_call": "calling {name} is not allowed in this graded exercise: the exercise asks "
+    "you to implement it yourself",
+    "sandbox_protocol_int": "an integer of {digits} digits (at most {limit})",
+    "sandbox_protocol_number": "a number that is not finite ({text})",
+    "sandbox_protocol_constant": "{text} is not JSON",
+    "sandbox_protocol_utf8": "a message that is not UTF-8",
+    "sandbox_protocol_json": "malformed JSON ({reason})",
+    "sandbox_protocol_depth": "a message nested too deeply",
+    "sandbox_protocol_count": "a message with more than {limit} values",
+    "sandbox_protocol_event": "a message without a known event",
+    "sandbox_protocol_unexpected": "unexpected field {field!r} in {event}",
+    "sandbox_protocol_field": "field {field!r} of {event} is malformed",
+    "sandbox_protocol_lacks": "{event} lacks {fields}",
+    "sandbox_protocol_order": "{event} was not expected after {state}",
+    "sandbox_protocol_sequence": "{what} out of order",
+    "sandbox_protocol_output": "the output description is malformed ({part})",
+    "sandbox_protocol_array": "an array {problem}",
+    "sandbox_protocol_frames": "more messages than the cases explain ({limit})",
+    "sandbox_protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
     # ---------------------------------------------------------------- interpretation: concepts,
     # representations, surrogates, examples (issue 18)
     "layer_reused_tap": "layer {layer!r} is called more than once in {model!r}; allowed: layers "

@@ -19,15 +19,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  xaikit grade --out grades --lesson 02 --override s07 02.box_iou 1 --why \"...\"\n"
         "  xaikit grade --out grades --report            (statistics, histogram, similarity,\n"
         "                                                 Canvas/Moodle CSV)\n"
-        "  xaikit grade --gradescope-bundle autograder-02.zip --lesson 02\n\n"
+        "  xaikit grade --gradescope-bundle autograder-02.zip --lesson 02\n"
+        "  xaikit grade --check-sandbox                  (what confinement this machine offers)\n\n"
         "The secret seed of the hidden cases comes from --seed, else $XAIKIT_GRADER_SEED, else\n"
         "the seed file (--seed-file, default ~/.config/xaikit/grader_seed, created on first use).\n"
         "Every graded submission is kept in OUT/records/; OUT/grades.csv, totals.csv and\n"
-        "gradebook.csv are rebuilt from all of them after each run.  See docs/instructors.md.")
+        "gradebook.csv are rebuilt from all of them after each run.  Students' code runs\n"
+        "confined (bubblewrap, else Landlock + seccomp); without complete confinement the\n"
+        "grader refuses unless --unsafe-no-sandbox is given.  See docs/instructors.md.")
     parser.add_argument("submissions", nargs="*", metavar="SUBMISSION",
                         help="notebooks or .py files, or folders holding them")
     parser.add_argument("--lesson", "-l", default=None, metavar="NN",
-                        help="the lesson whose exercises are graded (e.g. 01)")
+                        help="the lesson whose exercises are graded (e.g. 01); required except "
+                             "with --report and --check-sandbox")
     parser.add_argument("--out", "-o", default="grades", metavar="DIR",
                         help="output folder, one for the whole class and term "
                              "(default: %(default)s)")
@@ -99,15 +103,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="grade one student's hand-in (the file named like the lesson) and "
                              "write its results.json here (used by the autograder bundle)")
     parser.add_argument("--fresh-sandboxes", dest="zygote", action="store_false",
-                        help="start every sandbox as a new interpreter instead of forking it "
-                             "from a warm process (slower: TensorFlow is imported each time)")
+                        help="start a warm process (a new interpreter importing TensorFlow) "
+                             "for every submission instead of one per batch (slower)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
+    sandbox = parser.add_argument_group("sandbox")
+    sandbox.add_argument("--check-sandbox", action="store_true",
+                         help="say which confinement this machine offers (found by grading a "
+                              "probe in each) and exit: 0 when complete, 1 when not")
+    sandbox.add_argument("--sandbox", default="auto", choices=("auto", "bubblewrap", "landlock"),
+                         help="confinement to use (default: the best complete one)")
+    sandbox.add_argument("--unsafe-no-sandbox", action="store_true",
+                         help="grade even without complete confinement (students' code can "
+                              "then read solutions/ or the seed); printed in every feedback "
+                              "file and in grades.csv")
+    sandbox.add_argument("--tmp-size", type=int, default=64, metavar="MB",
+                         help="size of each sandbox's private /tmp (default: %(default)d)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.check_sandbox:
+        from xaikit.grading.sandbox import Limits, describe_confinement, select_confinement
+
+        print(describe_confinement(args.sandbox))
+        try:
+            return 0 if select_confinement(Limits(sandbox=args.sandbox)).complete else 1
+        except ValueError:
+            return 1
     if args.report:
         from xaikit.grading.classreport import write_report
 
@@ -191,10 +215,11 @@ def _grade(args: argparse.Namespace) -> int:
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive; got "
                              f"{getattr(args, name)}")
-    if args.memory < 0 or args.max_output <= 0 or args.threads < 0:
-        raise ValueError("--memory and --threads must be >= 0 and --max-output > 0")
+    if args.memory < 0 or args.max_output <= 0 or args.threads < 0 or args.tmp_size <= 0:
+        raise ValueError("--memory and --threads must be >= 0, --max-output and --tmp-size > 0")
     limits = Limits(timeout=args.timeout, startup=args.startup_timeout, memory_mb=args.memory,
-                    output_mb=args.max_output, threads=args.threads)
+                    output_mb=args.max_output, threads=args.threads, tmp_mb=args.tmp_size,
+                    sandbox=args.sandbox, unsafe_no_sandbox=args.unsafe_no_sandbox)
     single = bool(args.gradescope_results)
     options = GradeOptions(lesson=args.lesson, out=Path(args.out), jobs=args.jobs, limits=limits,
                            force=args.force, seed=args.seed, seed_file=args.seed_file,

@@ -28,8 +28,7 @@ import json
 import os
 import pickle
 import secrets
-import shutil
-import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -38,17 +37,25 @@ from typing import TYPE_CHECKING, Any
 
 from xaikit.base.io import atomic_write
 from xaikit.base.messages import message
-from xaikit.exercises.registry import EXERCISES, Exercise, copy_arguments, load_reference
+from xaikit.exercises.registry import (
+    EXERCISES,
+    Exercise,
+    copy_arguments,
+    kit_root,
+    load_reference,
+)
 from xaikit.grading.sandbox import (
     ChildRun,
     Limits,
     ProtocolError,
+    SandboxRefused,
     Unsupported,
     Zygote,
     decode_value,
     describe_exit,
-    load_payload,
+    kit_copy,
     run_child,
+    select_confinement,
 )
 from xaikit.grading.submission import Submission
 
@@ -330,7 +337,7 @@ def _score_case(prepared: PreparedExercise, case: PreparedCase, result: dict[str
                       seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0)
     if status == "returned":
         try:
-            got = decode_value(result.get("output"), load_payload(payload))
+            got = decode_value(result.get("output"), payload)
         except ProtocolError as error:
             grade.message = f"the grader could not read what your function returned ({error})"
             return grade
@@ -365,7 +372,7 @@ def _score_case(prepared: PreparedExercise, case: PreparedCase, result: dict[str
         grade.message = f"your function ran out of memory (the limit is {limits.memory_mb} MiB)"
     elif status == "too_large":
         grade.status = "too_large"
-        grade.message = (f"your function returned {int(result.get('message', 0)) / 2**20:.0f} "
+        grade.message = (f"your function returned {result.get('nbytes', 0) / 2**20:.0f} "
                          f"MiB of data; the limit is {limits.output_mb} MiB")
     elif result.get("type") == "SystemExit":
         grade.message = f"your function called sys.exit() / exit(){line}; return a value instead"
@@ -451,7 +458,22 @@ def grade_submission(submission: Submission, prepared: Sequence[PreparedExercise
                      zygote: Zygote | None = None) -> StudentGrade:
     """Grade one submission in the sandbox; never raises for anything the submission does.
 
-    With ``zygote``, sandboxes are forked from that warm process instead of started afresh.
+    Parameters
+    ----------
+    submission, prepared, limits, lesson, fingerprint :
+        The submission, the lesson's prepared exercises, the limits, and what the record
+        carries.
+    scratch : path, optional
+        Folder for the kit's copy when this call starts its own zygote.
+    zygote : Zygote, optional
+        The batch's warm process (:func:`_start_zygote`); without it (or when it died), this
+        call starts one for this submission alone (TensorFlow is then imported for it).
+
+    Raises
+    ------
+    SandboxRefused
+        Only when it starts its own zygote: no complete confinement and
+        ``limits.unsafe_no_sandbox`` unset.
     """
     record = StudentGrade(submission.student, str(submission.path), submission.sha256, lesson,
                           fingerprint)
@@ -471,32 +493,77 @@ def grade_submission(submission: Submission, prepared: Sequence[PreparedExercise
             grades[index].status = "forbidden"
             grades[index].message = (f"this exercise asks you to implement {p.exercise.function}"
                                      f" yourself; your code calls {hit[0]} (line {hit[1]})")
-    job_root = Path(tempfile.mkdtemp(prefix="xaikit-grade-", dir=scratch))
+    own = None
     try:
-        start = 0
-        attempt = 0
-        while start < len(prepared):
-            todo = list(range(start, len(prepared)))
-            job = {"code": submission.code, "preload": preload_modules(submission.tree),
-                   "exercises": [
-                {"id": prepared[i].exercise.id, "function": prepared[i].exercise.function,
-                 "forbidden": list(prepared[i].exercise.forbidden),
-                 "cases": [case.payload for case in prepared[i].cases]} for i in todo]}
-            run = run_child(job_root / f"run{attempt}", job, limits, zygote=zygote)
-            attempt += 1
-            record.seconds += run.seconds
-            record.log_tail = run.log_tail[-4000:]
-            start = _collect(run, todo, prepared, grades, limits, record)
+        if zygote is None or not zygote.alive():  # no batch zygote, or it died: one of its own
+            confinement = select_confinement(limits)
+            own = Zygote(_preload(preload_modules(submission.tree), prepared),
+                         confinement.backend, kit_copy(_forbidden(prepared), scratch), limits,
+                         _secrets(), label=confinement.summary(limits.unsafe_no_sandbox))
+        _run_exercises(submission, prepared, limits, own or zygote, grades, record)
+    except SandboxRefused:
+        raise
+    except Exception as error:  # noqa: BLE001 - a fault of the grader: this record only
+        message = ("the grader failed while grading this submission (" + type(error).__name__ +
+                   "); this is not your fault: your instructor will re-run the grader")
+        record.problem = message
+        record.log_tail = (record.log_tail + "\n" + traceback.format_exc())[-4000:]
+        for grade in grades:
+            if grade.status == "failed" and not grade.cases:
+                grade.status, grade.message = "grader_error", message
     finally:
-        shutil.rmtree(job_root, ignore_errors=True)
+        if own is not None:
+            own.close()
     for grade in grades:
         grade.score()
     return record
 
 
+def _run_exercises(submission: Submission, prepared: Sequence[PreparedExercise], limits: Limits,
+                   zygote: Zygote, grades: list[ExerciseGrade], record: StudentGrade) -> None:
+    """Run the exercises in sandboxes (a new one after a timeout or crash) and score them."""
+    record.sandbox = zygote.label
+    start = 0
+    while start < len(prepared):
+        todo = list(range(start, len(prepared)))
+        job = {"code": submission.code, "exercises": [
+            {"function": prepared[i].exercise.function,
+             "cases": [case.payload for case in prepared[i].cases]} for i in todo]}
+        run = run_child(job, limits, zygote)
+        record.seconds += run.seconds
+        record.log_tail = run.log_tail[-4000:]
+        start = _collect(run, todo, prepared, grades, limits, record)
+
+
+def _forbidden(prepared: Sequence[PreparedExercise]) -> list[str]:
+    """Every kit function an exercise of the batch forbids (absent from the sandbox's kit)."""
+    return sorted({name for p in prepared for name in p.exercise.forbidden})
+
+
+def _preload(names: Sequence[str], prepared: Sequence[PreparedExercise]) -> list[str]:
+    """Modules the zygote imports: the submissions' trusted imports, TensorFlow for models."""
+    preload = set(names)
+    if any(b"keras" in case.payload for p in prepared for case in p.cases):
+        preload.update(("tensorflow", "keras"))
+    return sorted(preload)
+
+
+def _secrets(options: GradeOptions | None = None) -> list[Path]:
+    """Paths a sandbox must never see, covered should they lie in a folder it sees."""
+    paths = [kit_root() / "solutions", default_seed_file()]
+    if options is not None:
+        paths += [Path(options.out)]
+        paths += [Path(options.root) / "solutions"] if options.root else []
+        paths += [Path(options.seed_file)] if options.seed_file else []
+    return [path.resolve() for path in paths]
+
+
 def _collect(run: ChildRun, todo: list[int], prepared: Sequence[PreparedExercise],
              grades: list[ExerciseGrade], limits: Limits, record: StudentGrade) -> int:
-    """Score the frames of one child run; return the index of the next exercise to run."""
+    """Score the validated frames of one sandbox run; return the next exercise to run.
+
+    The frames' fields and order were checked by :mod:`xaikit.grading.sandbox.protocol`.
+    """
     ready = loaded = False
     current: int | None = None
     case_index: int | None = None
@@ -504,7 +571,6 @@ def _collect(run: ChildRun, todo: list[int], prepared: Sequence[PreparedExercise
         header, event = frame.header, frame.header["event"]
         if event == "ready":
             ready = True
-            record.sandbox = str(header.get("sandbox", ""))[:100]
         elif event == "load_error":
             record.problem = _load_error_text(header)
             for i in todo:
@@ -518,23 +584,18 @@ def _collect(run: ChildRun, todo: list[int], prepared: Sequence[PreparedExercise
             grades[current].status = "missing"
             grades[current].message = _missing_text(prepared[current], header)
         elif event == "case_start":
-            case_index = header.get("index")
+            case_index = header["index"]
         elif event == "case_result" and current is not None:
-            index = header.get("index")
-            cases = prepared[current].cases
-            if not isinstance(index, int) or not 0 <= index < len(cases) or \
-                    len(grades[current].cases) != index:
-                run.ended, run.detail = "protocol", "case results out of order"
-                break
+            case = prepared[current].cases[header["index"]]
             grades[current].cases.append(
-                _score_case(prepared[current], cases[index], header, frame.payload, limits))
+                _score_case(prepared[current], case, header, frame.payload, limits))
             if grades[current].cases[-1].status == "forbidden" and \
                     grades[current].status != "forbidden":
                 grades[current].status = "forbidden"
                 grades[current].message = grades[current].cases[-1].message
     if run.ended == "done":
         return len(prepared)
-    if not ready:  # nothing of the student's code ran yet: an infrastructure problem
+    if not ready or run.ended == "grader":  # nothing of the student's code ran yet
         message = ("the grader could not start its sandbox (" +
                    ("startup timeout" if run.ended == "timeout" else run.detail) +
                    "); this is not your fault: your instructor will re-run the grader")
@@ -601,13 +662,25 @@ def _missing_text(prepared: PreparedExercise, header: dict[str, Any]) -> str:
 
 def _start_zygote(todo: Sequence[Submission], prepared: Sequence[PreparedExercise],
                   options: GradeOptions, log: Callable[[str], None]) -> Zygote | None:
-    """Start the warm process the sandboxes fork from (None, and a note, when it fails)."""
-    preload = {name for submission in todo for name in preload_modules(submission.tree)}
-    if any(b"keras" in case.payload for p in prepared for case in p.cases):
-        preload.update(("tensorflow", "keras"))
+    """Start the batch's warm process (None, and a note, when it fails to start).
+
+    Raises
+    ------
+    SandboxRefused
+        When the machine offers no complete confinement and ``--unsafe-no-sandbox`` was not
+        given (fail closed: nobody's code runs).
+    """
+    limits = options.limits
+    confinement = select_confinement(limits)
+    label = confinement.summary(limits.unsafe_no_sandbox)
+    if not confinement.complete:
+        log(f"xaikit grade: WARNING: grading without complete confinement: {label}")
+    preload = _preload([name for submission in todo for name in
+                        preload_modules(submission.tree)], prepared)
     try:
-        return Zygote(sorted(preload), startup=max(options.limits.startup, 60.0),
-                      threads=options.limits.threads)
+        return Zygote(preload, confinement.backend, kit_copy(_forbidden(prepared),
+                                                             options.scratch),
+                      limits, _secrets(options), label=label)
     except OSError as error:
         log(f"xaikit grade: note: no warm sandbox process ({error}); starting each sandbox "
             "afresh (slower)")

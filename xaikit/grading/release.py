@@ -519,6 +519,7 @@ fi
 /autograder/venv/bin/python -m pip install --upgrade pip
 /autograder/venv/bin/python -m pip install --no-cache-dir -r kit/requirements.txt
 /autograder/venv/bin/python -m pip install --no-cache-dir --no-deps ./kit
+apt-get install -y --no-install-recommends bubblewrap || echo "bubblewrap not installed"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -533,6 +534,7 @@ if [ -z "$(find /autograder/submission -name '*.ipynb' -o -name '*.py' | head -n
         > /autograder/results/results.json
     exit 0
 fi
+/autograder/venv/bin/xaikit grade --check-sandbox  # which confinement this container allows
 /autograder/venv/bin/xaikit grade /autograder/submission --lesson {lesson} \\
     --root /autograder/source/kit --seed-file /autograder/source/grader_seed \\
     --out /autograder/results/xaikit --jobs 1 --timeout {timeout} --memory {memory} \\

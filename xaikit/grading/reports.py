@@ -120,6 +120,8 @@ def feedback_markdown(record: StudentGrade, standing: Standing | None = None) ->
         lines += [f"Graded: `{Path(record.submission).name}`{when}.", ""]
     if record.problem:
         lines += [f"> {record.problem}", ""]
+    if record.sandbox.startswith("UNSAFE"):
+        lines += [f"> Graded without complete confinement: {record.sandbox}", ""]
     if record.notes:
         lines += ["How your code was loaded:", ""] + [f"- {note}" for note in record.notes] + [""]
     for exercise in record.exercises:
@@ -275,7 +277,7 @@ def write_summary(out: Path, by_lesson: dict[str, list[Standing]]) -> None:
     grades = io.StringIO()
     writer = csv.writer(grades, lineterminator="\n")
     writer.writerow(["lesson", "student", "name", "exercise", "points", "max_points", "status",
-                     "passed_cases", "total_cases", "override", "stale"])
+                     "passed_cases", "total_cases", "override", "stale", "sandbox"])
     totals = io.StringIO()
     total_writer = csv.writer(totals, lineterminator="\n")
     total_writer.writerow(["lesson", "student", "name", "points", "max_points", "days_late",
@@ -289,7 +291,8 @@ def write_summary(out: Path, by_lesson: dict[str, list[Standing]]) -> None:
                 writer.writerow([lesson, record.student, record.name, exercise.id,
                                  f"{exercise.points:g}", f"{exercise.max_points:g}",
                                  exercise.status, sum(c.passed for c in exercise.cases),
-                                 len(exercise.cases), exercise.override_why, stale])
+                                 len(exercise.cases), exercise.override_why, stale,
+                                 record.sandbox])
             total_writer.writerow([
                 lesson, record.student, record.name, f"{record.points:g}",
                 f"{record.max_points:g}", standing.days_late, f"{standing.multiplier:.4g}",

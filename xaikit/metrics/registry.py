@@ -15,7 +15,9 @@ Calling conventions (one per kind, never changed by a flag)
   resolves it. A metric that must recompute explanations (on perturbed inputs or randomised
   models) declares ``"method"`` and refuses precomputed maps.
 - model-free: ``metric(maps, masks, *, ...)`` (``needs`` = {"maps", "masks"} or {"maps",
-  "parts"}) or ``metric(maps, *, ...)`` (``needs`` = {"maps"}).
+  "parts"}), ``metric(maps, *, ...)`` (``needs`` = {"maps"}), or a comparison of two batches
+  of maps pair by pair, ``metric(maps, reference, *, ...)`` (``needs`` = {"maps",
+  "reference"}; the similarity family).
 
 A metric returns per-image scores, a float64 array (N,), or a result dataclass with
 ``.to_rows()`` (a tidy list of dicts) when the result has several axes (curves, layers,
@@ -43,7 +45,8 @@ __all__ = ["FAMILIES", "METRICS", "METRIC_INFO", "NEEDS", "MetricInfo", "get_met
 
 FAMILIES = ("randomisation", "axioms", "ground_truth", "faithfulness", "robustness",
             "complexity", "meta", "similarity")
-NEEDS = frozenset({"model", "maps", "method", "masks", "parts", "boxes", "retraining"})
+NEEDS = frozenset({"model", "maps", "method", "masks", "parts", "boxes", "reference",
+                   "retraining"})
 RETURNS = ("scores", "table")
 
 
@@ -53,7 +56,7 @@ class MetricInfo:
 
     ``needs``: the inputs it takes ("model": a model and images; "maps": precomputed maps are
     accepted; "method": an attribution method is required; "masks" / "parts" / "boxes": ground
-    truth; "retraining": it trains models). ``higher_is_better``: the direction of a better
+    truth; "reference": a second batch of maps to compare with; "retraining": it trains models). ``higher_is_better``: the direction of a better
     explanation (None when the score is a diagnostic without a direction). ``returns``:
     ``"scores"`` (N,) or ``"table"`` (a result object with ``.to_rows()``).
     """
