@@ -190,10 +190,14 @@ print(f"the expected pattern holds in {sum(holds)} of {N_RERUNS} resampled rerun
 # %% [markdown]
 # The claim of the lesson, "the discriminative parts' colours are significant; the colour of a
 # part that is the same in every class and a random concept are not", is a pass/fail pattern
-# that must hold in at least 9 of 10 reruns. With fixed concept sets it does not: the table
-# shows how often a fixed set of *random images* or of yellowish leaves is flagged.
+# that must hold in at least 9 of 10 reruns. The table also shows how often a fixed set of
+# *random images* or of yellowish leaves is flagged with the paper's fixed concept sets; the
+# line printed below says whether the pattern would pass the same rule there.
 
 # %%
+for variant, runs in decisions.items():
+    stable = all(sum(d[c] == e for d in runs) >= 9 for c, e in EXPECTED.items())
+    print(f"{variant}: every decision holds in >= 9 of {N_RERUNS} reruns: {stable}")
 result("tcav_pattern_reruns", {c: ("significant" if e else "not significant") if
                                sum(d[c] == e for d in decisions["resampled"]) >= 9 else "unstable"
                                for c, e in EXPECTED.items()},
@@ -366,10 +370,11 @@ result("surrogate_fidelity_depth5", tree.fidelity, check=recorded(rtol=0.1),
        note="held-out agreement of the depth-5 concept tree with the network")
 
 # %%
-majority = np.bincount(model.predict(test.images, verbose=0).argmax(1)).max() / len(test)
-agree = tree.tree.predict(presence) == model.predict(test.images, verbose=0).argmax(1)
+predicted = model.predict(test.images, verbose=0).argmax(1)
+majority = np.bincount(predicted).max() / len(test)
+agree = tree.tree.predict(presence[tree.held_out]) == predicted[tree.held_out]
 result("surrogate_beats_majority", agree.astype(float) - majority, check=above(0.0),
-       note="per-image agreement of the tree minus the majority-class rate (all test images)")
+       note="per-image agreement of the tree minus the majority-class rate (held-out images)")
 
 # %% [markdown]
 # **Distillation.** Ba & Caruana (NeurIPS 2014, arXiv:1312.6184) train a *shallow* student to
@@ -378,7 +383,7 @@ result("surrogate_beats_majority", agree.astype(float) - majority, check=above(0
 # global average pooling and a dense layer, trained with the kit's training loop.
 
 # %%
-student = distill(model, train.images, val_images=test.images, epochs=6 if FAST else 20,
+student = distill(model, train.images, val_images=test.images, epochs=3 if FAST else 20,
                   learning_rate=1e-2, seed=0, progress=False)
 print(f"student: agreement with the teacher {student.agreement:.3f}, logit R² "
       f"{student.logit_r2:.3f}, {student.student.count_params()} parameters "

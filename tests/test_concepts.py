@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import doctest
+
 import keras
 import numpy as np
 import pytest
@@ -233,6 +235,7 @@ def test_surrogate_tree_reaches_fidelity_one_on_a_tree_network():
     assert fitted.fidelity == 1.0
     np.testing.assert_array_equal(fitted.held_out_fidelity[1:], 1.0)
     assert fitted.held_out_fidelity[0] < 0.95  # one split cannot separate three classes
+    assert len(fitted.held_out) == 60 and len(np.unique(fitted.held_out)) == 60
     rules = {str(r).split("  (")[0] for r in fitted.rules}
     assert rules == {"IF f0 <= 0.5 THEN low", "IF f0 > 0.5 AND f1 <= 0.5 THEN mid",
                      "IF f0 > 0.5 AND f1 > 0.5 THEN high"}
@@ -339,3 +342,12 @@ def test_nearest_training_examples_finds_the_copies():
                                      layer="flat", pool=None, k=3)
     assert near.indices[:, 0].tolist() == [4, 11] and near.indices.shape == (2, 3)
     assert np.all(np.diff(near.distances, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("module", ["concepts", "discovery", "representations", "surrogates",
+                                    "examples"])
+def test_docstring_examples_run(module):
+    import importlib
+
+    imported = importlib.import_module(f"xaikit.interpretation.{module}")
+    assert doctest.testmod(imported, extraglobs={"np": np}).failed == 0

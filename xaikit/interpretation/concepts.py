@@ -357,8 +357,8 @@ def tcav(model: Any, images: Any, target: int, layer: Any, concept: Any, *, rand
     Examples
     --------
     >>> import keras
-    >>> net = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(name="f"),
-    ...                         keras.layers.Dense(2, name="logits")])
+    >>> net = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                         keras.layers.Dense(3, name="f"), keras.layers.Dense(2, name="logits")])
     >>> pool = np.random.default_rng(0).uniform(size=(40, 2, 2, 1)).astype(np.float32)
     >>> result = tcav(net, pool[:5], 0, "f", pool[:10], random_images=pool, n_random=3)
     >>> result.scores.shape, result.random_scores.shape

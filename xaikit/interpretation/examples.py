@@ -127,6 +127,18 @@ def prototypes_and_criticisms(model: Any, images: Any, *, layer: Any, groups: An
     Returns
     -------
     Prototypes
+
+    Examples
+    --------
+    Two tight clusters and a far point: one prototype per cluster, the far point criticised.
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((1, 1, 2)), keras.layers.Flatten(name="x")])
+    >>> points = np.array([[0, 0], [0, .1], [.1, 0], [5, 5], [5, 5.1], [5.1, 5], [2, 9]], "f4")
+    >>> chosen = prototypes_and_criticisms(net, points.reshape(7, 1, 1, 2), layer="x",
+    ...                                    n_prototypes=2, n_criticisms=1, gamma=1.0)
+    >>> sorted((chosen.prototypes[0] // 3).tolist()), chosen.criticisms[0].tolist()
+    ([0, 1], [6])
     """
     name = layer
     acts = layer_activations(model, images, [name], pool=pool, batch_size=batch_size)
@@ -186,6 +198,14 @@ def nearest_training_examples(model: Any, images: Any, train_images: Any, *, lay
     Returns
     -------
     Neighbours
+
+    Examples
+    --------
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((1, 1, 2)), keras.layers.Flatten(name="x")])
+    >>> train = np.array([[0, 0], [1, 0], [5, 5]], "f4").reshape(3, 1, 1, 2)
+    >>> nearest_training_examples(net, train[[2]] + 0.1, train, layer="x", k=2).indices.tolist()
+    [[2, 1]]
     """
     check_option("metric", metric, METRICS)
     k = check_int("k", k)

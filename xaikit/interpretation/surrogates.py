@@ -87,7 +87,8 @@ class SurrogateTree:
 
     ``tree``: fitted at ``max_depth``; ``fidelity``: its held-out agreement with the network;
     ``depths``, ``train_fidelity``, ``held_out_fidelity``: the fidelity-vs-depth curve;
-    ``rules``: :func:`extract_rules` of ``tree``.
+    ``rules``: :func:`extract_rules` of ``tree``; ``held_out`` (n_test,): indices of the images
+    the trees were not fit on (where ``fidelity`` is measured).
     """
 
     tree: DecisionTreeClassifier
@@ -98,6 +99,7 @@ class SurrogateTree:
     train_fidelity: np.ndarray
     held_out_fidelity: np.ndarray
     rules: list[Rule]
+    held_out: np.ndarray
 
     def to_rows(self) -> list[dict[str, Any]]:
         """The fidelity-vs-depth curve, one row per depth."""
@@ -160,7 +162,7 @@ def surrogate_tree(model: Any, images: Any, features: Any, *,
     return SurrogateTree(tree, names, classes, agree(tree, test), np.asarray(depths),
                          np.array([agree(t, train) for t in trees]),
                          np.array([agree(t, test) for t in trees]),
-                         extract_rules(tree, names, classes))
+                         extract_rules(tree, names, classes), np.sort(test))
 
 
 @dataclass(frozen=True)
