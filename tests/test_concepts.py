@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from xaikit.core.taps import layer_activations
+from xaikit.core.taps import layer_activations, tail_model
 from xaikit.interpretation.concepts import cav, concept_presence, tcav, tcav_from_activations
 from xaikit.interpretation.discovery import concept_part_iou, craft
 from xaikit.interpretation.examples import nearest_training_examples, prototypes_and_criticisms
@@ -167,9 +167,10 @@ def test_linear_cka_equals_the_hsic_ratio_and_is_small_for_independent_data(reps
     y = np.random.default_rng(5).normal(size=(80, 7))
     n = len(x)
     h = np.eye(n) - 1 / n
-    hsic = lambda k, l: np.trace(k @ h @ l @ h)  # noqa: E731  Eq. (3), the n-independent part
-    k, l = x @ x.T, y @ y.T
-    assert cka(x, y) == pytest.approx(hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l)), rel=1e-10)
+    hsic = lambda a, b: np.trace(a @ h @ b @ h)  # noqa: E731  Eq. (3), the n-independent part
+    gram_x, gram_y = x @ x.T, y @ y.T
+    expected = hsic(gram_x, gram_y) / np.sqrt(hsic(gram_x, gram_x) * hsic(gram_y, gram_y))
+    assert cka(x, y) == pytest.approx(expected, rel=1e-10)
     assert cka(x, y) < 0.3
 
 
@@ -351,3 +352,38 @@ def test_docstring_examples_run(module):
 
     imported = importlib.import_module(f"xaikit.interpretation.{module}")
     assert doctest.testmod(imported, extraglobs={"np": np}).failed == 0
+
+
+# ------------------------------------------------------------------------- core.taps
+
+
+def test_layer_activations_and_the_tail_recompose_the_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(conv)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="logits")(pooled))
+    images = np.random.default_rng(0).uniform(size=(7, 6, 6, 2)).astype(np.float32)
+    together = layer_activations(model, images, ["conv", "logits"], batch_size=3)
+    alone = layer_activations(model, images, ["conv"], pool="mean")
+    np.testing.assert_allclose(together["conv"].mean(axis=(1, 2)), alone["conv"], atol=1e-6)
+    np.testing.assert_allclose(together["logits"], model.predict(images, verbose=0), atol=1e-5)
+    tail = tail_model(model, "conv")
+    np.testing.assert_allclose(tail.predict(together["conv"], verbose=0), together["logits"],
+                               atol=1e-5)
+
+
+def test_taps_refuse_what_they_cannot_do():
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(4, name="shared")
+    hidden = keras.layers.Dense(4, name="hidden")(inputs)
+    twice = keras.Model(inputs, keras.layers.Dense(2)(shared(shared(hidden))))
+    with pytest.raises(ValueError, match="more than once"):
+        layer_activations(twice, np.zeros((2, 4)), ["shared"])
+    skip = keras.Model(inputs, keras.layers.Add()([hidden, keras.layers.Dense(4, name="mid")(hidden)]))
+    with pytest.raises(ValueError, match="every path"):
+        tail_model(skip, "mid")  # the sum also needs "hidden", which skips around "mid"
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="inner_dense")])
+    outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="nested"):
+        tail_model(outer, "inner_dense")

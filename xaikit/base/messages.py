@@ -174,7 +174,6 @@ MESSAGES: dict[str, str] = {
     "concept_sizes": "{name}: {what}; got {got}{fix}",
     "activation_rows": "{name} has {got} row(s) but {other} has {expected}; both must describe "
     "the same images, in the same order",
-    "target_class": "target={value!r} is not allowed; allowed: one class index in 0..{high}",
 }
 
 
