@@ -170,7 +170,13 @@ def test_linear_cka_equals_the_hsic_ratio_and_is_small_for_independent_data(reps
     hsic = lambda a, b: np.trace(a @ h @ b @ h)  # noqa: E731  Eq. (3), the n-independent part
     gram_x, gram_y = x @ x.T, y @ y.T
     expected = hsic(gram_x, gram_y) / np.sqrt(hsic(gram_x, gram_x) * hsic(gram_y, gram_y))
-    assert cka(x, y) == pytest.approx(expected, rel=1e-10)
+    assert cka(x, y) == pytest.approx(expected, rel=1e-10)  # the feature-space route (p <= n)
+    wide = np.random.default_rng(6).normal(size=(10, 30))  # p > n: the Gram route
+    gram_w, gram_v = wide @ wide.T, wide[:, :5] ** 2 @ (wide[:, :5] ** 2).T
+    h = np.eye(10) - 1 / 10
+    expected = np.trace(gram_w @ h @ gram_v @ h) / np.sqrt(
+        np.trace(gram_w @ h @ gram_w @ h) * np.trace(gram_v @ h @ gram_v @ h))
+    assert cka(wide, wide[:, :5] ** 2) == pytest.approx(expected, rel=1e-10)
     assert cka(x, y) < 0.3
 
 
@@ -197,6 +203,8 @@ def test_layer_similarity_of_a_model(planted):
     np.testing.assert_allclose(sim.matrix, sim.matrix.T, atol=1e-12)
     acts = layer_activations(model, pool, ["f", "logits"])
     assert sim.matrix[0, 2] == pytest.approx(cka(acts["f"], acts["logits"]), abs=1e-6)
+    few = layer_similarity(model, pool[:10], ["f", "logits"])  # 16 features > 10 images: Grams
+    assert few.matrix[0, 1] == pytest.approx(cka(acts["f"][:10], acts["logits"][:10]), abs=1e-6)
     assert len(sim.to_rows()) == 9
 
 

@@ -166,6 +166,30 @@ def concept_presence(model: Any, images: Any, cavs: Mapping[str, Cav], *,
     .. math:: p_C(x) = \\sigma(f_l(x) \\cdot w_C + b_C)
 
     Interpretable features for a surrogate model (:func:`xaikit.interpretation.surrogates.surrogate_tree`).
+
+    Parameters
+    ----------
+    model : keras.Model
+    images : array (N, H, W, C)
+    cavs : mapping name -> Cav
+        CAVs of one or several layers (each layer's activations are computed once).
+    batch_size : int
+
+    Returns
+    -------
+    np.ndarray
+        (N, len(cavs)) probabilities in (0, 1), columns in the order of ``cavs``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(name="f"),
+    ...                         keras.layers.Dense(2, name="logits")])
+    >>> bright = np.full((6, 2, 2, 1), 0.9, np.float32); dark = bright / 9
+    >>> cavs = {"bright": cav(net, "f", bright, dark)}
+    >>> presence = concept_presence(net, np.r_[bright[:1], dark[:1]], cavs)
+    >>> presence.shape, bool(presence[0, 0] > 0.5 > presence[1, 0])
+    ((2, 1), True)
     """
     layers = sorted({c.layer for c in cavs.values()})
     acts = layer_activations(model, images, layers, batch_size=batch_size)

@@ -72,6 +72,17 @@ def _centred_gram(x: np.ndarray, kernel: str, sigma: float) -> np.ndarray:
     return gram
 
 
+def _centred(x: np.ndarray) -> np.ndarray:
+    return x - x.mean(axis=0)
+
+
+def _linear_cka_of_features(x: np.ndarray, y: np.ndarray, norm_x: float, norm_y: float) -> float:
+    """Linear CKA of centred features without the n x n Gram matrices (cheaper when p <= n):
+    :math:`\\lVert Y^T X \\rVert_F^2 / (\\lVert X^T X \\rVert_F \\lVert Y^T Y \\rVert_F)`."""
+    denominator = norm_x * norm_y
+    return float(np.linalg.norm(y.T @ x) ** 2 / denominator) if denominator > 0 else 0.0
+
+
 def _cka_of_grams(a: np.ndarray, b: np.ndarray) -> float:
     denominator = np.sqrt(np.vdot(a, a) * np.vdot(b, b))
     return float(np.vdot(a, b) / denominator) if denominator > 0 else 0.0
@@ -102,6 +113,9 @@ def cka(x: Any, y: Any, *, kernel: str = "linear", sigma: float = 0.8) -> float:
     check_option("kernel", kernel, KERNELS)
     sigma = check_number("sigma", sigma, low=1e-6)
     x, y = _pair(x, y)
+    if kernel == "linear" and max(x.shape[1], y.shape[1]) <= len(x):
+        x, y = _centred(x), _centred(y)
+        return _linear_cka_of_features(x, y, np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y))
     return _cka_of_grams(_centred_gram(x, kernel, sigma), _centred_gram(y, kernel, sigma))
 
 
@@ -165,7 +179,9 @@ def layer_similarity(model: Any, images: Any, layers: Sequence[Any], *, other: A
     """CKA or SVCCA between every pair of layers, of one model or of two models.
 
     The activations of all layers come from one batched forward pass per model; for CKA each
-    layer's centred kernel matrix is computed once and every pair reuses it.
+    layer's centred kernel matrix (or, for linear CKA with no layer wider than the number of
+    images, its centred features and :math:`\\lVert X^T X \\rVert_F`) is computed once and every
+    pair reuses it.
 
     Parameters
     ----------
@@ -191,6 +207,16 @@ def layer_similarity(model: Any, images: Any, layers: Sequence[Any], *, other: A
     Returns
     -------
     Similarity
+
+    Examples
+    --------
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(3, 3, name="c"),
+    ...                         keras.layers.Flatten(), keras.layers.Dense(2, name="d")])
+    >>> images = np.random.default_rng(0).uniform(size=(20, 4, 4, 1))
+    >>> sim = layer_similarity(net, images, ["c", "d"])
+    >>> sim.matrix.shape, np.allclose(np.diag(sim.matrix), 1.0)
+    ((2, 2), True)
     """
     check_option("measure", measure, MEASURES)
     check_option("kernel", kernel, KERNELS)
@@ -202,6 +228,16 @@ def layer_similarity(model: Any, images: Any, layers: Sequence[Any], *, other: A
     if measure == "svcca":
         matrix = np.array([[svcca(a, b, keep=keep) for b in acts_b.values()]
                            for a in acts_a.values()])
+    elif kernel == "linear" and max(v[0].size for v in (*acts_a.values(),
+                                                       *acts_b.values())) <= len(images):
+        features_a = [_centred(_matrix(k, v)) for k, v in acts_a.items()]
+        features_b = (features_a if acts_b is acts_a else
+                      [_centred(_matrix(k, v)) for k, v in acts_b.items()])
+        norms_a = [np.linalg.norm(a.T @ a) for a in features_a]
+        norms_b = norms_a if acts_b is acts_a else [np.linalg.norm(b.T @ b) for b in features_b]
+        matrix = np.array([[_linear_cka_of_features(a, b, na, nb)
+                            for b, nb in zip(features_b, norms_b)]
+                           for a, na in zip(features_a, norms_a)])
     else:
         sigma = check_number("sigma", sigma, low=1e-6)
         grams_a = [_centred_gram(_matrix(k, v), kernel, sigma) for k, v in acts_a.items()]
