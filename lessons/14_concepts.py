@@ -432,12 +432,12 @@ result("nearest_examples_same_class", same, check=above(1 / len(names)),
 # > discriminative parts are known by construction. Their claim that concepts tied to the class
 # > are significant and random concepts are not holds here in at least 9 of 10 reruns when the
 # > concept examples are drawn afresh in each run; with fixed concept sets (their procedure) a
-# > set of random images is flagged in some reruns (table above) — the instability users of
-# > tensorflow/tcav report. Ghorbani et al. (ACE) and Fel et al. (CRAFT) show ImageNet
+# > set of random images can be flagged too (the rerun table counts how often) — the
+# > instability users of tensorflow/tcav report. Ghorbani et al. (ACE) and Fel et al. (CRAFT) show ImageNet
 # > concepts; we score ours against the parts: the most important concept of each lies on the
 # > petals. Kornblith et al. find the counterpart of a layer 99.3 % of the time with linear CKA
-# > (ten CIFAR-10 networks); our two trainings of a much smaller network do better than chance,
-# > with early layers of one network closest to middle layers of the other (Fig. 3). Craven &
+# > (ten CIFAR-10 networks); for our two trainings of a much smaller network we test only that
+# > the counterpart ranks better than chance (the top-1 share is recorded, Fig. 3). Craven &
 # > Shavlik measure fidelity of trees for tabular networks; Ba & Caruana's shallow students
 # > match deep teachers with far more (unlabelled) data than our few hundred images.
 
@@ -487,7 +487,7 @@ check("14.linear_cka", linear_cka)
 # * **ACE** clusters segments, **CRAFT** factorises activations; a ground truth (here the parts)
 #   tells whether a discovered concept is a part.
 # * **CKA** compares representations up to rotation and scale; it identifies corresponding
-#   layers across trainings better than chance on our small networks, not perfectly.
+#   layers across trainings better than chance on our small networks.
 # * A **surrogate tree** on concept features explains the network as well as its fidelity; its
 #   rules can be read. A **distilled** student shows how much of the network a smaller one can
 #   copy. **MMD-critic** summarises a class by prototypes and criticisms.
