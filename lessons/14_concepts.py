@@ -119,9 +119,9 @@ print(f"CAV 'red petals' at {LAYER}: {red_cav.vector.size} dimensions, held-out 
 
 # %%
 class_images = test.images[test.labels == TARGET]
-concept_images = {c: train.images[i] for c, i in examples.items()}
+concept_images = {c: train.images[m] for c, m in CONCEPTS.items()}  # every candidate
 one_run = tcav(model, class_images, TARGET, LAYER, concept_images, random_images=random_pool,
-               n_random=30, seed=0)
+               n_random=30, set_size=M // 2, seed=0)
 table(one_run.summary(), "table_tcav_one_call",
       caption=f"TCAV of four concepts for class {names[TARGET]} at layer {LAYER}: mean and "
               "standard deviation of the score over 30 random sets, held-out CAV accuracy, "
@@ -158,7 +158,9 @@ figure(fig, "fig_tcav_distribution",
 # of classes than the random pool — and every CAV trained on it inherits them, so its scores
 # are consistent from run to run *whatever the concept*; the t-test against fresh random sets
 # reads that consistency as significance. `tcav` therefore draws the concept examples afresh in
-# every run too (half of them by default); `set_size=M` gives the paper's procedure. We run both.
+# every run, like the random sets: given every candidate image of a concept, it draws
+# `set_size` of them per run, so a concept of random images is exchangeable with the null. A
+# fixed set of M examples with `set_size=M` is the paper's procedure. We run both.
 
 # %%
 activations = layer_activations(model, np.concatenate([train.images, class_images]), [LAYER])[LAYER]
@@ -168,9 +170,10 @@ N_RERUNS = 10
 decisions = {"resampled": [], "fixed (paper)": []}
 for seed in range(N_RERUNS):
     draw = np.random.default_rng(100 + seed)
-    sets = {c: train_acts[draw.choice(np.flatnonzero(m), M, replace=False)]
-            for c, m in CONCEPTS.items()}
-    for variant, size in (("resampled", M // 2), ("fixed (paper)", M)):
+    fixed = {c: train_acts[draw.choice(np.flatnonzero(m), M, replace=False)]
+             for c, m in CONCEPTS.items()}
+    candidates = {c: train_acts[m] for c, m in CONCEPTS.items()}
+    for variant, sets, size in (("resampled", candidates, M // 2), ("fixed (paper)", fixed, M)):
         rerun = tcav_from_activations(gradients, sets, train_acts[pool_b], n_random=30,
                                       set_size=size, seed=seed)
         decisions[variant].append(dict(zip(rerun.concepts, rerun.significant.tolist())))
