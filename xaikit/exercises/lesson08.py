@@ -22,12 +22,12 @@ or one value per input (D,)).
 from __future__ import annotations
 
 import functools
-import zlib
 from typing import Any
 
 import numpy as np
 
 from xaikit.exercises.compare import compare_outputs
+from xaikit.exercises.fixtures import Reinitialiser, explain_gradient
 from xaikit.exercises.registry import Case, Exercise, register
 
 SIZE = 8
@@ -50,37 +50,6 @@ def _cnn(seed: int, *, channels: int = 1, n_classes: int = 3, softmax: bool = Fa
     x = keras.layers.Dense(n_classes, name="logits", kernel_initializer=init(2))(x)
     outputs = keras.layers.Activation("softmax")(x) if softmax else x
     return keras.Model(inputs, outputs)
-
-
-class Reinitialiser:
-    """``reinitialise(layer)``: redraw ``layer``'s weights from its own initializers, in place.
-
-    The new weights depend only on the layer's name and the case's seed, so any correct loop
-    gets the same ones. Layers of the original model are refused: randomise a copy.
-    """
-
-    def __init__(self, model: Any, seed: int) -> None:
-        self.protected = {id(weight) for weight in model.weights}
-        self.seed = seed
-
-    def __call__(self, layer: Any) -> None:
-        from xaikit.core.weights import reinitialise
-
-        if any(id(weight) in self.protected for weight in layer.weights):
-            raise ValueError(f"layer {layer.name!r} belongs to the model you were given: "
-                             "re-initialise the layers of a copy (keras.models.clone_model, then "
-                             "set_weights), the user's model must not change")
-        reinitialise(layer, self.seed + zlib.crc32(layer.name.encode()) % 100_000)
-
-    def __repr__(self) -> str:
-        return f"Reinitialiser(seed={self.seed})"
-
-
-def explain_gradient(model: Any, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """The explained method of the cases: |dS/dx| with the maximum over channels, (N, H, W)."""
-    from xaikit.attribution import saliency
-
-    return saliency(model, images, np.asarray(targets))
 
 
 def _cascade_expected(model: Any, images: np.ndarray, targets: np.ndarray,
