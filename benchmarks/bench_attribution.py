@@ -14,9 +14,14 @@ method spends a forward pass on the predicted class. Targets of the issue:
   (the trapezoid rule evaluates m + 1 points, counted as such);
 - >= 2 x faster than tf-keras-vis 0.8.7 ``Saliency`` and ``Saliency(smooth_samples=20)`` on the
   same functional model, inputs and targets;
-- IG(64) and SmoothGrad(50) on VGG16 at 224 px, batch 4, run in bounded memory through the
-  internal batch size: the peak RSS of each job alone (measured after building the model, in a
-  fresh process) is printed, next to one forward+backward of the same images at their batch.
+- IG and SmoothGrad on VGG16 at 224 px run in memory bounded by the internal batch size, not by
+  the number of images: the peak RSS of each job alone (measured after building the model, in a
+  fresh process) is printed for two image counts (``--rss-images 1 4``), next to one
+  forward+backward of the same images at their batch (which grows with the count).
+
+Peers, as they run: tf-keras-vis 0.8.7 ``Saliency`` is eager (a ``GradientTape`` around the
+model's eager call, no ``tf.function``), the whole input batch at once; with ``smooth_samples=n``
+it loops in Python over the n samples, one eager forward+backward of all N noisy images each.
 
 Times are the best of ``--repeats`` rounds after a warm-up call (tracing excluded), as wall and
 process CPU seconds (CPU time is the steadier one on a shared machine; ratios use it). Within a
@@ -25,8 +30,13 @@ three alike. On VGG16 the single-pass rows take ``--vgg16-repeats`` rounds; the 
 many floors (SmoothGrad) run one round without a warm-up, since the single-pass rows already
 traced the graph they use.
 
+The fixed cost of a call is measured at batch 1 (saliency and gradient of one 64-px image against
+the floor at batch 1, interleaved).
+
 Run: ``.venv/bin/python benchmarks/bench_attribution.py [--repeats 3] [--skip-an8flower]
-[--skip-vgg16] [--vgg16-repeats 2] [--vgg16-max-units 20] [--skip-rss] [--rss-images 4]``.
+[--skip-batch-one] [--threads 1]
+[--skip-vgg16] [--vgg16-repeats 2] [--vgg16-max-units 20] [--skip-rss] [--rss-images 1 4]
+[--rss-steps 16] [--rss-batch 16]``.
 """
 
 from __future__ import annotations
@@ -139,6 +149,15 @@ def _tfkv(smooth_samples: int) -> Callable:
     return factory
 
 
+def set_threads(threads: int) -> None:
+    """Pin TensorFlow's thread pools (before any operation runs); 0 keeps its defaults."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def rows() -> list[Row]:
     from xaikit import attribution as xa
 
@@ -196,6 +215,26 @@ def bench(label: str, model, images, targets, repeats: int, max_units: float,
               f"{peer_text} | {speedup} |", flush=True)
 
 
+def batch_one(repeats: int) -> None:
+    """The fixed cost of one call: saliency of one 64-px image against the floor at batch 1."""
+    from xaikit import attribution as xa
+    from xaikit.models import architectures
+
+    model = architectures.vgg_mini((64, 64, 3), 6)
+    image = np.random.default_rng(0).random((1, 64, 64, 3), dtype=np.float32)
+    target = np.array([1])
+    floor = Floor(model, image, target)
+    times = interleaved_best({"floor": floor, "saliency": lambda: xa.saliency(model, image, target),
+                              "gradient": lambda: xa.gradient(model, image, target)},
+                             repeats * 20)
+    print(f"\n## Batch 1: vgg_mini at 64 px, one image, best of {repeats * 20} interleaved calls")
+    print("| job | ms CPU | ms wall | x floor | ms over the floor |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (cpu, wall) in times.items():
+        print(f"| {name} | {cpu * 1e3:.2f} | {wall * 1e3:.2f} | {cpu / times['floor'][0]:.2f} | "
+              f"{(cpu - times['floor'][0]) * 1e3:.2f} |", flush=True)
+
+
 def an8flower_setting():
     from xaikit.models import architectures
 
@@ -220,7 +259,7 @@ def _memory_mib(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def rss_child(method: str, n_images: int) -> None:
+def rss_child(method: str, n_images: int, steps: int, batch: int) -> None:
     """Run one VGG16 job in this (fresh) process; print the RSS once the model is built, the peak
     RSS during the job alone and its seconds.
 
@@ -234,8 +273,10 @@ def rss_child(method: str, n_images: int) -> None:
     images, targets = images[:n_images], targets[:n_images]
     jobs = {
         "baseline": lambda: floor_per_sample(model, images, targets, 1),
-        "integrated_gradients(64)": lambda: xa.integrated_gradients(model, images, targets, steps=64),
-        "smoothgrad(50)": lambda: xa.smoothgrad(model, images, targets, n_samples=50),
+        "integrated_gradients": lambda: xa.integrated_gradients(model, images, targets, steps=steps,
+                                                                batch_size=batch),
+        "smoothgrad": lambda: xa.smoothgrad(model, images, targets, n_samples=steps,
+                                            batch_size=batch),
     }
     built = _memory_mib("VmRSS")
     with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
@@ -245,45 +286,65 @@ def rss_child(method: str, n_images: int) -> None:
     print(f"{built:.0f} {_memory_mib('VmHWM'):.0f} {time.perf_counter() - start:.1f}")
 
 
-def rss_table(n_images: int) -> None:
-    print(f"\n## Memory on VGG16 at 224 px, {n_images} image(s), internal batch {INTERNAL_BATCH} "
+def rss_table(counts: list[int], steps: int, batch: int) -> None:
+    print(f"\n## Memory on VGG16 at 224 px: integrated_gradients(steps={steps}) and "
+          f"smoothgrad(n_samples={steps}) with internal batch {batch}, for {counts} image(s) "
           "(fresh process each; the baseline is one forward+backward of the images at their batch)")
-    print("| job | RSS with the model built MiB | peak RSS during the job MiB | seconds |")
-    print("| --- | --- | --- | --- |")
-    for job in ("baseline", "integrated_gradients(64)", "smoothgrad(50)"):
-        out = subprocess.run([sys.executable, __file__, "--rss-child", job, "--rss-images",
-                              str(n_images)], capture_output=True, text=True, check=True).stdout.split()
-        print(f"| {job} | {out[-3]} | {out[-2]} | {out[-1]} |", flush=True)
+    print("| job | images | forward+backward passes | RSS with the model built MiB "
+          "| peak RSS during the job MiB | seconds |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    passes = {"baseline": 1, "integrated_gradients": steps + 1, "smoothgrad": steps}
+    for job in ("baseline", "integrated_gradients", "smoothgrad"):
+        for n_images in counts:
+            out = subprocess.run([sys.executable, __file__, "--rss-child", job, "--rss-images",
+                                  str(n_images), "--rss-steps", str(steps), "--rss-batch",
+                                  str(batch)], capture_output=True, text=True,
+                                 check=True).stdout.split()
+            print(f"| {job} | {n_images} | {passes[job] * n_images} | {out[-3]} | {out[-2]} | "
+                  f"{out[-1]} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-an8flower", action="store_true")
+    parser.add_argument("--skip-batch-one", action="store_true")
     parser.add_argument("--skip-vgg16", action="store_true")
     parser.add_argument("--vgg16-repeats", type=int, default=2,
                         help="rounds of the single-pass VGG16 rows (default 2)")
     parser.add_argument("--vgg16-max-units", type=float, default=20,
                         help="skip VGG16 rows costing more floors per image (default 20)")
-    parser.add_argument("--rss-images", type=int, default=4,
-                        help="images in the VGG16 memory runs (default 4; the peak is set by "
-                             "the internal batch, not by the number of images)")
+    parser.add_argument("--rss-images", type=int, nargs="+", default=[1, 4],
+                        help="image counts of the VGG16 memory runs (default 1 4: the peak is "
+                             "set by the internal batch, not by the number of images)")
+    parser.add_argument("--rss-steps", type=int, default=16,
+                        help="IG steps and SmoothGrad samples of the memory runs (default 16)")
+    parser.add_argument("--rss-batch", type=int, default=16,
+                        help="internal batch of the memory runs (default 16)")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's "
+                             "choice); 1 makes CPU times steadier on a loaded, shared machine")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        rss_child(args.rss_child, args.rss_images)
+        rss_child(args.rss_child, args.rss_images[0], args.rss_steps, args.rss_batch)
         return
     import xaikit  # noqa: F401
 
-    print("# bench_attribution: ratios to the compiled forward+backward floor, and to tf-keras-vis")
+    set_threads(args.threads)
+    print("# bench_attribution: ratios to the compiled forward+backward floor, and to tf-keras-vis; "
+          f"load average {tuple(round(v, 1) for v in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"TensorFlow threads: {args.threads or 'default'}")
+    if not args.skip_batch_one:
+        batch_one(args.repeats)
     if not args.skip_an8flower:
         bench("an8flower vgg_mini, 112 px", *an8flower_setting(), args.repeats, max_units=100)
     if not args.skip_vgg16:
         bench("VGG16(weights=None), 224 px", *vgg16_setting(), args.vgg16_repeats,
               max_units=args.vgg16_max_units, heavy_units=1)
     if not args.skip_rss:
-        rss_table(args.rss_images)
+        rss_table(args.rss_images, args.rss_steps, args.rss_batch)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,21 @@ def tiny_net_gradient(points):
     return ((points @ W1.T + b1 > 0) * w2) @ W1
 
 
+# %% [markdown]
+# A hand-derived gradient deserves a check that can fail: central finite differences. The
+# network is piecewise linear, so away from a kink they are exact up to float64 rounding
+# (about $10^{-16} / h$ with the step $h = 10^{-6}$).
+
+# %%
+h = 1e-6
+test_points = np.random.default_rng(1).uniform(-1.0, 1.0, size=(200, 2))
+finite = np.stack([(tiny_net(test_points + h * e) - tiny_net(test_points - h * e)) / (2 * h)
+                   for e in np.eye(2)], axis=1)
+result("tiny_net_gradient_vs_finite_differences",
+       float(np.abs(finite - tiny_net_gradient(test_points)).max()), check=exact(0.0, atol=1e-6),
+       note="max over 200 random points of |central difference - hand-derived gradient|")
+
+
 # %%
 n_grid = 41 if fast_mode() else 161
 axis = np.linspace(-1.0, 1.0, n_grid)
@@ -155,8 +170,9 @@ figure(fig, "fig_locality", caption="Local explanations (gradients, black) diffe
        "to input; a global linear surrogate (gold) gives one direction for all inputs.")
 
 # %%
-result("local_vs_global_max_angle_deg", float(angles.max()),
-       note="largest angle between a local gradient and the global surrogate direction", check=recorded(rtol=0.01))
+result("local_vs_global_max_angle_deg", float(angles.max()), check=recorded(rtol=1e-3),
+       note="largest angle between a local gradient and the global surrogate direction "
+            "(a closed-form computation: only float rounding and the grid move it)")
 
 # %% [markdown]
 # ## 1.4 The survey's four-way taxonomy
@@ -181,14 +197,14 @@ result("local_vs_global_max_angle_deg", float(angles.max()),
 TAXONOMY = {
     "Data characteristics\nand rule processing": ["feature selection", "rule extraction",
                                                   "rule-embedded networks"],
-    "Model internal\nspace analysis": ["activation maximisation (later)",
+    "Model internal\nspace analysis": ["activation maximisation (lesson 12)",
                                        "deconvnet (lesson 4)", "occlusion (lesson 3)",
                                        "LIME (lesson 6)"],
     "Explaining\nthe predictions": ["saliency, class models (lesson 2)",
                                     "SmoothGrad, IG (lesson 4)", "CAM, Grad-CAM (lesson 5)",
                                     "SHAP (6); LRP, DeepLIFT (7)"],
-    "Model\ninterpretation": ["surrogate models (later)", "explanatory graphs",
-                              "interpretable CNNs"],
+    "Model\ninterpretation": ["surrogate models (lesson 14)", "explanatory graphs",
+                              "interpretable CNNs (lesson 15)"],
 }
 
 
@@ -239,10 +255,6 @@ table([dict(zip(COLUMNS, row)) for row in TABLE1], "table1_feature_importance",
       caption="Table 1 of Zhang et al. (2019): feature importance methods comparison, with "
               "the lesson of this kit that implements each method.")
 
-# %%
-result("table1_methods", len(TABLE1), paper=6,
-       note="rows of the survey's Table 1, transcribed property by property", check=exact(6))
-
 # %% [markdown]
 # > **Paper vs here.** The table above is the survey's Table 1 cell for cell; the last column
 # > is ours. Two of its entries deserve a second look, and later lessons measure them:
@@ -283,15 +295,19 @@ LESSONS = [
      "local, model-agnostic"),
     ("07", "Relevance propagation", "LRP (Bach et al. 2015), DeepLIFT (Shrikumar et al. 2017)",
      "local, modified backward pass"),
-    ("08+", "Evaluating explanations",
-     "sanity checks, ROAR / KAR, deletion and insertion (AOPC), localisation, feature coverage",
+    ("08", "Sanity checks", "model and data randomisation tests, input invariance",
      "evaluation"),
-    ("08+", "Interpreting the model",
-     "activation maximisation, Network Dissection, concept vectors, surrogates, prototypes",
-     "global, post-hoc"),
+    ("09", "Ground truth", "localisation against known objects and parts, feature coverage",
+     "evaluation"),
+    ("10", "Faithfulness", "deletion and insertion (AOPC), ROAR / KAR", "evaluation"),
+    ("11", "Robustness", "stability of explanations under small perturbations", "evaluation"),
+    ("12", "Units", "activation maximisation, feature-map projections", "global, post-hoc"),
+    ("13", "Dissection", "Network Dissection", "global, post-hoc"),
+    ("14", "Concepts", "concept vectors (TCAV), surrogates, prototypes", "global, post-hoc"),
+    ("15", "By design", "interpretable-by-design models", "ante-hoc"),
 ]
 table([dict(zip(["Lesson", "Topic", "Techniques", "Kind"], row)) for row in LESSONS],
-      "lesson_map", caption="Which lesson covers which technique (08+ = later lessons).")
+      "lesson_map", caption="Which lesson covers which technique.")
 
 # %% [markdown]
 # ## 1.7 Exercise: the exact explanation of a linear model
@@ -305,22 +321,23 @@ table([dict(zip(["Lesson", "Topic", "Techniques", "Kind"], row)) for row in LESS
 # %%
 def linear_attribution(weights, inputs, baseline=0.0):
     """Return phi of shape (N, D) with phi[n, i] = weights[i] * (inputs[n, i] - baseline[i])."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("01.linear_attribution", linear_attribution)
 
 # %% [markdown]
 # When your function passes, convince yourself of completeness: each row of
-# `linear_attribution(w, X, x_bar)` sums to `f(X) - f(x_bar)`. Here is that check with the
-# formula written out:
+# `linear_attribution(w, X, x_bar)` sums to `f(X) - f(x_bar)`. For a linear model this is
+# algebra, not an experiment (the sum telescopes to $w^\top (x - \bar x)$), so the lesson
+# prints it rather than checking it; lessons 4 and 7 measure completeness where it can fail.
 
 # %%
 rng = np.random.default_rng(0)
 X = rng.uniform(-1.0, 1.0, size=(8, 3))
 phi_batch = w[None, :] * (X - x_bar)
-gap = np.abs(phi_batch.sum(axis=1) - (f(X) - f(x_bar))).max()
-result("linear_completeness_gap", float(gap), paper=0.0, note="max over 8 inputs of |sum_i phi_i - (f(x) - f(x_bar))|", check=exact(0.0, atol=1e-12))
+print("max |sum_i phi_i - (f(x) - f(x_bar))| over 8 inputs:",
+      np.abs(phi_batch.sum(axis=1) - (f(X) - f(x_bar))).max())
 
 # %% [markdown]
 # ## Summary
@@ -350,3 +367,12 @@ result("linear_completeness_gap", float(gap), paper=0.0, note="max over 8 inputs
 #    gradient-based saliency maps of a CNN?
 # 4. Name one question about a CNN that only a global method can answer, and one that only a
 #    local method can answer.
+#
+# ## References
+#
+# - Zhang, W., Cai, L., Chen, M. & Wang, N. (2019). Progress in interpretability research of convolutional neural networks. MobiCASE 2019, Springer LNICST 290. doi:10.1007/978-3-030-28468-8_12.
+# - Chen, J., Song, L., Wainwright, M. J. & Jordan, M. I. (2018). Learning to explain: An information-theoretic perspective on model interpretation. ICML 2018. arXiv:1802.07814.
+# - Oramas, J. (2019). Model interpretation and explanation for deep neural networks (lecture slides). Course seed `002`.
+# - Kim, B. (2019). Interpretable deep learning (lecture slides, KAIST / SI Analytics). Course seed `004`.
+# - Bau, D., Zhou, B., Khosla, A., Oliva, A. & Torralba, A. (2017). Network dissection: Quantifying interpretability of deep visual representations. CVPR 2017. arXiv:1704.05796.
+# - Buolamwini, J. & Gebru, T. (2018). Gender shades: Intersectional accuracy disparities in commercial gender classification. FAT* 2018, PMLR 81.

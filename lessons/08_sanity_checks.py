@@ -516,7 +516,7 @@ result("emprt_gradient", float(emprt["gradient"].mean()), check=recorded(rtol=0.
 # %%
 def cascade_maps(model, images, targets, layer_names, explain, reinitialise):
     """Return the maps before and after each cumulative re-initialisation, (K + 1, N, H, W)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("08.cascade_maps", cascade_maps)
@@ -530,7 +530,7 @@ check("08.cascade_maps", cascade_maps)
 # %%
 def spearman_abs_similarity(maps_a, maps_b):
     """Return the rank correlation of |maps_a[i]| and |maps_b[i]| for each i, shape (N,)."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("08.spearman_abs", spearman_abs_similarity)
@@ -545,7 +545,7 @@ check("08.spearman_abs", spearman_abs_similarity)
 # %%
 def compensated_bias(kernel, bias, shift):
     """Return the (K,) bias that compensates the constant input shift."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("08.compensated_bias", compensated_bias)

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from xaikit.attribution import integrated_gradients, lrp
+from xaikit.attribution import completeness_gap, integrated_gradients, lrp_details
 from xaikit.core.shift import shift_compensated_model
 from xaikit.metrics.axioms import INVARIANCE_TOLERANCE, completeness, input_invariance
 
@@ -116,10 +116,11 @@ def test_shifts_that_cannot_be_compensated_get_a_clear_error():
 
 def test_completeness_reports_the_gaps_the_methods_report():
     model = _mlp(2)
-    maps, gap = integrated_gradients(model, IMAGES, steps=8, return_gap=True)
-    np.testing.assert_allclose(completeness(model, IMAGES, maps), gap, atol=1e-5)
+    maps = integrated_gradients(model, IMAGES, steps=8)
+    np.testing.assert_allclose(completeness(model, IMAGES, maps),
+                               completeness_gap(model, IMAGES, maps), atol=1e-5)
     np.testing.assert_allclose(completeness(model, IMAGES, "deeplift"), 0.0, atol=1e-4)
-    details = lrp(model, IMAGES, epsilon=0.0, return_details=True)
+    details = lrp_details(model, IMAGES, epsilon=0.0)
     np.testing.assert_allclose(completeness(model, IMAGES, details.maps, baseline=None),
                                -details.absorbed, atol=1e-4)
 

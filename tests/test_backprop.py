@@ -1,4 +1,4 @@
-"""Deconvnet and guided backprop: the ReLU rules on Kim's worked example, model safety."""
+"""Deconvnet and guided backprop: the ReLU rules on Kim's worked example, ReLU6, model safety."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from xaikit.attribution import deconvnet, gradient, guided_backprop
-from xaikit.attribution.backprop import modified_backprop
-from xaikit.core import relu_override_model
+from xaikit.core.gradients import rule_gradients
+from xaikit.core.surgery import relu_override_model
 
 # Kim (2019), "Interpretable Deep Learning", slides "Review: Backpropagation at ReLU" and "Deconvnet"
 FORWARD = np.array([[1, -1, 5], [2, -5, -7], [-3, 2, 4]], np.float32)  # f, the ReLU input
@@ -45,11 +45,50 @@ def test_worked_relu_example_matches_kims_slides(form):
     backprop = gradient(model, image, 0)[0, :, :, 0]
     np.testing.assert_array_equal(backprop, EXPECTED["backprop"])
     for rule in ("deconvnet", "guided_backprop"):
-        got = modified_backprop(model, image, 0, rule=rule)[0, :, :, 0]
+        got = rule_gradients(model, image, 0, rule=rule)[0][0, :, :, 0]
         np.testing.assert_array_equal(got, EXPECTED[rule], err_msg=rule)
     signed = guided_backprop(model, image, 0, signed=True, per_channel=True)[0, :, :, 0]
     np.testing.assert_array_equal(signed, EXPECTED["guided_backprop"])
     np.testing.assert_array_equal(deconvnet(model, image, 0)[0], np.abs(EXPECTED["deconvnet"]))
+
+
+# ReLU6 (MobileNet, EfficientNet-Lite): the guided rule keeps ReLU6's own gradient mask
+# [0 < f < 6], so a unit saturated at 6 passes nothing back; deconvnet ignores the forward pass.
+RELU6_FORWARD = np.array([[1, -1, 7], [2, -5, 6.5], [-3, 2, 4]], np.float32)
+RELU6_EXPECTED = {
+    "backprop": [[-2, 0, 0], [6, 0, 0], [0, -1, 3]],
+    "deconvnet": [[0, 3, 0], [6, 0, 1], [2, 0, 3]],
+    "guided_backprop": [[0, 0, 0], [6, 0, 0], [0, 0, 3]],
+}
+
+
+@pytest.mark.parametrize("form", ["ReLU(max_value=6)", "Activation('relu6')",
+                                  "Conv2D(activation='relu6')"])
+def test_relu6_rules_keep_its_own_gradient_mask(form):
+    inputs = keras.Input((3, 3, 1))
+    if form == "ReLU(max_value=6)":
+        x = keras.layers.ReLU(max_value=6)(inputs)
+    elif form == "Activation('relu6')":
+        x = keras.layers.Activation("relu6")(inputs)
+    else:
+        x = keras.layers.Conv2D(1, 1, activation="relu6", kernel_initializer="ones")(inputs)
+    score = keras.layers.Dense(1, use_bias=False, name="logits")
+    model = keras.Model(inputs, score(keras.layers.Flatten()(x)))
+    score.set_weights([UPSTREAM.reshape(9, 1)])
+    image = RELU6_FORWARD[None, :, :, None]
+    np.testing.assert_array_equal(gradient(model, image, 0)[0, :, :, 0], RELU6_EXPECTED["backprop"])
+    for rule in ("deconvnet", "guided_backprop"):
+        got = rule_gradients(model, image, 0, rule=rule)[0][0, :, :, 0]
+        np.testing.assert_array_equal(got, RELU6_EXPECTED[rule], err_msg=rule)
+    forward = relu_override_model(model, "guided_backprop")(image)
+    np.testing.assert_allclose(forward, model(image), rtol=1e-6)
+
+
+def test_a_relu_with_another_cap_needs_the_opt_in():
+    inputs = keras.Input((3, 3, 1))
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.ReLU(max_value=3)(inputs)))
+    with pytest.raises(ValueError, match=r"ReLU\(max_value=3"):
+        relu_override_model(keras.Model(inputs, out), "guided_backprop")
 
 
 def _small_cnn(activation: str = "relu") -> keras.Model:

@@ -166,7 +166,7 @@ def test_score_cam_peaks_where_the_evidence_is():
     peaks = np.array([np.unravel_index(m.argmax(), m.shape) for m in maps])
     assert ((peaks[:, 0] >= 4) & (peaks[:, 0] < 8) & (peaks[:, 1] >= 10) & (peaks[:, 1] < 14)).all()
     assert (inside > 1.5 * outside).all()
-    logit_maps = score_cam(model, images, 0, softmax=False)
+    logit_maps = score_cam(model, images, 0, on="logits")
     np.testing.assert_allclose(logit_maps[:, 10:12, 2:4], 0.0, atol=1e-6)
     np.testing.assert_allclose(score_cam(model, images, 0, batch_size=3), maps, rtol=1e-6, atol=1e-7)
 
@@ -227,7 +227,8 @@ def test_agrees_with_tf_keras_vis(pool):
 def test_sequential_functional_and_nested_give_identical_maps(three_forms):
     images = _images(3, seed=5)
     for name in ("cam", "grad_cam", "grad_cam_pp", "layer_cam", "score_cam", "guided_grad_cam"):
-        maps = {form: explain(model, images, name, [1, 2, 3]) for form, model in three_forms.items()}
+        maps = {form: explain(model, images, [1, 2, 3], method=name)
+                for form, model in three_forms.items()}
         assert np.abs(maps["functional"]).max() > 0, name
         for form in ("sequential", "nested"):
             np.testing.assert_allclose(maps[form], maps["functional"], rtol=1e-5, atol=1e-6,

@@ -8,7 +8,12 @@ For each method, on the model kinds it declares in the registry (``supports``):
   stochastic methods are reproducible from their seed and independent of ``batch_size``;
 - the output is a float (N, H, W) or (N, H, W, C) array of finite values;
 - a subclassed model (the same layers called in ``call``) gives the functional model's maps for
-  methods that declare ``"subclassed"``, and a TypeError naming the problem for the others.
+  methods that declare ``"subclassed"``, and a TypeError naming the problem for the others;
+- the one vocabulary (:mod:`xaikit.base.vocabulary`): every method takes ``output``, ``on`` and
+  ``batch_size`` (default ``BATCH_SIZE``), stochastic ones ``seed``; ``output=`` picks one output of
+  a two-output model (by index or name) and gives that head's maps; every value of ``on`` either
+  works or, where the registry says the method does not define it, raises a ValueError;
+- one return type: no ``return_*`` flags, and an array whatever any boolean option says.
 Methods added by other modules are covered automatically when they register.
 """
 
@@ -21,6 +26,7 @@ import numpy as np
 import pytest
 
 from xaikit.attribution import INFO, explain
+from xaikit.base.vocabulary import BASELINES, BATCH_SIZE, ON
 
 SIZE, CLASSES = 12, 3
 IMAGES = np.random.default_rng(0).random((5, SIZE, SIZE, 3), dtype=np.float32)
@@ -102,7 +108,7 @@ def _options(name: str) -> dict:
 
 
 def _run(name: str, model: keras.Model, images: np.ndarray, **options) -> np.ndarray:
-    return explain(model, images, name, targets=None, **{**_options(name), **options})
+    return explain(model, images, None, method=name, **{**_options(name), **options})
 
 
 def _check_output(maps: np.ndarray, n_images: int) -> None:
@@ -152,5 +158,76 @@ def test_subclassed_model_gives_the_functional_maps_or_a_clear_error(name, model
         with pytest.raises(TypeError, match="subclassed model without a layer graph"):
             _run(name, models["subclassed"], IMAGES[:2])
         return
-    maps = _run(name, models["subclassed"], IMAGES[:2])
-    _close(_run(name, models["logits"], IMAGES[:2]), maps, "subclassed vs functional")
+    # a subclassed model is explained as called (here: logits), whatever on= says
+    maps = _run(name, models["subclassed"], IMAGES[:2], on="logits")
+    _close(_run(name, models["logits"], IMAGES[:2], on="logits"), maps, "subclassed vs functional")
+
+
+# --------------------------------------------------------------------------------- vocabulary
+def _two_outputs() -> tuple[keras.Model, keras.Model]:
+    """A two-output model (heads "head_a" with 2 classes, "head_b" with 3) and the single-output
+    model of head b built from the same layers."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = inputs
+    for layer in _conv_layers():
+        x = layer(x)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    head_a = keras.layers.Activation("softmax", name="head_a")(keras.layers.Dense(2)(pooled))
+    logits_b = keras.layers.Dense(CLASSES, name="logits_b")(pooled)
+    head_b = keras.layers.Activation("softmax", name="head_b")(logits_b)
+    return keras.Model(inputs, [head_a, head_b], name="two"), keras.Model(inputs, head_b)
+
+
+@pytest.fixture(scope="module")
+def two_outputs() -> tuple[keras.Model, keras.Model]:
+    return _two_outputs()
+
+
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_method_speaks_the_one_vocabulary(name):
+    info = INFO[name]
+    parameters = inspect.signature(info.function).parameters
+    for option in ("output", "on", "batch_size"):
+        assert option in parameters, f"{name} takes no {option}="
+        assert parameters[option].kind is inspect.Parameter.KEYWORD_ONLY, option
+    assert parameters["batch_size"].default == BATCH_SIZE
+    assert parameters["output"].default is None
+    assert parameters["on"].default in info.on
+    assert ("seed" in parameters) == info.stochastic or "baseline" in parameters
+    assert list(parameters)[:3] == ["model", "images", "targets"]
+    assert not [p for p in parameters if p.startswith("return_")], "a flag changes the return type"
+    assert info.function.__annotations__["return"] in ("np.ndarray", np.ndarray)
+    baseline = parameters.get("baseline")
+    if baseline is not None and isinstance(baseline.default, str):
+        assert baseline.default in (*BASELINES, "segment_mean"), baseline.default
+
+
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_output_selects_one_output_of_a_two_output_model(name, two_outputs):
+    two, single = two_outputs
+    expected = _run(name, single, IMAGES[:2])
+    _close(expected, _run(name, two, IMAGES[:2], output="head_b"), "output by name")
+    _close(expected, _run(name, two, IMAGES[:2], output=1), "output by index")
+    with pytest.raises(ValueError, match="has 2 outputs"):
+        _run(name, two, IMAGES[:2])
+
+
+@pytest.mark.filterwarnings("ignore:explaining post-softmax probabilities")
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_every_value_of_on_works_or_is_refused_clearly(name, models):
+    for on in ON:
+        if on in INFO[name].on:
+            _check_output(_run(name, models["functional"], IMAGES[:2], on=on), 2)
+        else:
+            with pytest.raises(ValueError, match=f"on='{on}' is not allowed"):
+                _run(name, models["functional"], IMAGES[:2], on=on)
+
+
+@pytest.mark.parametrize("name", sorted(INFO))
+def test_no_boolean_option_changes_the_return_type(name, models):
+    parameters = inspect.signature(INFO[name].function).parameters
+    flags = [p for p, spec in parameters.items() if isinstance(spec.default, bool)]
+    for flag in flags:
+        maps = _run(name, models["functional"], IMAGES[:1], **{flag: not parameters[flag].default})
+        assert isinstance(maps, np.ndarray) and maps.dtype.kind == "f", flag

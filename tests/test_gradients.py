@@ -10,6 +10,7 @@ import pytest
 
 from xaikit import viz
 from xaikit.attribution import (
+    completeness_gap,
     gradient,
     gradient_x_input,
     integrated_gradients,
@@ -17,8 +18,9 @@ from xaikit.attribution import (
     saliency,
     smoothgrad,
 )
-from xaikit.attribution.gradients import baseline_images, quadrature
+from xaikit.attribution.gradients import quadrature
 from xaikit.core import explained_model
+from xaikit.core.baselines import baseline_images
 
 
 def _smooth_model(softmax: bool = True) -> keras.Model:
@@ -111,7 +113,8 @@ def test_integrated_gradients_completeness_on_a_zoo_model():
     images = load("digits", split="test", fast=True).images[:8]
     logits = explained_model(model)
     for rule in ("trapezoid", "riemann_mid"):
-        maps, gap = integrated_gradients(model, images, steps=64, rule=rule, return_gap=True)
+        maps = integrated_gradients(model, images, steps=64, rule=rule)
+        gap = completeness_gap(model, images, maps)
         classes = logits(images).numpy().argmax(1)
         rows = np.arange(len(images))
         difference = logits(images).numpy()[rows, classes] - logits(0 * images).numpy()[rows, classes]
@@ -124,7 +127,8 @@ def test_integrated_gradients_completeness_for_every_baseline(baseline):
     model = _smooth_model()
     if baseline == "array":
         baseline = RNG.random((6, 6, 2), dtype=np.float32)
-    maps, gap = integrated_gradients(model, SMALL, 2, baseline=baseline, steps=64, return_gap=True)
+    maps = integrated_gradients(model, SMALL, 2, baseline=baseline, steps=64)
+    gap = completeness_gap(model, SMALL, maps, 2, baseline=baseline)
     logits = explained_model(model)
     start = baseline_images(SMALL, baseline)
     difference = logits(SMALL).numpy()[:, 2] - logits(start).numpy()[:, 2]
@@ -133,9 +137,9 @@ def test_integrated_gradients_completeness_for_every_baseline(baseline):
 
 
 def test_baseline_errors():
-    with pytest.raises(ValueError, match="allowed: 'black', 'mean', 'blurred', 'random'"):
+    with pytest.raises(ValueError, match="allowed: 'black', 'grey', 'mean', 'blurred', 'random'"):
         baseline_images(SMALL, "white")
-    with pytest.raises(ValueError, match="expected"):
+    with pytest.raises(ValueError, match="does not broadcast"):
         baseline_images(SMALL, np.zeros((5, 5, 2)))
 
 

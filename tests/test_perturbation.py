@@ -53,7 +53,7 @@ def _inside(index, shape=(SIZE, SIZE)):
 def test_occlusion_extremes_sit_on_the_evidence_square():
     model, images = square_model(), square_images()
     drop = occlusion(model, images, 0, patch=6, stride=3)
-    probability = occlusion(model, images, 0, patch=6, stride=3, output="probability")
+    probability = occlusion(model, images, 0, patch=6, stride=3, panel="probability")
     for n in range(len(images)):
         assert _inside(drop[n].argmax())
         assert _inside(probability[n].argmin())
@@ -65,7 +65,7 @@ def test_occlusion_with_one_pixel_patches_recovers_an_additive_model():
     inputs = keras.Input((6, 6, 2))
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
     images = np.random.default_rng(1).random((2, 6, 6, 2), dtype=np.float32)
-    drop = occlusion(model, images, 1, patch=1, stride=1, fill="zero")
+    drop = occlusion(model, images, 1, patch=1, stride=1, baseline="black")
     kernel = model.get_weights()[0][:, 1].reshape(6, 6, 2)
     np.testing.assert_allclose(drop, (images * kernel).sum(axis=-1), atol=1e-5)
 
@@ -79,24 +79,23 @@ def test_overlapping_patches_are_averaged_and_cover_every_pixel():
     image = np.random.default_rng(2).random((1, 10, 10, 1), dtype=np.float32)
     drops = (image[0, ..., 0] * model.get_weights()[0][:, 0].reshape(10, 10) * boxes).sum(axis=(1, 2))
     expected = (drops[:, None, None] * boxes).sum(axis=0) / boxes.sum(axis=0)
-    np.testing.assert_allclose(occlusion(model, image, 0, patch=4, stride=3, fill="zero")[0],
+    np.testing.assert_allclose(occlusion(model, image, 0, patch=4, stride=3, baseline="black")[0],
                                expected, atol=1e-5)
 
 
 def test_occlusion_label_and_activation_panels():
     model, images = square_model(weight=0.05), square_images(1)
     model.get_layer("logits").bias.assign([0.0, 0.1])  # label 1 once the square is hidden
-    labels = occlusion(model, images, 0, patch=6, stride=6, fill="zero", output="label")
-    expected = np.zeros((SIZE, SIZE), np.int64)
+    labels = occlusion(model, images, 0, patch=6, stride=6, baseline="black", panel="label")
+    expected = np.zeros((SIZE, SIZE), np.float32)
     expected[SQUARE] = 1
-    assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels[0], expected)
     keras.utils.set_random_seed(5)
     inputs = keras.Input((SIZE, SIZE, 3))
     features = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
     head = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(features))
     cnn = keras.Model(inputs, head)
-    whole = occlusion(cnn, images, 0, patch=SIZE, output="activation", layer="conv", channel=2)
+    whole = occlusion(cnn, images, 0, patch=SIZE, panel="activation", layer="conv", channel=2)
     occluded = images * 0 + 0.5
     expected = keras.Model(inputs, features)(occluded).numpy()[0, ..., 2].sum()
     np.testing.assert_allclose(whole, expected, rtol=1e-5)
@@ -139,15 +138,15 @@ def test_bad_inputs_get_clear_errors():
     model, images = square_model(), square_images(1)
     with pytest.raises(ValueError, match="larger than the images"):
         occlusion(model, images, patch=SIZE + 1)
-    with pytest.raises(ValueError, match="fill='purple' is not allowed"):
-        occlusion(model, images, fill="purple")
-    with pytest.raises(ValueError, match="output='heat' is not allowed"):
-        occlusion(model, images, output="heat")
+    with pytest.raises(ValueError, match="baseline='purple' is not allowed"):
+        occlusion(model, images, baseline="purple")
+    with pytest.raises(ValueError, match="panel='heat' is not allowed"):
+        occlusion(model, images, panel="heat")
     with pytest.raises(ValueError, match="does not broadcast"):
-        occlusion(model, images, fill=np.zeros(5))
-    with pytest.raises(ValueError, match="output='activation' only"):
+        occlusion(model, images, baseline=np.zeros(5))
+    with pytest.raises(ValueError, match="panel='activation' only"):
         occlusion(model, images, channel=1)
-    with pytest.raises(ValueError, match="p=0 keeps no cell"):
+    with pytest.raises(ValueError, match=r"p=0.0 must be a finite number in \(0.0, 1.0\]"):
         rise(model, images, p=0.0)
     with pytest.raises(ValueError, match="n_masks"):
         rise(model, images, n_masks=0)

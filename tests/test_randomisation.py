@@ -103,8 +103,12 @@ def test_compiled_functions_are_traced_once_and_see_the_new_weights():
     head = cached(twin, ("explained", "logits", None), lambda: None)
     rewritten = cached(twin, ("relu_override", "guided_backprop", "logits", None, False),
                        lambda: None)
-    assert batching.gradient_function(rewritten).experimental_get_tracing_count() == 1
-    assert head is not None
+    gradient = batching.gradient_function(rewritten)  # a concrete function: traced once
+    assert head is not None and gradient is not None
+    cascading_randomisation(model, IMAGES, {"gbp": guided_backprop}, similarities=("spearman_abs",),
+                            seed=6)
+    assert cached(model, ("randomisation_copy",), lambda: None) is twin
+    assert batching.gradient_function(rewritten) is gradient, "a second cascade traced again"
     fresh = copy_model(model)
     layers = weighted_layers(fresh)
     targets = result.maps["gbp"][0] is not None and model(IMAGES).numpy().argmax(-1)

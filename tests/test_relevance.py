@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from xaikit.attribution import deep_taylor, deeplift, gradient, lrp
+from xaikit.attribution import deep_taylor, deeplift, deeplift_details, gradient, lrp, lrp_details
 
 IMAGES = np.random.default_rng(0).random((4, 12, 12, 3), dtype=np.float32)
 
@@ -50,7 +50,7 @@ def _logits(model, images):
 @pytest.mark.parametrize("rule", ["epsilon", "alpha_beta", "zplus"])
 def test_lrp_conserves_relevance_on_a_bias_free_net(rule):
     model = _cnn(bias=False)
-    details = lrp(model, IMAGES, 2, rule=rule, epsilon=0.0, return_details=True)
+    details = lrp_details(model, IMAGES, 2, rule=rule, epsilon=0.0)
     logits = _logits(model, IMAGES)[:, 2]
     np.testing.assert_allclose(details.score, logits, rtol=1e-5)
     np.testing.assert_allclose(details.total, logits, atol=1e-4 * max(1.0, np.abs(logits).max()))
@@ -59,7 +59,7 @@ def test_lrp_conserves_relevance_on_a_bias_free_net(rule):
 
 def test_lrp_zero_equals_gradient_times_input_on_a_bias_free_relu_net():
     model = _cnn(bias=False)
-    relevance = lrp(model, IMAGES, 1, epsilon=0.0, return_details=True).relevance
+    relevance = lrp_details(model, IMAGES, 1, epsilon=0.0).relevance
     expected = gradient(model, IMAGES, 1) * IMAGES
     np.testing.assert_allclose(relevance, expected, atol=1e-5 * np.abs(expected).max())
 
@@ -70,7 +70,7 @@ def test_lrp_reports_the_share_absorbed_by_the_bias():
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
     kernel, bias = model.get_weights()
     model.set_weights([kernel, np.array([0.7, -0.3], "float32")])
-    details = lrp(model, IMAGES[:2, :4, :4, :1], 0, epsilon=0.0, return_details=True)
+    details = lrp_details(model, IMAGES[:2, :4, :4, :1], 0, epsilon=0.0)
     np.testing.assert_allclose(details.absorbed, 0.7, atol=1e-5)
     np.testing.assert_allclose(details.relevance[..., 0].reshape(2, -1),
                                IMAGES[:2, :4, :4, 0].reshape(2, -1) * kernel[:, 0], atol=1e-6)
@@ -78,14 +78,14 @@ def test_lrp_reports_the_share_absorbed_by_the_bias():
 
 def test_lrp_on_a_biased_net_does_not_conserve_and_says_how_much():
     model = _cnn(bias=True)
-    details = lrp(model, IMAGES, 0, return_details=True)
+    details = lrp_details(model, IMAGES, 0)
     np.testing.assert_allclose(details.score - details.total, details.absorbed, atol=1e-6)
     assert np.abs(details.absorbed).max() > 1e-3
 
 
 def test_contrastive_targets_conserve_the_score_difference():
     model = _cnn(bias=False)
-    details = lrp(model, IMAGES, (0, 3), epsilon=0.0, return_details=True)
+    details = lrp_details(model, IMAGES, (0, 3), epsilon=0.0)
     logits = _logits(model, IMAGES)
     np.testing.assert_allclose(details.total, logits[:, 0] - logits[:, 3], atol=1e-4)
 
@@ -105,9 +105,9 @@ def test_deep_taylor_is_zplus_with_zb_at_the_pixels_and_conserves():
 
 def test_gamma_rule_moves_towards_positive_contributions():
     model = _cnn(bias=False)
-    eps = lrp(model, IMAGES, 1, epsilon=0.0, return_details=True).relevance
-    gamma = lrp(model, IMAGES, 1, rule="gamma", gamma=100.0, return_details=True).relevance
-    zplus = lrp(model, IMAGES, 1, rule="zplus", return_details=True).relevance
+    eps = lrp_details(model, IMAGES, 1, epsilon=0.0).relevance
+    gamma = lrp_details(model, IMAGES, 1, rule="gamma", gamma=100.0).relevance
+    zplus = lrp_details(model, IMAGES, 1, rule="zplus").relevance
     assert np.abs(gamma - zplus).mean() < np.abs(eps - zplus).mean()
 
 
@@ -116,7 +116,7 @@ def test_deeplift_sums_to_delta(baseline):
     model = _cnn(bias=True)
     reference = (np.random.default_rng(3).random(IMAGES.shape, dtype=np.float32)
                  if baseline == "random" else baseline)
-    details = deeplift(model, IMAGES, 2, baseline=reference, return_details=True)
+    details = deeplift_details(model, IMAGES, 2, baseline=reference)
     logits = _logits(model, IMAGES)[:, 2]
     expected = logits - _logits(model, np.broadcast_to(np.float32(reference), IMAGES.shape))[:, 2]
     np.testing.assert_allclose(details.score, expected, rtol=1e-5, atol=1e-6)

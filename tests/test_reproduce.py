@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +68,26 @@ def test_a_failing_lesson_does_not_stop_the_others(run):
         "ValueError: the answer is not 41 (code cell 2)")
 
 
+def _kernels() -> set[int]:
+    """Process ids of the ipykernels this test process started (its children)."""
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    pids = {int(pid) for pid in children.read_text().split()} if children.exists() else set()
+    alive = set()
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ipykernel" in command:
+            alive.add(pid)
+    return alive
+
+
+def test_every_lesson_kernel_is_shut_down(run):
+    """Lessons run one after another; a kernel left behind per lesson holds ~1 GB each."""
+    assert not _kernels()
+
+
 def test_figures_tables_results_and_notebooks_are_collected(run):
     root, report = run
     passing = report.lessons[0]
@@ -77,6 +99,7 @@ def test_figures_tables_results_and_notebooks_are_collected(run):
     notebook = json.loads((root / "out" / "01_passing.ipynb").read_text())
     outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 1, "figure shown once"
+    assert not [o for o in outputs if "Outcome(" in json.dumps(o)], "result() is not echoed twice"
     assert not [o for o in outputs if o.get("name") == "stderr"], "no progress bars, warnings"
     failed = json.loads((root / "out" / "02_failing.ipynb").read_text())
     assert any(o["output_type"] == "error" for c in failed["cells"] if c["cell_type"] == "code"

@@ -463,21 +463,21 @@ def test_grader_refuses_without_complete_confinement(tmp_path, monkeypatch):
 
 
 def test_kit_copy_has_no_oracles_and_no_forbidden_implementation():
-    folder = kit_copy(["xaikit.metrics.localisation.box_iou"])
+    folder = kit_copy(["xaikit.metrics.ground_truth.box_iou"])
     package = folder / "xaikit"
     assert (package / "exercises" / "registry.py").is_file()
     assert not list((package / "exercises").glob("lesson[0-9]*.py"))
     assert not list(package.rglob("lesson[0-9]*.pyc"))
     assert not (package / "grading" / "grader.py").exists()
     assert (package / "grading" / "sandbox" / "child.py").is_file()
-    tree = ast.parse((package / "metrics" / "localisation.py").read_text(encoding="utf-8"))
+    tree = ast.parse((package / "metrics" / "ground_truth.py").read_text(encoding="utf-8"))
     bodies = {node.name: node.body for node in tree.body if isinstance(node, ast.FunctionDef)}
     for name in ("box_iou", "_check_boxes"):  # the forbidden function and what it calls
         assert isinstance(bodies[name][-1], ast.Raise), name
         assert "ForbiddenCallError" in ast.unparse(bodies[name][-1])
     assert not isinstance(bodies["localisation_scores"][-1], ast.Raise)  # a caller: it raises
     # when it calls box_iou, but its own body stays
-    untouched = ast.parse((ROOT / "xaikit" / "metrics" / "localisation.py").read_text())
+    untouched = ast.parse((ROOT / "xaikit" / "metrics" / "ground_truth.py").read_text())
     assert any(not isinstance(node.body[-1], ast.Raise) for node in untouched.body
                if isinstance(node, ast.FunctionDef) and node.name == "box_iou")
 

@@ -250,7 +250,7 @@ def test_dataset_cards_get_preview_grids_from_xaikit_data(tmp_path):
     card = (tmp_path / "docs" / "datasets" / "clutter.md").read_text(encoding="utf-8")
     assert card.index("# Shapes on clutter") < card.index("(shapes-preview.png)") < card.index("Five")
     assert "no-such-set-preview" not in card  # `xaikit data` does not know it: no preview
-    assert "unknown dataset" in (tmp_path / "cache" / "no-such-set" / "no-preview.txt").read_text()
+    assert "'no-such-set' is not allowed" in (tmp_path / "cache" / "no-such-set" / "no-preview.txt").read_text()
     index = (tmp_path / "docs" / "datasets" / "index.md").read_text(encoding="utf-8")
     assert "- [Shapes on clutter (`shapes`, `no-such-set`)](clutter.md)" in index
 

@@ -8,7 +8,13 @@ import pytest
 from scipy import ndimage
 from test_perturbation import SIZE, SQUARE, square_images, square_model
 
-from xaikit.attribution import kernel_shap, lime, meaningful_perturbation
+from xaikit.attribution import (
+    kernel_shap,
+    kernel_shap_details,
+    lime,
+    lime_details,
+    meaningful_perturbation,
+)
 from xaikit.attribution.surrogate import shapley_kernel, superpixels
 
 
@@ -53,8 +59,8 @@ def _shap_reference(model, image, target, segments, fill_value, nsamples):
 @pytest.mark.parametrize("segmentation", ["grid", "slic"])
 def test_kernel_shap_agrees_with_shap_kernel_explainer(segmentation):
     model, image = _cnn(), _smooth_image()
-    details = kernel_shap(model, image, 1, segmentation=segmentation, n_segments=9, fill="grey",
-                          n_samples=4096, return_details=True)
+    details = kernel_shap_details(model, image, 1, segmentation=segmentation, n_segments=9, baseline="grey",
+                          n_samples=4096)
     segments = details.segments[0]
     expected = _shap_reference(model, image[0], 1, segments, 0.5, nsamples=4096)
     np.testing.assert_allclose(details.weights[0], expected, atol=1e-5 * max(1, np.abs(expected).max()))
@@ -63,9 +69,9 @@ def test_kernel_shap_agrees_with_shap_kernel_explainer(segmentation):
 
 def test_sampled_kernel_shap_is_close_to_exact_and_efficient():
     model, image = _cnn(), np.random.default_rng(1).random((1, SIZE, SIZE, 3), dtype=np.float32)
-    options = dict(segmentation="grid", n_segments=9, fill="grey", return_details=True)
-    exact = kernel_shap(model, image, 1, n_samples=510, **options)
-    sampled = kernel_shap(model, image, 1, n_samples=150, seed=3, **options)
+    options = dict(segmentation="grid", n_segments=9, baseline="grey")
+    exact = kernel_shap_details(model, image, 1, n_samples=510, **options)
+    sampled = kernel_shap_details(model, image, 1, n_samples=150, seed=3, **options)
     for d in (exact, sampled):  # efficiency: sum of values = f(x) - f(baseline)
         np.testing.assert_allclose(d.weights[0].sum(), d.full_score[0] - d.intercept[0], atol=1e-5)
     scale = np.abs(exact.weights[0]).max()
@@ -74,8 +80,8 @@ def test_sampled_kernel_shap_is_close_to_exact_and_efficient():
 
 def test_kernel_shap_on_an_additive_model_gives_each_segment_its_own_term():
     model, images = _linear_model(), square_images(2)
-    details = kernel_shap(model, images, 2, segmentation="grid", n_segments=9, fill="zero",
-                          on="logits", n_samples=1000, return_details=True)
+    details = kernel_shap_details(model, images, 2, segmentation="grid", n_segments=9, baseline="black",
+                          on="logits", n_samples=1000)
     kernel = model.get_weights()[0][:, 2].reshape(SIZE, SIZE, 3)
     for n in range(2):
         expected = _segment_sums(images[n] * kernel, details.segments[n])
@@ -84,8 +90,8 @@ def test_kernel_shap_on_an_additive_model_gives_each_segment_its_own_term():
 
 def test_lime_surrogate_recovers_a_linear_models_weights():
     model, images = _linear_model(), square_images(2)
-    details = lime(model, images, 1, segmentation="grid", n_segments=16, fill="zero", on="logits",
-                   alpha=1e-6, n_samples=300, return_details=True)
+    details = lime_details(model, images, 1, segmentation="grid", n_segments=16, baseline="black", on="logits",
+                   alpha=1e-6, n_samples=300)
     kernel = model.get_weights()[0][:, 1].reshape(SIZE, SIZE, 3)
     for n in range(2):
         expected = _segment_sums(images[n] * kernel, details.segments[n])
@@ -96,8 +102,8 @@ def test_lime_surrogate_recovers_a_linear_models_weights():
 
 def test_lime_finds_the_square_and_reports_lower_fidelity_on_a_nonlinear_model():
     images = square_images(1)
-    details = lime(square_model(weight=0.02), images, 0, segmentation="grid", n_segments=16,
-                   fill="zero", n_samples=400, return_details=True)
+    details = lime_details(square_model(weight=0.02), images, 0, segmentation="grid", n_segments=16,
+                   baseline="black", n_samples=400)
     segment = details.segments[0][SQUARE][0, 0]
     assert details.weights[0].argmax() == segment
     assert details.r2[0] < 0.999
@@ -147,8 +153,8 @@ def test_bad_inputs_get_clear_errors():
     for method, name in ((kernel_shap, "KernelSHAP"), (lime, "LIME")):
         with pytest.raises(ValueError, match=f"single superpixel from the segments array; {name}"):
             method(model, images, segmentation=np.zeros((SIZE, SIZE), int))
-    with pytest.raises(ValueError, match="fill='white' is not allowed"):
-        lime(model, images, fill="white")
+    with pytest.raises(ValueError, match="baseline='white' is not allowed"):
+        lime(model, images, baseline="white")
     with pytest.raises(ValueError, match="on='softmax' is not allowed"):
         lime(model, images, on="softmax")
     with pytest.raises(ValueError, match="kernel_width"):

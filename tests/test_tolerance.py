@@ -53,6 +53,12 @@ def test_sides_need_the_whole_interval_on_the_claimed_side():
         above(0.0).evaluate("d", [1.0])
 
 
+def test_a_non_finite_sample_fails_the_claim_instead_of_crashing_the_lesson():
+    outcome = above(0.0).evaluate("d", [0.5, np.nan, 0.6])
+    assert outcome.status == "failed" and "1 of 3 samples are not finite" in outcome.detail
+    assert below(1.0).evaluate("d", [0.5, np.inf]).failed
+
+
 def test_pattern_names_the_differences():
     claimed = {"gradient": True, "ig_zero": False}
     assert pattern(claimed, tier=1).evaluate("p", dict(claimed)).status == "passed"

@@ -38,11 +38,20 @@ import numpy as np
 
 from xaikit.base.env import fast_mode
 from xaikit.base.io import atomic_write, atomic_write_json
-from xaikit.tolerance import Check, Outcome, above, below, exact, pattern, recorded
+from xaikit.tolerance import (
+    Check,
+    Outcome,
+    above,
+    below,
+    confidence_interval,
+    exact,
+    pattern,
+    recorded,
+)
 
 __all__ = ["figure", "table", "result", "fast_mode", "output_dir", "read_results",
-           "RESULTS_FILE", "EXPECTED_ENV", "RECORD_ENV", "above", "below", "exact", "pattern",
-           "recorded"]
+           "RESULTS_FILE", "EXPECTED_ENV", "RECORD_ENV", "above", "below", "confidence_interval",
+           "exact", "pattern", "recorded"]
 
 RESULTS_FILE = "results.json"
 """Name of the per-lesson record the runner reads (inside ``$XAIKIT_OUT``)."""

@@ -301,6 +301,7 @@ def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Pa
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
+    from nbclient.util import run_sync
 
     stem = path.stem
     lesson_out = out_dir / stem
@@ -322,6 +323,9 @@ def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Pa
         client.execute(env=_kernel_env(lesson_out, fast, kernels, expected_path(path), record))
     except Exception as exc:  # a failing lesson is reported, the others still run
         error = _describe_error(exc, notebook)
+    finally:  # nbclient shuts down only the kernels of managers it made itself
+        if manager.has_kernel:
+            run_sync(manager.shutdown_kernel)(now=True)
     seconds = time.perf_counter() - start
     atomic_write(notebook_path, nbformat.writes(notebook))
     collected = read_results(lesson_out)

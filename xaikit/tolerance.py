@@ -65,6 +65,9 @@ class Outcome:
     def failed(self) -> bool:
         return self.status == "failed"
 
+    def _ipython_display_(self) -> None:
+        """:func:`xaikit.report.result` has printed the verdict; ending a cell with it adds nothing."""
+
 
 @dataclass(frozen=True)
 class Check:
@@ -179,9 +182,15 @@ def _side(threshold: float, level: float, above_: bool) -> Check:
     tolerance = f"{level:.0%} CI of the mean {sign} {threshold:g}"
 
     def rule(name: str, value: Any, lookup: Any, recording: bool) -> Outcome:
-        mean, low, high = confidence_interval(value, level)
+        samples = np.asarray(value, dtype=np.float64).ravel()
+        bad = int((~np.isfinite(samples)).sum())
+        if bad and samples.size >= 2:  # a NaN score cannot support a claim: the check fails
+            return Outcome(3, "above" if above_ else "below", "failed", float("nan"), tolerance,
+                           f"{bad} of {samples.size} samples are not finite (NaN or inf)",
+                           {"n": int(samples.size)})
+        mean, low, high = confidence_interval(samples, level)
         ok = low > threshold if above_ else high < threshold
-        n = int(np.asarray(value).size)
+        n = int(samples.size)
         return Outcome(3, "above" if above_ else "below", "passed" if ok else "failed", mean,
                        tolerance, f"mean {mean:.4g}, CI [{low:.4g}, {high:.4g}], n = {n}",
                        {"ci": [low, high], "n": n})
@@ -194,6 +203,8 @@ def above(threshold: float, *, level: float = DEFAULT_LEVEL) -> Check:
 
     The value is a 1-D array of samples (per image or per seed: a difference to a baseline, a
     score); the check passes when the lower end of the Student-t interval exceeds the threshold.
+    Non-finite samples (a NaN score) fail the check; fewer than 2 samples raise ``ValueError``
+    (a lesson that shrinks its sample in fast mode must keep at least two).
     """
     return _side(threshold, level, True)
 

@@ -22,6 +22,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 
+from xaikit.base.checks import check_number, check_option
+from xaikit.base.messages import message
+from xaikit.base.resize import resize_bilinear
+
 __all__ = ["DIVERGING", "grid", "normalize", "overlay", "resize", "show", "to_2d"]
 
 DIVERGING = LinearSegmentedColormap.from_list(
@@ -45,8 +49,7 @@ def to_2d(maps: np.ndarray, how: str = "max_abs") -> np.ndarray:
     >>> to_2d(np.array([[[[1.0, -3.0]]]])).tolist()
     [[[3.0]]]
     """
-    if how not in REDUCTIONS:
-        raise ValueError(f"how={how!r} is not allowed; allowed: {REDUCTIONS}")
+    check_option("how", how, REDUCTIONS)
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 4:
         return maps
@@ -71,15 +74,14 @@ def normalize(maps: np.ndarray, mode: str = "abs", *, percentile: float = 99.0) 
     >>> normalize(np.array([[0.0, 1.0], [2.0, 4.0]]), "minmax").tolist()
     [[0.0, 0.25], [0.5, 1.0]]
     """
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not allowed; allowed: {MODES}")
-    if not 0 < percentile <= 100:
-        raise ValueError(f"percentile={percentile!r} must be in (0, 100]")
+    check_option("mode", mode, MODES)
+    check_number("percentile", percentile, low=0.0, high=100.0, low_open=True)
     maps = np.asarray(maps, dtype=np.float64)
     single = maps.ndim == 2
     batch = maps[None] if single else maps
     if batch.ndim != 3:
-        raise ValueError(f"maps have shape {maps.shape}; expected (H, W) or (N, H, W); use to_2d first")
+        raise ValueError(message("expected", name="maps", expected="(H, W) or (N, H, W)",
+                                 got=f"shape {maps.shape}", fix="; reduce channels with to_2d first"))
     axes = (1, 2)
     if mode == "minmax":
         low = batch.min(axis=axes, keepdims=True)
@@ -94,25 +96,9 @@ def normalize(maps: np.ndarray, mode: str = "abs", *, percentile: float = 99.0) 
 
 
 def resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of (H, W) or (N, H, W) maps to ``size`` (align-corners=False, like
-    ``tf.image.resize``'s bilinear mode)."""
-    maps = np.asarray(maps, dtype=np.float64)
-    single = maps.ndim == 2
-    batch = maps[None] if single else maps
-    height, width = batch.shape[1:3]
-    rows = _coordinates(height, size[0])
-    cols = _coordinates(width, size[1])
-    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
-    r1, c1 = np.minimum(r0 + 1, height - 1), np.minimum(c0 + 1, width - 1)
-    fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
-    top = batch[:, r0][:, :, c0] * (1 - fc) + batch[:, r0][:, :, c1] * fc
-    bottom = batch[:, r1][:, :, c0] * (1 - fc) + batch[:, r1][:, :, c1] * fc
-    out = top * (1 - fr) + bottom * fr
-    return out[0] if single else out
-
-
-def _coordinates(n_in: int, n_out: int) -> np.ndarray:
-    return np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    """Bilinear resize of (H, W) or (N, H, W) maps to ``size`` (half-pixel centres, like
+    ``tf.image.resize``'s bilinear mode): :func:`xaikit.base.resize.resize_bilinear` in float64."""
+    return resize_bilinear(np.asarray(maps, dtype=np.float64), size)
 
 
 def overlay(

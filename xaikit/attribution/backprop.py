@@ -9,7 +9,7 @@ forward pass, R the signal arriving from above):
 - guided backprop:   R_in = R_out * [f > 0] * [R_out > 0]    (Springenberg et al., ICLR-W 2015)
 
 The rule is applied in a rewritten model that shares the user's weights
-(:func:`xaikit.core.models.relu_override_model`).
+(:func:`xaikit.core.surgery.relu_override_model`, which also covers ReLU6).
 """
 
 from __future__ import annotations
@@ -19,37 +19,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from xaikit.attribution.gradients import reduce_channels
 from xaikit.attribution.registry import register
-from xaikit.core import batching, cached, relu_override_model, resolve
+from xaikit.base.vocabulary import BATCH_SIZE
+from xaikit.core.gradients import rule_gradients
+from xaikit.core.maps import reduce_channels
 
-__all__ = ["deconvnet", "guided_backprop", "modified_backprop"]
-
-
-def modified_backprop(
-    model: keras.Model,
-    images: Any,
-    targets: Any = None,
-    *,
-    rule: str,
-    allow_other_activations: bool = False,
-    on: str = "logits",
-    output: int | str | None = None,
-    batch_size: int = 32,
-) -> np.ndarray:
-    """dS/dx with every ReLU's backward pass replaced by ``rule``; (N, H, W, C).
-
-    ``rule`` is "deconvnet" or "guided_backprop"; the other parameters are those of
-    :func:`guided_backprop`.
-    """
-    resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
-    rewritten = cached(
-        model, ("relu_override", rule, on, output, allow_other_activations),
-        lambda: relu_override_model(resolved.model, rule,
-                                    allow_other_activations=allow_other_activations),
-    )
-    _, grads = batching.gradients(rewritten, resolved.images, resolved.weights, batch_size=batch_size)
-    return grads
+__all__ = ["deconvnet", "guided_backprop"]
 
 
 @register()
@@ -61,9 +36,9 @@ def deconvnet(
     signed: bool = False,
     per_channel: bool = False,
     allow_other_activations: bool = False,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Deconvnet reconstruction of the target score (Zeiler & Fergus, ECCV 2014, Sec. 2.1).
 
@@ -71,9 +46,9 @@ def deconvnet(
 
     Parameters as :func:`guided_backprop`.
     """
-    grads = modified_backprop(model, images, targets, rule="deconvnet",
-                              allow_other_activations=allow_other_activations, on=on,
-                              output=output, batch_size=batch_size)
+    grads, _ = rule_gradients(model, images, targets, rule="deconvnet",
+                              allow_other_activations=allow_other_activations, output=output,
+                              on=on, batch_size=batch_size)
     return reduce_channels(grads, signed=signed, per_channel=per_channel)
 
 
@@ -86,9 +61,9 @@ def guided_backprop(
     signed: bool = False,
     per_channel: bool = False,
     allow_other_activations: bool = False,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Guided backpropagation (Springenberg, Dosovitskiy, Brox & Riedmiller, ICLR-W 2015, Fig. 1).
 
@@ -98,23 +73,29 @@ def guided_backprop(
     Parameters
     ----------
     model : keras.Model
-        Sequential or functional (nested models followed) with ReLU hidden activations:
-        ``activation="relu"`` in Dense/Conv layers, ``ReLU`` layers, ``Activation("relu")``.
-    images, targets, on, output, batch_size
+        Sequential or functional (nested models followed) with ReLU or ReLU6 hidden activations:
+        ``activation="relu" | "relu6"`` in Dense/Conv layers, ``ReLU`` layers (plain or
+        ``max_value=6``), ``Activation("relu" | "relu6")``.
+    images, targets, output, on, batch_size
         As :func:`xaikit.attribution.gradient`.
     signed, per_channel : bool
         Channel reduction as :func:`xaikit.attribution.saliency`; ``signed=True,
         per_channel=True`` gives the raw (N, H, W, C) signal (used by guided Grad-CAM).
     allow_other_activations : bool
-        Hidden activations other than ReLU raise a ValueError unless True (they then keep
+        Hidden activations other than ReLU/ReLU6 raise a ValueError unless True (they then keep
         their ordinary gradient).
 
     Returns
     -------
     np.ndarray
         (N, H, W), or (N, H, W, C) with ``per_channel=True``.
+
+    Notes
+    -----
+    At a ReLU6 the forward mask is its own gradient, [0 < f < 6]: a unit saturated at 6 passes
+    nothing back, as in ordinary backpropagation.
     """
-    grads = modified_backprop(model, images, targets, rule="guided_backprop",
-                              allow_other_activations=allow_other_activations, on=on,
-                              output=output, batch_size=batch_size)
+    grads, _ = rule_gradients(model, images, targets, rule="guided_backprop",
+                              allow_other_activations=allow_other_activations, output=output,
+                              on=on, batch_size=batch_size)
     return reduce_channels(grads, signed=signed, per_channel=per_channel)

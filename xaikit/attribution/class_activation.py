@@ -2,7 +2,7 @@
 
 Introduced in lesson 05. Every method weights the activations A^k (k = 1..K) of one spatial layer
 (by name, index, or the last layer with a 4-D output, also inside nested backbones, see
-:func:`xaikit.core.find_layer`) and differs only in the weights:
+:func:`xaikit.core.surgery.spatial_layer`) and differs only in the weights:
 
 ==================  ==================================================================
 ``cam``             w_k^c, the dense weights after global average pooling (Zhou 2016)
@@ -15,8 +15,8 @@ Introduced in lesson 05. Every method weights the activations A^k (k = 1..K) of 
 The gradient methods take one compiled forward+backward per internal batch
 (:func:`xaikit.core.layer_gradients`); Score-CAM takes K masked forward passes per image, batched.
 Maps are computed on the layer's (h, w) grid and then upsampled to the input size (H, W) by
-bilinear interpolation with half-pixel centres (``tf.image.resize``, as ``cv2.resize`` in the
-Grad-CAM authors' code); ``upsample=False`` returns the (h, w) grid. Values are raw: no
+bilinear interpolation with half-pixel centres (:func:`xaikit.core.maps.upsample_maps`, as
+``tf.image.resize`` and ``cv2.resize`` in the Grad-CAM authors' code); ``upsample=False`` returns the (h, w) grid. Values are raw: no
 normalisation (that lives in :mod:`xaikit.viz`).
 
 Conventions compared with tf-keras-vis 0.8.7 (``Gradcam``, ``GradcamPlusPlus``, ``Scorecam``,
@@ -36,93 +36,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from xaikit.attribution.backprop import guided_backprop
-from xaikit.attribution.gradients import reduce_channels
 from xaikit.attribution.registry import ALL_KINDS, register
-from xaikit.core import (
-    LayerGradients,
-    batch_slices,
-    cached,
-    find_layer,
-    layer_gradients,
-    predict,
-    resolve,
-    tap_model,
-)
-from xaikit.core import score as target_score
-from xaikit.core.checks import check_option
-from xaikit.core.models import iter_layers
+from xaikit.base.checks import check_option
+from xaikit.base.messages import message
+from xaikit.base.vocabulary import BATCH_SIZE
+from xaikit.core.batching import cached, compile_function, predict, run_batched, weights_spec
+from xaikit.core.gradients import LayerGradients, layer_gradients, rule_gradients, tap_model
+from xaikit.core.maps import reduce_channels, upsample_maps
+from xaikit.core.resolution import resolve
+from xaikit.core.surgery import gap_dense, spatial_layer
+from xaikit.core.targets import score as target_score
 
-__all__ = [
-    "cam",
-    "grad_cam",
-    "grad_cam_pp",
-    "guided_grad_cam",
-    "layer_cam",
-    "score_cam",
-    "spatial_layer",
-    "upsample_maps",
-]
+__all__ = ["cam", "grad_cam", "grad_cam_pp", "guided_grad_cam", "layer_cam", "score_cam"]
 
 MASK_EPSILON = 1e-7  # Score-CAM: (A - min) / (max - min + eps), as in tf-keras-vis (K.epsilon())
 CAM_TOLERANCE = 1e-3  # cam: |mean_ij CAM_c + b_c - S_c| allowed, relative to max(1, |S_c|)
-
-
-def _spatial_names(model: keras.Model) -> list[str]:
-    names = []
-    for _, sub in iter_layers(model):
-        try:
-            rank = len(sub.output.shape)
-        except (AttributeError, ValueError, RuntimeError):
-            continue
-        if rank == 4 and not isinstance(sub, keras.layers.InputLayer):
-            names.append(sub.name)
-    return names
-
-
-def spatial_layer(
-    model: keras.Model, layer: str | int | keras.layers.Layer | None = None
-) -> keras.layers.Layer:
-    """The layer whose 4-D (N, h, w, K) activations a CAM method weights.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Sequential or functional; nested backbones are searched.
-    layer : str, int, Layer or None
-        As :func:`xaikit.core.find_layer`: a name, an index into ``model.layers``, a layer, or
-        None for the last layer with a 4-D output.
-
-    Returns
-    -------
-    keras.layers.Layer
-
-    Raises
-    ------
-    ValueError
-        Unknown layer, or a layer whose output is not 4-D; the message lists the 4-D layers.
-    """
-    found = find_layer(model, layer)
-    shape = tuple(found.output.shape)
-    if len(shape) != 4:
-        raise ValueError(
-            f"layer {found.name!r} has output shape {shape}; CAM methods need a spatial layer "
-            f"with a 4-D (N, h, w, K) output; allowed: {_spatial_names(model)}"
-        )
-    return found
-
-
-def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of (N, h, w) maps to (N, H, W), half-pixel centres (``tf.image.resize``).
-
-    Examples
-    --------
-    >>> upsample_maps(np.ones((1, 2, 2), np.float32), (4, 4)).shape
-    (1, 4, 4)
-    """
-    if tuple(maps.shape[1:3]) == tuple(size):
-        return maps
-    return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+LayerRef = str | int | keras.layers.Layer | None
 
 
 def _finish(maps: np.ndarray, images: np.ndarray, upsample: bool) -> np.ndarray:
@@ -136,31 +65,17 @@ def _gradients(model, images, targets, layer, on, output, batch_size) -> LayerGr
                            batch_size=batch_size)
 
 
-def _gap_dense(model: keras.Model, n_channels: int, n_classes: int):
-    dense = [sub for _, sub in iter_layers(model)
-             if isinstance(sub, keras.layers.Dense) and tuple(sub.kernel.shape) == (n_channels, n_classes)]
-    if not dense:
-        raise ValueError(
-            f"cam needs a conv -> GlobalAveragePooling2D -> Dense head (Zhou et al. 2016): model "
-            f"{model.name!r} has no Dense layer with a ({n_channels}, {n_classes}) kernel after "
-            f"the chosen layer's {n_channels} channels; use grad_cam, which equals CAM on such "
-            "nets and works on any architecture"
-        )
-    kernel = np.asarray(dense[-1].kernel, np.float32)
-    bias = np.asarray(dense[-1].bias, np.float32) if dense[-1].use_bias else np.zeros(n_classes, np.float32)
-    return dense[-1].name, kernel, bias
-
-
-@register(supports=ALL_KINDS | {"requires_gap"})
+@register(supports=ALL_KINDS | {"requires_gap"}, on=("logits",))
 def cam(
     model: keras.Model,
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
+    layer: LayerRef = None,
     upsample: bool = True,
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Class activation mapping (Zhou, Khosla, Lapedriza, Oliva & Torralba, CVPR 2016, Eq. 2).
 
@@ -187,6 +102,9 @@ def cam(
         Upsample the (h, w) maps to the input size (bilinear); False keeps (h, w).
     output : int or str, optional
         Which output of a multi-output model.
+    on : {"logits"}
+        CAM decomposes the logits (the dense layer's scores); probabilities are not a sum over
+        positions, so ``on="probabilities"`` raises.
     batch_size : int
         Images per compiled forward pass.
 
@@ -198,25 +116,22 @@ def cam(
     Raises
     ------
     ValueError
-        Unknown/non-spatial layer, or a head that is not GAP + Dense (use :func:`grad_cam`).
+        Unknown/non-spatial layer, a head that is not GAP + Dense (use :func:`grad_cam`), or
+        ``on="probabilities"``.
     """
+    check_option("on", on, ("logits",))
     spatial_layer(model, layer)
     resolved = resolve(model, images, targets, output=output, batch_size=batch_size)
     activations, logits = predict(tap_model(model, layer, output=output), resolved.images,
                                   batch_size=batch_size)
-    name, kernel, bias = _gap_dense(model, activations.shape[-1], logits.shape[-1])
+    name, kernel, bias = gap_dense(resolved.model, activations.shape[-1])
     class_weights = kernel @ resolved.weights.T  # (K, N): w^c per image (w^A - w^B for pairs)
     maps = np.einsum("nhwk,kn->nhw", activations, class_weights)
     implied = maps.mean(axis=(1, 2)) + resolved.weights @ bias
     explained = (logits * resolved.weights).sum(axis=1)
     if np.any(np.abs(implied - explained) > CAM_TOLERANCE * np.maximum(1.0, np.abs(explained))):
-        raise ValueError(
-            f"cam: the output of the chosen layer does not reach the logits through global average "
-            f"pooling and the Dense layer {name!r} alone (mean CAM + bias differs from the logit "
-            f"by up to {np.abs(implied - explained).max():.3g}); CAM needs conv -> "
-            "GlobalAveragePooling2D -> Dense (Zhou et al. 2016). Use grad_cam, which works on any "
-            "architecture and equals CAM (up to a positive scale) on GAP nets"
-        )
+        raise ValueError(message("cam_not_gap", layer=name,
+                                 gap=f"{np.abs(implied - explained).max():.3g}"))
     return _finish(maps, resolved.images, upsample)
 
 
@@ -226,12 +141,12 @@ def grad_cam(
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
+    layer: LayerRef = None,
     counterfactual: bool = False,
     upsample: bool = True,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Grad-CAM (Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra, ICCV 2017, Eqs. 1-2).
 
@@ -257,7 +172,7 @@ def grad_cam(
     upsample : bool
         Upsample to the input size (bilinear, half-pixel centres); False keeps (h, w).
     on : {"logits", "probabilities"}
-        Differentiate the pre-softmax score (default, as the paper) or the model's output.
+        Differentiate the pre-softmax score (default, as the paper) or the probability.
     output : int or str, optional
         Which output of a multi-output model.
     batch_size : int
@@ -295,11 +210,11 @@ def grad_cam_pp(
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
+    layer: LayerRef = None,
     upsample: bool = True,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Grad-CAM++ (Chattopadhay, Sarkar, Howlader & Balasubramanian, WACV 2018, Eqs. 10, 19).
 
@@ -344,11 +259,11 @@ def layer_cam(
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
+    layer: LayerRef = None,
     upsample: bool = True,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Layer-CAM (Jiang, Zhang, Hou, Cheng & Wei, IEEE TIP 2021, Eqs. 5-6).
 
@@ -373,34 +288,26 @@ def layer_cam(
     return _finish(maps, taken.resolved.images, upsample)
 
 
-def _masked_score_function(explained: keras.Model, softmax: bool):
+def _masked_score_function(explained: keras.Model):
     """Compiled ``(images, channel maps, weights, image index, channel index) -> scores``.
 
     The whole batch stays on the TensorFlow side; each call gathers its (image, channel) pairs,
     so one internal batch costs one forward pass of ``len(index)`` masked images.
     """
 
-    def build():
-        @tf.function(input_signature=[
-            tf.TensorSpec([None, *explained.inputs[0].shape[1:]], tf.float32),
-            tf.TensorSpec([None, None, None, None], tf.float32),
-            tf.TensorSpec([None, explained.outputs[0].shape[-1]], tf.float32),
-            tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.int32),
-        ])
-        def masked_score(images, channel_maps, weights, image_of, channel_of):
-            maps = tf.gather_nd(channel_maps, tf.stack([image_of, channel_of], axis=1))
-            masks = tf.image.resize(maps[..., None], tf.shape(images)[1:3], method="bilinear")
-            low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
-            high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
-            masks = (masks - low) / (high - low + MASK_EPSILON)
-            outputs = explained(tf.gather(images, image_of) * masks, training=False)
-            probabilities = tf.nn.softmax(outputs) if softmax else outputs
-            return target_score(probabilities, tf.gather(weights, image_of))
+    def masked_score(images, channel_maps, weights, image_of, channel_of):
+        maps = tf.gather_nd(channel_maps, tf.stack([image_of, channel_of], axis=1))
+        masks = tf.image.resize(maps[..., None], tf.shape(images)[1:3], method="bilinear")
+        low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
+        high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
+        masks = (masks - low) / (high - low + MASK_EPSILON)
+        outputs = explained(tf.gather(images, image_of) * masks, training=False)
+        return target_score(outputs, tf.gather(weights, image_of))
 
-        return masked_score
-
-    return cached(explained, ("score_cam", softmax), build)
+    signature = [tf.TensorSpec([None, *explained.inputs[0].shape[1:]], tf.float32),
+                 tf.TensorSpec([None, None, None, None], tf.float32), weights_spec(explained),
+                 tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)]
+    return cached(explained, "score_cam", lambda: compile_function(masked_score, signature))
 
 
 @register()
@@ -409,11 +316,11 @@ def score_cam(
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
-    softmax: bool = True,
+    layer: LayerRef = None,
     upsample: bool = True,
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "probabilities",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Score-CAM (Wang, Wang, Du, Yang, Zhang, Ding, Mardziel & Hu, CVPR-W 2020, Eqs. 5-7).
 
@@ -433,9 +340,9 @@ def score_cam(
     ----------
     model, images, targets, layer, upsample, output
         As :func:`grad_cam`.
-    softmax : bool
-        Score the masked images by the softmax probability (default, as the paper) or, when
-        False, by the logit.
+    on : {"probabilities", "logits"}
+        Score the masked images by the class probability (default, as the paper) or by the
+        logit.
     batch_size : int
         Masked images per compiled forward pass.
 
@@ -445,19 +352,18 @@ def score_cam(
         float32 (N, H, W) raw maps.
     """
     spatial_layer(model, layer)
-    resolved = resolve(model, images, targets, output=output, batch_size=batch_size)
+    resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
     activations, _ = predict(tap_model(model, layer, output=output), resolved.images,
                              batch_size=batch_size)
     n_images, n_channels = len(activations), activations.shape[-1]
-    masked_score = _masked_score_function(resolved.model, softmax)
+    masked_score = _masked_score_function(resolved.model)
     image_of = np.repeat(np.arange(n_images, dtype=np.int32), n_channels)
     channel_of = np.tile(np.arange(n_channels, dtype=np.int32), n_images)
     arrays = (tf.constant(resolved.images), tf.constant(activations.transpose(0, 3, 1, 2)),
               tf.constant(resolved.weights))
-    scores = np.concatenate([
-        masked_score(*arrays, image_of[part], channel_of[part]).numpy()
-        for part in batch_slices(n_images * n_channels, batch_size)
-    ])
+    scores = run_batched(lambda part: masked_score(*arrays, tf.constant(image_of[part]),
+                                                   tf.constant(channel_of[part])),
+                         n_images * n_channels, batch_size)
     alpha = scores.reshape(n_images, 1, 1, n_channels)
     maps = np.maximum((alpha * activations).sum(axis=-1), 0.0)
     return _finish(maps, resolved.images, upsample)
@@ -469,18 +375,19 @@ def guided_grad_cam(
     images: Any,
     targets: Any = None,
     *,
-    layer: str | int | keras.layers.Layer | None = None,
+    layer: LayerRef = None,
     signed: bool = False,
     per_channel: bool = False,
-    on: str = "logits",
     output: int | str | None = None,
-    batch_size: int = 32,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Guided Grad-CAM (Selvaraju et al., ICCV 2017, Sec. 3.1): guided backprop ⊙ Grad-CAM.
 
     .. math:: G^c = \\mathrm{GuidedBackprop}^c(x) \\odot \\mathrm{Up}(L^c_{\\text{Grad-CAM}})
 
-    The product is taken per input channel, then reduced like :func:`guided_backprop`
+    The product is taken per input channel, then reduced like
+    :func:`xaikit.attribution.guided_backprop`
     (max |.| over channels by default); since L^c >= 0 this equals the reduced guided-backprop
     map times the upsampled Grad-CAM.
 
@@ -496,11 +403,9 @@ def guided_grad_cam(
     np.ndarray
         float32 (N, H, W), or (N, H, W, C) with ``per_channel=True``.
     """
-    check_option("on", on, ("logits", "probabilities"))
-    resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
-    options = dict(on=on, output=output, batch_size=batch_size)
-    guided = guided_backprop(model, resolved.images, resolved.targets, signed=True,
-                             per_channel=True, **options)
-    weights = grad_cam(model, resolved.images, resolved.targets, layer=layer, **options)
+    guided, resolved = rule_gradients(model, images, targets, rule="guided_backprop",
+                                      output=output, on=on, batch_size=batch_size)
+    weights = grad_cam(model, resolved.images, resolved.targets, layer=layer, output=output,
+                       on=on, batch_size=batch_size)
     product = guided * weights[..., None]
     return reduce_channels(product, signed=signed, per_channel=per_channel).astype(np.float32)

@@ -1,16 +1,19 @@
 """Relevance propagation: LRP (Bach et al. 2015; Montavon et al. 2017), deep Taylor, DeepLIFT.
 
 Introduced in lesson 07.  All three walk the model backwards layer by layer
-(:func:`xaikit.core.chain.layer_chain`), each layer one batched *gradient-trick* operation
+(:func:`xaikit.core.surgery.layer_chain`), each layer one batched *gradient-trick* operation
 
 .. math::  R_{in} = a \\odot \\frac{\\partial}{\\partial a}
            \\Big[\\rho(z(a)) \\cdot \\operatorname{stop\\_gradient}\\big(R_{out} / \\rho(z(a))\\big)\\Big],
 
-inside one ``tf.function`` per model, rule set and internal batch shape.
+inside one ``tf.function`` per model, rule set and internal batch shape.  :func:`lrp` and
+:func:`deeplift` return the maps; :func:`lrp_details` and :func:`deeplift_details` the
+per-channel relevance with the conservation check (:class:`RelevanceDetails`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +22,39 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit.attribution.registry import register
-from xaikit.core import batch_slices, cached, check_option, resolve
-from xaikit.core.chain import Step, layer_chain, stabilize, transpose
+from xaikit.base.checks import check_number, check_option
+from xaikit.base.messages import message
+from xaikit.base.vocabulary import BATCH_SIZE
+from xaikit.core.baselines import baseline_images
+from xaikit.core.batching import cached, run_batched
+from xaikit.core.resolution import resolve
+from xaikit.core.surgery import Step, layer_chain, select_output
+
+__all__ = ["RULES", "RelevanceDetails", "deep_taylor", "deeplift", "deeplift_details", "lrp",
+           "lrp_details"]
 
 RULES = ("epsilon", "gamma", "alpha_beta", "zplus", "zb")
+DENOMINATOR_EPSILON = 1e-9  # keeps z + eps * sign(z) away from 0 in the z+, alpha-beta, zB rules
+RESCALE_THRESHOLD = 1e-6  # DeepLIFT: |Δx| below this uses the gradient instead of Δy / Δx
+SLOPE_EPSILON = 1e-12  # DeepLIFT max pooling: a directional slope below this counts as 0
 
 
-def _run_batched(run, arrays: tuple[np.ndarray, ...], batch_size: int) -> list[np.ndarray]:
-    """``run`` over internal batches of ``arrays`` (all split along axis 0), concatenated."""
-    parts = [[np.asarray(v) for v in run(*(a[part] for a in arrays))]
-             for part in batch_slices(len(arrays[0]), batch_size)]
-    return [np.concatenate(column) for column in zip(*parts)]
+def stabilize(z: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """``z + epsilon * sign(z)`` with sign(0) = +1 (the LRP-ε denominator, Bach et al. 2015 eq. 58)."""
+    return z + epsilon * tf.where(z >= 0, 1.0, -1.0)
+
+
+def transpose(fn: Callable[[tf.Tensor], tf.Tensor], a: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """``J_fn(a)^T upstream``: the gradient trick ``∂/∂a [fn(a) · stop_gradient(upstream)]``."""
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        out = tf.reduce_sum(fn(a) * tf.stop_gradient(upstream))
+    return tape.gradient(out, a)
 
 
 @dataclass
 class RelevanceDetails:
-    """What :func:`lrp` / :func:`deeplift` return with ``return_details=True``.
+    """What :func:`lrp_details` / :func:`deeplift_details` return.
 
     Attributes
     ----------
@@ -58,27 +78,22 @@ def _rule_table(steps: list[Step], rule: str, rules: dict | None) -> list[str]:
     weighted = [i for i, step in enumerate(steps) if step.kind == "linear"]
     table = [rule] * len(steps)
     if rule == "zb" and len(weighted) > 1:
-        raise ValueError('rule "zb" is the pixel-layer rule (input box [low, high]); use it for the '
-                         'first layer only, e.g. rules={0: "zb"}')
+        raise ValueError(message("lrp_zb_everywhere"))
     for key, value in (rules or {}).items():
-        if value not in RULES:
-            raise ValueError(f"unknown LRP rule {value!r} for layer {key!r}; allowed: {RULES}")
+        check_option(f"rules[{key!r}]", value, RULES)
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             if not -len(weighted) <= key < len(weighted):
-                raise ValueError(f"rules key {key} is out of range: the model has "
-                                 f"{len(weighted)} Conv2D/Dense layers (positions 0..{len(weighted) - 1}, "
-                                 "or negative from the end)")
+                raise ValueError(message("lrp_rules_index", entry=key, count=len(weighted),
+                                         last=len(weighted) - 1))
             table[weighted[key]] = value
         elif isinstance(key, str) and key in names:
             table[next(i for i, s in enumerate(steps) if key in s.name.split("+"))] = value
         else:
-            raise ValueError(f"rules key {key!r} is neither a layer name nor an int position; "
-                             f"layer names: {sorted(names)}")
+            raise ValueError(message("lrp_rules_key", entry=key, names=sorted(names)))
     first = weighted[0] if weighted else None
     bad = [steps[i].name for i, r in enumerate(table) if r == "zb" and i != first]
     if bad:
-        raise ValueError(f'rule "zb" is the pixel-layer rule; it was asked for {bad}, which is not '
-                         "the first Conv2D/Dense layer")
+        raise ValueError(message("lrp_zb_layers", layers=bad))
     return table
 
 
@@ -93,7 +108,7 @@ def _lrp_linear(step: Step, a, z, relevance, rule: str, p: dict[str, float], non
         if rule == "gamma":
             kernel = kernel + p["gamma"] * tf.nn.relu(kernel)
             z = step.linear(a, kernel, bias=False) + step.bias + p["gamma"] * tf.nn.relu(step.bias)
-            eps = max(eps, 1e-9)
+            eps = max(eps, DENOMINATOR_EPSILON)
         s = tf.math.divide_no_nan(relevance, stabilize(z, eps))
         return a * transpose(lambda x: step.linear(x, kernel, bias=False), a, s)
     if rule == "zb":
@@ -103,7 +118,7 @@ def _lrp_linear(step: Step, a, z, relevance, rule: str, p: dict[str, float], non
             if bound:
                 terms.append((tf.ones_like(a) * bound, weights, -1.0))
         z = sum(sign * step.linear(x, w, bias=False) for x, w, sign in terms)
-        s = tf.math.divide_no_nan(relevance, stabilize(z, 1e-9))
+        s = tf.math.divide_no_nan(relevance, stabilize(z, DENOMINATOR_EPSILON))
         return sum(sign * x * transpose(lambda v, w=w: step.linear(v, w, bias=False), x, s)
                    for x, w, sign in terms)
     alpha, beta = (1.0, 0.0) if rule == "zplus" else (p["alpha"], p["beta"])
@@ -116,7 +131,7 @@ def _lrp_linear(step: Step, a, z, relevance, rule: str, p: dict[str, float], non
 
     def share(pairs):
         z = sum(step.linear(x, w, bias=False) for x, w in pairs)
-        s = tf.math.divide_no_nan(relevance, stabilize(z, 1e-9))
+        s = tf.math.divide_no_nan(relevance, stabilize(z, DENOMINATOR_EPSILON))
         return sum(x * transpose(lambda v, w=w: step.linear(v, w, bias=False), x, s)
                    for x, w in pairs)
 
@@ -163,15 +178,18 @@ def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float]):
     return run
 
 
-def _details(relevance: np.ndarray, score: np.ndarray, return_details: bool):
-    maps = relevance.sum(axis=-1)
-    if not return_details:
-        return maps
+def _details(relevance: np.ndarray, score: np.ndarray) -> RelevanceDetails:
     total = relevance.reshape(len(relevance), -1).sum(axis=1)
-    return RelevanceDetails(maps, relevance, total, score, score - total)
+    return RelevanceDetails(relevance.sum(axis=-1), relevance, total, score, score - total)
 
 
-@register("lrp")
+def _chain(model: keras.Model, output: int | str | None, on: str) -> list[Step]:
+    """The layer chain of the explained output (LRP and DeepLIFT explain logits only)."""
+    check_option("on", on, ("logits",))
+    return layer_chain(select_output(model, output))
+
+
+@register("lrp", on=("logits",))
 def lrp(
     model: keras.Model,
     images: Any,
@@ -185,9 +203,10 @@ def lrp(
     beta: float = 0.0,
     low: float = 0.0,
     high: float = 1.0,
-    return_details: bool = False,
-    batch_size: int = 32,
-) -> np.ndarray | RelevanceDetails:
+    output: int | str | None = None,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
+) -> np.ndarray:
     """Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2017, 2019).
 
     The target logit :math:`f_t(x)` is redistributed layer by layer; for a layer
@@ -220,15 +239,18 @@ def lrp(
         (0 = first, -1 = last), e.g. ``{0: "zb", "dense": "epsilon"}``.
     epsilon, gamma, alpha, beta, low, high : float
         Rule parameters (``alpha - beta`` should be 1 for conservation).
-    return_details : bool
-        Return a :class:`RelevanceDetails` with the conservation check instead of the map.
+    output : int or str, optional
+        Which output of a multi-output model (its own chain of layers is propagated).
+    on : {"logits"}
+        LRP redistributes a logit; ``on="probabilities"`` raises.
     batch_size : int
         Internal batch size.
 
     Returns
     -------
-    np.ndarray (N, H, W)
-        Relevance summed over channels (or :class:`RelevanceDetails`).
+    np.ndarray
+        float32 (N, H, W): relevance summed over channels.  :func:`lrp_details` returns the
+        per-channel relevance with the conservation check.
 
     Raises
     ------
@@ -238,24 +260,56 @@ def lrp(
     Notes
     -----
     Relevance is conserved exactly by LRP-0 and α1β0 on bias-free nets; biases (and ε) absorb the
-    rest, reported as ``absorbed`` in the details.  Bach, Binder, Montavon, Klauschen, Müller,
+    rest, reported as ``absorbed`` by :func:`lrp_details`.  Bach, Binder, Montavon, Klauschen, Müller,
     Samek, "On pixel-wise explanations ... by layer-wise relevance propagation", PLoS ONE 2015;
     Montavon, Lapuschkin, Binder, Samek, Müller, "Explaining nonlinear classification decisions with
     deep Taylor decomposition", Pattern Recognition 2017.
     """
+    return lrp_details(model, images, targets, rule=rule, rules=rules, epsilon=epsilon,
+                       gamma=gamma, alpha=alpha, beta=beta, low=low, high=high, output=output,
+                       on=on, batch_size=batch_size).maps
+
+
+def lrp_details(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    rule: str = "epsilon",
+    rules: dict[str | int, str] | None = None,
+    epsilon: float = 1e-6,
+    gamma: float = 0.25,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    low: float = 0.0,
+    high: float = 1.0,
+    output: int | str | None = None,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
+) -> RelevanceDetails:
+    """:func:`lrp` with the per-channel relevance and the conservation check (same parameters).
+
+    Returns
+    -------
+    RelevanceDetails
+        ``maps``, per-channel ``relevance``, its ``total`` per image, the explained ``score``
+        (the target logit) and ``absorbed`` = score - total (0 = conservation).
+    """
     check_option("rule", rule, RULES)
-    resolved = resolve(model, images, targets, batch_size=batch_size)
-    steps = layer_chain(model)
+    steps = _chain(model, output, on)
+    resolved = resolve(model, images, targets, output=output, batch_size=batch_size)
     table = _rule_table(steps, rule, rules)
-    params = {"epsilon": float(epsilon), "gamma": float(gamma), "alpha": float(alpha),
-              "beta": float(beta), "low": float(low), "high": float(high)}
-    key = ("lrp", tuple(table), tuple(sorted(params.items())))
+    params = {name: check_number(name, value) for name, value in
+              (("epsilon", epsilon), ("gamma", gamma), ("alpha", alpha), ("beta", beta),
+               ("low", low), ("high", high))}
+    key = ("lrp", output, tuple(table), tuple(sorted(params.items())))
     run = cached(model, key, lambda: _lrp_graph(steps, table, params))
-    relevance, score = _run_batched(run, (resolved.images, resolved.weights), batch_size)
-    return _details(relevance, score, return_details)
+    relevance, score = run_batched(lambda part: run(resolved.images[part], resolved.weights[part]),
+                                   len(resolved.images), batch_size)
+    return _details(relevance, score)
 
 
-@register("deep_taylor")
+@register("deep_taylor", on=("logits",))
 def deep_taylor(
     model: keras.Model,
     images: Any,
@@ -263,7 +317,9 @@ def deep_taylor(
     *,
     low: float = 0.0,
     high: float = 1.0,
-    batch_size: int = 32,
+    output: int | str | None = None,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Deep Taylor decomposition (Montavon et al. 2017): the :math:`z^+` rule in every layer and
     the :math:`z^{\\mathcal{B}}` rule (input box ``[low, high]``) in the first.
@@ -274,12 +330,12 @@ def deep_taylor(
     Pattern Recognition 65, 2017, Sec. 4 (z+ rule) and Sec. 5 (z^B rule).
     """
     return lrp(model, images, targets, rule="zplus", rules={0: "zb"}, low=low, high=high,
-               batch_size=batch_size)
+               output=output, on=on, batch_size=batch_size)
 
 
 def _rescale(delta_out, delta_in, gradient):
     """DeepLIFT's multiplier Δy/Δx, the gradient where |Δx| is tiny (Shrikumar 2017 Sec. 3.5.1)."""
-    small = tf.abs(delta_in) < 1e-6
+    small = tf.abs(delta_in) < RESCALE_THRESHOLD
     return tf.where(small, gradient, delta_out / tf.where(small, 1.0, delta_in))
 
 
@@ -297,7 +353,7 @@ def _maxpool_multiplier(step: Step, a, a0, m):
         slopes.append(acc.jvp(y))
     use_x = tf.abs(slopes[0]) >= tf.abs(slopes[1])
     ratio = (step.pool(a) - step.pool(a0)) / tf.where(use_x, slopes[0], slopes[1])
-    ratio = tf.where(tf.abs(tf.where(use_x, slopes[0], slopes[1])) < 1e-12, 1.0, ratio)
+    ratio = tf.where(tf.abs(tf.where(use_x, slopes[0], slopes[1])) < SLOPE_EPSILON, 1.0, ratio)
     return (transpose(step.pool, a, tf.where(use_x, m * ratio, 0.0))
             + transpose(step.pool, a0, tf.where(use_x, 0.0, m * ratio)))
 
@@ -328,16 +384,18 @@ def _deeplift_graph(steps: list[Step]):
     return run
 
 
-@register("deeplift")
+@register("deeplift", on=("logits",))
 def deeplift(
     model: keras.Model,
     images: Any,
     targets: Any = None,
     *,
-    baseline: float | np.ndarray = 0.0,
-    return_details: bool = False,
-    batch_size: int = 32,
-) -> np.ndarray | RelevanceDetails:
+    baseline: str | float | np.ndarray = "black",
+    output: int | str | None = None,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> np.ndarray:
     """DeepLIFT with the rescale rule (Shrikumar, Greenside & Kundaje, ICML 2017, arXiv:1704.02685).
 
     Contributions :math:`C_{\\Delta x_i \\Delta t} = m_{\\Delta x_i \\Delta t}\\, \\Delta x_i` with
@@ -351,32 +409,60 @@ def deeplift(
 
     Parameters
     ----------
-    model, images, targets, batch_size : see :func:`lrp`.
-    baseline : float or array broadcastable to (N, H, W, C)
-        The reference input :math:`x^0` (default: black image).
-    return_details : bool
-        Return :class:`RelevanceDetails`; ``score`` is logit(x) - logit(x0) and ``absorbed`` the
-        summation-to-delta gap.
+    model, images, targets, output, on, batch_size : see :func:`lrp`.
+    baseline : {"black", "grey", "mean", "blurred", "random"}, number or array
+        The reference input :math:`x^0` (default: the black image), named as everywhere
+        (:func:`xaikit.core.baselines.baseline_images`).
+    seed : int or None
+        For ``baseline="random"``.
 
     Returns
     -------
-    np.ndarray (N, H, W)
-        Contributions summed over channels (or :class:`RelevanceDetails`).
+    np.ndarray
+        float32 (N, H, W): contributions summed over channels.  :func:`deeplift_details` returns
+        them per channel with the summation-to-delta check.
     """
-    resolved = resolve(model, images, targets, batch_size=batch_size)
-    x = resolved.images
-    shared = np.ndim(baseline) < 4 or np.shape(baseline)[0] == 1
-    try:
-        reference = np.broadcast_to(np.asarray(baseline, "float32"),
-                                    (1 if shared else len(x), *x.shape[1:])).copy()
-    except ValueError:
-        raise ValueError(f"baseline of shape {np.shape(baseline)} does not broadcast to the "
-                         f"images' shape {x.shape}; use a float or an array of that shape") from None
-    run = cached(model, ("deeplift",), lambda: _deeplift_graph(layer_chain(model)))
-    if shared:  # one forward pass of the reference serves every image
-        shared_reference = tf.constant(reference)
-        contributions, score = _run_batched(lambda xb, wb: run(xb, shared_reference, wb),
-                                            (x, resolved.weights), batch_size)
+    return deeplift_details(model, images, targets, baseline=baseline, output=output, on=on,
+                            batch_size=batch_size, seed=seed).maps
+
+
+def deeplift_details(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    baseline: str | float | np.ndarray = "black",
+    output: int | str | None = None,
+    on: str = "logits",
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> RelevanceDetails:
+    """:func:`deeplift` with per-channel contributions and the summation-to-delta check (same
+    parameters).
+
+    Returns
+    -------
+    RelevanceDetails
+        ``maps``, per-channel ``relevance``, its ``total``, ``score`` = t(x) - t(x0) and
+        ``absorbed`` = score - total (0 = summation-to-delta).
+    """
+    steps = _chain(model, output, on)
+    resolved = resolve(model, images, targets, output=output, batch_size=batch_size)
+    x, w = resolved.images, resolved.weights
+    run = cached(model, ("deeplift", output), lambda: _deeplift_graph(steps))
+    if _shared(baseline):  # one forward pass of the reference serves every image
+        reference = tf.constant(baseline_images(x[:1], baseline, seed=seed))
+        contributions, score = run_batched(lambda part: run(x[part], reference, w[part]),
+                                           len(x), batch_size)
     else:
-        contributions, score = _run_batched(run, (x, reference, resolved.weights), batch_size)
-    return _details(contributions, score, return_details)
+        reference = baseline_images(x, baseline, seed=seed)
+        contributions, score = run_batched(lambda part: run(x[part], reference[part], w[part]),
+                                           len(x), batch_size)
+    return _details(contributions, score)
+
+
+def _shared(baseline: Any) -> bool:
+    """Whether the baseline is one image for all (a constant or an array without an image axis)."""
+    if isinstance(baseline, str):
+        return baseline in ("black", "grey")
+    return np.ndim(baseline) < 4 or np.shape(baseline)[0] == 1

@@ -2,8 +2,9 @@
 
 Introduced in lesson 06.  LIME (Ribeiro, Singh & Guestrin, KDD 2016) and KernelSHAP (Lundberg &
 Lee, NeurIPS 2017) switch superpixels on and off, run the model on every coalition (one compiled,
-batched forward per internal batch, :func:`xaikit.attribution.perturbation.masked_outputs`) and
-fit a weighted linear model.  Meaningful perturbation (Fong & Vedaldi, ICCV 2017) learns a smooth
+batched forward per internal batch, :func:`xaikit.core.masking.masked_outputs`) and fit a
+weighted linear model; :func:`lime` and :func:`kernel_shap` return the map, :func:`lime_details`
+and :func:`kernel_shap_details` the fitted surrogate (:class:`SurrogateDetails`).  Meaningful perturbation (Fong & Vedaldi, ICCV 2017) learns a smooth
 deletion mask by gradient descent, all iterations inside one ``tf.function`` call per batch.
 """
 
@@ -16,23 +17,34 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 from skimage.segmentation import quickshift, slic
 from sklearn.linear_model import Ridge
 
-from xaikit.attribution.perturbation import FILLS, fill_images, masked_outputs, resolve_on
 from xaikit.attribution.registry import ANY_MODEL, register
-from xaikit.core import batch_slices, cached, check_int, check_number, rng, score
+from xaikit.base.checks import check_int, check_number, check_option, rng
+from xaikit.base.messages import message
+from xaikit.base.vocabulary import BASELINES, BATCH_SIZE
+from xaikit.core.baselines import baseline_images
+from xaikit.core.batching import cached, run_batched
+from xaikit.core.masking import masked_outputs
+from xaikit.core.resolution import resolve
+from xaikit.core.targets import score
 
-__all__ = ["SEGMENTATIONS", "SurrogateDetails", "kernel_shap", "lime", "meaningful_perturbation",
-           "superpixels"]
+__all__ = ["SEGMENTATIONS", "SurrogateDetails", "kernel_shap", "kernel_shap_details", "lime",
+           "lime_details", "meaningful_perturbation", "superpixels"]
 
 SEGMENTATIONS = ("slic", "quickshift", "grid")
+SURROGATE_BASELINES = (*BASELINES, "segment_mean")  # + LIME's default: each superpixel's mean
+QUICKSHIFT = {"kernel_size": 4, "max_dist": 200, "ratio": 0.2}  # LIME's image segmenter settings
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8  # Kingma & Ba (ICLR 2015), Algorithm 1
+PAPER_BLUR_SIGMA, PAPER_IMAGE_SIZE = 10.0, 224  # Fong & Vedaldi blur with sigma 10 at 224 px
+MASK_DOWNSAMPLING, MIN_MASK_SIDE = 8, 16  # mask side H / 8 (the paper's 28 at 224), >= 16 cells
+MAX_ENUMERATED_FEATURES = 20  # KernelSHAP enumerates all 2^M - 2 coalitions up to this M
 
 
 @dataclass
 class SurrogateDetails:
-    """What :func:`lime` / :func:`kernel_shap` return with ``return_details=True``.
+    """What :func:`lime_details` / :func:`kernel_shap_details` return.
 
     Attributes
     ----------
@@ -66,7 +78,8 @@ def superpixels(
     if not isinstance(method, str):
         labels = np.broadcast_to(np.asarray(method), (n, height, width))
         if labels.dtype.kind not in "iu":
-            raise ValueError(f"segments array has dtype {labels.dtype}; expected integer labels")
+            raise ValueError(message("expected", name="segments", expected="integer labels",
+                                     got=f"dtype {labels.dtype}", fix=""))
     elif method == "grid":
         side = max(1, round(np.sqrt(check_int("n_segments", n_segments))))
         rows = np.arange(height) * side // height
@@ -78,22 +91,22 @@ def superpixels(
                            for img in images.astype(np.float64)])
     elif method == "quickshift":
         rgb = images if channels == 3 else np.repeat(images[..., :1], 3, axis=-1)
-        labels = np.stack([quickshift(img, kernel_size=4, max_dist=200, ratio=0.2)
-                           for img in rgb.astype(np.float64)])
+        labels = np.stack([quickshift(img, **QUICKSHIFT) for img in rgb.astype(np.float64)])
     else:
-        raise ValueError(f"segmentation={method!r} is not allowed; allowed: {SEGMENTATIONS} or "
-                         "an (N, H, W) int array of labels")
+        raise ValueError(message("option", name="segmentation", value=method,
+                                 allowed=", ".join(map(repr, SEGMENTATIONS))
+                                 + " or an (N, H, W) int array of labels"))
     return np.stack([np.unique(lab, return_inverse=True)[1].reshape(height, width)
                      for lab in labels])
 
 
-def _fills(x: np.ndarray, fill: Any, segments: np.ndarray) -> np.ndarray:
-    """:func:`fill_images`, plus "segment_mean": each superpixel's mean colour (LIME's default)."""
-    if not (isinstance(fill, str) and fill == "segment_mean"):
-        if isinstance(fill, str) and fill not in FILLS:
-            raise ValueError(f"fill={fill!r} is not allowed; allowed: {(*FILLS, 'segment_mean')}, "
-                             "a number or an array")
-        return fill_images(x, fill)
+def _baselines(x: np.ndarray, baseline: Any, segments: np.ndarray, seed: Any) -> np.ndarray:
+    """:func:`~xaikit.core.baselines.baseline_images`, plus "segment_mean": each superpixel's mean
+    colour (LIME's default)."""
+    if not (isinstance(baseline, str) and baseline == "segment_mean"):
+        if isinstance(baseline, str):
+            check_option("baseline", baseline, SURROGATE_BASELINES)
+        return baseline_images(x, baseline, seed=seed)
     out = np.empty_like(x)
     for i, (img, seg) in enumerate(zip(x, segments)):
         counts = np.bincount(seg.ravel())[:, None]
@@ -102,28 +115,27 @@ def _fills(x: np.ndarray, fill: Any, segments: np.ndarray) -> np.ndarray:
     return out
 
 
-def _coalition_scores(resolved, i, fill, seg, coalitions, batch_size) -> np.ndarray:
-    """f(x with the segments of each coalition kept, the rest ``fill``), one score per row."""
+def _coalition_scores(resolved, i, baseline, seg, coalitions, batch_size) -> np.ndarray:
+    """f(x with the segments of each coalition kept, the rest ``baseline``), one score per row."""
     def keep(part):
         return coalitions[part][:, seg].astype(np.float32)
 
-    out = masked_outputs(resolved.model, resolved.images[i], fill, keep, len(coalitions),
+    out = masked_outputs(resolved.model, resolved.images[i], baseline, keep, len(coalitions),
                          batch_size=batch_size)
     return out @ resolved.weights[i]
 
 
-def _prepare(method, model, images, targets, on, segmentation, n_segments, fill, batch_size):
-    resolved = resolve_on(model, images, targets, on, batch_size)
+def _prepare(method, model, images, targets, output, on, segmentation, n_segments, baseline,
+             batch_size, seed):
+    resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
     segments = superpixels(resolved.images, segmentation, n_segments=n_segments)
     for i, seg in enumerate(segments):
         if seg.max() < 1:
             how = "the segments array" if isinstance(segmentation, np.ndarray) else (
                 f"segmentation={segmentation!r}"
                 + (" (SLIC merges noise-like images into one region)" if segmentation == "slic" else ""))
-            raise ValueError(f"image {i} has a single superpixel from {how}; {method} needs at "
-                             "least 2: raise n_segments, use segmentation='grid' or pass a segments "
-                             "array")
-    return resolved, segments, _fills(resolved.images, fill, segments)
+            raise ValueError(message("single_superpixel", index=i, how=how, method=method))
+    return resolved, segments, _baselines(resolved.images, baseline, segments, seed)
 
 
 @register("lime", supports=ANY_MODEL, stochastic=True,
@@ -136,18 +148,18 @@ def lime(
     n_samples: int = 1000,
     segmentation: str | np.ndarray = "slic",
     n_segments: int = 50,
-    fill: str | float | np.ndarray = "segment_mean",
+    baseline: str | float | np.ndarray = "segment_mean",
     kernel_width: float = 0.25,
     alpha: float = 1.0,
+    output: int | str | None = None,
     on: str = "probabilities",
-    return_details: bool = False,
-    batch_size: int = 64,
-    seed: int | None = 0,
-) -> np.ndarray | SurrogateDetails:
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> np.ndarray:
     """LIME on superpixels (Ribeiro, Singh & Guestrin, KDD 2016, eqs. 1–2, Sec. 3.3–3.4).
 
     Draw ``n_samples`` binary coalitions :math:`z' \\in \\{0, 1\\}^M` (the first is all ones), score
-    the image with the absent superpixels replaced by ``fill``, and fit the ridge surrogate
+    the image with the absent superpixels replaced by ``baseline``, and fit the ridge surrogate
     :math:`g(z') = w \\cdot z' + b` minimising
 
     .. math:: \\sum_{z} \\pi_x(z)\\,\\big(f(z) - g(z')\\big)^2 + \\alpha \\lVert w \\rVert^2,
@@ -165,23 +177,27 @@ def lime(
         Superpixels, see :func:`superpixels`.
     n_segments : int
         Target number of superpixels for "slic" / "grid".
-    fill : "segment_mean" (LIME's default: each superpixel's mean colour), "grey", "mean",
-        "zero", "blur", a number or an array.
+    baseline : "segment_mean" (LIME's default: each superpixel's mean colour), or a baseline
+        of :func:`xaikit.core.baselines.baseline_images` ("black", "grey", "mean", "blurred",
+        "random"), a number or an array.
     kernel_width : float
         σ of the exponential kernel (the lime package's 0.25 for images).
     alpha : float
         Ridge penalty (the lime package's ``Ridge(alpha=1)``).
+    output : int or str, optional
+        Which output of a multi-output model.
     on : {"probabilities", "logits"}
         f: the class probability (as in the paper) or the logit.
-    return_details : bool
-        Return :class:`SurrogateDetails` (per-segment weights, R² fidelity) instead of the map.
     batch_size : int
+        Coalitions per compiled forward call.
     seed : int or None
-        Seed of the coalitions.
+        Seed of the coalitions (and of a "random" baseline).
 
     Returns
     -------
-    np.ndarray (N, H, W) (each pixel: its superpixel's weight) or :class:`SurrogateDetails`.
+    np.ndarray
+        float32 (N, H, W): each pixel holds its superpixel's weight.  :func:`lime_details`
+        returns the fitted surrogates (weights, intercepts, R² fidelity).
 
     Notes
     -----
@@ -189,11 +205,40 @@ def lime(
     K-LASSO selection is not applied).  The lime package weights samples by the square root of
     this kernel; here :math:`\\pi_x` is used as written in the paper.
     """
+    return lime_details(model, images, targets, n_samples=n_samples, segmentation=segmentation,
+                 n_segments=n_segments, baseline=baseline, kernel_width=kernel_width, alpha=alpha,
+                 output=output, on=on, batch_size=batch_size, seed=seed).maps
+
+
+def lime_details(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    n_samples: int = 1000,
+    segmentation: str | np.ndarray = "slic",
+    n_segments: int = 50,
+    baseline: str | float | np.ndarray = "segment_mean",
+    kernel_width: float = 0.25,
+    alpha: float = 1.0,
+    output: int | str | None = None,
+    on: str = "probabilities",
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> SurrogateDetails:
+    """:func:`lime`'s fitted surrogates, one per image, with its map (same parameters).
+
+    Returns
+    -------
+    SurrogateDetails
+        ``maps``, ``segments``, per-segment ``weights``, ``intercept``, the weighted ``r2``
+        (LIME's local fidelity) and ``full_score`` f(x).
+    """
     n_samples = check_int("n_samples", n_samples, minimum=2)
-    kernel_width = check_number("kernel_width", kernel_width, low=1e-12)
+    kernel_width = check_number("kernel_width", kernel_width, low=0.0, low_open=True)
     alpha = check_number("alpha", alpha, low=0.0)
-    resolved, segments, fills = _prepare("LIME", model, images, targets, on, segmentation,
-                                         n_segments, fill, batch_size)
+    resolved, segments, fills = _prepare("LIME", model, images, targets, output, on,
+                                         segmentation, n_segments, baseline, batch_size, seed)
     generator = rng(seed)
     maps, weights, intercepts, r2s, full = [], [], [], [], []
     for i, seg in enumerate(segments):
@@ -210,11 +255,9 @@ def lime(
         r2s.append(surrogate.score(coalitions, scores, sample_weight=kernel))
         full.append(scores[0])
         maps.append(weights[-1][seg])
-    maps = np.stack(maps).astype(np.float32)
-    if not return_details:
-        return maps
-    return SurrogateDetails(maps, segments, weights, np.array(intercepts, np.float32),
-                            np.array(r2s, np.float32), np.array(full, np.float32))
+    return SurrogateDetails(np.stack(maps).astype(np.float32), segments, weights,
+                            np.array(intercepts, np.float32), np.array(r2s, np.float32),
+                            np.array(full, np.float32))
 
 
 def shapley_kernel(n_features: int, sizes: np.ndarray) -> np.ndarray:
@@ -226,7 +269,7 @@ def shapley_kernel(n_features: int, sizes: np.ndarray) -> np.ndarray:
 def _shap_coalitions(n_features: int, n_samples: int, generator: np.random.Generator):
     """All proper coalitions with their kernel weights when they fit in ``n_samples``, else paired
     samples drawn with sizes ∝ the kernel's total mass per size (weights then equal)."""
-    if n_features <= 20 and 2**n_features - 2 <= n_samples:
+    if n_features <= MAX_ENUMERATED_FEATURES and 2**n_features - 2 <= n_samples:
         codes = np.arange(1, 2**n_features - 1)
         coalitions = (codes[:, None] >> np.arange(n_features)) & 1
         return coalitions, shapley_kernel(n_features, coalitions.sum(axis=1))
@@ -263,12 +306,12 @@ def kernel_shap(
     n_samples: int = 1024,
     segmentation: str | np.ndarray = "slic",
     n_segments: int = 50,
-    fill: str | float | np.ndarray = "segment_mean",
+    baseline: str | float | np.ndarray = "segment_mean",
+    output: int | str | None = None,
     on: str = "probabilities",
-    return_details: bool = False,
-    batch_size: int = 64,
-    seed: int | None = 0,
-) -> np.ndarray | SurrogateDetails:
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> np.ndarray:
     """KernelSHAP over superpixels (Lundberg & Lee, NeurIPS 2017, Thm. 2).
 
     The Shapley values φ of the M superpixels solve the weighted linear regression
@@ -278,31 +321,58 @@ def kernel_shap(
 
     with the infinite-weight coalitions imposed as constraints: :math:`\\phi_0 = f(\\text{baseline})`
     and efficiency :math:`\\sum_i \\phi_i = f(x) - f(\\text{baseline})`.  :math:`h_x(z')` keeps the
-    superpixels with :math:`z'_i = 1` and replaces the others by ``fill``.
+    superpixels with :math:`z'_i = 1` and replaces the others by ``baseline``.
 
     Parameters
     ----------
-    model, images, targets, segmentation, n_segments, fill, on, batch_size : as :func:`lime`.
+    model, images, targets, segmentation, n_segments, baseline, output, on, batch_size, seed
+        As :func:`lime`.
     n_samples : int
         Coalitions evaluated per image besides the empty and the full one.  When
         ``n_samples >= 2**M - 2`` every coalition is enumerated and φ are the exact Shapley values;
         otherwise coalitions are sampled in complementary pairs with sizes drawn in proportion to
         the kernel's mass per size (then weighted equally), as in the shap package.
-    return_details : bool
-        Return :class:`SurrogateDetails` (φ per segment, base value f(baseline), R²).
-    seed : int or None
 
     Returns
     -------
-    np.ndarray (N, H, W) (each pixel: its superpixel's φ) or :class:`SurrogateDetails`.
+    np.ndarray
+        float32 (N, H, W): each pixel holds its superpixel's φ.  :func:`kernel_shap_details`
+        returns φ per segment, the base value f(baseline) and the fit's R².
 
     Notes
     -----
     Cost: N × (min(n_samples, 2^M − 2) + 2) forward passes.
     """
+    return kernel_shap_details(model, images, targets, n_samples=n_samples,
+                               segmentation=segmentation, n_segments=n_segments, baseline=baseline,
+                               output=output, on=on, batch_size=batch_size, seed=seed).maps
+
+
+def kernel_shap_details(
+    model: keras.Model,
+    images: Any,
+    targets: Any = None,
+    *,
+    n_samples: int = 1024,
+    segmentation: str | np.ndarray = "slic",
+    n_segments: int = 50,
+    baseline: str | float | np.ndarray = "segment_mean",
+    output: int | str | None = None,
+    on: str = "probabilities",
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
+) -> SurrogateDetails:
+    """:func:`kernel_shap`'s Shapley values per superpixel, with its map (same parameters).
+
+    Returns
+    -------
+    SurrogateDetails
+        ``maps``, ``segments``, φ per segment in ``weights``, the base value f(baseline) in
+        ``intercept``, the weighted ``r2`` of the fit and ``full_score`` f(x).
+    """
     n_samples = check_int("n_samples", n_samples, minimum=2)
-    resolved, segments, fills = _prepare("KernelSHAP", model, images, targets, on, segmentation,
-                                         n_segments, fill, batch_size)
+    resolved, segments, fills = _prepare("KernelSHAP", model, images, targets, output, on,
+                                         segmentation, n_segments, baseline, batch_size, seed)
     generator = rng(seed)
     maps, values, bases, r2s, full = [], [], [], [], []
     for i, seg in enumerate(segments):
@@ -317,18 +387,16 @@ def kernel_shap(
         r2s.append(r2)
         full.append(scores[1])
         maps.append(values[-1][seg])
-    maps = np.stack(maps).astype(np.float32)
-    if not return_details:
-        return maps
-    return SurrogateDetails(maps, segments, values, np.array(bases, np.float32),
-                            np.array(r2s, np.float32), np.array(full, np.float32))
+    return SurrogateDetails(np.stack(maps).astype(np.float32), segments, values,
+                            np.array(bases, np.float32), np.array(r2s, np.float32),
+                            np.array(full, np.float32))
 
 
 def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple):
-    l1, tv, tv_beta, learning_rate, noise = params
+    l1, tv, tv_beta, learning_rate, jitter_std = params
 
     @tf.function(reduce_retracing=True)
-    def optimise(x, blurred, weights, seed):
+    def optimise(x, perturbed, weights, seed):
         mask = tf.ones([tf.shape(x)[0], *shape, 1])
         first, second = tf.zeros_like(mask), tf.zeros_like(mask)
         size = tf.shape(x)[1:3]
@@ -336,11 +404,11 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
             with tf.GradientTape() as tape:
                 tape.watch(mask)
                 up = tf.image.resize(mask, size, "bilinear")
-                jitter = noise * tf.random.stateless_normal(  # shared by the batch: the result
-                    tf.concat([[1], tf.shape(up)[1:]], 0),     # does not depend on batch_size
-                    seed + tf.cast(step, tf.int64))
+                jitter = jitter_std * tf.random.stateless_normal(  # shared by the batch: the
+                    tf.concat([[1], tf.shape(up)[1:]], 0),         # result does not depend on
+                    seed + tf.cast(step, tf.int64))                # batch_size
                 kept = tf.clip_by_value(up + jitter, 0.0, 1.0)
-                scores = score(model(x * kept + blurred * (1.0 - kept), training=False), weights)
+                scores = score(model(x * kept + perturbed * (1.0 - kept), training=False), weights)
                 dy = tf.abs(mask[:, 1:] - mask[:, :-1]) ** tv_beta
                 dx = tf.abs(mask[:, :, 1:] - mask[:, :, :-1]) ** tv_beta
                 loss = tf.reduce_sum(
@@ -348,10 +416,11 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
                     + tv * (tf.reduce_mean(dy, axis=(1, 2, 3)) + tf.reduce_mean(dx, axis=(1, 2, 3)))
                     + scores)
             grad = tape.gradient(loss, mask)
-            first = 0.9 * first + 0.1 * grad
-            second = 0.999 * second + 0.001 * grad**2
+            first = ADAM_BETA1 * first + (1.0 - ADAM_BETA1) * grad
+            second = ADAM_BETA2 * second + (1.0 - ADAM_BETA2) * grad**2
             t = tf.cast(step, tf.float32)
-            update = (first / (1 - 0.9**t)) / (tf.sqrt(second / (1 - 0.999**t)) + 1e-8)
+            update = (first / (1 - ADAM_BETA1**t)) / (tf.sqrt(second / (1 - ADAM_BETA2**t))
+                                                      + ADAM_EPSILON)
             mask = tf.clip_by_value(mask - learning_rate * update, 0.0, 1.0)
         return 1.0 - tf.image.resize(mask, size, "bilinear")[..., 0]
 
@@ -371,17 +440,19 @@ def meaningful_perturbation(
     l1: float = 0.08,
     tv: float = 0.2,
     tv_beta: float = 3.0,
+    baseline: str | float | np.ndarray = "blurred",
     sigma: float | None = None,
-    noise: float = 0.05,
+    jitter: float = 0.05,
+    output: int | str | None = None,
     on: str = "probabilities",
-    batch_size: int = 16,
-    seed: int | None = 0,
+    batch_size: int = BATCH_SIZE,
+    seed: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
     """Meaningful perturbation: the smallest smooth deletion mask (Fong & Vedaldi, ICCV 2017, eq. 4).
 
     A low-resolution mask :math:`m \\in [0, 1]^{h \\times w}` (1 = keep) is upsampled bilinearly to
-    the image and blends it with its blurred copy, :math:`\\Phi(x; m) = m \\odot x + (1 - m) \\odot
-    \\text{blur}_\\sigma(x)`.  Adam minimises
+    the image and blends it with a perturbed copy, by default its blur,
+    :math:`\\Phi(x; m) = m \\odot x + (1 - m) \\odot \\text{blur}_\\sigma(x)`.  Adam minimises
 
     .. math:: \\lambda_1 \\overline{\\lvert 1 - m \\rvert} + \\lambda_2\\, \\overline{\\lVert \\nabla m
               \\rVert_\\beta^\\beta} + f_c(\\Phi(x; m)),
@@ -397,18 +468,25 @@ def meaningful_perturbation(
     iterations : int
         Adam steps (the paper uses 500).
     learning_rate : float
-        Adam step size (paper: 0.1).
+        Adam step size (paper: 0.1); Adam's betas and epsilon are Kingma & Ba's
+        (``ADAM_BETA1``, ``ADAM_BETA2``, ``ADAM_EPSILON``).
     l1, tv, tv_beta : float
         λ1 (sparsity, a mean over the mask; the default 0.08 is the paper's λ1 = 1e-4 summed
         over its 28 × 28 mask), λ2 (total variation, a mean) and β (paper: 3).  A much larger λ1
         keeps the mask at 1 on confidently classified images, where the softmax is saturated and
         its gradient is smaller than the sparsity term's.
+    baseline : {"blurred", "black", "grey", "mean", "random"}, number or array
+        The perturbation of Sec. 3.2: "blurred" (the paper's choice), a constant ("black",
+        "grey", "mean") or noise ("random").
     sigma : float, optional
-        Blur σ in pixels (default 10 · H / 224, the paper's σ = 10 at 224 pixels).
-    noise : float
+        Blur σ in pixels for ``baseline="blurred"`` (default 10 · H / 224, the paper's σ = 10
+        at 224 pixels).
+    jitter : float
         Std of Gaussian noise added to the upsampled mask at each step (the paper's remedy against
         adversarial masks); drawn from ``seed``, the same for every image of a step, so results
         do not depend on ``batch_size``.
+    output : int or str, optional
+        Which output of a multi-output model.
     on : {"probabilities", "logits"}
         f_c: the class probability (the paper) or the logit.
     batch_size : int
@@ -425,19 +503,20 @@ def meaningful_perturbation(
     sums as in the paper), so they do not depend on the mask size.
     """
     iterations = check_int("iterations", iterations)
-    resolved = resolve_on(model, images, targets, on, batch_size)
+    resolved = resolve(model, images, targets, on=on, output=output, batch_size=batch_size)
     x = resolved.images
-    default_side = min(x.shape[1], max(16, x.shape[1] // 8))
+    default_side = min(x.shape[1], max(MIN_MASK_SIDE, x.shape[1] // MASK_DOWNSAMPLING))
     side = check_int("mask_size", mask_size if mask_size is not None else default_side)
-    sigma = check_number("sigma", sigma if sigma is not None else 10.0 * x.shape[1] / 224, low=0.0)
+    default_sigma = PAPER_BLUR_SIGMA * x.shape[1] / PAPER_IMAGE_SIZE
+    sigma = check_number("sigma", sigma if sigma is not None else default_sigma, low=0.0)
     params = tuple(check_number(name, value, low=0.0) for name, value in
                    (("l1", l1), ("tv", tv), ("tv_beta", tv_beta),
-                    ("learning_rate", learning_rate), ("noise", noise)))
+                    ("learning_rate", learning_rate), ("jitter", jitter)))
     shape = (side, max(2, round(side * x.shape[2] / x.shape[1])))
     optimise = cached(resolved.model, ("meaningful_perturbation", iterations, shape, params),
                       lambda: _optimiser(resolved.model, iterations, shape, params))
-    blurred = ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="reflect")
+    perturbed = baseline_images(x, baseline, seed=seed, blur_sigma=sigma)
     base_seed = tf.constant(rng(seed).integers(0, 2**31 - 1, size=2), tf.int64)
-    maps = [np.asarray(optimise(x[part], blurred[part], resolved.weights[part], base_seed))
-            for part in batch_slices(len(x), batch_size)]
-    return np.concatenate(maps).astype(np.float32)
+    maps = run_batched(lambda part: optimise(x[part], perturbed[part], resolved.weights[part],
+                                             base_seed), len(x), batch_size)
+    return maps.astype(np.float32)

@@ -287,8 +287,8 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer >= ``minimum``.
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum`` (and <= ``maximum`` if given).
 
     Examples
     --------
@@ -298,31 +298,44 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
             or value < minimum):
         raise ValueError(message("int", name=name, value=value, minimum=minimum))
+    if maximum is not None and value > maximum:
+        raise ValueError(message("int_range", name=name, value=value, minimum=minimum,
+                                 maximum=maximum))
     return int(value)
 
 
 def check_number(
-    name: str, value: Any, *, low: float | None = None, high: float | None = None
+    name: str, value: Any, *, low: float | None = None, high: float | None = None,
+    low_open: bool = False, high_open: bool = False,
 ) -> float:
-    """Return ``value`` as float if it is finite and within ``[low, high]`` (bounds optional).
+    """Return ``value`` as float if it is finite and within ``[low, high]`` (bounds optional;
+    ``low_open`` / ``high_open`` exclude a bound itself).
 
     Examples
     --------
     >>> check_number("sigma", 0.15, low=0.0)
     0.15
+    >>> check_number("quantile", 1.0, low=0.0, high=1.0, high_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: quantile=1.0 must be a finite number in [0.0, 1.0)
     """
+    opening, closing = "(" if low_open else "[", ")" if high_open else "]"
     if low is not None and high is not None:
-        bounds = f" in [{low}, {high}]"
+        bounds = f" in {opening}{low}, {high}{closing}"
     elif low is not None:
-        bounds = f" >= {low}"
+        bounds = f" > {low}" if low_open else f" >= {low}"
+    elif high is not None:
+        bounds = f" < {high}" if high_open else f" <= {high}"
     else:
-        bounds = f" <= {high}" if high is not None else ""
+        bounds = ""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(message("number", name=name, value=value, range=bounds)) from None
-    if (isinstance(value, bool) or not np.isfinite(number)
-            or (low is not None and number < low) or (high is not None and number > high)):
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if isinstance(value, bool) or not np.isfinite(number) or below or above:
         raise ValueError(message("number", name=name, value=value, range=bounds))
     return number
 

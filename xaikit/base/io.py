@@ -15,14 +15,59 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write", "atomic_write_json"]
+
+DEFAULT_MODE = 0o644  # a written file is readable by all (``mkstemp`` alone leaves 0o600)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[Path]:
+    """A temporary file name next to ``path`` that becomes ``path`` when the block succeeds.
+
+    For writers that need a file *name* rather than a handle (``keras.Model.save``, which infers
+    the format from the ``.keras`` suffix the temporary name keeps).  The file is ``fsync``-ed
+    before the rename; on any error it is removed and ``path`` keeps its old content.
+
+    Parameters
+    ----------
+    path : path-like
+        The destination; its folder is created when missing.
+    mode : int, optional
+        File permissions; default ``0o644``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "model.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("weights")
+    >>> target.read_text()
+    'weights'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, DEFAULT_MODE if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[Any]], Any], *,
@@ -45,24 +90,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
     pathlib.Path
         ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if callable(data):
-                data(handle)
-            else:
-                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644 if mode is None else mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-    return path
+    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as handle:
+        if callable(data):
+            data(handle)
+        else:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, mode: int | None = None) -> Path:

@@ -36,18 +36,19 @@ def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
 def resize_bilinear(maps: np.ndarray, size: Sequence[int]) -> np.ndarray:
     """Resize (H, W), (N, H, W) or (N, H, W, C) arrays to ``size`` = (H', W').
 
-    The result keeps the input's float dtype (float64 for integer input).
+    Two matrix products per map (rows, then columns), batched by ``np.matmul``.  The result keeps
+    the input's float dtype (float64 for integer input).
     """
     array = np.asarray(maps)
     dtype = array.dtype if array.dtype.kind == "f" else np.float64
+    array = array.astype(dtype, copy=False)
     height, width = array.shape[-2:] if array.ndim == 2 else array.shape[1:3]
     out_h, out_w = int(size[0]), int(size[1])
     if (height, width) == (out_h, out_w):
-        return array.astype(dtype, copy=False)
+        return array
     rows = bilinear_matrix(height, out_h).astype(dtype)
-    cols = bilinear_matrix(width, out_w).astype(dtype)
-    if array.ndim == 2:
-        return rows @ array.astype(dtype) @ cols.T
-    if array.ndim == 3:
-        return np.einsum("ih,nhw,jw->nij", rows, array.astype(dtype), cols)
-    return np.einsum("ih,nhwc,jw->nijc", rows, array.astype(dtype), cols)
+    cols = bilinear_matrix(width, out_w).T.astype(dtype)
+    if array.ndim == 4:  # channels last: resize each channel as a map
+        moved = np.moveaxis(array, -1, 1)
+        return np.moveaxis(np.matmul(np.matmul(rows, moved), cols), 1, -1)
+    return np.matmul(np.matmul(rows, array), cols)

@@ -13,9 +13,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from xaikit.base.messages import message
+from xaikit.base.names import ZOO_NAMES as ZOO
+
 HELP = "write a dataset (npz) and a PNG preview grid with its masks outlined"
 
-ZOO = ("an8flower-single-6c", "an8flower-double-12c", "shapes", "shapes-two-objects", "digits")
 LOADERS = (
     "an8flower",
     "shapes",
@@ -82,10 +84,7 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
     if name in ZOO and name not in LOADERS and generator_options:
         base, _, variant = name.partition("-")
         hint = f"{base} --variant {variant}" if base == "an8flower" else f"{base} --two-objects"
-        raise ValueError(
-            f"{name} is a fixed zoo recipe, so --n-per-class/--seed/--size do not apply; "
-            f"drop them, or call the generator: xaikit data {hint} --n-per-class N --seed S."
-        )
+        raise ValueError(message("zoo_recipe_fixed", name=name, hint=hint))
     if name in ZOO and not (name in LOADERS and generator_options):
         split = args.split or "train"
         return xd.load(name, split=split, fast=args.fast or None), f"{name}-{split}"
@@ -110,13 +109,12 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
         return xd.imagenet_photos(size=args.size or 224), "imagenet_photos"
     if name == "image_folder":
         if not args.path:
-            raise ValueError(
-                "image_folder needs --path FOLDER (one subfolder of images per class)."
-            )
+            raise ValueError(message("needs_option", what="image_folder",
+                                     option="--path FOLDER (one subfolder of images per class)"))
         data = xd.image_folder(args.path, size=args.size)
         return data, f"image_folder-{Path(args.path).resolve().name}"
     allowed = ", ".join(dict.fromkeys(ZOO + LOADERS))
-    raise ValueError(f"unknown dataset {name!r}; choose one of: {allowed}.")
+    raise ValueError(message("option", name="NAME", value=name, allowed=allowed))
 
 
 def outline(masks: Any) -> Any:
@@ -141,7 +139,7 @@ def write_preview(data: Any, path: Path, per_class: int = 6) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from xaikit.data.imageset import atomic_write
+    from xaikit.base.io import atomic_write
 
     classes = np.unique(data.labels)[:12]
     rows = [np.flatnonzero(data.labels == c)[:per_class] for c in classes]
@@ -170,8 +168,7 @@ def write_preview(data: Any, path: Path, per_class: int = 6) -> Path:
     )
     fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.3 / fig.get_figheight()))
     try:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, dpi=80, format="png")
+        atomic_write(path, lambda handle: fig.savefig(handle, dpi=80, format="png"))
     finally:
         plt.close(fig)
     return path

@@ -12,6 +12,9 @@ import argparse
 import ast
 from pathlib import Path
 
+from xaikit.base.io import atomic_write
+from xaikit.base.messages import message
+
 HELP = "explain a model's decision on one image with any attribution method and save a figure"
 
 
@@ -33,7 +36,8 @@ def _options(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise ValueError(f"--set {pair!r} is not KEY=VALUE (e.g. --set steps=32)")
+            raise ValueError(message("expected", name="--set", expected="KEY=VALUE",
+                                     got=repr(pair), fix=" (e.g. --set steps=32)"))
         try:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -50,7 +54,8 @@ def _load_model(spec: str):
         return zoo(spec[4:])
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"--model {spec!r}: no such file; allowed: zoo:NAME or a saved .keras file")
+        raise ValueError(message("file_missing", what="--model", path=spec,
+                                 fix="; allowed: zoo:NAME or a saved .keras file"))
     return keras.saving.load_model(path)
 
 
@@ -61,13 +66,14 @@ def _load_image(path: str, shape: tuple):
 
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"--image {path!r}: no such file")
+        raise ValueError(message("file_missing", what="--image", path=path, fix=""))
     image = np.load(file) if file.suffix == ".npy" else plt.imread(file)
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3:
-        raise ValueError(f"--image has shape {image.shape}; expected (H, W) or (H, W, C)")
+        raise ValueError(message("expected", name="--image", expected="(H, W) or (H, W, C)",
+                                 got=f"shape {image.shape}", fix=""))
     if image.dtype.kind in "ui":
         print(f"note: scaled {image.dtype} pixels to [0, 1] (divided by 255)")
         image = image / 255.0
@@ -96,15 +102,15 @@ def run(args: argparse.Namespace) -> int:
 
     from xaikit import viz
     from xaikit.attribution import explain, get_method
-    from xaikit.core import explained_model
+    from xaikit.core.batching import predict
+    from xaikit.core.resolution import head_model
 
     get_method(args.method)  # unknown names fail before the model is loaded
     options = _options(args.options)
     model = _load_model(args.model)
     image = _load_image(args.image, tuple(model.input_shape))
-    maps = explain(model, image[None], args.method, targets=args.target, **options)
-    maps = maps[0] if isinstance(maps, np.ndarray) else np.asarray(maps[0])[0]
-    logits = np.asarray(explained_model(model)(image[None]))[0]
+    maps = explain(model, image[None], args.target, method=args.method, **options)[0]
+    logits = predict(head_model(model, output=options.get("output")), image[None])[0]
     target = int(np.argmax(logits)) if args.target is None else args.target
     signed = maps.ndim == 3 or bool(np.any(maps < 0))
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
@@ -117,10 +123,7 @@ def run(args: argparse.Namespace) -> int:
     axes[0].set_xticks([])
     axes[0].set_yticks([])
     fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(temporary, dpi=120)
-    temporary.replace(out)
+    out = atomic_write(args.out, lambda handle: fig.savefig(handle, dpi=120, format="png"))
+    plt.close(fig)
     print(f"wrote {out} ({args.method}, class {target}, logit {logits[target]:.3f})")
     return 0

@@ -10,6 +10,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from xaikit.base.env import fast_mode
+from xaikit.base.paths import CACHE_ENV, cache_dir, weights_dir
+
 HELP = "show versions, the cache folder and whether pretrained ImageNet weights are available"
 
 _PACKAGES = [("tensorflow", ("tensorflow", "tensorflow-cpu")), ("keras", ("keras",)),
@@ -27,19 +30,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="import TensorFlow and list the devices it sees (takes seconds)")
 
 
-def cache_dir() -> Path:
-    """xaikit's cache folder: ``$XAIKIT_CACHE`` or ``~/.cache/xaikit`` (as xaikit.models uses)."""
-    return Path(os.environ.get("XAIKIT_CACHE") or Path.home() / ".cache" / "xaikit")
-
-
-def keras_models_dir() -> Path:
-    """Where ``keras.applications`` caches downloaded weights (``$KERAS_HOME/models``)."""
-    home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
-    if not os.access(Path(home).parent if not Path(home).exists() else home, os.W_OK):
-        home = os.path.join("/tmp", ".keras")
-    return Path(home) / "models"
-
-
 def _version(distributions: tuple[str, ...]) -> str:
     for name in distributions:
         try:
@@ -51,7 +41,7 @@ def _version(distributions: tuple[str, ...]) -> str:
 
 
 def _weights_lines() -> list[str]:
-    folder = keras_models_dir()
+    folder = weights_dir()
     files = sorted(folder.glob("*.h5")) + sorted(folder.glob("*.keras")) if folder.is_dir() else []
     if not files:
         return [f"pretrained ImageNet weights: none cached in {folder}; keras.applications would "
@@ -77,14 +67,13 @@ def _network_line() -> str:
 
 def run(args: argparse.Namespace) -> int:
     import xaikit
-    from xaikit.report import fast_mode
 
     lines = [f"xaikit {xaikit.__version__} ({Path(xaikit.__file__).parent})",
              f"python {platform.python_version()} ({sys.executable})",
              f"platform {platform.platform()}"]
     lines += [f"{label} {_version(names)}" for label, names in _PACKAGES]
-    cache = cache_dir()
-    source = "$XAIKIT_CACHE" if os.environ.get("XAIKIT_CACHE") else "default"
+    cache = cache_dir(create=False)
+    source = f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "default"
     state = "exists" if cache.is_dir() else "not created yet"
     lines.append(f"cache dir {cache} ({source}; {state})")
     lines.append(f"fast mode {'on' if fast_mode() else 'off'} "

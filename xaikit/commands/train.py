@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from xaikit.base.names import ZOO_NAMES as _NAMES
+
 HELP = "train a zoo model (or load it from the cache) and print its test accuracy"
 
-_NAMES = ("an8flower-single-6c", "an8flower-double-12c", "shapes", "shapes-two-objects", "digits")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

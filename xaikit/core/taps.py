@@ -24,7 +24,8 @@ import numpy as np
 from xaikit.base.messages import message
 from xaikit.core.batching import batch_slices, cached, forward_function
 from xaikit.core.checks import check_images, check_option
-from xaikit.core.models import _rebuild, explained_model, find_layer, iter_layers, require_graph
+from xaikit.core.surgery import explained_model, find_layer, iter_layers, require_graph
+from xaikit.core.surgery.rewrite import rebuild
 
 __all__ = ["POOLS", "layer_activations", "layer_names", "layers_model", "tail_model"]
 
@@ -71,7 +72,7 @@ def _multi_tap(container: keras.Model, targets: Sequence[keras.layers.Layer]) ->
             taps[id(layer)] = out
         return out
 
-    inputs, outputs = _rebuild(container, call)
+    inputs, outputs = rebuild(container, call)
     return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
                        [*(taps[id(t)] for t in targets), outputs[0]])
 

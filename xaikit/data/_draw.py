@@ -14,11 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xaikit.base.checks import check_int
+
 CHUNK = 16  # images rendered at once; a constant, so per-chunk noise streams are stable
 NOISE_SIGMA = 0.02  # per-pixel Gaussian noise (std) added to every rendered image
 N_BLOBS = 6  # clutter ellipses per background
 N_TWIGS = 5  # clutter line segments per background
 N_GRATINGS = 3  # sinusoidal texture components per background
+CLUTTER_NAMES = ("plain", "blob", "twig")  # background texture of a pixel (code = index)
+CLUTTER_SHIFT = 4  # while rendering, part-id maps carry the clutter code in their high bits
 
 
 def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +194,23 @@ def paint_clutter(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         canvas.paint(canvas.slot(p["twig_colour"][:, k]), inside)
 
 
+def clutter_codes(n_slots: int) -> np.ndarray:
+    """uint8 (n_slots,): the clutter code of each canvas slot, shifted by ``CLUTTER_SHIFT``.
+
+    :func:`paint_clutter` registers the blob slots, then the twig slots, right after slot 0; OR
+    this into a renderer's part-of-slot table and split the result with :func:`split_clutter`.
+    """
+    codes = np.zeros(n_slots, np.uint8)
+    codes[1 : 1 + N_BLOBS] = CLUTTER_NAMES.index("blob")
+    codes[1 + N_BLOBS : 1 + N_BLOBS + N_TWIGS] = CLUTTER_NAMES.index("twig")
+    return codes << CLUTTER_SHIFT
+
+
+def split_clutter(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(part ids, clutter codes) from a rendered id map carrying both (see :func:`clutter_codes`)."""
+    return ids & ((1 << CLUTTER_SHIFT) - 1), ids >> CLUTTER_SHIFT
+
+
 def lighting(p: dict[str, np.ndarray], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """(n, H, W) illumination: a global gain times a gentle linear gradient (±8 %)."""
     size = ys.shape[1]
@@ -228,13 +249,6 @@ def render_chunks(
 
 def check_generator_args(n_per_class: int, size: int, min_size: int, seed: int) -> None:
     """Shared validation of the generators' arguments, with messages saying what is allowed."""
-    if (
-        isinstance(n_per_class, bool)
-        or not isinstance(n_per_class, (int, np.integer))
-        or n_per_class < 1
-    ):
-        raise ValueError(f"n_per_class={n_per_class!r}; expected an int ≥ 1.")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < min_size:
-        raise ValueError(f"size={size!r}; expected an int ≥ {min_size} (pixels per side).")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r}; expected a non-negative int.")
+    check_int("n_per_class", n_per_class)
+    check_int("size", size, minimum=min_size)
+    check_int("seed", seed, minimum=0)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xaikit.base.checks import check_int, check_option
 from xaikit.base.messages import message
+from xaikit.base.resize import bilinear_matrix
 from xaikit.data.imageset import ImageSet
 
 _SPLITS = ("train", "test")
@@ -95,7 +97,7 @@ def _sklearn_digits_table() -> np.ndarray:
     """
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("digits() needs scikit-learn: pip install scikit-learn")
+        raise ModuleNotFoundError(message("package_missing", what="digits()", package="scikit-learn"))
     path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
     if not path.is_file():
         from sklearn.datasets import load_digits
@@ -103,19 +105,6 @@ def _sklearn_digits_table() -> np.ndarray:
         bunch = load_digits()
         return np.column_stack([bunch.data, bunch.target]).astype(np.float64)
     return np.loadtxt(path, delimiter=",")
-
-
-def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) matrix of bilinear (half-pixel-centred, edge-clamped) resampling weights."""
-    centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
-    centres = np.clip(centres, 0.0, n_in - 1.0)
-    low = np.floor(centres).astype(int)
-    high = np.minimum(low + 1, n_in - 1)
-    frac = centres - low
-    matrix = np.zeros((n_out, n_in))
-    matrix[np.arange(n_out), low] += 1.0 - frac
-    matrix[np.arange(n_out), high] += frac
-    return matrix
 
 
 # ---------------------------------------------------------------------------- keras.datasets
@@ -147,17 +136,13 @@ def _require_cached(
         found = _find_cached(relative)
         if found is not None:
             return found
-    raise FileNotFoundError(
-        f"{what} is not in the Keras cache and downloads are off: put {url.rsplit('/', 1)[-1]} "
-        f"(from {url}) at {keras_datasets_dir() / relative}, or call "
-        f"xaikit.data.{loader_name}(allow_download=True) on a machine with internet."
-    )
+    raise FileNotFoundError(message("keras_dataset_missing", what=what,
+                                    file=url.rsplit("/", 1)[-1], url=url,
+                                    path=keras_datasets_dir() / relative, loader=loader_name))
 
 
 def _check_split(split: str) -> str:
-    if split not in _SPLITS:
-        raise ValueError(f"split={split!r} is not available; choose one of {list(_SPLITS)}.")
-    return split
+    return check_option("split", split, _SPLITS)
 
 
 def mnist(split: str = "train", *, allow_download: bool = False) -> ImageSet:
@@ -254,13 +239,14 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):  # noqa: ANN201
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR file")
+            raise pickle.UnpicklingError(message("unpickle_refused", module=module, name=name))
         return super().find_class(module, name)
 
 
 def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR-10 batch file {path} is missing; re-extract {_CIFAR_URL}.")
+        raise FileNotFoundError(message("file_missing", what="CIFAR-10 batch file", path=path,
+                                        fix=f"; re-extract {_CIFAR_URL}"))
     with open(path, "rb") as handle:
         batch = _ArrayUnpickler(handle, encoding="bytes").load()
     batch = {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
@@ -302,7 +288,8 @@ def sample_photos(size: int | None = None, names: tuple[str, ...] = PHOTOS) -> I
     size = _check_size(224 if size is None else size, minimum=8)
     unknown = [n for n in names if n not in PHOTOS]
     if unknown or not names:
-        raise ValueError(f"unknown photo names {unknown}; choose from {list(PHOTOS)}.")
+        raise ValueError(message("option", name="names", value=tuple(unknown),
+                                 allowed=", ".join(PHOTOS)))
     images = [_square_resize(getattr(skimage.data, n)(), size) for n in names]
     return ImageSet(
         images=np.stack(images),
@@ -344,7 +331,7 @@ def image_folder(path: str | os.PathLike, size: int | None = None) -> ImageSet:
 
     root = Path(path)
     if not root.is_dir():
-        raise FileNotFoundError(f"image_folder: {root} is not a folder.")
+        raise FileNotFoundError(message("not_a_folder", path=root))
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     groups = [(c, root / c) for c in classes] if classes else [(root.name, root)]
     files: list[Path] = []
@@ -354,28 +341,21 @@ def image_folder(path: str | os.PathLike, size: int | None = None) -> ImageSet:
         files += found
         labels += [index] * len(found)
     if not files:
-        raise ValueError(
-            f"image_folder: no images found in {root} (looked for {', '.join(_IMAGE_SUFFIXES)} "
-            "files in each class subfolder, or directly in the folder)."
-        )
+        raise ValueError(message("no_images", path=root, suffixes=", ".join(_IMAGE_SUFFIXES)))
     images = []
     for file in files:
         try:
             image = skimage.io.imread(file)
         except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
-            raise ValueError(
-                f"image_folder: cannot read {file} ({type(err).__name__}: {err})."
-            ) from err
+            raise ValueError(message("unreadable_image", path=file,
+                                     error=f"{type(err).__name__}: {err}")) from err
         image = _to_rgb_float(np.asarray(image), file)
         images.append(
             image if size is None else _square_resize(image, _check_size(size, minimum=8))
         )
     shapes = sorted({im.shape[:2] for im in images})
     if len(shapes) > 1:
-        raise ValueError(
-            f"image_folder: images in {root} have different sizes {shapes[:5]}; "
-            "pass size=N to resize them all to N×N."
-        )
+        raise ValueError(message("image_sizes", path=root, sizes=shapes[:5]))
     return ImageSet(
         images=np.stack(images),
         labels=np.asarray(labels, dtype=np.int64),
@@ -393,9 +373,7 @@ def _to_rgb_float(image: np.ndarray, file: Path | str) -> np.ndarray:
     elif image.ndim == 3 and image.shape[-1] in (1, 2):
         image = np.repeat(image[..., :1], 3, axis=-1)
     else:
-        raise ValueError(
-            f"cannot use {file}: image array of shape {image.shape} is not grey or RGB(A)."
-        )
+        raise ValueError(message("image_array", path=file, shape=image.shape))
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
     if image.dtype == np.uint16:
@@ -404,7 +382,8 @@ def _to_rgb_float(image: np.ndarray, file: Path | str) -> np.ndarray:
         return image.astype(np.float32)
     image = image.astype(np.float32)
     if image.min() < 0 or image.max() > 1:
-        raise ValueError(f"cannot use {file}: float pixel values outside [0, 1].")
+        raise ValueError(message("image_range", path=file, low=f"{image.min():.3g}",
+                                 high=f"{image.max():.3g}"))
     return image
 
 
@@ -448,6 +427,4 @@ def center_crop_resize(image: np.ndarray, size: int, fraction: float = 1.0) -> n
 
 
 def _check_size(size: int, minimum: int) -> int:
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < minimum:
-        raise ValueError(f"size={size!r}; expected an int ≥ {minimum} (pixels per side).")
-    return int(size)
+    return check_int("size", size, minimum=minimum)

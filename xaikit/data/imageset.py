@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xaikit.base.checks import check_int
+from xaikit.base.io import atomic_write
+from xaikit.base.messages import message
 
 _FORMAT_VERSION = 1
 
@@ -77,35 +79,23 @@ class ImageSet:
     def __post_init__(self) -> None:
         self.images = np.asarray(self.images)
         if self.images.ndim != 4:
-            raise ValueError(
-                f"ImageSet.images has shape {self.images.shape}; expected (N, H, W, C) — "
-                "add a channel axis with images[..., None] for grey images."
-            )
+            raise ValueError(message("imageset_images", shape=self.images.shape))
         if self.images.dtype != np.float32:
-            raise ValueError(
-                f"ImageSet.images has dtype {self.images.dtype}; expected float32 in [0, 1] "
-                "(convert uint8 images with images.astype('float32') / 255)."
-            )
+            raise ValueError(message("imageset_dtype", dtype=self.images.dtype))
         n = len(self.images)
         if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
-            raise ValueError(
-                f"ImageSet.images range [{self.images.min():.3g}, {self.images.max():.3g}] "
-                "is outside [0, 1]; rescale the images first."
-            )
+            raise ValueError(message("imageset_range", low=f"{self.images.min():.3g}",
+                                     high=f"{self.images.max():.3g}"))
         self.labels = np.asarray(self.labels)
         if self.labels.shape != (n,) or self.labels.dtype.kind not in "iu":
-            raise ValueError(
-                f"ImageSet.labels has shape {self.labels.shape} and dtype {self.labels.dtype}; "
-                f"expected integer class indices of shape ({n},)."
-            )
+            raise ValueError(message("imageset_labels", shape=self.labels.shape,
+                                     dtype=self.labels.dtype, n=n))
         self.labels = self.labels.astype(np.int64, copy=False)
         self.class_names = [str(c) for c in self.class_names]
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
-            raise ValueError(
-                f"ImageSet.labels range over [{self.labels.min()}, {self.labels.max()}] but there "
-                f"are {len(self.class_names)} class names; labels must lie in "
-                f"[0, {len(self.class_names) - 1}]."
-            )
+            raise ValueError(message("imageset_label_range", low=self.labels.min(),
+                                     high=self.labels.max(), count=len(self.class_names),
+                                     last=len(self.class_names) - 1))
         spatial = (n, *self.images.shape[1:3])
         if self.masks is not None:
             self.masks = _check_mask("masks", self.masks, spatial)
@@ -116,16 +106,10 @@ class ImageSet:
         if self.boxes is not None:
             self.boxes = np.asarray(self.boxes, dtype=np.float32)
             if self.boxes.ndim not in (2, 3) or len(self.boxes) != n or self.boxes.shape[-1] != 4:
-                raise ValueError(
-                    f"ImageSet.boxes has shape {self.boxes.shape}; expected ({n}, 4) or "
-                    f"({n}, K, 4) as (y0, x0, y1, x1)."
-                )
+                raise ValueError(message("imageset_boxes", shape=self.boxes.shape, n=n))
         for key, value in self.meta.items():
             if isinstance(value, np.ndarray) and (value.ndim == 0 or len(value) != n):
-                raise ValueError(
-                    f"ImageSet.meta[{key!r}] is an array of shape {value.shape}; arrays in meta are "
-                    f"per-sample and need first axis {n} — store set-wide values as lists."
-                )
+                raise ValueError(message("imageset_meta", entry=key, shape=value.shape, n=n))
 
     # ------------------------------------------------------------------ basic access
     def __len__(self) -> int:
@@ -153,15 +137,11 @@ class ImageSet:
         if isinstance(index, slice):
             index = np.arange(len(self))[index]
         index = np.asarray(index)
-        if index.dtype == bool:
-            if index.shape != (len(self),):
-                raise ValueError(f"boolean index has shape {index.shape}; expected ({len(self)},).")
+        if index.dtype == bool and index.shape == (len(self),):
             index = np.flatnonzero(index)
         if index.ndim != 1 or index.dtype.kind not in "iu":
-            raise ValueError(
-                f"index has shape {index.shape} and dtype {index.dtype}; expected a 1-D int array, "
-                "a boolean mask or a slice."
-            )
+            raise ValueError(message("imageset_index", shape=index.shape, dtype=index.dtype,
+                                     n=len(self)))
         return ImageSet(
             images=self.images[index],
             labels=self.labels[index],
@@ -202,10 +182,7 @@ class ImageSet:
             or np.any(values < 0)
             or abs(values.sum() - 1) > 1e-6
         ):
-            raise ValueError(
-                f"split fractions {list(values)} must be non-negative and sum to 1, "
-                "e.g. (0.8, 0.2) or {'train': 0.8, 'val': 0.1, 'test': 0.1}."
-            )
+            raise ValueError(message("split_fractions", values=values.tolist()))
         rng = np.random.default_rng(seed)
         chosen: list[list[np.ndarray]] = [[] for _ in values]
         for cls in np.unique(self.labels):
@@ -218,8 +195,7 @@ class ImageSet:
 
     def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(images, labels)`` in order, ``batch_size`` at a time (the last may be smaller)."""
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size={batch_size}; expected a positive int.")
+        batch_size = check_int("batch_size", batch_size)
         for start in range(0, len(self), int(batch_size)):
             yield self.images[start : start + batch_size], self.labels[start : start + batch_size]
 
@@ -230,8 +206,7 @@ class ImageSet:
         """
         import tensorflow as tf
 
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size={batch_size}; expected a positive int.")
+        batch_size = check_int("batch_size", batch_size)
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
         if shuffle:
             dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
@@ -239,7 +214,7 @@ class ImageSet:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the set to an ``.npz`` file atomically (temporary file + rename); return the path."""
+        """Write the set to an ``.npz`` file atomically (:func:`xaikit.base.io.atomic_write`); return the path."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
@@ -265,26 +240,23 @@ class ImageSet:
             "meta": plain_meta,
         }
         arrays["header"] = np.array(json.dumps(header))
-        with atomic_write(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return path
+        return atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ImageSet:
         """Read a set written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(
-                f"no ImageSet file at {path}; write one with ImageSet.save(path)."
-            )
+            raise FileNotFoundError(message("file_missing", what="ImageSet file", path=path,
+                                            fix="; write one with ImageSet.save(path)"))
         try:
             with np.load(path, allow_pickle=False) as npz:
                 data = {k: npz[k] for k in npz.files}
             header = json.loads(str(data.pop("header")))
         except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path} is not an ImageSet .npz file ({err}).") from err
+            raise ValueError(message("file_corrupt", what="ImageSet file", path=path, reason=err,
+                                     fix="; it is not an ImageSet .npz file (write one with "
+                                         "ImageSet.save)")) from err
         parts = None
         if header["parts"] is not None:
             parts = {k: data[f"part:{k}"] for k in header["parts"]}
@@ -312,28 +284,11 @@ class ImageSet:
         return self
 
 
-@contextmanager
-def atomic_write(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path`` (atomic)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _check_mask(what: str, mask: Any, spatial: tuple[int, int, int]) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.shape != spatial or mask.dtype != bool:
-        raise ValueError(
-            f"ImageSet.{what} has shape {mask.shape} and dtype {mask.dtype}; expected bool {spatial}."
-        )
+        raise ValueError(message("imageset_mask", name=what, shape=mask.shape, dtype=mask.dtype,
+                                 expected=spatial))
     return mask
 
 

@@ -10,14 +10,17 @@ Results are cached in memory per process; the cached arrays are read-only (copy 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any
 
+from xaikit.base.checks import check_option
+from xaikit.base.env import fast_mode
+from xaikit.base.names import ZOO_NAMES
 from xaikit.data.an8flower import an8flower
 from xaikit.data.builtin import cifar10, digits, fashion_mnist, image_folder, mnist, sample_photos
 from xaikit.data.imagenet import imagenet_photos
 from xaikit.data.imageset import ImageSet
+from xaikit.data.object_scene import object_scene
 from xaikit.data.shapes import shapes
 
 SPLITS = ("train", "val", "test")
@@ -25,6 +28,7 @@ SPLITS = ("train", "val", "test")
 DATASETS: dict[str, Callable[..., ImageSet]] = {
     "an8flower": an8flower,
     "shapes": shapes,
+    "object_scene": object_scene,
     "digits": digits,
     "mnist": mnist,
     "fashion_mnist": fashion_mnist,
@@ -71,14 +75,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         "seeds": {"split": 0},
     },
 }
-ZOO_NAMES = tuple(RECIPES)
-
-
-def fast_mode(fast: bool | None = None) -> bool:
-    """``fast`` if given, else whether the environment variable ``XAIKIT_FAST`` is set to 1/true/yes."""
-    if fast is not None:
-        return bool(fast)
-    return os.environ.get("XAIKIT_FAST", "").strip().lower() in ("1", "true", "yes")
 
 
 def recipe(name: str, fast: bool | None = None) -> dict[str, Any]:
@@ -119,8 +115,7 @@ def load(name: str, split: str = "train", fast: bool | None = None) -> ImageSet:
         Unknown name or split (the message lists what is allowed).
     """
     _check_name(name)
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not available; choose one of {list(SPLITS)}.")
+    check_option("split", split, SPLITS)
     return _load_cached(name, split, fast_mode(fast))
 
 
@@ -146,5 +141,4 @@ def _split_whole(generator: Callable[..., ImageSet], spec: dict) -> dict[str, Im
 
 
 def _check_name(name: str) -> None:
-    if name not in RECIPES:
-        raise ValueError(f"unknown dataset {name!r} for load(); choose one of {list(ZOO_NAMES)}.")
+    check_option("name", name, ZOO_NAMES)

@@ -98,7 +98,7 @@ def _saliency_hidden(seed: int) -> list[Case]:
 
 
 def _iou_expected(boxes_a: Any, boxes_b: Any) -> np.ndarray:
-    from xaikit.metrics.localisation import box_iou
+    from xaikit.metrics.ground_truth import box_iou
 
     return np.asarray(box_iou(np.asarray(boxes_a, float), np.asarray(boxes_b, float)),
                       dtype=np.float64)
@@ -198,8 +198,8 @@ register(
         oracle=_iou_expected,
         compare=functools.partial(compare_outputs, rtol=1e-9, atol=1e-12),
         reference="solutions/02_saliency.py:box_iou",
-        forbidden=("xaikit.metrics.localisation.box_iou",
-                   "xaikit.metrics.localisation.localisation_scores"),
+        forbidden=("xaikit.metrics.ground_truth.box_iou",
+                   "xaikit.metrics.ground_truth.localisation_scores"),
         hint="draw two boxes that overlap and two that do not: which corners of A and B "
              "bound their intersection, and what becomes of its height and width when they do "
              "not overlap in y, in x, or in both? Work on all N pairs at once with arrays",

@@ -50,7 +50,7 @@ def _expected(model: Any, image: np.ndarray, target: int, patch: int, stride: in
     from xaikit.attribution import occlusion
 
     return occlusion(model, np.asarray(image)[None], int(target), patch=patch, stride=stride,
-                     fill="grey")[0]
+                     baseline="grey")[0]
 
 
 def _public() -> list[Case]:

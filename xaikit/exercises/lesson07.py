@@ -78,7 +78,8 @@ register(
         oracle=_expected,
         compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-7),  # float32 cases
         reference="solutions/07_relevance.py:lrp_epsilon_dense",
-        forbidden=("xaikit.attribution.lrp", "xaikit.attribution.relevance.lrp"),
+        forbidden=("xaikit.attribution.lrp", "xaikit.attribution.relevance.lrp",
+                   "xaikit.attribution.lrp_details"),
         hint="the rule has four steps (Montavon et al. 2019, Sec. 10.2.2): the forward "
              "pre-activations, the stabiliser (mind sign(0) = +1), a division of the "
              "relevance, the way back through the weights; then the activations",

@@ -2,9 +2,11 @@
 
 Families (see :mod:`xaikit.metrics.registry` for the calling conventions and return types):
 
-- :mod:`~xaikit.metrics.localisation`: boxes from maps, box IoU (lesson 02);
+- :mod:`~xaikit.metrics.ground_truth`: maps against known evidence: feature coverage, mass and
+  rank in the mask, the pointing game, boxes from maps and box IoU (lessons 02, 09);
+- :mod:`~xaikit.metrics.bim`: relative feature importance between two models trained on the
+  same images (BIM: model contrast score, input dependence and independence; lesson 09);
 - ``randomisation``, ``axioms``: sanity checks (lesson 08);
-- ``ground_truth``: maps against known evidence (lesson 09);
 - ``faithfulness``, ``robustness``, ``complexity``, ``meta``: lessons 10-11;
 - ``similarity``: the comparisons of maps all of them share.
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from xaikit.base.messages import message
+
 __all__ = ["METRICS", "METRIC_INFO", "get_metric"]
 
 
@@ -26,4 +30,4 @@ def __getattr__(name: str) -> Any:
         return getattr(registry, name)
     if name == "get_metric":
         return registry.get_metric
-    raise AttributeError(f"module 'xaikit.metrics' has no attribute {name!r}")
+    raise AttributeError(message("no_attribute", module=__name__, name=name))

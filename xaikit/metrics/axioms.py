@@ -18,6 +18,7 @@ import numpy as np
 
 from xaikit.base.checks import check_images
 from xaikit.core import cached, predict, resolve
+from xaikit.core.baselines import baseline_images
 from xaikit.core.shift import shift_compensated_model
 from xaikit.core.weights import copy_model
 from xaikit.metrics.common import attribution_maps, explainer
@@ -128,15 +129,13 @@ def completeness(model: Any, images: Any, maps_or_method: Any, targets: Any = No
     np.ndarray
         float64 (N,) signed gaps, in units of the explained score.
     """
-    from xaikit.attribution.gradients import baseline_images
-
     resolved = resolve(model, images, targets, batch_size=batch_size)
     maps = attribution_maps(model, resolved.images, maps_or_method, resolved.targets,
                             batch_size=batch_size, seed=seed, options=options)
     weights = resolved.weights.astype(np.float64)
     score = (predict(resolved.model, resolved.images, batch_size=batch_size) * weights).sum(-1)
     if baseline is not None:
-        reference = baseline_images(resolved.images, baseline, seed)
+        reference = baseline_images(resolved.images, baseline, seed=seed)
         score = score - (predict(resolved.model, reference, batch_size=batch_size)
                          * weights).sum(-1)
     return maps.reshape(len(maps), -1).sum(axis=1) - score

@@ -22,6 +22,7 @@ import numpy as np
 from xaikit.attribution.registry import INFO, get_method
 from xaikit.base.checks import check_images, check_maps
 from xaikit.base.messages import message
+from xaikit.base.vocabulary import BATCH_SIZE
 
 __all__ = ["attribution_maps", "explainer", "is_method"]
 
@@ -31,7 +32,7 @@ def is_method(maps_or_method: Any) -> bool:
     return isinstance(maps_or_method, str) or callable(maps_or_method)
 
 
-def explainer(maps_or_method: Any, *, batch_size: int = 32, seed: int | None = 0,
+def explainer(maps_or_method: Any, *, batch_size: int = BATCH_SIZE, seed: int | None = 0,
               options: Mapping[str, Any] | None = None) -> Callable[..., np.ndarray]:
     """``(model, images, targets) -> (N, H, W) maps`` for a method given by name or callable.
 
@@ -72,7 +73,7 @@ def attribution_maps(
     maps_or_method: Any,
     targets: Any = None,
     *,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     seed: int | None = 0,
     options: Mapping[str, Any] | None = None,
 ) -> np.ndarray:

@@ -385,10 +385,7 @@ def top_k_intersection(maps_a: object, maps_b: object, *, k: float = 0.1) -> np.
     maps_a, maps_b = _pair(maps_a, maps_b)
     n, pixels = len(maps_a), maps_a.shape[1] * maps_a.shape[2]
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-        count = check_int("k", k)
-        if count > pixels:
-            raise ValueError(message("int", name="k", value=k, minimum=1)
-                             + f" and <= {pixels} (the pixels of a map)")
+        count = check_int("k", k, maximum=pixels)
     else:
         fraction = check_number("k", k, low=0.0, high=1.0)
         if fraction == 0.0:

@@ -10,16 +10,17 @@
 - :func:`efficientnet_lite0`, :func:`decode_imagenet` — EfficientNet-Lite0 with the ImageNet
   weights a dependency ships (read from PyTorch's legacy format by
   :func:`xaikit.models.torch_legacy.load_legacy_pth`), and its top-k class names;
-- :func:`logits_model` — the same network without its final softmax/sigmoid.
+- :func:`logits_model` — the same network without its final softmax/sigmoid (from
+  :mod:`xaikit.core.surgery`, where all model surgery lives).
 
 Importing this package imports Keras/TensorFlow.
 """
 
+from xaikit.core.surgery import logits_model, output_activation
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
 from xaikit.models.cache import cache_dir
 from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
-from xaikit.models.surgery import logits_model, output_activation
 from xaikit.models.training import accuracy, predict, seed_everything, train
 from xaikit.models.zoo import ZOO, Recipe, fast_default, retrain, zoo, zoo_info, zoo_names
 

@@ -17,6 +17,9 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from xaikit.base.checks import check_int
+from xaikit.base.messages import message
+
 __all__ = ["simple_cnn", "vgg_mini", "mlp", "classifier_head"]
 
 
@@ -24,12 +27,10 @@ def _check_shape(input_shape: Sequence[int], n_classes: int, *, rank: int) -> tu
     shape = tuple(input_shape)
     if len(shape) != rank or not all(isinstance(d, int) and d > 0 for d in shape):
         expected = "(height, width, channels)" if rank == 3 else f"{rank} positive ints"
-        raise ValueError(
-            f"input_shape is {input_shape!r}; expected {expected} of positive ints, "
-            "without the batch dimension, e.g. (32, 32, 1)."
-        )
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes is {n_classes!r}; expected an int >= 2.")
+        raise ValueError(message("expected", name="input_shape",
+                                 expected=f"{expected} of positive ints without the batch dimension",
+                                 got=repr(input_shape), fix="; e.g. (32, 32, 1)"))
+    check_int("n_classes", n_classes, minimum=2)
     return shape
 
 
@@ -155,12 +156,11 @@ def vgg_mini(
     """
     shape = _check_shape(input_shape, n_classes, rank=3)
     if not widths or any(int(w) < 1 for w in widths):
-        raise ValueError(f"widths is {widths!r}; expected a non-empty sequence of positive ints.")
-    if convs_per_block < 1 or stem_stride < 1:
-        raise ValueError(
-            f"convs_per_block={convs_per_block!r} and stem_stride={stem_stride!r}; "
-            "both must be >= 1."
-        )
+        raise ValueError(message("expected", name="widths",
+                                 expected="a non-empty sequence of positive ints",
+                                 got=repr(widths), fix=""))
+    check_int("convs_per_block", convs_per_block)
+    check_int("stem_stride", stem_stride)
     inputs = keras.Input(shape=shape, name="image")
     x = inputs
     n_blocks = len(widths)

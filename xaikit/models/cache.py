@@ -9,8 +9,8 @@ Layout of :func:`cache_dir` (``$XAIKIT_CACHE``, default ``~/.cache/xaikit``)::
 
 The key is ``<name>-<sha256 of the recipe and the keras/tensorflow/xaikit versions>[:16]``, so a
 changed recipe or library version trains a new entry instead of loading a stale one. Every file is
-written to a temporary file in the same folder and moved into place with :func:`os.replace`
-(atomic on POSIX and Windows): a reader sees the old file or the new one, never half of one. The
+written with :mod:`xaikit.base.io` (a temporary file in the same folder, ``fsync``, then
+:func:`os.replace`): a reader sees the old file or the new one, never half of one. The
 model is moved into place first and its sidecar second, so a crash in between leaves a model whose
 hash no sidecar vouches for, which :func:`load_verified` rejects.
 """
@@ -21,18 +21,18 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xaikit.base.io import atomic_path, atomic_write_json
+from xaikit.base.paths import cache_dir
+
 __all__ = [
     "cache_dir",
     "entry_key",
     "entry_paths",
-    "atomic_write_bytes",
-    "atomic_write_json",
     "save_verified",
     "load_verified",
     "file_lock",
@@ -40,20 +40,6 @@ __all__ = [
 ]
 
 CACHE_FORMAT = 1
-
-
-def cache_dir() -> Path:
-    """The xaikit cache folder: ``$XAIKIT_CACHE`` if set, else ``~/.cache/xaikit`` (created).
-
-    Returns
-    -------
-    pathlib.Path
-        An existing folder.
-    """
-    root = os.environ.get("XAIKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "xaikit")
-    path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _versions() -> dict[str, str]:
@@ -107,36 +93,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _temporary_sibling(path: Path) -> Iterator[Path]:
-    """A temp file name next to ``path`` (same suffix); moved onto ``path`` if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    path = Path(path)
-    with _temporary_sibling(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
 def save_verified(model: Any, key: str, info: dict[str, Any]) -> dict[str, Any]:
     """Save ``model`` under cache entry ``key`` with a sidecar holding its sha256 and ``info``.
 
@@ -155,12 +111,8 @@ def save_verified(model: Any, key: str, info: dict[str, Any]) -> dict[str, Any]:
         The sidecar written (``info`` plus ``sha256``, ``bytes``, ``versions``, ``file``).
     """
     paths = entry_paths(key)
-    fd, tmp = tempfile.mkstemp(dir=paths["model"].parent, prefix=f".{key}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(paths["model"]) as tmp:
         model.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         sidecar = {
             **info,
             "file": paths["model"].name,
@@ -168,11 +120,6 @@ def save_verified(model: Any, key: str, info: dict[str, Any]) -> dict[str, Any]:
             "bytes": os.path.getsize(tmp),
             "versions": _versions(),
         }
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cached model is not a secret
-        os.replace(tmp, paths["model"])
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     atomic_write_json(paths["sidecar"], sidecar)
     return sidecar
 

@@ -29,7 +29,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from xaikit.base.checks import check_images, check_option
 from xaikit.base.messages import message
+from xaikit.base.paths import weights_dir
 
 __all__ = [
     "EFFICIENTNET_LITE0",
@@ -67,19 +69,12 @@ PRETRAINED: dict[str, _App] = {
 EFFICIENTNET_LITE0 = "efficientnet-lite0"  # weights shipped by a dependency, not keras.applications
 
 
-def keras_models_dir() -> Path:
-    """The folder where ``keras.applications`` caches weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    if not os.access(home if os.path.exists(home) else os.path.dirname(home), os.W_OK):
-        home = os.path.join("/tmp", ".keras")  # the fallback keras.utils.get_file uses
-    return Path(home).expanduser() / "models"
+keras_models_dir = weights_dir  # the folder keras.applications caches weights in (one copy)
 
 
 def _check_name(name: str, *, keras_only: bool = False) -> _App | None:
     valid = sorted(PRETRAINED) if keras_only else sorted([*PRETRAINED, EFFICIENTNET_LITE0])
-    if not isinstance(name, str) or name not in valid:
-        raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(valid)}.")
-    return PRETRAINED.get(name)
+    return PRETRAINED.get(check_option("name", name, valid))
 
 
 def weights_filename(name: str, *, include_top: bool = True, alpha: float = 1.0, size: int = 224) -> str:
@@ -128,8 +123,8 @@ def pretrained(
     name : str
         ``"vgg16"``, ``"resnet50"``, ``"mobilenet_v2"`` or ``"efficientnet-lite0"``.
     weights_path : path, optional
-        The weight file. Default: ``keras_models_dir() / weights_filename(...)``, the file
-        ``keras.applications`` downloads when online; for EfficientNet-Lite0 the packaged
+        The weight file. Default: ``xaikit.base.paths.weights_dir() / weights_filename(...)``,
+        the file ``keras.applications`` downloads when online; for EfficientNet-Lite0 the packaged
         ``.pth`` file.
     include_top : bool
         Keep the 1000-class classifier.
@@ -155,15 +150,14 @@ def pretrained(
         return _efficientnet_lite0(weights_path, include_top, input_shape, alpha)
     shape = (app.default_size, app.default_size, 3) if input_shape is None else tuple(input_shape)
     if len(shape) != 3 or shape[-1] != 3:
-        raise ValueError(f"input_shape is {input_shape!r}; expected (height, width, 3).")
+        raise ValueError(message("expected", name="input_shape", expected="(height, width, 3)",
+                                 got=repr(input_shape), fix=""))
     filename = weights_filename(name, include_top=include_top, alpha=alpha, size=shape[0])
-    path = Path(weights_path).expanduser() if weights_path is not None else keras_models_dir() / filename
+    path = Path(weights_path).expanduser() if weights_path is not None else weights_dir() / filename
     if not path.is_file():
-        raise WeightsNotFoundError(
-            f"pretrained({name!r}) needs the ImageNet weight file {filename}, which is not at {path} "
-            f"and cannot be downloaded here: download {_APPS}{app.url_folder}{filename} on a machine "
-            f"with internet and put it in {keras_models_dir()}/ (or pass weights_path=)."
-        )
+        raise WeightsNotFoundError(message("weights_missing", name=name, file=filename, path=path,
+                                           url=f"{_APPS}{app.url_folder}{filename}",
+                                           folder=weights_dir()))
     kwargs: dict[str, Any] = {"weights": None, "include_top": include_top, "input_shape": shape}
     if name == "mobilenet_v2":
         kwargs["alpha"] = alpha
@@ -171,10 +165,8 @@ def pretrained(
     try:
         model.load_weights(str(path))
     except Exception as exc:  # wrong architecture / truncated file: say which file, never guess
-        raise ValueError(
-            f"pretrained({name!r}): cannot load weights from {path} ({type(exc).__name__}: {exc}); "
-            f"expected the keras.applications file {filename}."
-        ) from exc
+        raise ValueError(message("weights_unloadable", name=name, path=path,
+                                 error=f"{type(exc).__name__}: {exc}", file=filename)) from exc
     return model
 
 
@@ -207,16 +199,13 @@ def preprocess_input(name: str, images: np.ndarray) -> np.ndarray:
         float32 array of the same shape.
     """
     _check_name(name)
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"images have shape {images.shape}; expected (N, H, W, 3) RGB in [0, 1] (use x[None] for one)."
-        )
-    if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(
-            f"images range over [{images.min():.3g}, {images.max():.3g}]; expected [0, 1] "
-            "(divide uint8 images by 255)."
-        )
+    images = check_images(images)
+    if images.shape[-1] != 3:
+        raise ValueError(message("expected", name="images", expected="(N, H, W, 3) RGB in [0, 1]",
+                                 got=f"shape {images.shape}", fix=""))
+    if images.min() < 0.0 or images.max() > 1.0:
+        raise ValueError(message("images_range", name="images", low=f"{images.min():.3g}",
+                                 high=f"{images.max():.3g}", fix="; divide uint8 images by 255"))
     if name == EFFICIENTNET_LITE0:
         return images
     module = getattr(keras.applications, PRETRAINED[name].module)
@@ -240,14 +229,12 @@ def decode_predictions(
     """
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != 1000:
-        raise ValueError(f"probs has shape {probs.shape}; expected (N, 1000) ImageNet scores.")
-    path = Path(class_index_path) if class_index_path is not None else keras_models_dir() / CLASS_INDEX_FILE
+        raise ValueError(message("expected", name="probs", expected="(N, 1000) ImageNet scores",
+                                 got=f"shape {probs.shape}", fix=""))
+    path = Path(class_index_path) if class_index_path is not None else weights_dir() / CLASS_INDEX_FILE
     if not path.is_file():
-        raise WeightsNotFoundError(
-            f"decode_predictions needs the ImageNet class index {CLASS_INDEX_FILE}, which is not at "
-            f"{path}: download {CLASS_INDEX_URL} and put it in {keras_models_dir()}/ "
-            "(or pass class_index_path=)."
-        )
+        raise WeightsNotFoundError(message("class_index_missing", file=CLASS_INDEX_FILE, path=path,
+                                           url=CLASS_INDEX_URL, folder=weights_dir()))
     index = json.loads(path.read_text())
     best = np.argsort(-probs, axis=1, kind="stable")[:, :top]
     return [[(*index[str(i)], float(row[i])) for i in order] for row, order in zip(probs, best)]

@@ -18,16 +18,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from xaikit.models.surgery import output_activation
+from xaikit.base.checks import check_int
+from xaikit.base.io import atomic_write
+from xaikit.base.messages import message
+from xaikit.base.vocabulary import BATCH_SIZE
+from xaikit.core.batching import predict
+from xaikit.core.surgery import output_activation
 
 __all__ = ["train", "accuracy", "predict", "seed_everything", "targets_for"]
+
+PROBABILITY_FLOOR = 1e-7  # probabilities are clipped to [floor, 1 - floor] before the log (Keras')
 
 
 def seed_everything(seed: int) -> None:
@@ -39,9 +45,7 @@ def seed_everything(seed: int) -> None:
     (``tf.config.experimental.enable_op_determinism``, a process-wide switch that also makes some
     GPU kernels raise) is left to the user.
     """
-    if not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed is {seed!r}; expected a non-negative int.")
-    keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(check_int("seed", seed, minimum=0))
 
 
 def _is_multi_label(model: keras.Model) -> bool:
@@ -53,10 +57,8 @@ def targets_for(model: keras.Model, data: Any) -> np.ndarray:
     if _is_multi_label(model):
         multi_hot = getattr(data, "meta", {}).get("multi_hot")
         if multi_hot is None:
-            raise ValueError(
-                f"model {model.name!r} has a sigmoid (multi-label) output but the data "
-                f"{getattr(data, 'name', '')!r} has no meta['multi_hot'] (N, K) targets."
-            )
+            raise ValueError(message("multi_hot_missing", model=model.name,
+                                     data=getattr(data, "name", "")))
         return np.asarray(multi_hot, dtype=np.float32)
     return np.asarray(data.labels, dtype=np.int64)
 
@@ -64,28 +66,20 @@ def targets_for(model: keras.Model, data: Any) -> np.ndarray:
 def _check_data(model: keras.Model, data: Any, what: str) -> None:
     images = getattr(data, "images", None)
     if images is None or getattr(data, "labels", None) is None:
-        raise TypeError(f"{what} must be an xaikit.data.ImageSet; got {type(data).__name__}.")
+        raise TypeError(message("imageset_type", name=what, got=type(data).__name__))
     expected = tuple(model.inputs[0].shape[1:])
     if tuple(images.shape[1:]) != expected:
-        raise ValueError(
-            f"{what} images have shape {tuple(images.shape[1:])} per image but model "
-            f"{model.name!r} expects {expected}; load the data at the model's size."
-        )
+        raise ValueError(message("data_shape", name=what, got=tuple(images.shape[1:]),
+                                 model=model.name, expected=expected))
     n_out = int(model.outputs[0].shape[-1])
     if n_out != len(data.class_names):
-        raise ValueError(
-            f"{what} has {len(data.class_names)} classes but model {model.name!r} has {n_out} outputs."
-        )
-
-
-def predict(model: keras.Model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """``model``'s outputs on ``images`` as a NumPy array, in batches, without a progress bar."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
+        raise ValueError(message("data_classes", name=what, got=len(data.class_names),
+                                 model=model.name, expected=n_out))
 
 
 def _cross_entropy(model: keras.Model, scores: np.ndarray, targets: np.ndarray) -> float:
     """Mean training loss (the compiled cross-entropy) computed from predicted scores."""
-    eps = 1e-7
+    eps = PROBABILITY_FLOOR
     activation = output_activation(model)
     if activation == "sigmoid":
         p = np.clip(scores, eps, 1 - eps)
@@ -112,7 +106,7 @@ def _loss_and_accuracy(model: keras.Model, data: Any) -> tuple[float, float]:
     return _cross_entropy(model, scores, targets_for(model, data)), _accuracy_from_scores(model, data, scores)
 
 
-def accuracy(model: keras.Model, data: Any, *, batch_size: int = 256) -> float:
+def accuracy(model: keras.Model, data: Any, *, batch_size: int = BATCH_SIZE) -> float:
     """Test accuracy of ``model`` on ``data``.
 
     Single-label: the fraction of images whose arg-max class is the label. Multi-label (sigmoid
@@ -136,10 +130,7 @@ def _compile(model: keras.Model, learning_rate: float) -> None:
     elif activation in ("softmax", "linear"):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation == "linear")
     else:
-        raise ValueError(
-            f"model {model.name!r} ends in activation {activation!r}; train() handles softmax, "
-            "sigmoid (multi-label) or linear (logits) outputs — or compile the model yourself."
-        )
+        raise ValueError(message("train_activation", model=model.name, activation=activation))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=False)
 
 
@@ -152,16 +143,7 @@ def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], sta
     arrays |= {f"b{i}": w for i, w in enumerate(best)}
     arrays |= {f"o{i}": np.array(v) for i, v in enumerate(model.optimizer.variables)}
     arrays["state"] = np.array(json.dumps(state))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _load_checkpoint(path: Path, model: keras.Model) -> tuple[list[np.ndarray], dict] | None:
@@ -176,7 +158,7 @@ def _load_checkpoint(path: Path, model: keras.Model) -> tuple[list[np.ndarray], 
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         if len(model.optimizer.variables) != n_o:
-            raise ValueError("optimizer state does not match the model")
+            raise ValueError(message("checkpoint_mismatch", path=path))
         for variable, value in zip(model.optimizer.variables, (arrays[f"o{i}"] for i in range(n_o))):
             variable.assign(value)
     except Exception as exc:  # a stale or broken checkpoint is never fatal: start afresh
@@ -256,9 +238,8 @@ def train(
         ``history`` (per-epoch ``loss``, ``val_loss``, ``val_accuracy``), ``best_epoch``,
         ``epochs_run`` and ``stopped_early``.
     """
-    for label, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1)):
-        if not isinstance(value, int | np.integer) or value < minimum:
-            raise ValueError(f"{label} is {value!r}; expected an int >= {minimum}.")
+    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
+        check_int(label, value)
     _check_data(model, data, "data")
     if val is not None:
         _check_data(model, val, "val")

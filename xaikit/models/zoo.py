@@ -17,7 +17,6 @@ classes. Grad-CAM for either object then targets that class's logit.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from typing import Any
 
 import keras
 
+from xaikit.base.checks import check_option
+from xaikit.base.env import fast_mode
 from xaikit.models import architectures, cache
 from xaikit.models.training import accuracy, seed_everything, train
 
@@ -120,21 +121,15 @@ ZOO: dict[str, Recipe] = {
 
 
 def zoo_names() -> list[str]:
-    """Names of the zoo entries."""
+    """Names of the zoo entries (those of :data:`xaikit.base.names.ZOO_NAMES`, sorted)."""
     return sorted(ZOO)
 
 
-def fast_default(fast: bool | None) -> bool:
-    """``fast`` itself, or (when None) whether env ``XAIKIT_FAST`` is set to a true value."""
-    if fast is None:
-        return os.environ.get("XAIKIT_FAST", "").strip().lower() in ("1", "true", "yes", "on")
-    return bool(fast)
+fast_default = fast_mode  # the one reader of XAIKIT_FAST (xaikit.base.env), under its old name
 
 
 def _recipe(name: str) -> Recipe:
-    if not isinstance(name, str) or name not in ZOO:
-        raise ValueError(f"unknown zoo model {name!r}; valid names: {', '.join(zoo_names())}.")
-    return ZOO[name]
+    return ZOO[check_option("name", name, zoo_names())]
 
 
 def _key(name: str, recipe: Recipe, fast: bool) -> str:
@@ -257,7 +252,7 @@ def retrain(
     from xaikit.data import load
 
     recipe = _recipe(name)
-    fast = fast_default(fast)
+    fast = fast_mode(fast)
     val_set = val_set if val_set is not None else load(recipe.dataset, split="val", fast=fast)
     test_set = test_set if test_set is not None else load(recipe.dataset, split="test", fast=fast)
     spec = {"model": recipe.as_dict(fast), "tag": str(tag), "seed": seed,
@@ -291,7 +286,7 @@ def zoo(
         One of :data:`ZOO`: ``"an8flower-single-6c"``, ``"an8flower-double-12c"``, ``"shapes"``,
         ``"shapes-two-objects"`` (multi-label, sigmoid head), ``"digits"``.
     fast : bool, optional
-        Reduced recipe under its own cache key; ``None`` reads env ``XAIKIT_FAST``.
+        Reduced recipe under its own cache key; ``None``: :func:`xaikit.base.env.fast_mode`.
     retrain : bool
         Train again even if a valid cached model exists (and replace it).
     progress : bool
@@ -309,7 +304,7 @@ def zoo(
         Unknown ``name`` (the message lists the valid names).
     """
     recipe = _recipe(name)
-    fast = fast_default(fast)
+    fast = fast_mode(fast)
     key = _key(name, recipe, fast)
     if not retrain:
         cached = cache.load_verified(key)
@@ -338,7 +333,7 @@ def zoo_info(name: str, *, fast: bool | None = None) -> dict[str, Any]:
         ``best_epoch``, ``n_train``, ``n_test``, ``trained_at``.
     """
     recipe = _recipe(name)
-    fast = fast_default(fast)
+    fast = fast_mode(fast)
     key = _key(name, recipe, fast)
     paths = cache.entry_paths(key)
     info: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """A linear-chain view of a Keras CNN, shared by the rule-based methods (LRP, DeepLIFT).
 
-Introduced in lesson 07.  :func:`layer_chain` turns a Sequential or linear functional model (nested
-linear sub-models are flattened) into a list of :class:`Step` objects, each one a small piece of the
+Introduced in lesson 07.  :func:`layer_chain` turns a Sequential or linear functional model
+(nested linear sub-models are flattened) into a list of :class:`Step` objects, each one a small piece of the
 forward pass that a propagation rule knows how to invert:
 
 - ``"linear"``: Conv2D / Dense (BatchNormalization right after them folded in), ``z = W a + b``,
@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from xaikit.core.models import require_graph
+from xaikit.base.messages import message
+from xaikit.core.surgery.layers import require_graph
+
+__all__ = ["SUPPORTED_LAYERS", "Step", "layer_chain"]
 
 SUPPORTED_LAYERS = (
     "Conv2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, "
@@ -115,19 +118,13 @@ def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
             continue
         inputs = layer.input
         if isinstance(inputs, (list, tuple)) and len(inputs) != 1:
-            raise ValueError(
-                f"layer {layer.name!r} has {len(inputs)} inputs; relevance propagation supports "
-                "Sequential and linear-chain functional models only (no skip connections or merges)"
-            )
+            raise ValueError(message("chain_merge", layer=layer.name, count=len(inputs)))
         if (
             not isinstance(model, keras.Sequential)
             and previous is not None
             and layer.input is not previous
         ):
-            raise ValueError(
-                f"layer {layer.name!r} does not take the previous layer's output; relevance "
-                "propagation supports linear-chain models only (no branches)"
-            )
+            raise ValueError(message("chain_branch", layer=layer.name))
         if isinstance(layer, keras.Model):
             layers.extend(_flat_layers(layer))
         else:
@@ -139,8 +136,7 @@ def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
 def _check_batch_norm(bn: keras.layers.BatchNormalization) -> None:
     axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
     if axis not in (-1, len(bn.input.shape) - 1):
-        raise ValueError(f"BatchNormalization {bn.name!r} normalises axis {axis}; only the last "
-                         "(channels) axis is supported")
+        raise ValueError(message("chain_batch_norm", layer=bn.name, axis=axis))
 
 
 def _bn_scale_shift(bn: keras.layers.BatchNormalization) -> tuple[tf.Tensor, tf.Tensor]:
@@ -174,10 +170,11 @@ def layer_chain(model: keras.Model) -> list[Step]:
             act = "linear"
         if kind in ("Conv2D", "Dense"):
             if act not in ("relu", "linear"):
-                raise ValueError(f"layer {layer.name!r} ({kind}) has activation {act!r}; "
-                                 "relevance propagation supports 'relu' and 'linear' only")
+                raise ValueError(message("chain_activation", layer=layer.name, kind=kind,
+                                         activation=act))
             if kind == "Conv2D" and (layer.groups != 1 or layer.data_format != "channels_last"):
-                raise ValueError(f"Conv2D {layer.name!r}: only groups=1, channels_last supported")
+                raise ValueError(message("chain_conv", layer=layer.name, groups=layer.groups,
+                                         data_format=layer.data_format))
             config = {"type": kind, "strides": getattr(layer, "strides", None),
                       "padding": getattr(layer, "padding", None),
                       "dilation_rate": getattr(layer, "dilation_rate", None)}
@@ -204,26 +201,12 @@ def layer_chain(model: keras.Model) -> list[Step]:
             steps.append(Step("reshape", layer.name, config={"type": kind, "shape": shape}))
         elif kind == "ReLU" or (kind == "Activation" and act == "relu"):
             if kind == "ReLU" and (layer.negative_slope or layer.threshold or layer.max_value):
-                raise ValueError(f"ReLU {layer.name!r} has a slope/threshold/max_value; only the "
-                                 "plain ReLU is supported")
+                raise ValueError(message("chain_relu", layer=layer.name))
             steps.append(Step("relu", layer.name))
         elif kind == "Activation" and act == "linear":
             continue
         else:
             detail = f" with activation {act!r}" if kind == "Activation" else ""
-            raise ValueError(f"cannot propagate relevance through layer {layer.name!r} "
-                             f"({kind}{detail}); supported: {SUPPORTED_LAYERS}")
+            raise ValueError(message("chain_layer", layer=layer.name, kind=f"{kind}{detail}",
+                                     supported=SUPPORTED_LAYERS))
     return steps
-
-
-def stabilize(z: tf.Tensor, epsilon: float) -> tf.Tensor:
-    """``z + epsilon * sign(z)`` with sign(0) = +1 (the LRP-ε denominator, Bach et al. 2015 eq. 58)."""
-    return z + epsilon * tf.where(z >= 0, 1.0, -1.0)
-
-
-def transpose(fn, a: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
-    """``J_fn(a)^T upstream``: the gradient trick ``∂/∂a [fn(a) · stop_gradient(upstream)]``."""
-    with tf.GradientTape() as tape:
-        tape.watch(a)
-        out = tf.reduce_sum(fn(a) * tf.stop_gradient(upstream))
-    return tape.gradient(out, a)
