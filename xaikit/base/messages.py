@@ -108,6 +108,9 @@ MESSAGES: dict[str, str] = {
     "layer with a 4-D (N, h, w, K) output; allowed: {allowed}",
     "layer_reused": "layer {layer!r} is called {count} times in {model!r}; allowed: a layer used "
     "exactly once",
+    "layer_gradient_disconnected": "{model}: the explained output's gradient does not reach the "
+    "tapped layer's activations; Keras 3 does not connect the output of a weightless layer that "
+    "sits directly on the model's input (e.g. Flatten as the first layer): choose a later layer",
     "layer_not_feeding": "layer {layer!r} does not feed the explained output of {model!r}; pick a "
     "layer on the path to that output",
     "rule_activations": "{rule} defines a backward rule for ReLU and ReLU6 only; layers {layers} "
