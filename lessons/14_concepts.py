@@ -460,7 +460,7 @@ result("nearest_examples_same_class", same, check=above(1 / len(names)),
 # %%
 def tcav_score(gradients, cav):
     """Return the fraction of images whose gradient has a positive dot product with cav."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("14.tcav_score", tcav_score)
@@ -475,7 +475,7 @@ check("14.tcav_score", tcav_score)
 # %%
 def linear_cka(x, y):
     """Return the linear CKA of two (n, p) representations."""
-    raise NotImplementedError("replace this line by your code")
+    raise NotImplementedError("your code here")
 
 
 check("14.linear_cka", linear_cka)

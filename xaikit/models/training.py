@@ -248,7 +248,8 @@ def train(
         _compile(model, learning_rate)
     x, y = data.images, targets_for(model, data) if targets is None else np.asarray(targets)
     if len(y) != len(x):
-        raise ValueError(f"targets has {len(y)} rows but data has {len(x)} images.")
+        raise ValueError(message("expected", name="targets", expected=f"{len(x)} rows (one per image)",
+                                 got=f"{len(y)} rows", fix=""))
     steps_per_epoch = -(-len(x) // batch_size)
 
     best = _weights(model)
