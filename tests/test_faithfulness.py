@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import pytest
 
+from xaikit.base.vocabulary import BASELINES
+from xaikit.core.baselines import baseline_images
 from xaikit.metrics import _removal
 from xaikit.metrics.faithfulness import (
     abpc,
@@ -151,6 +153,23 @@ def test_the_blur_is_petsiuks_normalised_11_by_11_gaussian():
     kernel = _removal.blur(impulse)[0, ..., 0]
     assert np.count_nonzero(kernel > 1e-12) == 11 * 11
     assert kernel[10, 10] == kernel.max() and abs(kernel.sum() - 1.0) < 1e-6
+
+
+def test_metric_baselines_speak_the_methods_vocabulary():
+    images = np.random.default_rng(1).random((3, 12, 12, 3), dtype=np.float32)
+    for name in BASELINES:  # the methods' names mean what they mean for the methods
+        np.testing.assert_array_equal(_removal.removal_baselines(images, name, seed=4),
+                                      baseline_images(images, name, seed=4))
+    for value in (0.25, np.array([0.1, 0.2, 0.3])):
+        np.testing.assert_array_equal(_removal.removal_baselines(images, value),
+                                      baseline_images(images, value))
+    petsiuk = _removal.removal_baselines(images, "petsiuk_blur")
+    np.testing.assert_array_equal(petsiuk, _removal.blur(images))
+    assert not np.allclose(petsiuk, baseline_images(images, "blurred"))  # a different kernel
+    noise = _removal.removal_baselines(images, "uniform_noise", seed=4)
+    np.testing.assert_array_equal(noise[0], noise[2])  # one draw shared by every image
+    np.testing.assert_array_equal(noise[:1], _removal.removal_baselines(images[:1],
+                                                                        "uniform_noise", seed=4))
 
 
 def test_perturbed_images_of_all_images_and_steps_share_compiled_calls(linear):
