@@ -9,6 +9,7 @@ STAMP   := $(VENV)/.xaikit-installed
 OUT     ?= xaikit-out
 LESSONS ?=
 TEST_TIMEOUT ?= 1200
+SELF_STUDY ?= 0
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
@@ -22,7 +23,8 @@ help:
 	@echo "                 skips unless chromium is installed: bash scripts/install_browser.sh)"
 	@echo "make test-all    every test, including slow and browser ones"
 	@echo "make lint        ruff and the import-layer contracts"
-	@echo "make site        build the course site into site/ (needs make reproduce first)"
+	@echo "make site        build the course site into site/ (needs make reproduce first);"
+	@echo "                 SELF_STUDY=1 adds the reference solutions and model answers"
 	@echo "make serve       build the site and serve it on http://127.0.0.1:8000"
 	@echo "make bench       run the benchmarks in benchmarks/"
 	@echo "make clean       remove outputs (keeps .venv and the trained models in ~/.cache/xaikit and .pytest_cache)"
@@ -49,10 +51,10 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 site: $(STAMP)
-	bash scripts/build_site.sh
+	SELF_STUDY=$(SELF_STUDY) bash scripts/build_site.sh
 
 serve: $(STAMP)
-	bash scripts/build_site.sh serve
+	SELF_STUDY=$(SELF_STUDY) bash scripts/build_site.sh serve
 
 bench: $(STAMP)
 	$(BIN)/xaikit bench

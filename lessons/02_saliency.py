@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from xaikit import viz
 from xaikit.attribution import gradient, saliency
-from xaikit.attribution.class_models import class_model_visualisation
+from xaikit.interpretation.maximization import class_model_visualisation
 from xaikit.data import imagenet_photos, load
 from xaikit.exercises import check
 from xaikit.metrics import ground_truth

@@ -31,6 +31,7 @@ from xaikit.attribution import (
     grad_cam,
     integrated_gradients,
     lime,
+    lime_details,
     lrp,
     occlusion,
     rise,
@@ -79,7 +80,7 @@ STEP = 128 if FAST else 64  # pixels per deletion step: 2 rows (fast) or 1 row (
 model = zoo("shapes")
 test = load("shapes", split="test")
 images = test.images[:N_IMAGES]
-surrogate = lime(model, images, n_samples=1000, return_details=True)
+surrogate = lime_details(model, images, n_samples=1000)
 maps = {
     "Grad-CAM": grad_cam(model, images),
     "occlusion": occlusion(model, images, patch=8, stride=4),

@@ -8,7 +8,8 @@
 # (XAIKIT_OUT_DIR to use another folder); they are not executed again.  When that folder is
 # missing, the build stops and asks for `make reproduce` (running every lesson takes minutes, so
 # it is never started behind your back).  Environment: PYTHON (default .venv/bin/python),
-# XAIKIT_SITE_PREVIEWS=0 to skip the dataset preview grids, PORT for `serve`.
+# XAIKIT_SITE_PREVIEWS=0 to skip the dataset preview grids, SELF_STUDY=1 for the self-study
+# build (solutions and model answers on the lesson pages), PORT for `serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,8 @@ fi
 
 previews=()
 if [ "${XAIKIT_SITE_PREVIEWS:-1}" = "0" ]; then previews=(--no-previews); fi
+# SELF_STUDY=1: the self-study build (reference solutions and model answers, collapsible).
+if [ "${SELF_STUDY:-0}" = "1" ]; then previews+=(--self-study); fi
 "$PYTHON" scripts/site_prepare.py --out "$OUT" --docs "$DOCS" "${previews[@]}"
 XAIKIT_SITE_DOCS="$PWD/$DOCS" XAIKIT_SITE_DIR="$PWD/site" \
     "$PYTHON" -m mkdocs build --strict --clean --config-file mkdocs.yml

@@ -4,6 +4,9 @@
   nav never names a lesson, dataset or API page that does not exist.
 - ``on_page_content``: removes the script tags nbconvert puts into every notebook page (MathJax 2
   and mermaid from cdnjs); the site loads its own MathJax 3 instead.
+- ``on_post_page``: MathJax only on pages that have math; the notebook CSS that mkdocs-jupyter
+  inlines into every lesson page is written once (``assets/stylesheets/notebook-HASH.css``) and
+  linked instead.
 - ``on_post_build``: audits the built HTML and CSS for anything fetched from another host
   (scripts, stylesheets, fonts, images, iframes); each one is a warning, which fails
   ``mkdocs build --strict``.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -21,9 +25,12 @@ log = get_plugin_logger("xaikit-site")
 # The site's layout: a title and either a page or a folder (a section: index.md, then the rest).
 LAYOUT = (
     ("Home", "index.md"),
+    ("Start here", "start-here.md"),
     ("Lessons", "lessons/"),
     ("Reproductions", "reproductions.md"),
     ("Datasets", "datasets/"),
+    ("Glossary", "glossary.md"),
+    ("Bibliography", "bibliography.md"),
     ("API reference", "api/"),
     ("Instructors' guide", "instructors.md"),
     ("Contributing", "contributing.md"),
@@ -33,6 +40,18 @@ NBCONVERT_MATHJAX = re.compile(
     r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL
 )
 NBCONVERT_MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid.*?</script>", re.DOTALL)
+
+# Folders of files to download, not pages (the clean lesson notebooks).
+DOWNLOADS = ("downloads",)
+MATHJAX_SCRIPT = re.compile(r'<script src="[^"]*(?:mathjax-config\.js|mathjax/tex-chtml-full\.js)"[^>]*>'
+                            r"\s*</script>\s*")
+# Math as the pages hold it before typesetting: arithmatex spans/divs of Markdown pages, and the
+# TeX delimiters of notebook Markdown cells (nbconvert leaves them in the text).
+PAGE_MATH = re.compile(r'class="arithmatex"|\$\$.+?\$\$|(?<![\\$\w])\$[^$\s<][^$<]*?(?<!\s)\$(?!\w)'
+                       r"|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+CODE_BLOCK = re.compile(r"<(pre|code|script|style)\b.*?</\1>", re.DOTALL | re.IGNORECASE)
+STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL)
+NOTEBOOK_CSS_MIN = 2000  # characters: the notebook's theme and layout CSS, not small page styles
 
 RESOURCE_TAG = re.compile(r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*>", re.IGNORECASE)
 REMOTE_URL = re.compile(r"\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)", re.IGNORECASE)
@@ -79,6 +98,7 @@ def on_config(config):
         for p in docs_dir.rglob("*")
         if p.suffix in (".md", ".ipynb") and p.relative_to(docs_dir).as_posix() not in placed
         and not any(part.startswith(".") for part in p.relative_to(docs_dir).parts)
+        and p.relative_to(docs_dir).parts[0] not in DOWNLOADS
     )
     at = len(nav) - 1 if nav and "Contributing" in nav[-1] else len(nav)
     nav[at:at] = others
@@ -92,6 +112,34 @@ def on_page_content(html, page, config, files):
         return html
     html = NBCONVERT_MATHJAX.sub("", html)
     return NBCONVERT_MERMAID.sub("", html)
+
+
+def has_math(html: str) -> bool:
+    """Whether a built page holds math for MathJax (outside code, scripts and styles)."""
+    article = html.split('<article', 1)[-1].split("</article>", 1)[0]
+    return bool(PAGE_MATH.search(CODE_BLOCK.sub("", article)))
+
+
+def on_post_page(output, page, config):
+    """MathJax only where there is math; the notebook CSS once per site, linked."""
+    root = "../" * page.url.count("/") if config.get("use_directory_urls", True) else \
+        "../" * page.file.dest_uri.count("/")
+    if not has_math(output):
+        output = MATHJAX_SCRIPT.sub("", output)
+    if page.file.src_path.endswith(".ipynb"):
+        site_dir = Path(config["site_dir"])
+        for block in STYLE_BLOCK.finditer(output):
+            css = block.group(1)
+            if len(css) < NOTEBOOK_CSS_MIN:
+                continue
+            name = f"notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
+            target = site_dir / "assets" / "stylesheets" / name
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(css, encoding="utf-8")
+            output = output.replace(block.group(0),
+                                    f'<link rel="stylesheet" href="{root}assets/stylesheets/{name}">', 1)
+    return output
 
 
 def remote_resources(site_dir: Path) -> list[str]:
@@ -122,9 +170,9 @@ def remote_resources(site_dir: Path) -> list[str]:
 def on_post_build(config):
     """Warn (and so fail ``--strict``) about every resource loaded from another host."""
     site_dir = Path(config["site_dir"])
-    if not (site_dir / "assets/javascripts/mathjax/tex-svg-full.js").is_file():
+    if not (site_dir / "assets/javascripts/mathjax/tex-chtml-full.js").is_file():
         log.warning(
-            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-svg-full.js): "
+            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-chtml-full.js): "
             "stage the pages with scripts/site_prepare.py"
         )
     for hit in remote_resources(site_dir):

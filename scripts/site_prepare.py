@@ -9,14 +9,20 @@ What it puts into ``--docs`` (which it empties first):
 - the hand-written pages and assets from ``docs/`` (the home page gets the README's quick start
   when the README has a "Quick start" section);
 - ``lessons/``: every notebook that ``xaikit reproduce`` executed into ``--out``, never executed
-  again; exercise cells tagged ``xaikit-exercise`` so the site shows them as tasks; the lesson's
-  PNG figures beside it; an index page.  A notebook that was not executed, holds an error output
-  or imports the reference solutions stops the build;
+  again, transformed by ``scripts/site_lessons.py``: library noise filtered out of the outputs,
+  ``figure()`` outputs numbered and captioned (one compressed PNG each, click to zoom), each
+  exercise's hint (and with ``--self-study`` its solution and the open questions' model
+  answers), a "Run this lesson" box, references linked; exercise cells tagged
+  ``xaikit-exercise`` so the site shows them as tasks; an index page.  A notebook that was not
+  executed, holds an error output or imports the reference solutions stops the build;
+- ``downloads/``: each lesson as a clean notebook (no outputs, ``python3`` kernel, a first cell
+  that checks that xaikit is importable);
+- ``bibliography.md``: the lessons' references, merged, with the lessons citing them;
 - ``reproductions.md``: one table of every ``xaikit.report.result`` the lessons recorded;
 - ``datasets/``: the cards ``datasets/*.md`` with preview grids made by ``xaikit data``;
 - ``api/``: one mkdocstrings page per xaikit subpackage that exists;
 - ``instructors.md``: a placeholder only when ``docs/instructors.md`` does not exist;
-- MathJax 3 (``tex-svg-full.js``) from the django-static-mathjax package.
+- MathJax 3 (``tex-chtml-full.js`` and its woff fonts) from the django-static-mathjax package.
 
 Exit status 0 on success, 1 with a one-line reason on stderr otherwise.
 """
@@ -36,6 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import site_lessons  # noqa: E402 - the lesson transforms, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "xaikit"
@@ -64,7 +73,8 @@ NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
 STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "unrecorded": "≈", "failed": "✗"}
-MATHJAX_FILE = "tex-svg-full.js"
+MATHJAX_FILE = "tex-chtml-full.js"
+MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 PREVIEW_PER_CLASS = 6
 
 
@@ -215,10 +225,34 @@ def tag_exercises(nb: nbformat.NotebookNode) -> int:
     return tagged
 
 
-def stage_lessons(lessons: list[Lesson], docs: Path, repo: Path) -> None:
-    """Copy each executed lesson (tagged) and its figures into ``docs/lessons``; write the index."""
+def exercise_help(repo: Path, self_study: bool) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The hints of every registered exercise, and in the self-study build their solutions."""
+    from xaikit.exercises import EXERCISES
+    from xaikit.exercises.help import solution_source
+
+    hints = {key: exercise.hint for key, exercise in EXERCISES.items()}
+    if not self_study:
+        return hints, None
+    solutions = {}
+    for key in EXERCISES:
+        try:
+            solutions[key] = solution_source(key, root=repo)
+        except (FileNotFoundError, AttributeError) as error:
+            raise SiteError(f"the self-study build shows every solution: {error}") from error
+    return hints, solutions
+
+
+def stage_lessons(lessons: list[Lesson], docs: Path, repo: Path, *, self_study: bool = False,
+                  repository: site_lessons.Repository | None = None) -> None:
+    """Stage each executed lesson into ``docs/lessons``: outputs cleaned, figures numbered and
+    captioned (one compressed PNG each), exercise help, the "Run this lesson" box, references
+    linked; its clean notebook into ``docs/downloads``; then the index."""
+    repository = repository or site_lessons.Repository()
     target = docs / "lessons"
     target.mkdir(parents=True, exist_ok=True)
+    downloads = docs / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    hints, solutions = exercise_help(repo, self_study)
     for lesson in lessons:
         nb = nbformat.read(lesson.notebook, as_version=4)
         check_executed(lesson, nb)
@@ -226,12 +260,25 @@ def stage_lessons(lessons: list[Lesson], docs: Path, repo: Path) -> None:
         lesson.summary = lesson_summary(nb)
         lesson.markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         staged = copy.deepcopy(nb)
+        site_lessons.clean_outputs(staged, repo)
+        site_lessons.place_figures(staged, lesson.record.get("figures", []),
+                                   lesson.notebook.parent / lesson.stem, target / lesson.stem)
+        site_lessons.add_exercise_help(staged, hints, solutions)
+        if self_study:
+            answers = site_lessons.read_answers(repo / "solutions" / "answers" / f"{lesson.stem}.md")
+            site_lessons.add_model_answers(staged, answers)
+        for cell in staged.cells:
+            if cell.cell_type == "markdown":
+                cell.source = site_lessons.link_references(cell.source)
+        box = nbformat.v4.new_markdown_cell(site_lessons.run_box(
+            lesson.stem, repository, f"../../downloads/{lesson.stem}.ipynb"))
+        box.metadata["tags"] = ["xaikit-help"]
+        at = 1 if staged.cells and staged.cells[0].cell_type == "markdown" else 0
+        staged.cells.insert(at, box)
         tag_exercises(staged)
         nbformat.write(staged, target / f"{lesson.stem}.ipynb")
-        if lesson.figures:
-            (target / lesson.stem).mkdir(exist_ok=True)
-            for figure in lesson.figures:
-                shutil.copy2(figure, target / lesson.stem / figure.name)
+        nbformat.write(site_lessons.clean_notebook(nb, repository),
+                       downloads / f"{lesson.stem}.ipynb")
     missing = sorted(
         p.stem for p in (repo / "lessons").glob("[0-9]*.py") if p.stem not in {x.stem for x in lessons}
     )
@@ -251,18 +298,20 @@ def lessons_index(lessons: list[Lesson]) -> str:
     rows = []
     for lesson in lessons:
         link = f"[{escape_cell(lesson.title)}]({lesson.stem}.ipynb)"
-        download = (f'<a href="{lesson.stem}/{lesson.stem}.ipynb" download>notebook</a>')
+        download = f'<a href="../downloads/{lesson.stem}.ipynb" download>{lesson.stem}.ipynb</a>'
         rows.append(f"| {link} | {escape_cell(lesson.summary)} | {download} |")
     return "\n".join([
         "# Lessons",
         "",
         "Each lesson is shown as `xaikit reproduce` executed it: the code, its output, the "
         "reproduced figures and the \"paper vs here\" comparison. Exercise cells are marked as "
-        "tasks; the public checks in them report on the unsolved stubs, and the reference "
-        "solutions are not published. To work on a lesson, open `lessons/NN_topic.py` as a "
-        "notebook (jupytext) or download the executed notebook.",
+        "tasks with a hint below each; the public checks in them report on the unsolved stubs. "
+        "To work on a lesson, download its notebook (no outputs, the standard `python3` kernel) "
+        "and open it in the kit's environment, or open `lessons/NN_topic.py` in a clone "
+        "(jupytext); each lesson page has a *Run this lesson* box, and [Start here](../start-here.md) "
+        "explains the set-up.",
         "",
-        "| Lesson | What it is about | Executed notebook |",
+        "| Lesson | What it is about | Notebook |",
         "|---|---|---|",
         *rows,
         "",
@@ -606,7 +655,7 @@ def dataset_preview(name: str, cache: Path) -> Path | None:
 
 # ------------------------------------------------------------------------------------ everything
 def copy_mathjax(docs: Path) -> Path:
-    """Copy MathJax's self-contained ``tex-svg-full.js`` from django-static-mathjax."""
+    """Copy MathJax's ``tex-chtml-full.js`` and its woff fonts from django-static-mathjax."""
     try:
         import mathjax  # the django-static-mathjax distribution
     except ImportError as error:
@@ -620,6 +669,10 @@ def copy_mathjax(docs: Path) -> Path:
     target = docs / "assets" / "javascripts" / "mathjax" / MATHJAX_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
+    fonts = source.parent / MATHJAX_FONTS  # CommonHTML loads the fonts a page needs from here
+    if not fonts.is_dir():
+        raise SiteError(f"{fonts} is missing from django-static-mathjax")
+    shutil.copytree(fonts, target.parent / MATHJAX_FONTS, dirs_exist_ok=True)
     return target
 
 
@@ -633,14 +686,51 @@ checks, and exporting the results as CSV or for Gradescope; see `xaikit grade --
 """
 
 
+def site_repository(config: Path) -> site_lessons.Repository:
+    """The repository the lesson pages point learners to: ``extra.xaikit`` of mkdocs.yml
+    (``repo_url`` may be ``!ENV [XAIKIT_REPO_URL, ""]``; empty hides clone and Colab links)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def env(loader, node):
+        names = loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) \
+            else [loader.construct_scalar(node)]
+        for name in names[:-1] if len(names) > 1 else names:
+            if os.environ.get(str(name)):
+                return os.environ[str(name)]
+        return names[-1] if len(names) > 1 else None
+
+    Loader.add_constructor("!ENV", env)
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    if not config.is_file():
+        return site_lessons.Repository()
+    data = yaml.load(config.read_text(encoding="utf-8"), Loader=Loader) or {}  # noqa: S506
+    settings = (data.get("extra") or {}).get("xaikit") or {}
+    return site_lessons.Repository(
+        url=str(settings.get("repo_url") or "").rstrip("/"),
+        branch=str(settings.get("branch") or "main"),
+        notebooks_branch=str(settings.get("notebooks_branch") or "gh-pages"),
+    )
+
+
 def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
-            cache: Path | None = None) -> dict:
-    """Stage the whole site into ``docs``; returns what was staged (for messages and tests)."""
+            cache: Path | None = None, self_study: bool = False) -> dict:
+    """Stage the whole site into ``docs``; returns what was staged (for messages and tests).
+
+    ``self_study``: also each exercise's reference solution and the model answers of the open
+    questions, in collapsible boxes (``make site SELF_STUDY=1``); the default course build
+    shows the hints only.
+    """
     lessons = find_lessons(out)
     if docs.exists():
         shutil.rmtree(docs)
     shutil.copytree(repo / "docs", docs)
-    stage_lessons(lessons, docs, repo)
+    stage_lessons(lessons, docs, repo, self_study=self_study,
+                  repository=site_repository(repo / "mkdocs.yml"))
+    (docs / "bibliography.md").write_text(site_lessons.bibliography_page(
+        [(lesson.stem, lesson.title, lesson.markdown) for lesson in lessons]), encoding="utf-8")
     (docs / "reproductions.md").write_text(reproductions_page(lessons, run_summary(out)),
                                            encoding="utf-8")
     datasets = stage_datasets(docs, repo / "datasets", cache or repo / "build" / "site-previews",
@@ -657,6 +747,7 @@ def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
         "datasets": datasets,
         "api": api,
         "instructors_placeholder": placeholder,
+        "self_study": self_study,
     }
 
 
@@ -668,9 +759,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to stage the pages (emptied first; default: build/site-docs)")
     parser.add_argument("--no-previews", action="store_true",
                         help="do not make dataset preview grids with `xaikit data`")
+    parser.add_argument("--self-study", action="store_true",
+                        help="the self-study build: reference solutions and model answers too")
     args = parser.parse_args(argv)
     try:
-        staged = prepare(args.out.resolve(), args.docs.resolve(), previews=not args.no_previews)
+        staged = prepare(args.out.resolve(), args.docs.resolve(), previews=not args.no_previews,
+                         self_study=args.self_study)
     except SiteError as error:
         print(f"site_prepare: error: {error}", file=sys.stderr)
         return 1

@@ -546,7 +546,7 @@ def test_tensorflow_monkeypatch_and_loop_score_zero(tmp_path):
                         for f in functions)
         (folder / "patcher.py").write_text(TF_HOSTILE + zeros)
         (folder / "looper.py").write_text(TF_HOSTILE + loops)
-        (folder / "solution.py").write_bytes(
+        (folder / "honest.py").write_bytes(  # "solution.py" is a generic name: no identity
             (ROOT / lesson_exercises(lesson)[0].reference.partition(":")[0]).read_bytes())
         options = GradeOptions(lesson=lesson, out=tmp_path / f"out{lesson}", jobs=2,
                                limits=Limits(timeout=30, startup=600), seed=SEED,
@@ -556,4 +556,4 @@ def test_tensorflow_monkeypatch_and_loop_score_zero(tmp_path):
         assert {e.status for e in records["patcher"].exercises} == {"failed"}
         assert records["looper"].points == 0.0
         assert {e.status for e in records["looper"].exercises} == {"timeout"}
-        assert records["solution"].points == records["solution"].max_points
+        assert records["honest"].points == records["honest"].max_points

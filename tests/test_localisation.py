@@ -53,7 +53,7 @@ def test_class_model_of_a_linear_score_is_the_regularised_optimum():
     """For S_c = w_c . I + b, Eq. (1) has the closed-form optimum I* = w_c / (2 lambda)."""
     import keras
 
-    from xaikit.attribution.class_models import class_model_visualisation
+    from xaikit.interpretation.maximization import class_model_visualisation
 
     kernel = np.random.default_rng(0).normal(size=(4 * 4 * 3, 2)).astype(np.float32)
     inputs = keras.Input((4, 4, 3))

@@ -13,6 +13,8 @@ import importlib.util
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 STEM = "01_synthetic"
 FIGURE_ALT = "synthetic-figure"
+CAPTION = "Fig. 2 of Simonyan et al. (2014), here"
+# Library noise the site filters out of executed lessons (and one kit warning it keeps).
+NOISE = ("WARNING:tensorflow:5 out of the last 5 calls to <function run at 0x7f> triggered "
+         "tf.function retracing.\n"
+         "/tmp/ipykernel_1/123.py:6: UserWarning: explaining post-softmax probabilities\n"
+         "  prob = gradient(model, on='probabilities')\n"
+         "/root/.venv/lib/numpy/core.py:3: RuntimeWarning: Mean of empty slice\n"
+         "  return x.mean()\n"
+         "saved to /tmp/tmpab12/model.keras\n")
 
 
 def _load_prepare():
@@ -67,20 +78,25 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
             "satisfy completeness, $\\sum_i \\phi_i = F(x) - F(x')$, and\n\n"
             "$$\\phi_i = (x_i - x'_i) \\int_0^1 \\frac{\\partial F}{\\partial x_i}\\, d\\alpha .$$"
         ),
-        nbformat.v4.new_code_cell("fig = plot()\nfigure(fig, 'fig1_saliency', caption='Fig. 2 of "
-                                  "Simonyan et al. (2014), here')"),
-        nbformat.v4.new_markdown_cell("## Exercise 1: saliency map\n\nImplement the map."),
+        nbformat.v4.new_code_cell(f"fig = plot()\nfigure(fig, 'fig1_saliency', caption={CAPTION!r})"),
+        nbformat.v4.new_markdown_cell("## Exercise 1: linear attribution\n\nImplement it."),
         nbformat.v4.new_code_cell(
-            "def saliency_map(model, image, target):\n    raise NotImplementedError\n\n"
-            "check('01.saliency_map', saliency_map)"
+            "def linear_attribution(weights, inputs, baseline=0.0):\n    raise NotImplementedError"
+            "\n\ncheck('01.linear_attribution', linear_attribution)"
         ),
+        nbformat.v4.new_markdown_cell(
+            "## Further exercises\n\n1. Why is a linear model easy to explain?\n2. And a CNN?\n\n"
+            "## References\n\n* K. Simonyan, A. Vedaldi, A. Zisserman. Deep Inside "
+            "Convolutional Networks.\n  ICLR 2014, arXiv:1312.6034.\n"),
     ]
     nb.cells[1].outputs = [nbformat.v4.new_output(
         "display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": FIGURE_ALT}
     )]
-    nb.cells[3].outputs = [nbformat.v4.new_output(
-        "stream", name="stdout", text="01.saliency_map: not implemented yet (public checks)\n"
-    )]
+    nb.cells[3].outputs = [
+        nbformat.v4.new_output("stream", name="stdout",
+                               text="01.linear_attribution: not implemented yet (public checks)\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=NOISE),
+    ]
     if error:
         nb.cells[3].outputs.append(nbformat.v4.new_output(
             "error", ename="ValueError", evalue="boom", traceback=["ValueError: boom"]
@@ -90,8 +106,7 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
         nb.cells[3].execution_count = 2
     nbformat.write(nb, out / f"{stem}.ipynb")
     record = {
-        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png",
-                     "caption": "Fig. 2 of Simonyan et al. (2014), here"}],
+        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png", "caption": CAPTION}],
         "tables": [],
         "results": [
             {"name": "ig_completeness_gap", "value": 0.0031, "paper": "< 1 %", "status": "passed",
@@ -109,10 +124,10 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
     return folder
 
 
-def build_site(out: Path, tmp: Path, *, previews: bool = False) -> Path:
+def build_site(out: Path, tmp: Path, *, previews: bool = False, self_study: bool = False) -> Path:
     """Stage and build the site strictly into ``tmp/site``; return that folder."""
     docs, site = tmp / "site-docs", tmp / "site"
-    site_prepare.prepare(out, docs, previews=previews, cache=tmp / "previews")
+    site_prepare.prepare(out, docs, previews=previews, cache=tmp / "previews", self_study=self_study)
     env = {**os.environ, "XAIKIT_SITE_DOCS": str(docs), "XAIKIT_SITE_DIR": str(site),
            "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run(
@@ -133,14 +148,102 @@ def built(tmp_path_factory) -> Path:
 def test_lesson_page_shows_the_executed_notebook(built):
     page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
     assert "Synthetic lesson" in page
-    assert "data:image/png;base64," in page  # the figure output of the executed cell
     assert "not implemented yet (public checks)" in page  # the check's printed feedback
     assert "celltag_xaikit-exercise" in page  # exercise cells are marked as tasks
     assert "cdnjs" not in page and "Load mathjax" not in page  # nbconvert's CDN loaders removed
+    # The figure is the saved PNG (one copy), numbered, with figure()'s caption as caption and alt.
+    assert "data:image/png;base64," not in page
+    images = [tag for tag in re.findall(r"<img\b[^>]*>", page) if 'src="fig1_saliency.png"' in tag]
+    assert len(images) == 1 and f'alt="{CAPTION}"' in images[0]
+    assert f"<figcaption><strong>Figure 1.</strong> {CAPTION}</figcaption>" in page
     assert (built / "lessons" / STEM / "fig1_saliency.png").is_file()
-    assert (built / "lessons" / STEM / f"{STEM}.ipynb").is_file()  # the download link's target
+    assert not (built / "lessons" / STEM / f"{STEM}.ipynb").exists()  # no executed copy shipped
+    assert (built / "downloads" / f"{STEM}.ipynb").is_file()  # the download link's target
+    assert f'href="../../downloads/{STEM}.ipynb"' in page
+    assert "Run this lesson" in page
     index = (built / "lessons" / "index.html").read_text(encoding="utf-8")
     assert "A tiny lesson used to test the site." in index
+    assert f'href="../downloads/{STEM}.ipynb"' in index
+
+
+def test_instructor_build_has_hints_but_no_solutions_or_answers(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert 'class="xk-hint"' in page and "Hint for <code>01.linear_attribution</code>" in page
+    assert "xk-solution" not in page and "xk-answer" not in page
+
+
+def test_library_noise_and_machine_paths_are_filtered(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert "retracing" not in page and "RuntimeWarning" not in page and "/tmp/" not in page
+    assert "UserWarning: explaining post-softmax probabilities" in page  # the kit's advice stays
+    assert "saved to model.keras" in page
+
+
+def test_weight_mathjax_only_with_math_and_notebook_css_once(built):
+    lesson = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert "tex-chtml-full.js" in lesson  # the lesson has math
+    assert "tex-chtml-full.js" not in (built / "reproductions" / "index.html").read_text("utf-8")
+    css = re.findall(r'href="../../assets/stylesheets/(notebook-\w+\.css)"', lesson)
+    assert css and all((built / "assets" / "stylesheets" / name).is_file() for name in css)
+    assert max(len(block) for block in re.findall(r"<style[^>]*>(.*?)</style>", lesson, re.DOTALL)) \
+        < 2000
+
+
+def test_references_are_linked_and_collected(built):
+    page = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://arxiv.org/abs/1312.6034"' in page
+    bibliography = (built / "bibliography" / "index.html").read_text(encoding="utf-8")
+    assert "Deep Inside Convolutional Networks" in bibliography
+    assert 'href="https://arxiv.org/abs/1312.6034"' in bibliography
+    for page in ("start-here", "glossary"):
+        assert (built / page / "index.html").is_file()
+
+
+def test_clean_notebook_download_runs_its_first_cell(built, tmp_path):
+    nb = nbformat.read(built / "downloads" / f"{STEM}.ipynb", as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert not [cell for cell in nb.cells if "xaikit-help" in cell.metadata.get("tags", [])]
+    assert any('hint("01.linear_attribution")' in cell.source for cell in nb.cells
+               if cell.cell_type == "markdown")
+    first = code[0].source
+    assert "xaikit-setup" in code[0].metadata.tags
+    script = tmp_path / "first_cell.py"
+    script.write_text(first, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "is ready" in run.stdout, run.stderr
+    bare = shutil.which("python3", path="/usr/bin:/bin")  # a Python without xaikit, if any
+    if bare and subprocess.run([bare, "-c", "import xaikit"], capture_output=True).returncode:
+        run = subprocess.run([bare, str(script)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1 and "xaikit is not installed" in run.stderr
+        assert "make venv" in run.stderr
+
+
+def test_self_study_staging_adds_solutions_and_answers(tmp_path):
+    make_executed_lesson(tmp_path / "out")
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "docs", repo / "docs")
+    shutil.copytree(REPO / "solutions", repo / "solutions",
+                    ignore=shutil.ignore_patterns("answers", "__pycache__"))
+    (repo / "solutions" / "answers").mkdir()
+    (repo / "solutions" / "answers" / f"{STEM}.md").write_text(
+        "# Model answers\n\n## 1\n\nIts gradient is its weight.\n\n## 7\n\nNo such question.\n",
+        encoding="utf-8")
+    (repo / "lessons").mkdir()
+    (repo / "xaikit").mkdir()
+    staged = {}
+    for self_study in (False, True):
+        docs = tmp_path / f"docs-{self_study}"
+        site_prepare.prepare(tmp_path / "out", docs, repo=repo, previews=False,
+                             self_study=self_study)
+        nb = nbformat.read(docs / "lessons" / f"{STEM}.ipynb", as_version=4)
+        staged[self_study] = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "xk-hint" in staged[False] and "xk-solution" not in staged[False]
+    assert "xk-answer" not in staged[False]
+    assert "xk-solution" in staged[True] and "return" in staged[True]
+    assert "Model answer to question 1" in staged[True] and "question 2" not in staged[True]
+    assert "question 7" not in staged[True]
 
 
 def test_reproductions_table_lists_each_result(built):
@@ -159,10 +262,10 @@ def test_reproductions_table_lists_each_result(built):
 def test_site_is_offline_and_has_mathjax(built):
     hooks = _hooks()
     assert hooks.remote_resources(built) == []
-    mathjax = built / "assets" / "javascripts" / "mathjax" / "tex-svg-full.js"
+    mathjax = built / "assets" / "javascripts" / "mathjax" / "tex-chtml-full.js"
     assert mathjax.stat().st_size > 1_000_000
     index = (built / "index.html").read_text(encoding="utf-8")
-    assert "fonts.googleapis" not in index and "tex-svg-full.js" in index
+    assert "fonts.googleapis" not in index and "tex-chtml-full.js" in index
 
 
 def test_every_section_is_in_the_nav(built):
@@ -309,3 +412,137 @@ def test_links_to_repository_files_are_adapted_to_the_site(tmp_path):
                                repo=repo, docs=docs) == (
         "[guide](../instructors.md#grading), [lesson 2](../lessons/02_saliency.ipynb), "
         "code, [web](https://example.org), [here](#top)")
+
+
+def _site_lessons():
+    return sys.modules["site_lessons"]
+
+
+def test_colab_and_binder_links_only_with_a_repository_url():
+    lessons = _site_lessons()
+    bare = lessons.run_box("05_grad_cam", lessons.Repository(), "../../downloads/05_grad_cam.ipynb")
+    assert "Download the notebook" in bare and "colab" not in bare and "mybinder" not in bare
+    repo = lessons.Repository(url="https://github.com/someone/xaikit")
+    box = lessons.run_box("05_grad_cam", repo, "../../downloads/05_grad_cam.ipynb")
+    assert ("https://colab.research.google.com/github/someone/xaikit/blob/gh-pages/downloads/"
+            "05_grad_cam.ipynb") in box
+    assert "https://mybinder.org/v2/gh/someone/xaikit/gh-pages?labpath=downloads%2F05_grad_cam" in box
+    assert "git clone https://github.com/someone/xaikit" in box
+    assert "git+https://github.com/someone/xaikit@main" in lessons.setup_source(repo)
+    other = lessons.Repository(url="https://gitlab.example.org/course/xaikit")
+    assert "colab" not in lessons.run_box("05_x", other, "x.ipynb")  # Colab opens GitHub only
+
+
+def test_repository_url_is_read_from_mkdocs_yml(tmp_path, monkeypatch):
+    config = tmp_path / "mkdocs.yml"
+    config.write_text('extra:\n  xaikit:\n    repo_url: !ENV [XAIKIT_REPO_URL, ""]\n'
+                      "    branch: dev\nhooks: [!relative x.py]\n", encoding="utf-8")
+    monkeypatch.delenv("XAIKIT_REPO_URL", raising=False)
+    assert site_prepare.site_repository(config).url == ""
+    monkeypatch.setenv("XAIKIT_REPO_URL", "https://github.com/a/b/")
+    repository = site_prepare.site_repository(config)
+    assert (repository.url, repository.branch, repository.github) == \
+        ("https://github.com/a/b", "dev", "a/b")
+
+
+def test_clean_text_keeps_kit_advice_and_drops_library_noise():
+    clean = _site_lessons().clean_text
+    assert clean(NOISE) == "UserWarning: explaining post-softmax probabilities\nsaved to model.keras\n"
+    assert clean("I0000 00:00:00.1 123 cuda.cc:1] no GPU\nresult 0.5\n") == "result 0.5\n"
+    assert clean(f"see {REPO}/lessons/x.py\n", REPO) == "see lessons/x.py\n"
+    assert clean("ratio 3/4 and a/b\n") == "ratio 3/4 and a/b\n"
+
+
+def test_math_detection_for_mathjax():
+    has_math = _hooks().has_math
+    assert has_math('<article><p>completeness $\\sum_i \\phi_i = 1$</p></article>')
+    assert has_math('<article><span class="arithmatex">x</span></article>')
+    assert not has_math("<article><p>costs $5 and $6</p><pre>$x$</pre></article>")
+    assert not has_math("<article><p>no math</p></article>")
+
+
+def test_figures_pair_by_order_and_shape(tmp_path):
+    lessons = _site_lessons()
+    wide = _png()
+    (tmp_path / "a.png").write_bytes(wide)
+    nb = nbformat.v4.new_notebook()
+    shown = base64.b64encode(wide).decode()
+    nb.cells = [nbformat.v4.new_code_cell("plt.show()"), nbformat.v4.new_code_cell("figure(f, 'a')")]
+    for cell in nb.cells:
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": shown})]
+    placed = lessons.place_figures(nb, [{"name": "a", "file": "a.png", "caption": "A <b>"}],
+                                   tmp_path, tmp_path / "site")
+    assert [(f.number, f.file) for f in placed] == [(1, "a.png")]
+    assert "image/png" in nb.cells[0].outputs[0].data  # not shown through figure(): untouched
+    html = nb.cells[1].outputs[0].data["text/html"]
+    assert 'alt="A &lt;b&gt;"' in html and "<strong>Figure 1.</strong> A &lt;b&gt;" in html
+    square = nbformat.v4.new_notebook()  # an image of another shape is not taken for the figure
+    square.cells = [nbformat.v4.new_code_cell("figure(g, 'a')")]
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(2, 6), dpi=20)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    square.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()})]
+    assert lessons.figure_outputs(square, [{"file": "a.png"}], tmp_path) == []
+
+
+def test_bibliography_merges_references_by_arxiv_id():
+    page = _site_lessons().bibliography_page([
+        ("01_a", "A", "## References\n\n* X. Y. Paper one. ICLR 2014, arXiv:1312.6034.\n"),
+        ("02_b", "B", "## References\n\n* X. Y. Paper one,\n  arXiv:1312.6034v2.\n\nSee arXiv:1610.02391."),
+    ])
+    assert page.count("Paper one") == 1 and "[01](lessons/01_a.ipynb), [02](lessons/02_b.ipynb)" in page
+    assert "Also cited in the text" in page and "1610.02391" in page
+
+
+def test_api_pages_have_no_raw_roles_and_no_required_parameter_with_a_default(built):
+    """The signatures come from griffe's static view of the package (no TensorFlow import)."""
+    import griffe
+
+    package = griffe.load("xaikit", search_paths=[str(REPO)])
+    wrong = []
+    for page in sorted((built / "api").glob("*/index.html")) + [built / "api" / "index.html"]:
+        text = page.read_text(encoding="utf-8")
+        wrong += [f"{page.parent.name}: raw role {m}" for m in
+                  re.findall(r":(?:func|mod|class|meth|attr|data):<code>", text)]
+        parts = re.split(r'<h[23] id="(xaikit\.[\w.]+)"', text)
+        for name, body in zip(parts[1::2], parts[2::2]):
+            rows = [row for row in re.split(r"<tr\b", body.split("<h2", 1)[0])[1:]
+                    if "<em>required</em>" in row]
+            if not rows:
+                continue
+            try:
+                function = package[name.removeprefix("xaikit.")]
+                defaults = {p.name for p in function.parameters if p.default is not None}
+            except (KeyError, AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+                continue
+            for row in rows:
+                param = re.search(r"<code>(\w+)</code>", row)
+                if param and param.group(1) in defaults:
+                    wrong.append(f"{name}({param.group(1)}) has a default but is shown as required")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_grouped_numpy_parameters_are_split_for_the_api_pages():
+    spec = importlib.util.spec_from_file_location("griffe_rest_math",
+                                                  REPO / "scripts" / "griffe_rest_math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = ("Sum.\n\nParameters\n----------\na, b : int, optional\n    Two.\nc\n    One.\n\n"
+            "Returns\n-------\nx, y\n    Pair.\n")
+    assert module.rest_to_markdown(text) == (
+        "Sum.\n\nParameters\n----------\na : int, optional\n    Two.\nb : int, optional\n    Two.\n"
+        "c\n    One.\n\nReturns\n-------\nx, y\n    Pair.")
+
+
+def test_every_model_answer_lands_under_its_question():
+    """Each ``## N`` of solutions/answers/NN_topic.md is a numbered open question of the lesson."""
+    import jupytext
+
+    lessons = _site_lessons()
+    for path in sorted((REPO / "solutions" / "answers").glob("[0-9][0-9]_*.md")):
+        answers = lessons.read_answers(path)
+        nb = jupytext.read(REPO / "lessons" / f"{path.stem}.py")
+        assert answers and lessons.add_model_answers(nb, answers) == sorted(answers), path.name

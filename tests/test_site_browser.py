@@ -1,11 +1,16 @@
 """The built site in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
 
-The site is built from a synthetic executed lesson (figure + math + exercise), plus the real
-executed lessons when ``xaikit-out/`` (or ``$XAIKIT_OUT_DIR``) exists, served from a local HTTP server on 127.0.0.1, and
-every lesson page is opened: each ``<img>`` must have loaded (naturalWidth > 0), the math must be
-typeset by the site's own MathJax (SVG output, no error nodes), no console error or uncaught page
-error may occur, and no request may leave 127.0.0.1.  A screenshot of one lesson is kept in
-``test-artifacts/``.
+The self-study site is built from a synthetic executed lesson (figure + math + exercise), plus
+the real executed lessons when ``xaikit-out/`` (or ``$XAIKIT_OUT_DIR``) exists, served from a
+local HTTP server on 127.0.0.1 that compresses text with gzip as static hosts do, and every
+lesson page is opened: each ``<img>`` must have loaded (naturalWidth > 0), every output image is
+a numbered figure whose alt text is its caption, the math must be typeset by the site's own
+MathJax (SVG output, no error nodes), no table is wider than its column without scrolling, no
+page loads more than 1.5 MB, no console error or uncaught page error may occur, and no request
+may leave 127.0.0.1.  At 390 px (a phone) no lesson page scrolls sideways.  On the synthetic
+lesson the hint and solution toggles open, a figure zooms, and the notebook download is a
+notebook.  (That the course build has no solution toggles is checked on its HTML in
+test_site.py.)  A screenshot of one lesson is kept in ``test-artifacts/``.
 
 Needs Chromium: ``bash scripts/install_browser.sh`` (as root) installs it; without it the test is
 skipped.  Never ``playwright install``: Playwright drives the system Chromium.
@@ -14,6 +19,7 @@ skipped.  Never ``playwright install``: Playwright drives the system Chromium.
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -37,7 +43,7 @@ ARTIFACTS = REPO / "test-artifacts"
 BROKEN_IMAGES = """els => els.filter(e => !e.complete || e.naturalWidth === 0)
                           .map(e => (e.getAttribute('src') || '').slice(0, 80))"""
 MATH_STATE = """() => ({
-    rendered: document.querySelectorAll('mjx-container svg').length,
+    rendered: document.querySelectorAll('mjx-container mjx-math').length,
     errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
     leftover: [...document.querySelectorAll('.jp-RenderedMarkdown, .arithmatex')]
                   .filter(e => /\\$\\$|\\\\\\(|\\\\\\[/.test(e.innerText)).length,
@@ -68,9 +74,59 @@ def _chromium() -> str:
     return path
 
 
+PAGE_LIMIT = 1_500_000  # bytes a page may load (as transferred), all its resources included
+COMPRESSED = (".html", ".css", ".js", ".json", ".ipynb", ".svg", ".map", ".txt")
+
+FIGURE_STATE = """() => [...document.querySelectorAll('.jp-OutputArea img')].map(img => {
+    const fig = img.closest('figure.xk-figure');
+    const caption = fig && fig.querySelector('figcaption');
+    return {src: (img.getAttribute('src') || '').slice(0, 60), alt: img.alt || '',
+            caption: caption ? caption.innerText.replace(/^Figure \\d+\\.\\s*/, '') : null};
+})"""
+CLIPPED_TABLES = """() => [...document.querySelectorAll('article table')].filter(t => {
+    const box = t.parentElement.getBoundingClientRect();
+    if (t.scrollWidth <= box.width + 1) return false;
+    for (let e = t; e && e.tagName !== 'ARTICLE'; e = e.parentElement) {
+        const o = getComputedStyle(e).overflowX;
+        if ((o === 'auto' || o === 'scroll') && e.clientWidth < e.scrollWidth) return false;
+    }
+    return true;
+}).map(t => t.innerText.slice(0, 60))"""
+# Elements of the page's text that end beyond the window without a scrolling box around them.
+CUT_OFF = """() => [...document.querySelectorAll('article *')].filter(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= window.innerWidth + 1) return false;
+    for (let a = e.parentElement; a && a.tagName !== 'ARTICLE'; a = a.parentElement) {
+        const o = getComputedStyle(a).overflowX;
+        if (o === 'auto' || o === 'scroll') return false;
+    }
+    return true;
+}).slice(0, 5).map(e => e.tagName + ' ' + (e.innerText || '').slice(0, 40))"""
+PAGE_BYTES = """() => [performance.getEntriesByType('navigation')[0],
+                        ...performance.getEntriesByType('resource')]
+                       .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0)"""
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site like a static host: text gzip-compressed when the browser accepts it."""
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            path = path / "index.html"
+        if not (path.is_file() and path.suffix in COMPRESSED
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            return super().do_GET()
+        body = gzip.compress(path.read_bytes(), compresslevel=6)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +143,7 @@ def served_site(tmp_path_factory):
             if (real / notebook.stem).is_dir():
                 shutil.copytree(real / notebook.stem, out / notebook.stem)
     make_executed_lesson(out, stem="00_" + STEM)
-    site = build_site(out, tmp)
+    site = build_site(out, tmp, self_study=True)
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -133,7 +189,7 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                 expected = expected_math(site, path)
                 if expected:
                     page.wait_for_function(
-                        "n => document.querySelectorAll('mjx-container svg').length >= n",
+                        "n => document.querySelectorAll('mjx-container mjx-math').length >= n",
                         arg=expected, timeout=15_000,
                     )
                 math = page.evaluate(MATH_STATE)
@@ -141,13 +197,63 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                     problems.append(f"{path}: math not rendered: {math}")
                 if path == f"lessons/{lessons[-1]}/":
                     page.screenshot(path=str(ARTIFACTS / "site-lesson.png"), full_page=True)
+                weight = page.evaluate(PAGE_BYTES)
+                if weight > PAGE_LIMIT:
+                    problems.append(f"{path}: loads {weight / 1e6:.2f} MB (limit {PAGE_LIMIT / 1e6} MB)")
+                problems += [f"{path}: table clipped without a scrollbar: {text!r}"
+                             for text in page.evaluate(CLIPPED_TABLES)]
+                for image in page.evaluate(FIGURE_STATE) if path.startswith("lessons/") else []:
+                    if image["caption"] is None or not image["caption"].strip():
+                        problems.append(f"{path}: output image without a caption (show it with "
+                                        f"xaikit.report.figure): {image['src']}")
+                    elif image["alt"].strip() != image["caption"].strip():
+                        problems.append(f"{path}: figure alt text is not its caption: {image}")
             synthetic = f"lessons/00_{STEM}/"
             page.goto(f"{base}/{synthetic}", wait_until="networkidle")
-            page.wait_for_function("document.querySelectorAll('mjx-container svg').length >= 2",
+            page.wait_for_function("document.querySelectorAll('mjx-container mjx-math').length >= 2",
                                    timeout=15_000)
             assert page.locator(".jp-RenderedMarkdown.celltag_xaikit-exercise").count() == 1
             widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
             assert widths and min(widths) > 0
+            check_toggles_zoom_and_download(page, base, synthetic)
+            # A phone: no lesson page may scroll sideways.
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+            small = phone.new_page()
+            for path in [p for p in pages if p.startswith("lessons/")]:
+                small.goto(f"{base}/{path}", wait_until="load")
+                overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                if overflow > 1:
+                    problems.append(f"{path}: at 390 px the page scrolls sideways by {overflow} px")
+                problems += [f"{path}: at 390 px cut off at the right edge: {what}"
+                             for what in small.evaluate(CUT_OFF)]
+            small.screenshot(path=str(ARTIFACTS / "site-lesson-390px.png"), full_page=False)
+            phone.close()
         finally:
             browser.close()
-    assert problems == []
+    assert problems == [], "\n".join(problems)
+
+
+def check_toggles_zoom_and_download(page, base: str, lesson: str) -> None:
+    """Self-study build: the hint and solution open on click; a figure zooms; the notebook
+    download is a notebook without outputs."""
+    for kind in ("xk-hint", "xk-solution"):
+        toggle = page.locator(f"details.{kind}").first
+        assert toggle.count() == 1, kind
+        assert toggle.evaluate("d => d.open") is False
+        toggle.locator("summary").click()
+        assert toggle.evaluate("d => d.open") is True
+        inner = "pre" if kind == "xk-solution" else "p"
+        assert toggle.locator(inner).first.bounding_box()["height"] > 0
+    assert "def linear_attribution" in page.locator("details.xk-solution pre").inner_text()
+    page.locator("a.xk-zoom").first.click()
+    dialog = page.locator("dialog.xk-zoom-dialog")
+    assert dialog.evaluate("d => d.open") is True
+    page.wait_for_function("() => document.querySelector('dialog.xk-zoom-dialog img').naturalWidth > 0")
+    page.keyboard.press("Escape")
+    assert dialog.evaluate("d => d.open") is False
+    href = page.locator("details.xk-run a[download]").get_attribute("href")
+    response = page.request.get(f"{base}/{lesson}{href}")
+    assert response.ok, href
+    notebook = json.loads(response.body())
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    assert all(not c.get("outputs") for c in notebook["cells"] if c["cell_type"] == "code")

@@ -283,6 +283,31 @@ MESSAGES: dict[str, str] = {
     "weights of {model}",
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
+    # ---------------------------------------------------------------- interpretation (issue 17)
+    "layer_calls": "layer {layer!r} is called {count} time(s) in the model; allowed: a layer "
+    "called exactly once (probe a layer that is not shared)",
+    "not_spatial": "{what}: layer {layer!r} has output shape {shape}; expected a spatial "
+    "(N, h, w, K) output; spatial layers: {candidates}",
+    "rf_layer": "receptive_field: layer {layer!r} ({kind}) {reason}; allowed: Conv2D, "
+    "DepthwiseConv2D, SeparableConv2D (padding 'valid' or 'same'), MaxPooling2D, "
+    "AveragePooling2D, ZeroPadding2D, Cropping2D and layers that keep the grid "
+    "(BatchNormalization, activations, Dropout, Add, Concatenate, ...)",
+    "units": "units={value!r} is not allowed; layer {layer!r} has {count} channels: give an int "
+    "or a sequence of ints in 0..{last}",
+    "top_images": "k={value!r} must be an int in 1..{n} (the number of images)",
+    "objective": "{name}: expected an Objective (channel, unit, class_score, l2_decay, "
+    "total_variation, ...) or a number; got {got}",
+    "objective_batch": "objectives ask for different numbers of images ({sizes}); combine "
+    "objectives over the same number of units, or over one unit",
+    "no_conv": "model {model!r} has no Conv2D layer; pass layer= the name of a convolution "
+    "(layers: {candidates})",
+    "concept_count": "concepts hold masks of {got} images but data holds {expected}; build "
+    "them from the same ImageSet (concepts(dataset))",
+    "concept_dataset": "concepts(): {name!r} has no {what}; allowed: an ImageSet made by "
+    "xaikit.data.an8flower or xaikit.data.shapes (or load() of their zoo entries)",
+    "concept_names": "{name}={value!r} names no concept; concepts: {allowed}",
+    "dissection_resume": "network_dissection: not resuming from {path} ({reason}); starting "
+    "afresh and replacing it (give another checkpoint folder to keep it)",
     # ---------------------------------------------------------------- sanity checks (lesson 08)
     "model_copy": "cannot copy the {model} model with its weights ({reason}); allowed: "
     "Sequential or functional models built with keras.Input (nested ones too); a subclassed "
@@ -297,6 +322,18 @@ MESSAGES: dict[str, str] = {
     "after Flatten/Reshape/Dropout only",
     "shift_check": "the shift-compensated model does not reproduce the logits (max difference "
     "{gap}); the layers before {layer!r} are not a simple chain from the input",
+    # ---------------------------------------------------------------- self-study help (issue 23)
+    "exercise_unknown": "no exercise {got!r}; allowed: {allowed}",
+    "exercise_no_hint": "exercise {id} has no hint yet; read the task above the stub again and "
+    "run its check to see which case fails",
+    "solution_locked": "{id}: reference solutions are shown in self-study mode only; in a clone "
+    "of the repository, set {env}=1 (e.g. `{env}=1 jupyter lab`, or os.environ[{env!r}] = '1' "
+    "before calling solution) to see it. Try hint({id!r}) first",
+    "solution_missing": "{id}: the reference solution {file} is not in this copy of the kit "
+    "(looked in {folder}); self-study needs a clone of the repository: git clone REPO, then "
+    "make venv",
+    "solution_function": "{file} does not define {function}(); the exercise's reference names "
+    "a function the solutions file must define",
     # ---------------------------------------------------------------- grading sandbox
     "sandbox_option": "--sandbox={value!r} is not allowed; allowed: {allowed}",
     "sandbox_refused": "the grader refuses to run students' code here: {reason}. {install} "
@@ -331,6 +368,23 @@ MESSAGES: dict[str, str] = {
     "sandbox_protocol_array": "an array {problem}",
     "sandbox_protocol_frames": "more messages than the cases explain ({limit})",
     "sandbox_protocol_frame_size": "a frame too large ({json} + {payload} bytes)",
+    # ---------------------------------------------------------------- by design (lesson 15)
+    "bottleneck_model": "model {model!r} is not a concept bottleneck model: expected layers "
+    "'concepts', 'label_logits' and 'label'; build it with xaikit.models.bottleneck_model or "
+    "train it with xaikit.models.train_bottleneck",
+    "concept_values": "{name} must hold concept values in [0, 1]; got values in [{low}, {high}]",
+    "intervene_k": "k={k!r} must be an int in [0, {n_concepts}] (the number of concepts)",
+    # ---------------------------------------------------------------- interpretation: concepts,
+    # representations, surrogates, examples (issue 18)
+    "layer_reused_tap": "layer {layer!r} is called more than once in {model!r}; allowed: layers "
+    "used exactly once (each call has its own activations)",
+    "tail_nested": "tail_model: layer {layer!r} sits inside a nested model of {model!r}; allowed: "
+    "a layer of the top-level graph",
+    "tail_graph": "tail_model: the part of {model!r} after layer {layer!r} needs more than that "
+    "layer's output ({error}); allowed: a layer that every path to the output goes through",
+    "concept_sizes": "{name}: {what}; got {got}{fix}",
+    "activation_rows": "{name} has {got} row(s) but {other} has {expected}; both must describe "
+    "the same images, in the same order",
 }
 
 

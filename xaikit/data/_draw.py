@@ -21,6 +21,8 @@ NOISE_SIGMA = 0.02  # per-pixel Gaussian noise (std) added to every rendered ima
 N_BLOBS = 6  # clutter ellipses per background
 N_TWIGS = 5  # clutter line segments per background
 N_GRATINGS = 3  # sinusoidal texture components per background
+CLUTTER_NAMES = ("plain", "blob", "twig")  # background texture of a pixel (code = index)
+CLUTTER_SHIFT = 4  # while rendering, part-id maps carry the clutter code in their high bits
 
 
 def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +192,23 @@ def paint_clutter(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         y0, x0, y1, x1, half_width = (col(p["twig"][:, k, i]) for i in range(5))
         inside = segment_distance2(ys, xs, y0, x0, y1, x1) <= half_width * half_width
         canvas.paint(canvas.slot(p["twig_colour"][:, k]), inside)
+
+
+def clutter_codes(n_slots: int) -> np.ndarray:
+    """uint8 (n_slots,): the clutter code of each canvas slot, shifted by ``CLUTTER_SHIFT``.
+
+    :func:`paint_clutter` registers the blob slots, then the twig slots, right after slot 0; OR
+    this into a renderer's part-of-slot table and split the result with :func:`split_clutter`.
+    """
+    codes = np.zeros(n_slots, np.uint8)
+    codes[1 : 1 + N_BLOBS] = CLUTTER_NAMES.index("blob")
+    codes[1 + N_BLOBS : 1 + N_BLOBS + N_TWIGS] = CLUTTER_NAMES.index("twig")
+    return codes << CLUTTER_SHIFT
+
+
+def split_clutter(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(part ids, clutter codes) from a rendered id map carrying both (see :func:`clutter_codes`)."""
+    return ids & ((1 << CLUTTER_SHIFT) - 1), ids >> CLUTTER_SHIFT
 
 
 def lighting(p: dict[str, np.ndarray], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

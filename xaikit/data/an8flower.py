@@ -86,7 +86,9 @@ def an8flower(
         petals ∪ centre); ``parts`` bool masks of "background", "stem", "leaves", "petals",
         "centre" (disjoint, covering every pixel; occluded pixels belong to the front part);
         ``boxes`` (N, 4) tight boxes of ``masks``; per-sample ``meta`` arrays "centre_yx",
-        "radius" and, for double-12c, "petal_class" and "centre_class".
+        "radius", "clutter" (uint8 (N, H, W): the background texture of each visible background
+        pixel, an index into ``_draw.CLUTTER_NAMES`` = plain, blob, twig; 0 on the flower) and,
+        for double-12c, "petal_class" and "centre_class".
 
     Raises
     ------
@@ -100,6 +102,7 @@ def an8flower(
     labels = rng.permutation(np.repeat(np.arange(len(names), dtype=np.int64), n_per_class))
     scene = sample_scene(rng, labels, variant, size)
     images, part_ids = _draw.render_chunks(scene, len(labels), int(rng.integers(2**32)), render)
+    part_ids, clutter = _draw.split_clutter(part_ids)
     parts = {name: part_ids == i for i, name in enumerate(PART_NAMES)}
     masks = parts["petals"] | parts["centre"] if variant == "double-12c" else parts["petals"].copy()
     meta: dict = {
@@ -107,6 +110,7 @@ def an8flower(
         "discriminative_parts": ["petals", "centre"] if variant == "double-12c" else ["petals"],
         "centre_yx": np.stack([scene["cy"], scene["cx"]], axis=-1),
         "radius": scene["radius"].copy(),
+        "clutter": clutter,
         "seed": int(seed),
     }
     if variant == "double-12c":
@@ -172,7 +176,8 @@ def sample_scene(
 
 
 def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noiseless images (n, H, W, 3) and part-id map (n, H, W) of ``n`` scenes (ids: ``PART_NAMES``)."""
+    """Noiseless images (n, H, W, 3) and part-id map (n, H, W) of ``n`` scenes (ids: ``PART_NAMES``,
+    background clutter in the high bits: :func:`xaikit.data._draw.split_clutter`)."""
     ys, xs = _draw.pixel_grid(int(scene["size"][0]))
     col = _draw.col
     canvas = _draw.Canvas(scene, ys, xs)
@@ -226,7 +231,7 @@ def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
         slots["centre"], r <= centre_radius, dots * (1.0 - 0.15 * (r / centre_radius) ** 2)
     )
 
-    part_of_slot = np.zeros(len(canvas.palette), np.uint8)
+    part_of_slot = _draw.clutter_codes(len(canvas.palette))
     for part, slot in slots.items():
         part_of_slot[slot] = PART_NAMES.index(part)
     return canvas.finish(_draw.lighting(scene, ys, xs)), part_of_slot[canvas.ids]

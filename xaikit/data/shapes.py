@@ -48,7 +48,9 @@ def shapes(
         union of the objects' pixels; ``parts`` one mask per class name (that class's object,
         all False where absent) plus "background"; ``boxes`` (N, 4), or (N, 2, 4) as [first,
         second] with ``two_objects``.  ``meta``: "multi_hot" (N, 5) float32 (classes present),
-        "object_yx", "object_radius", and with ``two_objects`` "labels2" (the second class).
+        "object_yx", "object_radius", "object_colour" (N, J, 3) (each object's drawn RGB colour,
+        before shading and lighting), "clutter" (uint8 (N, H, W): background texture, an index
+        into ``_draw.CLUTTER_NAMES``; 0 on the objects), and with ``two_objects`` "labels2".
 
     Raises
     ------
@@ -67,6 +69,7 @@ def shapes(
         classes = np.stack([first, (first + rng.integers(1, k, size=len(first))) % k], axis=1)
     scene = sample_scene(rng, classes, size)
     images, part_ids = _draw.render_chunks(scene, len(first), int(rng.integers(2**32)), render)
+    part_ids, clutter = _draw.split_clutter(part_ids)
     objects = np.stack([part_ids == j + 1 for j in range(classes.shape[1])], axis=1)  # (N, J, H, W)
     rows = np.arange(len(first))
     parts = {"background": part_ids == 0}
@@ -82,6 +85,8 @@ def shapes(
         "multi_hot": multi_hot,
         "object_yx": np.stack([scene["cy"], scene["cx"]], axis=-1),
         "object_radius": scene["radius"].copy(),
+        "object_colour": scene["colour"].copy(),
+        "clutter": clutter,
         "two_objects": bool(two_objects),
         "seed": int(seed),
     }
@@ -155,7 +160,7 @@ def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
         direction, strength = (_draw.col(scene["shade"][:, j, i]) for i in range(2))
         along, _ = _draw.rotate(dy, dx, direction)
         canvas.paint(slots[j], inside, 1.0 + strength * along / radius)
-    object_of_slot = np.zeros(len(canvas.palette), np.uint8)
+    object_of_slot = _draw.clutter_codes(len(canvas.palette))
     object_of_slot[slots] = np.arange(1, n_objects + 1)
     return canvas.finish(_draw.lighting(scene, ys, xs)), object_of_slot[canvas.ids]
 

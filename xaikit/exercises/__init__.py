@@ -9,7 +9,8 @@ In a lesson::
 
     check("01.linear_attribution", linear_attribution)
 
-See :mod:`xaikit.exercises.registry` for the format of a declaration.
+See :mod:`xaikit.exercises.registry` for the format of a declaration, and
+:mod:`xaikit.exercises.help` for ``hint("NN.name")`` and ``solution("NN.name")`` (self-study).
 """
 
 from xaikit.exercises.checking import (
@@ -22,6 +23,7 @@ from xaikit.exercises.checking import (
     run_case,
 )
 from xaikit.exercises.compare import compare_outputs
+from xaikit.exercises.help import hint, self_study, solution
 from xaikit.exercises.registry import (
     EXERCISES,
     Case,
@@ -44,8 +46,11 @@ __all__ = [
     "compare_outputs",
     "evaluate",
     "forbid",
+    "hint",
     "load_lesson_function",
     "load_reference",
     "register",
     "run_case",
+    "self_study",
+    "solution",
 ]

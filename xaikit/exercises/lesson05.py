@@ -165,10 +165,9 @@ register(
         compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-6),
         reference="solutions/05_grad_cam.py:cam_from_weights",
         forbidden=("xaikit.attribution.cam",),
-        hint="each image needs the dense-layer weights of its own class: how do you pick those "
-             "columns for all images at once, and along which axis of the activations do they "
-             "weight and sum? Check your map's mean against the class score on the worked "
-             "example",
+        hint="Eq. 2 sums over the channels k; image n needs the K weights of its own class "
+             "targets[n]. Which slice of the (K, n_classes) kernel holds them, and how do you "
+             "take it for every image at once? Work the worked example out by hand first",
     ),
     Exercise(
         id="05.grad_cam",

@@ -92,9 +92,9 @@ register(
         oracle=_rise_expected,
         compare=functools.partial(compare_outputs, rtol=1e-5, atol=1e-7),  # float32 cases
         reference="solutions/06_perturbation.py:rise_saliency",
-        hint="Eq. 6 weighs each mask by the score of its masked image and sums over the masks; "
-             "one array operation does the sum for all pixels at once; mind the normalisation "
-             "by N and p",
+        hint="read Eq. 6 as a weighted combination of the masks: what weighs each mask, and "
+             "which axis disappears? Work out by hand what a pixel kept in every mask gets when "
+             "every score is 1, and make your function agree",
     )
 )
 

@@ -11,13 +11,16 @@
   weights a dependency ships (read from PyTorch's legacy format by
   :func:`xaikit.models.torch_legacy.load_legacy_pth`), and its top-k class names;
 - :func:`logits_model` — the same network without its final softmax/sigmoid (from
-  :mod:`xaikit.core.surgery`, where all model surgery lives).
+  :mod:`xaikit.core.surgery`, where all model surgery lives);
+- :func:`train_bottleneck`, :func:`bottleneck_model`, :func:`label_head` — concept bottleneck
+  models of an8flower (Koh et al., ICML 2020), trained with the zoo recipe and cached.
 
 Importing this package imports Keras/TensorFlow.
 """
 
 from xaikit.core.surgery import logits_model, output_activation
 from xaikit.models.architectures import classifier_head, mlp, simple_cnn, vgg_mini
+from xaikit.models.bottleneck import bottleneck_model, label_head, train_bottleneck
 from xaikit.models.cache import cache_dir
 from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
@@ -49,4 +52,7 @@ __all__ = [
     "decode_imagenet",
     "logits_model",
     "output_activation",
+    "bottleneck_model",
+    "label_head",
+    "train_bottleneck",
 ]

@@ -1,4 +1,4 @@
-// MathJax 3 configuration for the xaikit site (loaded before assets/javascripts/mathjax/tex-svg-full.js,
+// MathJax 3 configuration for the xaikit site (loaded before assets/javascripts/mathjax/tex-chtml-full.js,
 // which scripts/site_prepare.py copies from the django-static-mathjax package: nothing from a CDN).
 // Math is typeset in the Markdown pages (pymdownx.arithmatex, class "arithmatex") and in the
 // lessons' Markdown cells and Markdown outputs rendered by nbconvert (class "jp-RenderedMarkdown",
@@ -18,12 +18,14 @@ window.MathJax = {
     processHtmlClass: "tex2jax_process|arithmatex|jp-RenderedMarkdown",
     enableMenu: false,
   },
-  svg: { fontCache: "global" },
+  // CommonHTML output: a smaller bundle than SVG (the TeX fonts come as woff files, loaded only
+  // when a page uses them, from output/chtml/fonts/woff-v2 beside the script).
+  chtml: {},
 };
 
 // Material's instant navigation swaps pages without reloading scripts: typeset each new page.
 // The first page is typeset by MathJax itself when it loads, so do nothing before it is ready.
-// With SVG output MathJax.startup.output has no clearCache (that is CHTML's), hence the guard.
+// MathJax.startup.output.clearCache exists for CHTML output only, hence the guard.
 if (typeof document$ !== "undefined") {
   document$.subscribe(() => {
     const mj = window.MathJax;

@@ -1,0 +1,367 @@
+"""Interpretable-by-design models (issue 19): concept bottlenecks and the ProtoPNet prototype layer.
+
+Tiny untrained models carry the properties (intervention arithmetic, the push step, the
+similarity); the trained fast models are checked by lesson 15 and by the slow test below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from xaikit.base.messages import message
+from xaikit.data import load
+from xaikit.exercises.registry import EXERCISES
+from xaikit.interpretation.bottleneck import (
+    concept_accuracy,
+    intervene,
+    intervention_curve,
+    intervention_order,
+)
+from xaikit.interpretation.prototypes import (
+    part_iou,
+    part_precision,
+    prototype_regions,
+    similarity_maps,
+)
+from xaikit.models.bottleneck import (
+    CONCEPT_NAMES,
+    an8flower_concepts,
+    bottleneck_model,
+    concept_codes,
+    label_head,
+)
+from xaikit.models.prototypes import (
+    EPSILON,
+    log_similarity,
+    push,
+    squared_distances,
+    train_prototypes,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _solutions():
+    spec = importlib.util.spec_from_file_location("solutions15", ROOT / "solutions" / "15_by_design.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_bottleneck():
+    keras.utils.set_random_seed(3)
+    return bottleneck_model((16, 16, 3), n_concepts=5, n_classes=4, name="tiny")
+
+
+# ---------------------------------------------------------------- concepts of an8flower
+def test_concept_codes_are_distinct_per_class_and_follow_the_palette():
+    from xaikit.data.an8flower import PETAL_COLOURS_6C
+
+    codes = concept_codes()
+    assert codes.shape == (6, len(CONCEPT_NAMES))
+    assert len({tuple(row) for row in codes}) == 6, "every class needs its own code"
+    rgb = np.asarray(list(PETAL_COLOURS_6C.values()))
+    assert np.array_equal(codes[:, :3], rgb > 0.4) and np.array_equal(codes[:, 3:], rgb > 0.7)
+
+
+def test_an8flower_concepts_index_the_codes_by_label_and_refuse_other_data():
+    data = load("an8flower-single-6c", split="test", fast=True)
+    assert np.array_equal(an8flower_concepts(data), concept_codes()[data.labels])
+    with pytest.raises(ValueError, match="an8flower single-6c"):
+        an8flower_concepts(load("an8flower-double-12c", split="test", fast=True))
+
+
+# ---------------------------------------------------------------- intervention
+def test_intervene_replaces_exactly_the_first_k_of_each_order():
+    rng = np.random.default_rng(0)
+    predicted, true = rng.uniform(0.05, 0.95, (7, 6)), (rng.random((7, 6)) < 0.5) * 1.0
+    order = np.argsort(rng.random((7, 6)), axis=1)
+    assert np.array_equal(intervene(predicted, true, order, 0), predicted)
+    assert np.array_equal(intervene(predicted, true, order, 6), true)
+    out = intervene(predicted, true, order, 2)
+    changed = out != predicted
+    assert np.all(changed.sum(axis=1) == 2)
+    assert np.all(np.take_along_axis(changed, order[:, :2], axis=1))
+    assert np.array_equal(out, _solutions().intervene(predicted, true, order, 2))
+
+
+@pytest.mark.parametrize("args, match", [
+    (dict(k=4), "k=4 must be an int in \\[0, 3\\]"),
+    (dict(k=-1), "k=-1"),
+    (dict(k=True), "k=True"),
+    (dict(order=[[0, 0, 1]]), "permutation"),
+    (dict(true=[[2.0, 0.0, 1.0]]), "concept values in \\[0, 1\\]"),
+    (dict(true=[[1.0, 0.0]]), "one row of concepts per image"),
+])
+def test_intervene_errors_say_what_is_wrong(args, match):
+    base = dict(predicted=[[0.2, 0.7, 0.5]], true=[[0.0, 1.0, 1.0]], order=[[2, 0, 1]], k=1)
+    with pytest.raises(ValueError, match=match):
+        intervene(**(base | args))
+
+
+def test_intervention_order_uncertainty_first_and_random_is_seeded():
+    predicted = np.array([[0.9, 0.45, 0.1, 0.7]])
+    assert intervention_order(predicted, order="uncertainty").tolist() == [[1, 3, 0, 2]]
+    a, b = (intervention_order(np.full((5, 4), 0.5), seed=1) for _ in range(2))
+    assert np.array_equal(a, b) and np.array_equal(np.sort(a, axis=1), np.tile(np.arange(4), (5, 1)))
+    with pytest.raises(ValueError, match="order"):
+        intervention_order(predicted, order="oracle")
+
+
+def test_concept_accuracy_per_image():
+    assert concept_accuracy([[0.9, 0.2], [0.4, 0.6]], [[1, 1], [0, 1]]).tolist() == [0.5, 1.0]
+
+
+def test_intervening_on_all_concepts_is_the_model_fed_the_true_concepts(tiny_bottleneck):
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(12, 16, 16, 3)).astype(np.float32)
+    true = (rng.random((12, 5)) < 0.5).astype(np.float32)
+    labels = rng.integers(0, 4, 12)
+    for order in ("random", "uncertainty"):
+        curve = intervention_curve(tiny_bottleneck, images, true, labels, order=order)
+        assert curve.ks.tolist() == list(range(6)) and curve.correct.shape == (6, 12)
+        fed_truth = np.asarray(label_head(tiny_bottleneck)(true)).argmax(axis=1) == labels
+        assert np.array_equal(curve.correct[-1], fed_truth)
+        own = np.asarray(tiny_bottleneck.predict(images, verbose=0)[1]).argmax(axis=1) == labels
+        assert np.array_equal(curve.correct[0], own)
+    rows = curve.to_rows()
+    assert [r["k"] for r in rows] == list(range(6))
+    assert rows[-1]["accuracy"] == pytest.approx(fed_truth.mean())
+
+
+def test_label_head_refuses_a_model_without_a_bottleneck():
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs), name="plain")
+    with pytest.raises(ValueError, match="not a concept bottleneck model"):
+        label_head(plain)
+
+
+def test_bottleneck_messages_format():
+    assert "concept" in message("bottleneck_model", model="m")
+    assert "[0, 1]" in message("concept_values", name="true", low=-1, high=2)
+    assert "k=9" in message("intervene_k", k=9, n_concepts=6)
+
+
+# ---------------------------------------------------------------- prototypes (ProtoPNet)
+def test_log_similarity_matches_the_definition_and_is_finite_on_a_patch():
+    rng = np.random.default_rng(2)
+    latents, prototypes = rng.normal(size=(2, 3, 3, 4)), rng.normal(size=(5, 4))
+    prototypes[0] = latents[1, 2, 0]
+    expected = _solutions().log_similarity(latents, prototypes)
+    assert np.allclose(log_similarity(latents, prototypes), expected, rtol=1e-10, atol=1e-10)
+    assert log_similarity(latents, prototypes)[1, 2, 0, 0] == pytest.approx(np.log(1 / EPSILON))
+    assert np.all(squared_distances(latents, prototypes) >= 0)
+
+
+def test_push_puts_every_prototype_exactly_on_its_classs_nearest_training_patch():
+    rng = np.random.default_rng(4)
+    latents = rng.normal(size=(9, 4, 4, 6)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    prototypes, classes = rng.normal(size=(6, 6)), np.array([0, 0, 1, 1, 2, 2])
+    pushed, where = push(prototypes, classes, latents, labels)
+    patches = latents[where[:, 0], where[:, 1], where[:, 2]]
+    assert np.array_equal(pushed, patches.astype(np.float64)), "exactly a training patch"
+    assert np.array_equal(labels[where[:, 0]], classes), "a patch of the prototype's class"
+    for j, c in enumerate(classes):  # brute force: no closer patch of that class
+        own = latents[labels == c].reshape(-1, 6).astype(np.float64)
+        assert np.sum((pushed[j] - prototypes[j]) ** 2) == pytest.approx(
+            np.min(np.sum((own - prototypes[j]) ** 2, axis=1)), rel=1e-9)
+    with pytest.raises(ValueError, match="classes without images \\[5\\]"):
+        push(prototypes, np.array([0, 0, 1, 1, 2, 5]), latents, labels)
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latents (n, 5, 5, 8) of noise with one patch per image holding its class's pattern."""
+    rng = np.random.default_rng(seed)
+    patterns = 3.0 * np.eye(3, 8)
+    labels = rng.integers(0, 3, n)
+    z = rng.uniform(0.0, 0.3, (n, 5, 5, 8)).astype(np.float32)
+    where = rng.integers(0, 5, (n, 2))
+    z[np.arange(n), where[:, 0], where[:, 1]] += patterns[labels]
+    return z, labels, where
+
+
+def test_trained_prototypes_are_seeded_and_pushed_onto_patches_of_their_class():
+    z, labels, where = _planted(60, 0)
+    head = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
+    again = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
+    assert np.array_equal(head.prototypes, again.prototypes), "same seed, same prototypes"
+    image, row, column = head.source.T
+    assert np.array_equal(head.prototypes, z[image, row, column].astype(np.float64))
+    assert np.array_equal(labels[image], head.classes)
+    assert head.logits(z[:5]).shape == (5, 3) and head.classes.tolist() == [0, 0, 1, 1, 2, 2]
+    assert similarity_maps(head, z[:2], (10, 10)).shape == (2, 6, 10, 10)
+    # a prototype's region on its source image is centred on its own patch
+    regions = prototype_regions(head, z, (10, 10), quantile=0.96)
+    own = np.zeros((6, 10, 10), bool)
+    for j, (r, c) in enumerate(zip(row, column)):
+        own[j, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = True
+    assert np.all(part_precision(regions, own) > own.mean(axis=(1, 2)))
+
+
+def test_part_scores_and_their_errors():
+    region = np.zeros((1, 4, 4), bool)
+    region[0, :2, :2] = True
+    part = np.zeros((1, 4, 4), bool)
+    part[0, :2] = True
+    assert part_precision(region, part).tolist() == [1.0]
+    assert part_iou(region, part).tolist() == [0.5]
+    with pytest.raises(ValueError, match="empty"):
+        part_iou(region, np.zeros((1, 4, 4), bool))
+
+
+# ---------------------------------------------------------------- exercises
+@pytest.mark.parametrize("exercise_id, degenerate", [
+    ("15.intervene", lambda predicted, true, order, k: np.asarray(predicted, float)),
+    ("15.intervene", lambda predicted, true, order, k: np.asarray(true, float)),
+    ("15.intervene", lambda predicted, true, order, k: np.zeros(np.shape(predicted))),
+    ("15.log_similarity", lambda latents, prototypes, epsilon=1e-4:
+        np.zeros(np.shape(latents)[:3] + (len(prototypes),))),
+    ("15.log_similarity", lambda latents, prototypes, epsilon=1e-4:
+        -np.log(1e-4 + np.sum((np.asarray(latents)[..., None, :] - prototypes) ** 2, -1))),
+])
+def test_degenerate_answers_fail_every_case(exercise_id, degenerate):
+    exercise = EXERCISES[exercise_id]
+    for case in exercise.public() + exercise.hidden(7):
+        expected = case.expected if case.expected is not None else exercise.oracle(*case.args)
+        passed, _ = exercise.compare(expected, degenerate(*case.args))
+        assert not passed, f"{exercise_id}: a degenerate answer passes {case.name!r}"
+
+
+@pytest.mark.slow
+def test_trained_bottleneck_is_cached_and_accurate():
+    from xaikit.models import train_bottleneck
+
+    test = load("an8flower-single-6c", split="test", fast=True)
+    first = train_bottleneck("independent", fast=True, progress=False)
+    again = train_bottleneck("independent", fast=True, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    concepts, scores = first.predict(test.images, verbose=0)
+    assert np.mean(scores.argmax(axis=1) == test.labels) > 0.8
+    assert concept_accuracy(concepts, an8flower_concepts(test)).mean() > 0.9
+
+
+# ---------------------------------------------------------------- interpretable CNN filter loss
+def test_filter_loss_gradient_matches_a_numerical_derivative():
+    import tensorflow as tf
+
+    from xaikit.models.interpretable_cnn import filter_loss
+
+    rng = np.random.default_rng(5)
+    maps = tf.Variable(rng.uniform(0.0, 3.0, (4, 3, 3, 2)))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(filter_loss(maps))
+    analytic = tape.gradient(loss, maps).numpy()
+    step, numeric = 1e-6, np.zeros_like(analytic)
+    base = maps.numpy()
+    for index in np.ndindex(base.shape):  # a 72-entry toy: a loop is the reference here
+        shifted = [base.copy(), base.copy()]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        plus, minus = (float(tf.reduce_sum(filter_loss(tf.constant(s)))) for s in shifted)
+        numeric[index] = (plus - minus) / (2 * step)
+    assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    assert np.abs(analytic).max() > 1e-4, "a non-trivial gradient"
+
+
+def test_filter_loss_prefers_one_part_at_one_position_and_is_bounded():
+    from xaikit.models.interpretable_cnn import filter_loss, templates
+
+    n, images = 4, 16
+    peaked = np.zeros((images, n, n, 1))
+    peaked[np.arange(images), np.arange(images) // n, np.arange(images) % n, 0] = 50.0
+    flat = np.full((images, n, n, 1), 50.0 / n**2)
+    loss_peaked, loss_flat = float(filter_loss(peaked)[0]), float(filter_loss(flat)[0])
+    alpha = n * n / (1 + n * n)
+    prior = np.r_[np.full(n * n, alpha / n**2), 1 - alpha]
+    entropy = -np.sum(prior * np.log(prior))
+    assert -entropy - 1e-9 <= loss_peaked < loss_flat <= 1e-12, "filters firing at one place win"
+    assert loss_flat == pytest.approx(0.0, abs=1e-12), "identical maps carry no information"
+    t = templates(n)
+    assert t.shape == (n * n + 1, n, n) and t[5, 1, 1] == pytest.approx(0.5 / n**2)
+    assert t[0, 3, 3] == pytest.approx(-0.5 / n**2) and np.all(t[-1] == -0.5 / n**2)
+    with pytest.raises(ValueError, match="square feature maps"):
+        filter_loss(np.zeros((2, 3, 4, 1)))
+
+
+def test_masking_keeps_the_neighbourhood_of_the_peak():
+    from xaikit.models.interpretable_cnn import masked
+
+    maps = np.ones((1, 5, 5, 1))
+    maps[0, 1, 1, 0] = 3.0
+    out = masked(maps)[0, :, :, 0]
+    assert out[1, 1] == pytest.approx(3.0 * 0.5 / 25) and out[4, 4] == 0.0
+    assert np.all(out >= 0)
+
+
+def test_location_instability_is_zero_for_a_filter_fixed_to_a_landmark_and_grows_with_jitter():
+    from xaikit.interpretation.filters import location_instability, part_landmarks
+
+    rng = np.random.default_rng(6)
+    n = 20
+    cells = rng.integers(0, 4, (n, 2))
+    maps = np.zeros((n, 4, 4, 3))
+    maps[np.arange(n), cells[:, 0], cells[:, 1], 0] = 1.0  # follows the landmark
+    maps[np.arange(n), rng.integers(0, 4, n), rng.integers(0, 4, n), 1] = 1.0  # wanders
+    maps[:, :, :, 2] = -1.0  # never fires
+    parts = {"part": np.zeros((n, 8, 8), bool)}
+    parts["part"][np.arange(n), 2 * cells[:, 0], 2 * cells[:, 1]] = True
+    landmarks = part_landmarks(parts, ["part"]) + 0.5  # the centre of the cell's first pixel
+    spread = location_instability(maps, landmarks, (8, 8))
+    assert spread[0] == pytest.approx(0.0, abs=1e-12)
+    assert spread[1] > spread[0] + 0.05 and np.isnan(spread[2])
+    with pytest.raises(ValueError, match="landmarks"):
+        location_instability(maps, landmarks[:5], (8, 8))
+
+
+def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_training():
+    import tensorflow as tf
+
+    from xaikit.models.interpretable_cnn import interpretable_cnn
+
+    keras.utils.set_random_seed(0)
+    model = interpretable_cnn((32, 32, 3), 3)
+    images = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(np.float32)
+    layer = model.get_layer("masked_conv")
+    features = keras.Model(model.inputs, [model.get_layer("last_conv").output, layer.output])
+    raw, out = (np.asarray(a) for a in features([images]))
+    flat_raw, flat_out = raw.reshape(4, 16, -1), out.reshape(4, 16, -1)
+    peak = flat_raw.argmax(axis=1)
+    kept = np.take_along_axis(flat_out, peak[:, None], 1) == np.take_along_axis(flat_raw, peak[:, None], 1)
+    assert np.all(kept), "the peak passes unchanged (template value 1 there)"
+    assert np.all(out >= 0) and np.all(out <= raw + 1e-7)
+    model(images, training=False)
+    assert not model.losses
+    with tf.GradientTape():
+        model(images, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0
+
+
+def test_explanatory_graph_recovers_planted_part_patterns():
+    from xaikit.interpretation.explanatory_graph import explanatory_graph
+
+    rng = np.random.default_rng(8)
+    n, size, grid = 80, 64, 16
+    upper = np.zeros((n, grid, grid, 3))
+    lower = rng.uniform(0.0, 0.5, (n, grid, grid, 5))
+    where = rng.integers(4, 12, (n, 3, 2))  # each upper filter's peak, per image
+    for u in range(3):
+        upper[np.arange(n), where[:, u, 0], where[:, u, 1], u] = 1.0
+    planted = {(0, 1): (2, -3), (2, 4): (-1, 2)}  # (upper, lower): offset in cells
+    for (u, f), (dy, dx) in planted.items():
+        jitter = rng.integers(0, 2, n)  # at most one cell of jitter
+        lower[np.arange(n), where[:, u, 0] + dy + jitter, where[:, u, 1] + dx, f] = 2.0
+    edges = explanatory_graph([lower, upper], (size, size), radius=4.5, min_support=0.8)
+    found = {(e.upper, e.lower): e for e in edges}
+    assert set(found) == set(planted), "exactly the planted pairs"
+    cell = size / grid
+    for key, (dy, dx) in planted.items():
+        assert abs(found[key].offset[0] - dy * cell) <= cell and found[key].offset[1] == dx * cell
+    with pytest.raises(ValueError, match="at least two layers"):
+        explanatory_graph([lower], (size, size))
