@@ -233,7 +233,7 @@ def test_dissection_errors(model, flowers):
         network_dissection(model, flowers, ConceptSet.from_masks({"a": np.ones((2, 4, 4))}),
                            "colour")
     with pytest.raises(ValueError, match="expected a spatial"):
-        network_dissection(model, flowers, concepts(flowers), "dense")
+        network_dissection(model, flowers, concepts(flowers), model.layers[-1].name)  # the Dense head
 
 
 def test_beam_search_finds_a_known_formula():

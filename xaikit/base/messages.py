@@ -287,8 +287,8 @@ MESSAGES: dict[str, str] = {
     "pretrained_fixed": "pretrained({name!r}) has one configuration ({config}); got {got}: leave "
     "them at their defaults{fix}",
     # ---------------------------------------------------------------- interpretation (issue 17)
-    "layer_calls": "layer {layer!r} is called {count} time(s) in the model; allowed: a layer "
-    "called exactly once (probe a layer that is not shared)",
+    "layer_calls": "layer {layer!r} is called {count} time(s) in the model; allowed: a "
+    "layer called exactly once (each call has its own activations: probe one that is not shared)",
     "not_spatial": "{what}: layer {layer!r} has output shape {shape}; expected a spatial "
     "(N, h, w, K) output; spatial layers: {candidates}",
     "rf_layer": "receptive_field: layer {layer!r} ({kind}) {reason}; allowed: Conv2D, "
@@ -379,8 +379,6 @@ MESSAGES: dict[str, str] = {
     "intervene_k": "k={k!r} must be an int in [0, {n_concepts}] (the number of concepts)",
     # ---------------------------------------------------------------- interpretation: concepts,
     # representations, surrogates, examples (issue 18)
-    "layer_reused_tap": "layer {layer!r} is called more than once in {model!r}; allowed: layers "
-    "used exactly once (each call has its own activations)",
     "tail_nested": "tail_model: layer {layer!r} sits inside a nested model of {model!r}; allowed: "
     "a layer of the top-level graph",
     "tail_graph": "tail_model: the part of {model!r} after layer {layer!r} needs more than that "

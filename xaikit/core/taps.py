@@ -24,8 +24,8 @@ import numpy as np
 from xaikit.base.messages import message
 from xaikit.core.batching import batch_slices, cached, forward_function
 from xaikit.core.checks import check_images, check_option
+from xaikit.core.probes import feature_model
 from xaikit.core.surgery import explained_model, find_layer, iter_layers, require_graph
-from xaikit.core.surgery.rewrite import rebuild
 
 __all__ = ["POOLS", "layer_activations", "layer_names", "layers_model", "tail_model"]
 
@@ -48,33 +48,6 @@ def _rank(layer: keras.layers.Layer) -> int | None:
         return len(layer.output.shape)
     except (AttributeError, ValueError, RuntimeError):
         return None
-
-
-def _contains_any(model: keras.Model, targets: Sequence[keras.layers.Layer]) -> bool:
-    return any(sub is target for _, sub in iter_layers(model) for target in targets)
-
-
-def _multi_tap(container: keras.Model, targets: Sequence[keras.layers.Layer]) -> keras.Model:
-    """Model ``x -> [output of each target, container's output]`` around shared layers."""
-    taps: dict[int, Any] = {}
-
-    def call(layer, *args, **kwargs):
-        if isinstance(layer, keras.Model) and _contains_any(layer, targets):
-            inner = [t for t in targets if any(sub is t for _, sub in iter_layers(layer))]
-            *tapped, out = _multi_tap(layer, inner)(*args, **kwargs)
-            taps.update({id(t): a for t, a in zip(inner, tapped)})
-            return out
-        out = layer(*args, **kwargs)
-        if any(layer is t for t in targets):
-            if id(layer) in taps:
-                raise ValueError(message("layer_reused_tap", layer=layer.name,
-                                         model=container.name))
-            taps[id(layer)] = out
-        return out
-
-    inputs, outputs = rebuild(container, call)
-    return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
-                       [*(taps[id(t)] for t in targets), outputs[0]])
 
 
 def layers_model(model: keras.Model, layers: Sequence[str | int | keras.layers.Layer]
@@ -115,11 +88,7 @@ def layers_model(model: keras.Model, layers: Sequence[str | int | keras.layers.L
     found = [find_layer(model, layer) for layer in layers]
     key = ("layers", tuple(id(layer) for layer in found))
 
-    def build() -> keras.Model:
-        tapped = _multi_tap(model, found)
-        return keras.Model(tapped.inputs, tapped.outputs[:-1], name=f"{model.name}_layers")
-
-    return cached(model, key, build)
+    return cached(model, key, lambda: feature_model(model, found))
 
 
 def layer_activations(model: keras.Model, images: Any,

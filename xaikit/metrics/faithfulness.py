@@ -238,7 +238,8 @@ def aopc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
 
     Parameters
     ----------
-    All as :func:`region_perturbation`.
+    model, images, maps_or_method, targets, order, patch, steps, baseline, on, batch_size, seed
+        As :func:`region_perturbation`.
 
     Returns
     -------
@@ -267,7 +268,8 @@ def abpc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
 
     Parameters
     ----------
-    All as :func:`region_perturbation`.
+    model, images, maps_or_method, targets, patch, steps, baseline, on, batch_size, seed
+        As :func:`region_perturbation` (both orders).
 
     Returns
     -------
