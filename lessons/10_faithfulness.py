@@ -117,7 +117,8 @@ maps["LIME, weights shuffled"] = np.stack([shuffler.permutation(weights)[segment
 # by the trapezoid rule. The paper deletes $k = 224$ pixels per step (one row of a 224-pixel
 # image) to 0 *in the normalised input* (the ImageNet mean colour) and inserts into an image
 # blurred by an 11 x 11 Gaussian with $\sigma = 5$. Here: one row of 64 pixels per step (two in
-# fast mode), deleted pixels take the image's mean colour (`fill="mean"`), and the paper's blur.
+# fast mode), deleted pixels take the image's mean colour (`baseline="mean"`), and insertion
+# starts from the paper's blur (`baseline="petsiuk_blur"`).
 # All images and steps run through the network in shared batches.
 
 # %%
@@ -225,13 +226,13 @@ result("lime_insertion_vs_controls", lime_insertion,
 # Grad-CAM and the random control; lesson 11 measures how whole rankings move with the fill.
 
 # %%
-black = {name: deletion(model, images, maps[name], pixels_per_step=STEP, fill="black").auc
+black = {name: deletion(model, images, maps[name], pixels_per_step=STEP, baseline="black").auc
          for name in ("Grad-CAM", "random")}
-rows = [{"fill": fill, "Grad-CAM": f"{gc.mean():.3f}", "random": f"{rnd.mean():.3f}",
+rows = [{"baseline": baseline, "Grad-CAM": f"{gc.mean():.3f}", "random": f"{rnd.mean():.3f}",
          "Grad-CAM − random": interval(gc - rnd)}
-        for fill, gc, rnd in (("mean colour", curves["Grad-CAM"][0].auc, curves["random"][0].auc),
+        for baseline, gc, rnd in (("mean colour", curves["Grad-CAM"][0].auc, curves["random"][0].auc),
                               ("black", black["Grad-CAM"], black["random"]))]
-table(rows, "deletion_fill", caption="Deletion areas with two fills (mean ± 95 % CI)")
+table(rows, "deletion_fill", caption="Deletion areas with two baselines (mean ± 95 % CI)")
 result("deletion_auc_random_black_fill", float(black["random"].mean()), check=recorded(rtol=0.05))
 result("deletion_auc_random_mean_fill", float(curves["random"][0].auc.mean()),
        check=recorded(rtol=0.05))
@@ -551,6 +552,7 @@ result("roar_beats_random_pattern", beats_random,
 #
 # 1. `deletion_auc` (above).
 # 2. `morf_curve` (above).
-# 3. Run `deletion` with `fill="blur"` and `fill="noise"`. Which methods change rank?
+# 3. Run `deletion` with `baseline="petsiuk_blur"` and `baseline="uniform_noise"`. Which methods
+#    change rank?
 # 4. Compute `road` (noisy linear imputation, Rong et al. 2022) for Grad-CAM and the random map
 #    with MoRF and LeRF. Do the two orders now agree on which map is better?

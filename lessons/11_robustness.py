@@ -266,26 +266,26 @@ result("deletion_insertion_tau", float(np.nanmean(tau[0, 1])), check=recorded(rt
 # ## 11.5 The fill decides: baseline sensitivity
 #
 # Quantus' README shows a method ranking flip when the perturbation baseline changes. Here the
-# deletion metric ranks the same maps with four fills: black, the image's mean colour, the
-# paper's blur and uniform noise.
+# deletion metric ranks the same maps with four baselines (`baseline=`): black, the image's mean
+# colour, the paper's blur and uniform noise.
 
 # %%
-fills = baseline_sensitivity(model, images, {k: v for k, v in methods.items()
-                                             if k != "SmoothGrad"}, metric="deletion",
-                             fills=("black", "mean", "blur", "noise"))
-ranks = fills.ranks()
+sensitivity = baseline_sensitivity(model, images, {k: v for k, v in methods.items()
+                                                   if k != "SmoothGrad"}, metric="deletion",
+                                   baselines=("black", "mean", "petsiuk_blur", "uniform_noise"))
+ranks = sensitivity.ranks()
 fig, ax = plt.subplots(figsize=(6, 3.8))
-for k, name in enumerate(fills.methods):
-    ax.plot(range(len(fills.fills)), ranks[:, k], marker="o", label=name)
-ax.set_xticks(range(len(fills.fills)), fills.fills)
-ax.set_yticks(range(1, len(fills.methods) + 1))
-ax.set(ylabel="rank (1 = best deletion)", xlabel="fill of deleted pixels")
+for k, name in enumerate(sensitivity.methods):
+    ax.plot(range(len(sensitivity.baselines)), ranks[:, k], marker="o", label=name)
+ax.set_xticks(range(len(sensitivity.baselines)), sensitivity.baselines)
+ax.set_yticks(range(1, len(sensitivity.methods) + 1))
+ax.set(ylabel="rank (1 = best deletion)", xlabel="baseline of deleted pixels")
 ax.invert_yaxis()
 ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
 figure(fig, "fig_baseline_sensitivity",
        caption="The same maps ranked by the deletion metric with four fill values (the effect "
                "Quantus' README shows)")
-between = fills.tau[np.triu_indices(len(fills.fills), k=1)]  # (pairs of fills, images)
+between = sensitivity.tau[np.triu_indices(len(sensitivity.baselines), k=1)]  # (pairs, images)
 result("fill_changes_rankings", np.nanmean(between, axis=0),
        paper="rankings move with the baseline", check=below(1.0))
 

@@ -279,3 +279,12 @@ def test_explain_command_writes_a_figure_and_reports_bad_input(tmp_path, capsys)
     assert "allowed: " in capsys.readouterr().err
     assert main([*args, "--method", "saliency", "--target", "7"]) == 2
     assert "3 classes, allowed 0..2" in capsys.readouterr().err
+
+
+def test_a_weightless_layer_on_the_input_fails_with_a_clear_error():
+    """Keras 3 leaves a Flatten directly on the input disconnected from the output's gradient."""
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(3)])
+    images = np.random.default_rng(0).uniform(size=(2, 4, 4, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="directly on the model's input"):
+        layer_gradients(model, images, [0, 1], layer="flat")

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import pytest
 
+from xaikit.base.vocabulary import BASELINES
+from xaikit.core.baselines import baseline_images
 from xaikit.metrics import _removal
 from xaikit.metrics.faithfulness import (
     abpc,
@@ -55,7 +57,7 @@ def _ordered(model, images, ideal, noise, metric, **options):
     return [metric(model, images, maps, 0, **options) for maps in (ideal, noise, -ideal)]
 
 
-@pytest.mark.parametrize("metric, options", [(deletion, {"fill": "black"}),
+@pytest.mark.parametrize("metric, options", [(deletion, {"baseline": "black"}),
                                              (pixel_flipping, {"pixels_per_step": 7})])
 def test_ideal_order_deletes_fastest_at_every_step_and_reversed_slowest(linear, metric, options):
     best, random, worst = _ordered(*linear, metric, **options)
@@ -66,14 +68,14 @@ def test_ideal_order_deletes_fastest_at_every_step_and_reversed_slowest(linear, 
 
 
 def test_insertion_mirrors_deletion(linear):
-    best, random, worst = _ordered(*linear, insertion, fill="black")
+    best, random, worst = _ordered(*linear, insertion, baseline="black")
     assert (best.scores >= random.scores - 1e-9).all() and (random.scores >= worst.scores - 1e-9).all()
     assert (best.auc > random.auc).all() and (random.auc > worst.auc).all()
 
 
 def test_deletion_probabilities_are_the_softmax_of_the_remaining_logit(linear):
     model, images, ideal, _ = linear
-    result = deletion(model, images[:1], ideal[:1], 0, pixels_per_step=SIZE * SIZE, fill="black")
+    result = deletion(model, images[:1], ideal[:1], 0, pixels_per_step=SIZE * SIZE, baseline="black")
     assert result.scores.shape == (1, 2)
     expected = 1 / (1 + np.exp(-ideal[0].sum()))
     np.testing.assert_allclose(result.scores[0], [expected, 0.5], rtol=1e-5)
@@ -82,7 +84,7 @@ def test_deletion_probabilities_are_the_softmax_of_the_remaining_logit(linear):
 
 def test_aopc_abpc_and_irof_prefer_the_ideal_order(linear):
     model, images, ideal, noise = linear
-    options = {"fill": "black", "patch": 2, "steps": None}
+    options = {"baseline": "black", "patch": 2, "steps": None}
     assert (aopc(model, images, ideal, 0, **options) >= aopc(model, images, noise, 0, **options)
             - 1e-9).all()
     assert (abpc(model, images, ideal, 0, **options) > 0).all()
@@ -153,6 +155,23 @@ def test_the_blur_is_petsiuks_normalised_11_by_11_gaussian():
     assert kernel[10, 10] == kernel.max() and abs(kernel.sum() - 1.0) < 1e-6
 
 
+def test_metric_baselines_speak_the_methods_vocabulary():
+    images = np.random.default_rng(1).random((3, 12, 12, 3), dtype=np.float32)
+    for name in BASELINES:  # the methods' names mean what they mean for the methods
+        np.testing.assert_array_equal(_removal.removal_baselines(images, name, seed=4),
+                                      baseline_images(images, name, seed=4))
+    for value in (0.25, np.array([0.1, 0.2, 0.3])):
+        np.testing.assert_array_equal(_removal.removal_baselines(images, value),
+                                      baseline_images(images, value))
+    petsiuk = _removal.removal_baselines(images, "petsiuk_blur")
+    np.testing.assert_array_equal(petsiuk, _removal.blur(images))
+    assert not np.allclose(petsiuk, baseline_images(images, "blurred"))  # a different kernel
+    noise = _removal.removal_baselines(images, "uniform_noise", seed=4)
+    np.testing.assert_array_equal(noise[0], noise[2])  # one draw shared by every image
+    np.testing.assert_array_equal(noise[:1], _removal.removal_baselines(images[:1],
+                                                                        "uniform_noise", seed=4))
+
+
 def test_perturbed_images_of_all_images_and_steps_share_compiled_calls(linear):
     """N images at S + 1 steps cost ceil(N (S + 1) / batch_size) scorer calls, not N (S + 1)."""
     model, images, ideal, _ = linear
@@ -192,8 +211,8 @@ def test_sufficiency_counts_images_with_equal_maps():
 
 def test_bad_options_get_clear_errors(linear):
     model, images, ideal, _ = linear
-    with pytest.raises(ValueError, match="fill"):
-        deletion(model, images, ideal, fill="purple")
+    with pytest.raises(ValueError, match="baseline"):
+        deletion(model, images, ideal, baseline="purple")
     with pytest.raises(ValueError, match="order"):
         region_perturbation(model, images, ideal, order="middle")
     with pytest.raises(ValueError, match="fractions"):

@@ -66,15 +66,15 @@ def test_a_metric_is_coherent_with_itself_and_tables_are_tidy(setting):
     assert set(result.agreement()) == {"deletion", "sparseness"}
 
 
-def test_baseline_sensitivity_scores_every_fill(setting):
+def test_baseline_sensitivity_scores_every_baseline(setting):
     model, images = setting
     methods = {"saliency": "saliency", "random": random_map}
     result = baseline_sensitivity(model, images, methods, metric="deletion",
                                   metric_options={"pixels_per_step": 16})
     assert result.goodness.shape == (4, 2, 3) and result.tau.shape == (4, 4, 3)
-    untied = result.goodness[:, 0] != result.goodness[:, 1]  # (fills, images)
+    untied = result.goodness[:, 0] != result.goodness[:, 1]  # (baselines, images)
     np.testing.assert_array_equal(np.diagonal(result.tau).T[untied], 1.0)  # tau(r, r) = 1
     assert untied.any()
     assert sorted(result.ranks()[0]) == [1, 2]
-    with pytest.raises(ValueError, match="fill"):
+    with pytest.raises(ValueError, match="baseline"):
         baseline_sensitivity(model, images, methods, metric="sparseness")

@@ -108,6 +108,9 @@ MESSAGES: dict[str, str] = {
     "layer with a 4-D (N, h, w, K) output; allowed: {allowed}",
     "layer_reused": "layer {layer!r} is called {count} times in {model!r}; allowed: a layer used "
     "exactly once",
+    "layer_gradient_disconnected": "{model}: the explained output's gradient does not reach the "
+    "tapped layer's activations; Keras 3 does not connect the output of a weightless layer that "
+    "sits directly on the model's input (e.g. Flatten as the first layer): choose a later layer",
     "layer_not_feeding": "layer {layer!r} does not feed the explained output of {model!r}; pick a "
     "layer on the path to that output",
     "rule_activations": "{rule} defines a backward rule for ReLU and ReLU6 only; layers {layers} "
@@ -374,6 +377,17 @@ MESSAGES: dict[str, str] = {
     "train it with xaikit.models.train_bottleneck",
     "concept_values": "{name} must hold concept values in [0, 1]; got values in [{low}, {high}]",
     "intervene_k": "k={k!r} must be an int in [0, {n_concepts}] (the number of concepts)",
+    # ---------------------------------------------------------------- interpretation: concepts,
+    # representations, surrogates, examples (issue 18)
+    "layer_reused_tap": "layer {layer!r} is called more than once in {model!r}; allowed: layers "
+    "used exactly once (each call has its own activations)",
+    "tail_nested": "tail_model: layer {layer!r} sits inside a nested model of {model!r}; allowed: "
+    "a layer of the top-level graph",
+    "tail_graph": "tail_model: the part of {model!r} after layer {layer!r} needs more than that "
+    "layer's output ({error}); allowed: a layer that every path to the output goes through",
+    "concept_sizes": "{name}: {what}; got {got}{fix}",
+    "activation_rows": "{name} has {got} row(s) but {other} has {expected}; both must describe "
+    "the same images, in the same order",
 }
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit.base.checks import check_int
+from xaikit.base.messages import message
 from xaikit.base.vocabulary import BATCH_SIZE
 from xaikit.core.targets import score
 
@@ -145,7 +146,10 @@ def layer_gradient_function(tap_model: keras.Model) -> Callable:
         with tf.GradientTape() as tape:
             activations, outputs = tap_model(x, training=False)
             scores = score(outputs, weights)
-        return activations, scores, tape.gradient(scores, activations)
+        grads = tape.gradient(scores, activations)
+        if grads is None:  # known at trace time
+            raise ValueError(message("layer_gradient_disconnected", model=tap_model.name))
+        return activations, scores, grads
 
     return cached(tap_model, "layer_gradient", lambda: compile_function(
         layer_gradient, [input_spec(tap_model), weights_spec(tap_model)]))

@@ -53,7 +53,7 @@ def _deletion_expected(model: Any, image: np.ndarray, saliency: np.ndarray, targ
     from xaikit.metrics.faithfulness import deletion
 
     return float(deletion(model, np.asarray(image)[None], np.asarray(saliency)[None], int(target),
-                          pixels_per_step=int(pixels_per_step), fill="black",
+                          pixels_per_step=int(pixels_per_step), baseline="black",
                           on="probabilities").auc[0])
 
 
@@ -90,7 +90,7 @@ def _morf_expected(model: Any, image: np.ndarray, saliency: np.ndarray, target: 
 
     return region_perturbation(model, np.asarray(image)[None], np.asarray(saliency)[None],
                                int(target), order="morf", patch=int(patch), steps=int(steps),
-                               fill="black", on="logits").scores[0]
+                               baseline="black", on="logits").scores[0]
 
 
 def _morf_public() -> list[Case]:

@@ -1,4 +1,4 @@
-"""The engine behind every removal metric: scores, fills, orders, batched perturbed forwards.
+"""The engine behind every removal metric: scores, baselines, orders, batched perturbed forwards.
 
 Introduced in lesson 10. Deletion, insertion, pixel flipping, region perturbation, AOPC, ABPC,
 IROF, monotonicity and the random-subset metrics all perturb each image many times and read one
@@ -23,17 +23,20 @@ from scipy import ndimage
 
 from xaikit.base.checks import check_int, check_option, rng
 from xaikit.base.messages import message
+from xaikit.base.vocabulary import BASELINES as SHARED_BASELINES
 from xaikit.core import batch_slices, cached, resolve
+from xaikit.core.baselines import baseline_images
 from xaikit.core.surgery import output_activation
 from xaikit.metrics.common import attribution_maps
 
-__all__ = ["BLUR_KERNEL", "BLUR_SIGMA", "FILLS", "ON", "Curves", "Prepared", "blur", "fill_images",
-           "pixel_ranks", "prepare", "region_ranks", "removal_curves", "score_images",
-           "trapezoid"]
+__all__ = ["BASELINES", "BLUR_KERNEL", "BLUR_SIGMA", "ON", "PETSIUK_BLUR", "UNIFORM_NOISE", "Curves",
+           "Prepared", "blur", "pixel_ranks", "prepare", "region_ranks", "removal_baselines",
+           "removal_curves", "score_images", "trapezoid"]
 
-FILLS = ("black", "grey", "mean", "blur", "noise")
+PETSIUK_BLUR = "petsiuk_blur"  # Petsiuk et al.'s insertion start (not the methods' "blurred")
+UNIFORM_NOISE = "uniform_noise"  # Samek et al.'s noise in [0, 1), shared (not "random")
+BASELINES = (*SHARED_BASELINES, PETSIUK_BLUR, UNIFORM_NOISE)
 ON = ("probabilities", "logits")
-GREY = 0.5
 BLUR_KERNEL, BLUR_SIGMA = 11, 5.0  # Petsiuk et al.'s insertion start: an 11 x 11 Gaussian, sigma 5
 
 
@@ -144,13 +147,13 @@ def score_images(score: Callable, count: int, build: Callable[[slice], tuple[np.
     return out
 
 
-def removal_curves(prepared: Prepared, start: np.ndarray, fill: np.ndarray, ranks: np.ndarray,
+def removal_curves(prepared: Prepared, start: np.ndarray, end: np.ndarray, ranks: np.ndarray,
                    counts: np.ndarray, batch_size: int) -> np.ndarray:
-    """(N, S + 1) scores of ``start`` with the units ranked below ``counts[s]`` set to ``fill``.
+    """(N, S + 1) scores of ``start`` with the units ranked below ``counts[s]`` set to ``end``.
 
     ``ranks`` (N, H, W) is the step unit (pixel, region, segment) position of every pixel in the
     removal order; ``counts`` (S + 1,) or (N, S + 1) how many units are replaced at each step.
-    Deletion is ``start = x``, ``fill = baseline``; insertion ``start = blurred``, ``fill = x``.
+    Deletion is ``start = x``, ``end = baseline``; insertion ``start = baseline``, ``end = x``.
     """
     n = len(start)
     counts = np.broadcast_to(np.asarray(counts), (n, np.shape(counts)[-1]))
@@ -160,7 +163,7 @@ def removal_curves(prepared: Prepared, start: np.ndarray, fill: np.ndarray, rank
         flat = np.arange(part.start, part.stop)
         which, step = flat // steps, flat % steps
         removed = ranks[which] < counts[which, step][:, None, None]
-        return np.where(removed[..., None], fill[which], start[which]), prepared.weights[which]
+        return np.where(removed[..., None], end[which], start[which]), prepared.weights[which]
 
     return score_images(prepared.score, n * steps, build, batch_size).reshape(n, steps)
 
@@ -183,30 +186,28 @@ def blur(images: np.ndarray, *, size: int = BLUR_KERNEL, sigma: float = BLUR_SIG
     return ndimage.convolve(images, kernel[None, :, :, None], mode="reflect").astype(np.float32)
 
 
-def fill_images(images: np.ndarray, fill: Any, *, seed: Any = 0) -> np.ndarray:
+def removal_baselines(images: np.ndarray, baseline: Any, *, seed: Any = 0) -> np.ndarray:
     """What removed pixels become, as images of the same shape (N, H, W, C).
 
-    ``"black"`` 0, ``"grey"`` 0.5, ``"mean"`` each image's mean colour, ``"blur"`` :func:`blur`,
-    ``"noise"`` uniform noise in [0, 1) (one noise image drawn from ``seed``, shared by all
-    images so that a score never depends on the batch), a number, or an array broadcastable to
-    the images (e.g. a data set's mean colour, shape (C,)).
+    The names of :data:`xaikit.base.vocabulary.BASELINES` (``"black"``, ``"grey"``, ``"mean"``,
+    ``"blurred"``, ``"random"``), numbers and arrays mean what they mean for the attribution
+    methods: :func:`xaikit.core.baselines.baseline_images` makes them. Two further names are the
+    metrics' own, from the papers that define them:
+
+    - ``"petsiuk_blur"``: :func:`blur`, the 11 x 11, sigma-5 Gaussian of Petsiuk et al.'s
+      insertion (not ``"blurred"``, whose sigma is 0.1 · max(H, W) with an untruncated kernel);
+    - ``"uniform_noise"``: uniform noise in [0, 1), one noise image drawn from ``seed`` and shared
+      by all images so that a score never depends on the batch (Samek et al.'s region
+      perturbation; not ``"random"``, which draws each image's own noise in its [min, max]).
     """
-    if isinstance(fill, str):
-        check_option("fill", fill, FILLS)
-        if fill == "blur":
+    if isinstance(baseline, str):
+        check_option("baseline", baseline, BASELINES)
+        if baseline == PETSIUK_BLUR:
             return blur(images)
-        if fill == "mean":
-            return np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape).copy()
-        if fill == "noise":
+        if baseline == UNIFORM_NOISE:
             noise = rng(seed).random(images.shape[1:], dtype=np.float32)
             return np.broadcast_to(noise, images.shape).copy()
-        return np.full_like(images, GREY if fill == "grey" else 0.0)
-    try:
-        return np.broadcast_to(np.asarray(fill, np.float32), images.shape).copy()
-    except ValueError:
-        raise ValueError(message("expected", name="fill", expected=f"one of {FILLS}, a number or "
-                                 "an array broadcastable to the images", got=f"shape "
-                                 f"{np.shape(fill)} for images {images.shape}", fix="")) from None
+    return baseline_images(images, baseline, seed=seed)
 
 
 def _tie_break(size: int, seed: Any) -> np.ndarray:
@@ -274,9 +275,9 @@ def per_image_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                    -1.0, 1.0)
 
 
-def subset_scores(prepared: Prepared, fill: np.ndarray, subsets: np.ndarray,
+def subset_scores(prepared: Prepared, baseline: np.ndarray, subsets: np.ndarray,
                   batch_size: int) -> np.ndarray:
-    """(N, n_samples) scores with the pixels of each subset (n_samples, H·W) set to ``fill``."""
+    """(N, n_samples) scores with the pixels of each subset (n_samples, H·W) set to ``baseline``."""
     x = prepared.images
     n, height, width = x.shape[:3]
     samples = len(subsets)
@@ -285,7 +286,7 @@ def subset_scores(prepared: Prepared, fill: np.ndarray, subsets: np.ndarray,
     def build(part: slice) -> tuple[np.ndarray, np.ndarray]:
         flat = np.arange(part.start, part.stop)
         which, sample = flat // samples, flat % samples
-        return (np.where(masks[sample][..., None], fill[which], x[which]),
+        return (np.where(masks[sample][..., None], baseline[which], x[which]),
                 prepared.weights[which])
 
     return score_images(prepared.score, n * samples, build, batch_size).reshape(n, samples)

@@ -11,10 +11,12 @@ sufficiency) are in :mod:`xaikit.metrics.faithfulness_subsets`, ROAD in
 :mod:`xaikit.metrics.road`, ROAR and KAR, which retrain, in :mod:`xaikit.metrics.retraining`;
 all are re-exported here.
 
-Defaults change scores (Quantus' lesson): every fill, step size and score is named in the
-docstrings and shown in lesson 10. ``fill``: "black" (0), "grey", "mean" (the image's mean
-colour), "blur" (Petsiuk et al.'s 11 x 11, sigma 5 Gaussian), "noise" (uniform, seeded), a
-number or an array broadcastable to the images.
+Defaults change scores (Quantus' lesson): every baseline, step size and score is named in the
+docstrings and shown in lesson 10. ``baseline`` (what removed pixels become) speaks the methods'
+vocabulary, :data:`xaikit.base.vocabulary.BASELINES` ("black" 0, "grey", "mean" the image's mean
+colour, "blurred", "random"), a number or an array broadcastable to the images, plus the metrics'
+own "petsiuk_blur" (Petsiuk et al.'s 11 x 11, sigma 5 Gaussian) and "uniform_noise" (uniform in
+[0, 1), seeded, shared by all images); see :func:`xaikit.metrics._removal.removal_baselines`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from xaikit.attribution.surrogate import superpixels
 from xaikit.base.checks import check_int, check_option
 from xaikit.metrics._removal import (
     Curves,
-    fill_images,
     pixel_ranks,
     prepare,
     region_ranks,
+    removal_baselines,
     removal_curves,
     step_counts,
     trapezoid,
@@ -51,7 +53,7 @@ _MODEL = frozenset({"model", "maps"})
 
 
 def _curves(metric: str, model: keras.Model, images: Any, maps_or_method: Any, targets: Any, *,
-            descending: bool, insert: bool, per_step: int | None, steps: int | None, fill: Any,
+            descending: bool, insert: bool, per_step: int | None, steps: int | None, baseline: Any,
             on: str, batch_size: int, seed: Any, patch: int | None = None) -> Curves:
     """The shared body of the curve metrics (pixels, or ``patch`` x ``patch`` regions)."""
     prepared = prepare(model, images, maps_or_method, targets, on=on, batch_size=batch_size,
@@ -63,8 +65,8 @@ def _curves(metric: str, model: keras.Model, images: Any, maps_or_method: Any, t
     else:
         ranks, units = region_ranks(maps, patch, descending=descending, seed=seed)
     counts = step_counts(units, per_step or 1, steps)
-    baseline = fill_images(x, fill, seed=seed)
-    start, end = (baseline, x) if insert else (x, baseline)
+    replaced = removal_baselines(x, baseline, seed=seed)
+    start, end = (replaced, x) if insert else (x, replaced)
     scores = removal_curves(prepared, start, end, ranks, counts, batch_size)
     fractions = np.broadcast_to(counts / units, scores.shape).astype(np.float64)
     return Curves(metric, fractions, scores, trapezoid(scores, fractions))
@@ -72,11 +74,11 @@ def _curves(metric: str, model: keras.Model, images: Any, maps_or_method: Any, t
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=False, returns="table")
 def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-             pixels_per_step: int | None = None, fill: Any = "mean",
+             pixels_per_step: int | None = None, baseline: Any = "mean",
              on: str = "probabilities", batch_size: int = 64, seed: Any = 0) -> Curves:
     """Deletion (Petsiuk, Das & Saenko, BMVC 2018, arXiv:1806.07421, Sec. 4.1).
 
-    The most relevant pixels are replaced by ``fill``, ``k`` per step, and the probability of the
+    The most relevant pixels are replaced by ``baseline``, ``k`` per step, and the probability of the
     explained class is recorded; a faithful map makes it fall fast, so a *lower* area is better:
 
     .. math:: \\mathrm{AUC} = \\int_0^1 p_c\\big(x^{(f)}\\big)\\, df
@@ -94,7 +96,7 @@ def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any 
         The explained class (None: the predicted one).
     pixels_per_step : int, optional
         k; default the image width W (the paper's 224 pixels per step on 224 x 224 images).
-    fill : str, number or array
+    baseline : str, number or array
         What deleted pixels become; default "mean", the image's mean colour. The paper's code
         sets deleted pixels to 0 *after* ImageNet normalisation, which is the data set's mean
         colour in pixel space; "black" is the literal 0 of [0, 1] images, far out of
@@ -104,7 +106,7 @@ def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any 
     batch_size : int
         Perturbed images per compiled forward.
     seed : int
-        Breaks ties in the ranking (and draws the "noise" fill).
+        Breaks ties in the ranking (and draws the "uniform_noise" and "random" baselines).
 
     Returns
     -------
@@ -120,17 +122,17 @@ def deletion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any 
     (1,)
     """
     return _curves("deletion", model, images, maps_or_method, targets, descending=True,
-                   insert=False, per_step=pixels_per_step, steps=None, fill=fill, on=on,
+                   insert=False, per_step=pixels_per_step, steps=None, baseline=baseline, on=on,
                    batch_size=batch_size, seed=seed)
 
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=True, returns="table")
 def insertion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-              pixels_per_step: int | None = None, fill: Any = "blur",
+              pixels_per_step: int | None = None, baseline: Any = "petsiuk_blur",
               on: str = "probabilities", batch_size: int = 64, seed: Any = 0) -> Curves:
     """Insertion (Petsiuk, Das & Saenko, BMVC 2018, arXiv:1806.07421, Sec. 4.1).
 
-    Starting from ``fill`` (default: the image blurred by an 11 x 11 Gaussian with sigma 5, the
+    Starting from ``baseline`` (default: the image blurred by an 11 x 11 Gaussian with sigma 5, the
     paper's code), the most relevant pixels of the image are put back, ``k`` per step; a faithful
     map makes the class probability rise fast, so a *higher* area is better:
 
@@ -138,8 +140,8 @@ def insertion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any
 
     Parameters
     ----------
-    fill : str, number or array
-        The image the pixels are inserted into (default "blur").
+    baseline : str, number or array
+        The image the pixels are inserted into (default "petsiuk_blur").
     model, images, maps_or_method, targets, pixels_per_step, on, batch_size, seed
         As :func:`deletion`.
 
@@ -148,18 +150,18 @@ def insertion(model: keras.Model, images: Any, maps_or_method: Any, targets: Any
     Curves
     """
     return _curves("insertion", model, images, maps_or_method, targets, descending=True,
-                   insert=True, per_step=pixels_per_step, steps=None, fill=fill, on=on,
+                   insert=True, per_step=pixels_per_step, steps=None, baseline=baseline, on=on,
                    batch_size=batch_size, seed=seed)
 
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=False, returns="table",
           fast_options={"steps": 8})
 def pixel_flipping(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-                   pixels_per_step: int = 1, steps: int | None = None, fill: Any = "black",
+                   pixels_per_step: int = 1, steps: int | None = None, baseline: Any = "black",
                    on: str = "logits", batch_size: int = 64, seed: Any = 0) -> Curves:
     """Pixel flipping (Bach et al., PLoS ONE 2015, "On pixel-wise explanations ... by LRP", Sec. 4).
 
-    Pixels are flipped (replaced by ``fill``) one at a time in order of decreasing relevance and
+    Pixels are flipped (replaced by ``baseline``) one at a time in order of decreasing relevance and
     the classifier's score :math:`f(x)` (the logit by default, as in the paper) is recorded after
     each flip; a faithful map makes it fall fastest (lower area is better).
 
@@ -169,7 +171,7 @@ def pixel_flipping(model: keras.Model, images: Any, maps_or_method: Any, targets
         Pixels flipped per step (the paper: 1).
     steps : int, optional
         Stop after this many steps (default: until every pixel is flipped).
-    fill, on : as :func:`deletion`, with defaults "black" and "logits".
+    baseline, on : as :func:`deletion`, with defaults "black" and "logits".
     model, images, maps_or_method, targets, batch_size, seed : as :func:`deletion`.
 
     Returns
@@ -177,7 +179,7 @@ def pixel_flipping(model: keras.Model, images: Any, maps_or_method: Any, targets
     Curves
     """
     return _curves("pixel_flipping", model, images, maps_or_method, targets, descending=True,
-                   insert=False, per_step=pixels_per_step, steps=steps, fill=fill, on=on,
+                   insert=False, per_step=pixels_per_step, steps=steps, baseline=baseline, on=on,
                    batch_size=batch_size, seed=seed)
 
 
@@ -185,13 +187,13 @@ def pixel_flipping(model: keras.Model, images: Any, maps_or_method: Any, targets
           stochastic=True, fast_options={"steps": 6})
 def region_perturbation(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None,
                         *, order: str = "morf", patch: int = REGION_PATCH,
-                        steps: int | None = SAMEK_STEPS, fill: Any = "noise", on: str = "logits",
-                        batch_size: int = 64, seed: Any = 0) -> Curves:
+                        steps: int | None = SAMEK_STEPS, baseline: Any = "uniform_noise",
+                        on: str = "logits", batch_size: int = 64, seed: Any = 0) -> Curves:
     """Region perturbation (Samek et al., IEEE TNNLS 2017, arXiv:1509.06321, Algorithm 1).
 
     The image is tiled into ``patch`` x ``patch`` regions, ordered by summed relevance (MoRF:
     most relevant first; LeRF: least relevant first); after step :math:`k` the first :math:`k`
-    regions hold ``fill`` (the paper: uniform noise):
+    regions hold ``baseline`` (the paper: uniform noise):
 
     .. math:: x^{(0)}_{\\mathrm{MoRF}} = x, \\qquad
               x^{(k)}_{\\mathrm{MoRF}} = g\\big(x^{(k-1)}_{\\mathrm{MoRF}}, r_k\\big)
@@ -203,8 +205,8 @@ def region_perturbation(model: keras.Model, images: Any, maps_or_method: Any, ta
         Region side in pixels (default 4; the paper's 9 x 9 is 4 % of a 224-pixel side).
     steps : int or None
         L, the number of perturbation steps (the paper's 100; None: every region).
-    fill : str, number or array
-        Default "noise": uniform in [0, 1), one noise image drawn from ``seed``.
+    baseline : str, number or array
+        Default "uniform_noise": uniform in [0, 1), one noise image drawn from ``seed``.
     on : {"logits", "probabilities"}
         f(x): the classifier's score (the logit) by default.
     model, images, maps_or_method, targets, batch_size, seed : as :func:`deletion`.
@@ -216,15 +218,15 @@ def region_perturbation(model: keras.Model, images: Any, maps_or_method: Any, ta
     """
     check_option("order", order, ORDERS)
     return _curves(f"region_perturbation_{order}", model, images, maps_or_method, targets,
-                   descending=order == "morf", insert=False, per_step=1, steps=steps, fill=fill,
-                   on=on, batch_size=batch_size, seed=seed, patch=patch)
+                   descending=order == "morf", insert=False, per_step=1, steps=steps,
+                   baseline=baseline, on=on, batch_size=batch_size, seed=seed, patch=patch)
 
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=True, stochastic=True,
           fast_options={"steps": 6})
 def aopc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
          order: str = "morf", patch: int = REGION_PATCH, steps: int | None = SAMEK_STEPS,
-         fill: Any = "noise", on: str = "logits", batch_size: int = 64,
+         baseline: Any = "uniform_noise", on: str = "logits", batch_size: int = 64,
          seed: Any = 0) -> np.ndarray:
     """Area over the perturbation curve (Samek et al., IEEE TNNLS 2017, arXiv:1509.06321, Eq. 12).
 
@@ -244,7 +246,7 @@ def aopc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
         float64 (N,).
     """
     scores = region_perturbation(model, images, maps_or_method, targets, order=order, patch=patch,
-                                 steps=steps, fill=fill, on=on, batch_size=batch_size,
+                                 steps=steps, baseline=baseline, on=on, batch_size=batch_size,
                                  seed=seed).scores
     return (scores[:, :1] - scores).mean(axis=1)
 
@@ -252,7 +254,7 @@ def aopc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
 @register(family="faithfulness", needs=_MODEL, higher_is_better=True, stochastic=True,
           fast_options={"steps": 6})
 def abpc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-         patch: int = REGION_PATCH, steps: int | None = SAMEK_STEPS, fill: Any = "noise",
+         patch: int = REGION_PATCH, steps: int | None = SAMEK_STEPS, baseline: Any = "uniform_noise",
          on: str = "logits", batch_size: int = 64, seed: Any = 0) -> np.ndarray:
     """Area between the perturbation curves, LeRF minus MoRF (Schulz et al., ICLR 2020,
     arXiv:2001.00396, Sec. 5; on Samek et al.'s region perturbation).
@@ -261,7 +263,7 @@ def abpc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
               f\\big(x^{(k)}_{\\mathrm{LeRF}}\\big) - f\\big(x^{(k)}_{\\mathrm{MoRF}}\\big)
 
     Higher is better: removing the least relevant regions should hurt less than removing the
-    most relevant ones. Both orders use the same fill (the same noise image).
+    most relevant ones. Both orders use the same baseline (the same noise image).
 
     Parameters
     ----------
@@ -273,7 +275,7 @@ def abpc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
         float64 (N,).
     """
     curves = {order: region_perturbation(model, images, maps_or_method, targets, order=order,
-                                         patch=patch, steps=steps, fill=fill, on=on,
+                                         patch=patch, steps=steps, baseline=baseline, on=on,
                                          batch_size=batch_size, seed=seed).scores
               for order in ORDERS}
     return (curves["lerf"] - curves["morf"]).mean(axis=1)
@@ -282,12 +284,12 @@ def abpc(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
 @register(family="faithfulness", needs=_MODEL, higher_is_better=True,
           fast_options={"n_segments": 8})
 def irof(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-         n_segments: int = IROF_SEGMENTS, fill: Any = "mean", on: str = "probabilities",
+         n_segments: int = IROF_SEGMENTS, baseline: Any = "mean", on: str = "probabilities",
          batch_size: int = 64, seed: Any = 0) -> np.ndarray:
     """Iterative removal of features (Rieger & Hansen, 2020, arXiv:2003.08747, Sec. 3).
 
     The image is cut into SLIC superpixels, ordered by their *mean* relevance and removed one by
-    one (set to ``fill``, default the image's mean colour); IROF is the area over the curve of
+    one (set to ``baseline``, default the image's mean colour); IROF is the area over the curve of
     the class probability relative to the unperturbed one,
 
     .. math:: \\mathrm{IROF}(x) = 1 - \\int_0^1 \\frac{p_c(x^{(f)})}{p_c(x)}\\, df,
@@ -298,7 +300,7 @@ def irof(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     ----------
     n_segments : int
         SLIC's target number of superpixels per image (default 50).
-    fill, on : as :func:`deletion`, defaults "mean" and "probabilities".
+    baseline, on : as :func:`deletion`, defaults "mean" and "probabilities".
     model, images, maps_or_method, targets, batch_size, seed : as :func:`deletion`.
 
     Returns
@@ -319,7 +321,7 @@ def irof(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     order = pixel_ranks(means[:, None, :], descending=True, seed=seed)[:, 0, :]
     ranks = np.take_along_axis(order, segments.reshape(n, -1), axis=1).reshape(maps.shape)
     counts = np.minimum(np.arange(most + 1)[None, :], count[:, None])
-    scores = removal_curves(prepared, x, fill_images(x, fill, seed=seed), ranks, counts,
+    scores = removal_curves(prepared, x, removal_baselines(x, baseline, seed=seed), ranks, counts,
                             batch_size)
     relative = scores / np.maximum(scores[:, :1], EPSILON)
     return 1.0 - trapezoid(relative, counts / count[:, None])

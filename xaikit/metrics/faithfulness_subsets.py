@@ -2,7 +2,7 @@
 
 Introduced in lesson 10. Where deletion follows the map's own order, these metrics perturb
 *random* subsets (or one feature at a time) and ask whether the map predicts the effect. The
-subsets, noise draws and fill are drawn once from ``seed`` and shared by every image (RISE's
+subsets, noise draws and baseline are drawn once from ``seed`` and shared by every image (RISE's
 convention for masks), so an image's score never depends on the others in the batch; all
 perturbed images of all images run in batched compiled forwards.
 """
@@ -21,12 +21,12 @@ from xaikit.base.checks import check_int, check_number, rng
 from xaikit.base.messages import message
 from xaikit.core import predict
 from xaikit.metrics._removal import (
-    fill_images,
     per_image_correlation,
     pixel_ranks,
     prepare,
     random_subsets,
     region_ranks,
+    removal_baselines,
     removal_curves,
     score_images,
     step_counts,
@@ -50,7 +50,7 @@ _MODEL = frozenset({"model", "maps"})
           fast_options={"n_samples": 12})
 def faithfulness_correlation(model: keras.Model, images: Any, maps_or_method: Any,
                              targets: Any = None, *, subset_fraction: float = SUBSET_FRACTION,
-                             n_samples: int = N_SUBSETS, fill: Any = "black", on: str = "logits",
+                             n_samples: int = N_SUBSETS, baseline: Any = "black", on: str = "logits",
                              batch_size: int = 64, seed: Any = 0) -> np.ndarray:
     """Faithfulness correlation (Bhatt, Weller & Moura, IJCAI 2020, arXiv:2005.00631, Eq. 2).
 
@@ -58,7 +58,7 @@ def faithfulness_correlation(model: keras.Model, images: Any, maps_or_method: An
               \\Big(\\sum_{i \\in S} g_i(x),\\; f(x) - f\\big(x_{[x_S = \\bar x_S]}\\big)\\Big)
 
     Pearson's correlation, over ``n_samples`` random subsets S of ``subset_fraction`` of the
-    pixels, between the map's total over S and the score drop when S is set to ``fill``.
+    pixels, between the map's total over S and the score drop when S is set to ``baseline``.
 
     Parameters
     ----------
@@ -66,7 +66,7 @@ def faithfulness_correlation(model: keras.Model, images: Any, maps_or_method: An
         s / d (default 0.1).
     n_samples : int
         Random subsets (default 100), the same for every image.
-    fill : str, number or array
+    baseline : str, number or array
         :math:`\\bar x` (default "black").
     on : {"logits", "probabilities"}
         f (default the logit: on a linear model gradient x input then gives exactly 1).
@@ -97,8 +97,8 @@ def faithfulness_correlation(model: keras.Model, images: Any, maps_or_method: An
                         * pixels))
     subsets = random_subsets(pixels, size, check_int("n_samples", n_samples), seed)
     clean = prepared.score(prepared.images, prepared.weights)
-    drops = clean[:, None] - subset_scores(prepared, fill_images(prepared.images, fill, seed=seed),
-                                           subsets, batch_size)
+    replaced = removal_baselines(prepared.images, baseline, seed=seed)
+    drops = clean[:, None] - subset_scores(prepared, replaced, subsets, batch_size)
     totals = prepared.maps.reshape(len(clean), -1) @ subsets.T
     return per_image_correlation(totals, drops)
 
@@ -120,7 +120,7 @@ class SensitivityN:
           returns="table", fast_options={"ns": (2, 20), "n_samples": 12})
 def sensitivity_n(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
                   ns: Sequence[int] | None = None, n_samples: int = N_SUBSETS,
-                  fill: Any = "black", on: str = "logits", batch_size: int = 64,
+                  baseline: Any = "black", on: str = "logits", batch_size: int = 64,
                   seed: Any = 0) -> SensitivityN:
     """Sensitivity-n (Ancona, Ceolini, Öztireli & Gross, ICLR 2018, arXiv:1711.06104, Def. 4).
 
@@ -137,7 +137,7 @@ def sensitivity_n(model: keras.Model, images: Any, maps_or_method: Any, targets:
         Subset sizes; default 8 log-spaced sizes from 1 to 80 % of the pixels.
     n_samples : int
         Subsets per size (the paper: 100), the same for every image.
-    fill : str, number or array
+    baseline : str, number or array
         The removed value (the paper: 0, "black").
     on, model, images, maps_or_method, targets, batch_size, seed
         As :func:`faithfulness_correlation`.
@@ -159,8 +159,8 @@ def sensitivity_n(model: keras.Model, images: Any, maps_or_method: Any, targets:
     generator = rng(seed)
     subsets = np.concatenate([random_subsets(pixels, int(n), samples, generator) for n in sizes])
     clean = prepared.score(prepared.images, prepared.weights)
-    drops = clean[:, None] - subset_scores(prepared, fill_images(prepared.images, fill, seed=seed),
-                                           subsets, batch_size)
+    replaced = removal_baselines(prepared.images, baseline, seed=seed)
+    drops = clean[:, None] - subset_scores(prepared, replaced, subsets, batch_size)
     totals = prepared.maps.reshape(len(clean), -1) @ subsets.T
     shape = (len(clean) * len(sizes), samples)  # rows: (image, n) pairs
     correlations = per_image_correlation(totals.reshape(shape), drops.reshape(shape))
@@ -218,11 +218,11 @@ def infidelity(model: keras.Model, images: Any, maps_or_method: Any, targets: An
 
 @register(family="faithfulness", needs=_MODEL, higher_is_better=True, fast_options={})
 def monotonicity(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = None, *,
-                 pixels_per_step: int | None = None, fill: Any = "black",
+                 pixels_per_step: int | None = None, baseline: Any = "black",
                  on: str = "probabilities", batch_size: int = 64, seed: Any = 0) -> np.ndarray:
     """Monotonicity (Arya et al., 2019, arXiv:1909.03012, AIX360; after Luss et al. 2019).
 
-    Starting from ``fill``, the image's pixels are added back in order of *increasing* relevance,
+    Starting from ``baseline``, the image's pixels are added back in order of *increasing* relevance,
     ``k`` per step; a faithful map makes the class probability rise at every step. The score is
     the fraction of steps at which it does not fall,
 
@@ -234,7 +234,7 @@ def monotonicity(model: keras.Model, images: Any, maps_or_method: Any, targets: 
     ----------
     pixels_per_step : int, optional
         k (default the image width).
-    fill, on, model, images, maps_or_method, targets, batch_size, seed
+    baseline, on, model, images, maps_or_method, targets, batch_size, seed
         As :func:`xaikit.metrics.faithfulness.deletion`.
 
     Returns
@@ -247,7 +247,7 @@ def monotonicity(model: keras.Model, images: Any, maps_or_method: Any, targets: 
     x, maps = prepared.images, prepared.maps
     ranks = pixel_ranks(maps, descending=False, seed=seed)
     counts = step_counts(maps[0].size, x.shape[2] if pixels_per_step is None else pixels_per_step)
-    scores = removal_curves(prepared, fill_images(x, fill, seed=seed), x, ranks, counts,
+    scores = removal_curves(prepared, removal_baselines(x, baseline, seed=seed), x, ranks, counts,
                             batch_size)
     return (np.diff(scores, axis=1) >= 0).mean(axis=1)
 

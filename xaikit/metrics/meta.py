@@ -2,7 +2,7 @@
 
 Introduced in lesson 11. Metrics are not neutral: they disagree with each other (Vandersmissen &
 Oramas, "On the coherency of quantitative evaluation of visual explanations", CVIU 2024,
-arXiv:2302.10764) and their rankings move with arbitrary choices such as the fill value (the
+arXiv:2302.10764) and their rankings move with arbitrary choices such as the baseline (the
 effect Quantus' README shows). These functions evaluate *metrics*, not explanations, so they are
 not in ``METRICS``: they take several methods and one or more metrics and return tables.
 
@@ -10,7 +10,8 @@ not in ``METRICS``: they take several methods and one or more metrics and return
   every table of lessons 10-11 shows (a metric that cannot tell a method from it says nothing).
 - :func:`metric_coherency`: Kendall's tau between the rankings of the methods that two metrics
   give, image by image, on the raw maps and on binarised / sparsified maps.
-- :func:`baseline_sensitivity`: how a metric's ranking of the methods moves with the fill.
+- :func:`baseline_sensitivity`: how a metric's ranking of the methods moves with the baseline
+  (the value removed pixels take).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = ["TRANSFORMS", "BaselineSensitivity", "Coherency", "baseline_sensitivi
 
 TRANSFORMS = ("none", "binarise", "sparsify")
 KEEP_FRACTION = 0.2  # the share of pixels kept by binarisation / sparsification
-BASELINE_FILLS = ("black", "mean", "blur", "noise")
+SENSITIVITY_BASELINES = ("black", "mean", "petsiuk_blur", "uniform_noise")
 
 
 def random_map(model: keras.Model, images: Any, targets: Any = None, *,
@@ -234,49 +235,53 @@ def metric_coherency(model: keras.Model, images: Any, methods: Mapping[str, Any]
 
 @dataclass(frozen=True)
 class BaselineSensitivity:
-    """A metric's scores of the methods under each fill: ``goodness`` (fills, methods, images),
-    higher = better; ``tau`` (fills, fills, images): agreement of the method rankings."""
+    """A metric's scores of the methods under each baseline: ``goodness`` (baselines, methods,
+    images), higher = better; ``tau`` (baselines, baselines, images): agreement of the method
+    rankings."""
 
     metric: str
-    fills: tuple[str, ...]
+    baselines: tuple[str, ...]
     methods: tuple[str, ...]
     goodness: np.ndarray
     tau: np.ndarray
 
     def ranks(self) -> np.ndarray:
-        """(fills, methods): each method's rank (1 = best) by its mean goodness under each fill."""
+        """(baselines, methods): each method's rank (1 = best) by its mean goodness under each
+        baseline."""
         order = np.argsort(-self.goodness.mean(axis=2), axis=1, kind="stable")
         ranks = np.empty_like(order)
         np.put_along_axis(ranks, order, np.arange(1, order.shape[1] + 1)[None], axis=1)
         return ranks
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """Tidy rows: fill, method, mean goodness, rank."""
+        """Tidy rows: baseline, method, mean goodness, rank."""
         ranks = self.ranks()
-        return [{"metric": self.metric, "fill": str(fill), "method": method,
+        return [{"metric": self.metric, "baseline": str(baseline), "method": method,
                  "goodness": float(self.goodness[f, k].mean()), "rank": int(ranks[f, k])}
-                for f, fill in enumerate(self.fills) for k, method in enumerate(self.methods)]
+                for f, baseline in enumerate(self.baselines)
+                for k, method in enumerate(self.methods)]
 
 
 def baseline_sensitivity(model: keras.Model, images: Any, methods: Mapping[str, Any],
                          targets: Any = None, *, metric: str | Callable[..., Any] = "deletion",
-                         fills: Sequence[Any] = BASELINE_FILLS,
+                         baselines: Sequence[Any] = SENSITIVITY_BASELINES,
                          metric_options: Mapping[str, Any] | None = None, batch_size: int = 32,
                          seed: Any = 0) -> BaselineSensitivity:
-    """How a perturbation metric's ranking of methods moves with its fill value.
+    """How a perturbation metric's ranking of methods moves with its baseline.
 
-    The same maps are scored with each ``fill`` (black, the image mean, Petsiuk's blur, uniform
-    noise by default); Kendall's tau between the rankings under two fills says how much the
-    verdict depends on that arbitrary choice (1: not at all).
+    The same maps are scored with each ``baseline`` (black, the image mean, Petsiuk's blur,
+    uniform noise by default); Kendall's tau between the rankings under two baselines says how
+    much the verdict depends on that arbitrary choice (1: not at all).
 
     Parameters
     ----------
     model, images, methods, targets : as :func:`metric_coherency`.
     metric : str
-        A metric of :data:`xaikit.metrics.METRICS` with a ``fill`` option (deletion, insertion,
+        A metric of :data:`xaikit.metrics.METRICS` with a ``baseline`` option (deletion, insertion,
         pixel_flipping, region_perturbation, aopc, abpc, irof, faithfulness_correlation, ...).
-    fills : sequence
-        Fill values (names, numbers or arrays).
+    baselines : sequence
+        Values of the metric's ``baseline`` (names, numbers or arrays; see
+        :func:`xaikit.metrics.faithfulness.deletion`).
     metric_options : mapping, optional
         Further options of the metric.
     batch_size, seed : passed to the methods and the metric.
@@ -288,16 +293,16 @@ def baseline_sensitivity(model: keras.Model, images: Any, methods: Mapping[str, 
     x = check_images(images)
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
     get_metric(metric)
-    if name not in METRIC_INFO or "fill" not in inspect.signature(METRIC_INFO[name].function
+    if name not in METRIC_INFO or "baseline" not in inspect.signature(METRIC_INFO[name].function
                                                                   ).parameters:
         raise ValueError(message("expected", name="metric", expected="a registered metric with a "
-                                 "fill option", got=repr(name), fix=""))
+                                 "baseline option", got=repr(name), fix=""))
     maps = _maps_of(model, x, methods, targets, batch_size, seed)
     goodness = np.stack([np.stack([
         _evaluate(name, model, x, values, None, targets, None,
-                  {**dict(metric_options or {}), "fill": fill, "batch_size": batch_size,
+                  {**dict(metric_options or {}), "baseline": baseline, "batch_size": batch_size,
                    "seed": seed})
-        for values in maps.values()]) for fill in fills])
-    ranks = np.moveaxis(goodness, 1, 2)  # (fills, images, methods)
+        for values in maps.values()]) for baseline in baselines])
+    ranks = np.moveaxis(goodness, 1, 2)  # (baselines, images, methods)
     tau = kendall_tau(ranks[:, None], ranks[None, :])
-    return BaselineSensitivity(name, tuple(str(f) for f in fills), tuple(maps), goodness, tau)
+    return BaselineSensitivity(name, tuple(str(b) for b in baselines), tuple(maps), goodness, tau)

@@ -191,13 +191,8 @@ def train_bottleneck(mode: str, *, fast: bool | None = None, seed: int = 0,
         raise ValueError(message("option", name="mode", value=mode, allowed=", ".join(MODES)))
     fast = fast_default(fast)
     key = cache.entry_key(f"bottleneck-{mode}{'-fast' if fast else ''}", _spec(mode, fast, seed))
-    cached = cache.load_verified(key)
-    if cached is not None:
-        return cached[0]
-    with cache.file_lock(cache.entry_paths(key)["lock"]):
-        cached = cache.load_verified(key)
-        if cached is not None:
-            return cached[0]
+
+    def build(paths: dict[str, Any]) -> tuple[keras.Model, dict[str, Any]]:
         train_set = load(ZOO_ENTRY, split="train", fast=fast)
         used = ZOO[ZOO_ENTRY].as_dict(fast)
         concepts, labels = an8flower_concepts(train_set), np.asarray(train_set.labels)
@@ -229,5 +224,6 @@ def train_bottleneck(mode: str, *, fast: bool | None = None, seed: int = 0,
             _train_head(model, predicted, labels, seed)
         info = {"name": f"bottleneck-{mode}", "fast": fast, "spec": _spec(mode, fast, seed),
                 "train_seconds": round(time.perf_counter() - start, 2), "n_train": len(labels)}
-        cache.save_verified(model, key, info)
-    return cache.load_verified(key)[0]
+        return model, info
+
+    return cache.load_or_build(key, build)

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,32 @@ def load_verified(key: str) -> tuple[Any, dict[str, Any]] | None:
         stacklevel=3,
     )
     return None
+
+
+def load_or_build(key: str, build: Callable[[dict[str, Path]], tuple[Any, dict[str, Any]]], *,
+                  rebuild: bool = False) -> Any:
+    """The cached model of ``key``, or the one ``build`` makes now (then cached).
+
+    ``build(paths)`` gets the entry's paths (its ``"checkpoint"`` for a resumable training) and
+    returns ``(model, info)``; it runs under the entry's lock, after a second look at the cache
+    (another process may have built it while this one waited), and its model is saved with
+    :func:`save_verified`. ``rebuild=True`` builds again even over a valid entry.
+
+    Returns
+    -------
+    keras.Model
+        A fresh copy loaded from the cache.
+    """
+    if not rebuild and (cached := load_verified(key)) is not None:
+        return cached[0]
+    paths = entry_paths(key)
+    with file_lock(paths["lock"]):
+        cached = None if rebuild else load_verified(key)
+        if cached is None:
+            model, info = build(paths)
+            save_verified(model, key, info)
+            cached = load_verified(key)
+    return cached[0]
 
 
 @contextlib.contextmanager

@@ -173,14 +173,8 @@ def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress
     spec = {"model": used, "data": data_recipe(recipe.dataset, fast), "weight": weight,
             "seed": seed, "beta": BETA, "mask": "peak template, tau=1"}
     key = cache.entry_key(f"interpretable-cnn{'-fast' if fast else ''}", spec)
-    cached = cache.load_verified(key)
-    if cached is not None:
-        return cached[0]
-    paths = cache.entry_paths(key)
-    with cache.file_lock(paths["lock"]):
-        cached = cache.load_verified(key)
-        if cached is not None:
-            return cached[0]
+
+    def build(paths: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         train_set, val_set = (load(recipe.dataset, split=s, fast=fast) for s in ("train", "val"))
         seed_everything(seed)
         model = interpretable_cnn(train_set.input_shape, len(train_set.class_names),
@@ -189,6 +183,7 @@ def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress
                        seed=seed, val=val_set, patience=used["patience"],
                        learning_rate=used["learning_rate"], progress=progress,
                        checkpoint=paths["checkpoint"])
-        cache.save_verified(model, key, {"name": "interpretable-cnn", "spec": spec,
-                                         "epochs_run": result["epochs_run"]})
-    return cache.load_verified(key)[0]
+        return model, {"name": "interpretable-cnn", "spec": spec,
+                       "epochs_run": result["epochs_run"]}
+
+    return cache.load_or_build(key, build)

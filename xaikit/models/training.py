@@ -197,6 +197,7 @@ def train(
     learning_rate: float = 1e-3,
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
+    targets: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data`` in place: shuffled mini-batches, early stopping, resumable.
 
@@ -227,6 +228,9 @@ def train(
         ``.npz`` file written atomically after each epoch (weights, optimizer state, best weights,
         counters). If it exists when ``train`` starts, training resumes after its last epoch.
         Deleted when training ends.
+    targets : array (N, ...), optional
+        Training targets used instead of ``data``'s labels (e.g. a teacher's logits for
+        distillation); compile the model with a matching loss first (mean squared error).
 
     Returns
     -------
@@ -242,7 +246,10 @@ def train(
     seed_everything(seed)
     if not model.compiled:
         _compile(model, learning_rate)
-    x, y = data.images, targets_for(model, data)
+    x, y = data.images, targets_for(model, data) if targets is None else np.asarray(targets)
+    if len(y) != len(x):
+        raise ValueError(message("expected", name="targets", expected=f"{len(x)} rows (one per image)",
+                                 got=f"{len(y)} rows", fix=""))
     steps_per_epoch = -(-len(x) // batch_size)
 
     best = _weights(model)

@@ -259,20 +259,14 @@ def retrain(
             "train": _digest(train_set.images, train_set.labels),
             "val": _digest(val_set.images, val_set.labels)}
     key = cache.entry_key(f"{name}{'-fast' if fast else ''}-{tag}", spec)
-    cached = cache.load_verified(key)
-    if cached is not None:
-        return cached[0]
-    paths = cache.entry_paths(key)
-    with cache.file_lock(paths["lock"]):
-        cached = cache.load_verified(key)
-        if cached is not None:
-            return cached[0]
+
+    def build(paths: dict[str, Any]) -> tuple[keras.Model, dict[str, Any]]:
         model, info = _build_and_train(name, recipe, fast, paths["checkpoint"], progress,
                                        sets=(train_set, val_set, test_set), seed=seed,
                                        strategy=strategy)
-        info["tag"] = str(tag)
-        cache.save_verified(model, key, info)
-    return model
+        return model, {**info, "tag": str(tag)}
+
+    return cache.load_or_build(key, build)
 
 
 def zoo(
@@ -305,20 +299,10 @@ def zoo(
     """
     recipe = _recipe(name)
     fast = fast_mode(fast)
-    key = _key(name, recipe, fast)
-    if not retrain:
-        cached = cache.load_verified(key)
-        if cached is not None:
-            return cached[0]
-    paths = cache.entry_paths(key)
-    with cache.file_lock(paths["lock"]):
-        if not retrain:  # another process may have trained it while we waited for the lock
-            cached = cache.load_verified(key)
-            if cached is not None:
-                return cached[0]
-        model, info = _build_and_train(name, recipe, fast, paths["checkpoint"], progress)
-        cache.save_verified(model, key, info)
-    return model
+    return cache.load_or_build(
+        _key(name, recipe, fast),
+        lambda paths: _build_and_train(name, recipe, fast, paths["checkpoint"], progress),
+        rebuild=retrain)
 
 
 def zoo_info(name: str, *, fast: bool | None = None) -> dict[str, Any]:
