@@ -28,6 +28,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 from xaikit import viz
 from xaikit.attribution import occlusion
@@ -136,6 +137,11 @@ for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()
+label_image = axes[0, list(panels).index("(e) most probable label") + 1].images[0]
+seen = np.unique(panels["(e) most probable label"]).astype(int)
+fig.legend(handles=[Patch(color=label_image.cmap(label_image.norm(c)), label=names[c]) for c in seen],
+           title="colours of panel (e)", loc="upper center", bbox_to_anchor=(0.5, 0.0),
+           ncol=min(len(seen), 5))
 figure(fig, "fig7_occlusion_panels",
        caption=f"Zeiler & Fergus (2014) Fig. 7 on shapes: grey {PATCH}x{PATCH} square, stride "
                f"{STRIDE}; panel values averaged over the squares covering each pixel")

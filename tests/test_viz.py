@@ -67,3 +67,94 @@ def test_overlay_and_grid():
                    signed=["gradient"])
     assert len(fig.axes) == 6
     assert fig.axes[1].get_title() == "saliency"
+
+
+def _lesson_like_figure(rows: int = 3):
+    """Built like lesson 03's Fig. 7: five panels a row, 8-9 pt titles, colorbars with ticks."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, 5, figsize=(10, 2.1 * rows), squeeze=False)
+    for row in range(rows):
+        axes[row, 0].imshow(MAPS[row % 3])
+        axes[row, 0].set_ylabel(f"class {row}", fontsize=9)
+        for col in range(1, 5):
+            shown = axes[row, col].imshow(MAPS[(row + col) % 3], cmap="jet")
+            fig.colorbar(shown, ax=axes[row, col], fraction=0.046)
+            axes[row, col].set_title(f"({col}) panel" if row == 0 else "", fontsize=8)
+    for ax in axes[:, :5].ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def test_old_settings_render_lesson_figures_too_small():
+    """Negative control: lesson 03's figure as saved before (dpi 110, 8 pt titles) renders under 8 px."""
+    import matplotlib.pyplot as plt
+
+    fig = _lesson_like_figure()
+    sizes = viz.text_sizes_px(fig)
+    names = {text for text, _ in sizes}
+    assert "(1) panel" in names and "class 0" in names and any(t[0].isdigit() or t[0] == "−"
+                                                               for t in names)  # colorbar ticks
+    assert min(size for _, size in sizes) < 0.8 * viz.MIN_TEXT_PX
+    plt.close(fig)
+
+
+def test_legible_makes_every_text_at_least_ten_px_at_the_content_width():
+    import matplotlib.pyplot as plt
+
+    fig = _lesson_like_figure()
+    factor = viz.legible(fig)
+    assert factor > 1.0
+    sizes = viz.text_sizes_px(fig)
+    assert min(size for _, size in sizes) >= viz.MIN_TEXT_PX - 1e-6
+    # relative sizes kept: the 9 pt label stays 9/8 of the 8 pt titles
+    by_text = dict(sizes)
+    assert by_text["class 0"] / by_text["(1) panel"] == pytest.approx(9 / 8, rel=1e-6)
+    assert viz.legible(fig) == 1.0, "a legible figure is left as it is"
+    plt.close(fig)
+
+
+def test_sizes_model_the_saved_png_width(tmp_path):
+    """text_sizes_px assumes the PNG savefig(bbox_inches='tight') writes: check its width."""
+    import matplotlib.pyplot as plt
+
+    fig = _lesson_like_figure(rows=2)
+    viz.legible(fig)
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    path = tmp_path / "f.png"
+    fig.savefig(path, dpi=viz.SAVE_DPI, bbox_inches="tight")
+    width = int.from_bytes(path.read_bytes()[16:20], "big")
+    assert width == pytest.approx((box.width + 0.2) * viz.SAVE_DPI, rel=0.005)
+    sizes = dict(viz.text_sizes_px(fig))
+    title_pt = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text() == "(1) panel"][0]
+    expected = title_pt.get_fontsize() / 72 * viz.SAVE_DPI * min(1, viz.SITE_CONTENT_WIDTH_PX / width)
+    assert sizes["(1) panel"] == pytest.approx(expected, rel=0.01)
+    plt.close(fig)
+
+
+def test_tick_labels_keep_their_new_size_and_hidden_axes_do_not_count():
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 3))
+    left.plot([0, 1], [0, 1])
+    left.set_title("curve", fontsize=7)
+    right.imshow(MAPS[0])
+    right.axis("off")  # its tick labels are never drawn
+    viz.legible(fig)
+    left.set_xlim(0, 2)  # new ticks after enlarging take the new label size
+    sizes = viz.text_sizes_px(fig)
+    assert min(size for _, size in sizes) >= viz.MIN_TEXT_PX - 1e-6
+    assert len(sizes) == 1 + len(left.get_xticklabels()) + len(left.get_yticklabels())
+    plt.close(fig)
+
+
+def test_a_small_figure_is_shown_unscaled():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title("t", fontsize=10)
+    sizes = dict(viz.text_sizes_px(fig))
+    assert sizes["t"] == pytest.approx(10 / 72 * viz.SAVE_DPI)  # narrower than the page: 1:1
+    plt.close(fig)

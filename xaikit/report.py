@@ -97,6 +97,8 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     ----------
     fig : matplotlib.figure.Figure
         The figure to save and show.  It is closed afterwards, so notebooks show it once.
+        Its fonts are first enlarged where needed (:func:`xaikit.viz.legible`) so that every
+        text renders at least 10 px high once the site scales the PNG to its content width.
     name : str
         File name without extension: letters, digits, ``_``, ``-`` and ``.``
         (e.g. ``"fig3_saliency"``).
@@ -117,6 +119,8 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     """
     from matplotlib.figure import Figure
 
+    from xaikit.viz import SAVE_DPI, legible
+
     if not isinstance(fig, Figure):
         raise TypeError(
             f"figure() expects a matplotlib Figure (e.g. from plt.subplots()); got "
@@ -124,11 +128,12 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
         )
     _check_name(name, "figure")
     _check_caption(caption)
+    legible(fig)  # the site shows figures scaled to its content width: text must stay readable
     out = output_dir()
     path = None
     if out is not None:
         path = _SavedPath(out / f"{name}.png")
-        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110,
+        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=SAVE_DPI,
                                                      bbox_inches="tight"))
         _record("figures", {"name": name, "file": path.name, "caption": caption})
     _display_figure(fig)

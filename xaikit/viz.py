@@ -10,29 +10,47 @@ Methods return raw values; every visual convention lives here:
 - :func:`resize` — bilinear upsampling of coarse maps (CAM) to the image size;
 - :func:`overlay` — heatmap blended over the image, as RGB;
 - :data:`DIVERGING` — a blue-white-red colormap for signed maps (white = 0);
-- :func:`show` and :func:`grid` — one map on an axis, a methods x images figure.
+- :func:`show` and :func:`grid` — one map on an axis, a methods x images figure;
+- :func:`text_sizes_px` and :func:`legible` — every text of a figure as it renders on the course
+  site (scaled down to the page's content width), and the one place that enlarges the fonts so
+  the smallest renders at least :data:`MIN_TEXT_PX` high (:func:`xaikit.report.figure` calls it).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.text import Text
 
 from xaikit.base.checks import check_number, check_option
 from xaikit.base.messages import message
 from xaikit.base.resize import resize_bilinear
 
-__all__ = ["DIVERGING", "grid", "normalize", "overlay", "resize", "show", "to_2d"]
+__all__ = ["DIVERGING", "MIN_TEXT_PX", "SAVE_DPI", "SITE_CONTENT_WIDTH_PX", "grid", "legible",
+           "normalize", "overlay", "resize", "show", "text_sizes_px", "to_2d"]
 
 DIVERGING = LinearSegmentedColormap.from_list(
     "xaikit_diverging", ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]
 )
 REDUCTIONS = ("max_abs", "sum", "sum_abs", "l2")
 MODES = ("abs", "signed", "minmax")
+SAVE_DPI = 110
+"""Resolution of the PNGs :func:`xaikit.report.figure` saves."""
+SITE_CONTENT_WIDTH_PX = 680
+"""Narrowest width (CSS px) a lesson figure gets on the site at a desktop width: at a 1280 px
+window (the browser test's) Material's 20 px rem leaves 1280 - 2 x 12.1 rem (sidebars)
+- 2 x 1.2 rem (margins) = 748 px, less the notebook's output prompt column (~64 px).  A wider
+PNG is shown scaled down to it (``.xk-figure img {max-width: 100%}``), a narrower one as is."""
+MIN_TEXT_PX = 10.0
+"""Smallest font size (px, as CSS measures it: the em height) a figure's text may render at."""
+_PT_PER_INCH = 72.0
+_TIGHT_PAD_INCHES = 0.1  # savefig(bbox_inches="tight")'s default pad_inches
+_LEGIBLE_ROUNDS = 4  # enlarging the fonts widens the tight box a little: settle in a few rounds
 
 
 def to_2d(maps: np.ndarray, how: str = "max_abs") -> np.ndarray:
@@ -188,3 +206,103 @@ def grid(
         axes[0, 0].set_title("image", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def text_sizes_px(
+    fig: plt.Figure, *, width_px: float = SITE_CONTENT_WIDTH_PX, dpi: float = SAVE_DPI
+) -> list[tuple[str, float]]:
+    """Every visible, non-empty text of ``fig`` with its font size in px as the site shows it.
+
+    The PNG saved at ``dpi`` with ``bbox_inches="tight"`` is ``w`` px wide; the page shows it at
+    ``min(w, width_px)`` px, so a text of ``s`` points renders ``s / 72 * dpi * min(1, width_px / w)``
+    px high (its em height, as CSS measures font sizes).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    width_px : float
+        Width (CSS px) the page gives the figure; default :data:`SITE_CONTENT_WIDTH_PX`.
+    dpi : float
+        Resolution the figure is saved at; default :data:`SAVE_DPI`.
+
+    Returns
+    -------
+    list of (str, float)
+        ``(text, size_px)`` per text artist (titles, labels, tick labels, legends, colorbars).
+    """
+    check_number("width_px", width_px, low=1.0)
+    check_number("dpi", dpi, low=1.0)
+    fig.draw_without_rendering()  # ticks, legends and layout as they will be saved
+    texts = [t for t in _texts(fig) if t.get_visible() and t.get_text().strip()]
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    saved_px = (box.width + 2 * _TIGHT_PAD_INCHES) * dpi
+    scale = min(1.0, width_px / saved_px)
+    return [(t.get_text(), t.get_fontsize() / _PT_PER_INCH * dpi * scale) for t in texts]
+
+
+def legible(
+    fig: plt.Figure,
+    *,
+    min_px: float = MIN_TEXT_PX,
+    width_px: float = SITE_CONTENT_WIDTH_PX,
+    dpi: float = SAVE_DPI,
+) -> float:
+    """Enlarge all of ``fig``'s fonts by one factor so the smallest renders ``>= min_px`` on the site.
+
+    Sizes are those of :func:`text_sizes_px`.  Every text keeps its size relative to the others;
+    the layout is redone (the figure's layout engine, else ``tight_layout``).  A figure already
+    legible is left untouched.
+
+    Returns
+    -------
+    float
+        The factor applied to the font sizes (1.0 when nothing changed).
+    """
+    check_number("min_px", min_px, low=1.0)
+    total = 1.0
+    for _ in range(_LEGIBLE_ROUNDS):
+        sizes = [size for _, size in text_sizes_px(fig, width_px=width_px, dpi=dpi)]
+        if not sizes or min(sizes) >= min_px * (1 - 1e-6):
+            break
+        factor = min_px / min(sizes) * 1.02  # a little headroom: the tight box grows with the text
+        _scale_fonts(fig, factor)
+        total *= factor
+    return total
+
+
+def _tick_labels(fig: plt.Figure) -> tuple[list[Text], set[int]]:
+    """The tick labels drawn (of shown axes) and the ids of all tick-label artists."""
+    shown, every = [], set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if ax.get_visible() and ax.axison and axis.get_visible():
+                shown += axis.get_ticklabels(which="both")  # first: this makes the ticks
+            for tick in axis.majorTicks + axis.minorTicks:
+                every.update((id(tick.label1), id(tick.label2)))
+    return shown, every
+
+
+def _texts(fig: plt.Figure) -> list[Text]:
+    """Every text artist of ``fig`` that can be drawn: tick labels only of shown axes."""
+    ticks, every = _tick_labels(fig)
+    others = [t for t in fig.findobj(Text) if id(t) not in every
+              and (t.axes is None or t.axes.get_visible())]
+    return others + ticks
+
+
+def _scale_fonts(fig: plt.Figure, factor: float) -> None:
+    """Multiply every font size of ``fig`` by ``factor`` and redo the layout."""
+    _, ticks = _tick_labels(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                labels = axis.get_ticklabels(which=which)
+                if labels:
+                    axis.set_tick_params(which=which, labelsize=labels[0].get_fontsize() * factor)
+    for text in fig.findobj(Text):
+        if id(text) not in ticks:
+            text.set_fontsize(text.get_fontsize() * factor)
+    if fig.get_layout_engine() is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # axes tight_layout cannot place
+            fig.tight_layout()
