@@ -26,6 +26,7 @@ Gradescope bundle (``xaikit grade --gradescope-bundle OUT.zip --lesson NN``)
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -240,6 +241,7 @@ def leak_report(bundle: Path, root: Path | None = None,
             continue
         keep = _imported(tree)
         module = ".".join(path.relative_to(bundle).with_suffix("").parts)
+        kit_file = "/".join(path.relative_to(bundle).parts[1:])  # relative to the package
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
@@ -254,14 +256,23 @@ def leak_report(bundle: Path, root: Path | None = None,
                 where = f"{path.relative_to(bundle)}:{node.name}"
                 text_line = f"{where} is {share:.0%} like the reference solution {label}"
                 forbidden = exercise.forbidden if exercise is not None else ()
-                if any(f"{module}.{node.name}" == name or
-                       (name.endswith("." + node.name) and module.startswith(
-                           name.rsplit(".", 1)[0])) for name in forbidden):
+                if (kit_file, node.name) in _stripped(forbidden) or any(
+                        f"{module}.{node.name}" == name or
+                        (name.endswith("." + node.name) and module.startswith(
+                            name.rsplit(".", 1)[0])) for name in forbidden):
                     notes.append(text_line + " (the kit's own implementation, which the "
                                  "exercise forbids calling)")
                 else:
                     problems.append(text_line)
     return problems, notes
+
+
+@functools.cache
+def _stripped(forbidden: tuple[str, ...]) -> set[tuple[str, str]]:
+    """The kit functions the sandbox removes for ``forbidden`` (helpers they call included)."""
+    from xaikit.grading.sandbox.kit import forbidden_implementations
+
+    return forbidden_implementations(forbidden)
 
 
 def check_student_bundle(bundle: Path, root: Path | None = None,

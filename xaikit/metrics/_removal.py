@@ -265,16 +265,6 @@ def random_subsets(size: int, subset: int, n_samples: int, seed: Any) -> np.ndar
     return masks
 
 
-def per_image_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching rows (N, D); 0 where either row is constant."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    scale = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    products = (a * b).sum(axis=1)
-    return np.clip(np.divide(products, scale, out=np.zeros_like(products), where=scale > 0),
-                   -1.0, 1.0)
-
-
 def subset_scores(prepared: Prepared, baseline: np.ndarray, subsets: np.ndarray,
                   batch_size: int) -> np.ndarray:
     """(N, n_samples) scores with the pixels of each subset (n_samples, H·W) set to ``baseline``."""

@@ -21,7 +21,6 @@ from xaikit.base.checks import check_int, check_number, rng
 from xaikit.base.messages import message
 from xaikit.core import predict
 from xaikit.metrics._removal import (
-    per_image_correlation,
     pixel_ranks,
     prepare,
     random_subsets,
@@ -33,6 +32,7 @@ from xaikit.metrics._removal import (
     subset_scores,
 )
 from xaikit.metrics.registry import register
+from xaikit.metrics.similarity import row_correlation
 
 __all__ = ["SensitivityN", "Sufficiency", "faithfulness_correlation", "infidelity",
            "monotonicity", "monotonicity_correlation", "sensitivity_n", "sufficiency"]
@@ -100,7 +100,7 @@ def faithfulness_correlation(model: keras.Model, images: Any, maps_or_method: An
     replaced = removal_baselines(prepared.images, baseline, seed=seed)
     drops = clean[:, None] - subset_scores(prepared, replaced, subsets, batch_size)
     totals = prepared.maps.reshape(len(clean), -1) @ subsets.T
-    return per_image_correlation(totals, drops)
+    return row_correlation(totals, drops)
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def sensitivity_n(model: keras.Model, images: Any, maps_or_method: Any, targets:
     drops = clean[:, None] - subset_scores(prepared, replaced, subsets, batch_size)
     totals = prepared.maps.reshape(len(clean), -1) @ subsets.T
     shape = (len(clean) * len(sizes), samples)  # rows: (image, n) pairs
-    correlations = per_image_correlation(totals.reshape(shape), drops.reshape(shape))
+    correlations = row_correlation(totals.reshape(shape), drops.reshape(shape))
     return SensitivityN(sizes, correlations.reshape(len(clean), len(sizes)))
 
 
@@ -300,7 +300,7 @@ def monotonicity_correlation(model: keras.Model, images: Any, maps_or_method: An
     effect = ((clean[:, None, None] - scores.reshape(len(x), count, samples)) ** 2).mean(axis=2)
     attribution = np.zeros((len(x), count))
     np.add.at(attribution, (slice(None), features.ravel()), maps.reshape(len(x), -1))
-    return per_image_correlation(stats.rankdata(np.abs(attribution), axis=1),
+    return row_correlation(stats.rankdata(np.abs(attribution), axis=1),
                                  stats.rankdata(effect, axis=1))
 
 

@@ -45,8 +45,8 @@ from xaikit.base.checks import check_int, check_maps, check_masks, check_number
 from xaikit.base.messages import message
 from xaikit.metrics.registry import register
 
-__all__ = ["hog_similarity", "spearman", "spearman_abs", "ssim", "top_k_intersection",
-           "unit_scale"]
+__all__ = ["hog_similarity", "row_correlation", "spearman", "spearman_abs", "ssim",
+           "top_k_intersection", "unit_scale"]
 
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. (2004): C1 = (K1 L)^2, C2 = (K2 L)^2, L = 1 here
 HOG_EPSILON = 1e-5  # scikit-image's block-normalisation epsilon
@@ -60,9 +60,16 @@ def _pair(maps_a: object, maps_b: object) -> tuple[np.ndarray, np.ndarray]:
     return maps_a, maps_b
 
 
-def _correlation(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+def row_correlation(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """Pearson correlation of matching rows of (N, D) arrays over the entries ``keep`` marks
-    (all by default); 0 where a row is constant there."""
+    (all by default); 0 where a row is constant there.
+
+    Examples
+    --------
+    >>> row_correlation(np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]]),
+    ...                 np.array([[2.0, 4.0, 7.0], [0.0, 1.0, 2.0]])).round(3).tolist()
+    [0.993, 0.0]
+    """
     weight = np.ones_like(x) if keep is None else keep.astype(np.float64)
     count = np.maximum(weight.sum(axis=1, keepdims=True), 1.0)
     x = (x - (weight * x).sum(axis=1, keepdims=True) / count) * weight
@@ -79,7 +86,7 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None = No
     unchanged, and then left out."""
     if keep is not None:
         x, y = np.where(keep, x, np.inf), np.where(keep, y, np.inf)
-    return _correlation(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1), keep)
+    return row_correlation(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1), keep)
 
 
 def _mask(mask: object, maps: np.ndarray) -> np.ndarray | None:

@@ -156,6 +156,17 @@ def _closure(forbidden: list[str]) -> list[tuple[str, str, str]]:
     return [(str(_kit_file(f)), f.__qualname__, name) for f, name in found.items()]
 
 
+def forbidden_implementations(forbidden: Iterable[str]) -> set[tuple[str, str]]:
+    """(file relative to the package, qualified name) of the kit functions a list of forbidden
+    names removes from the sandbox: each forbidden function and every kit function it calls.
+
+    The student handout checks its near-copies of reference solutions against the same set
+    (:func:`xaikit.grading.release.leak_report`): the kit's own implementation of a forbidden
+    function, helpers included, is expected to look like the solution.
+    """
+    return {(path, name) for path, name, _ in _closure(sorted(set(forbidden)))}
+
+
 def _callees(function: types.FunctionType) -> set[types.FunctionType]:
     """Kit functions named in ``function``'s source (``name`` or ``module.name`` chains)."""
     try:
