@@ -101,7 +101,7 @@ def an8flower(
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(len(names), dtype=np.int64), n_per_class))
     scene = sample_scene(rng, labels, variant, size)
-    images, part_ids = _draw.render_chunks(scene, len(labels), int(rng.integers(2**32)), render)
+    images, part_ids = _draw.render_chunks(scene, len(labels), int(rng.integers(2**32)), render_coded)
     part_ids, clutter = _draw.split_clutter(part_ids)
     parts = {name: part_ids == i for i, name in enumerate(PART_NAMES)}
     masks = parts["petals"] | parts["centre"] if variant == "double-12c" else parts["petals"].copy()
@@ -175,7 +175,7 @@ def sample_scene(
     return scene
 
 
-def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+def render_coded(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Noiseless images (n, H, W, 3) and part-id map (n, H, W) of ``n`` scenes (ids: ``PART_NAMES``,
     background clutter in the high bits: :func:`xaikit.data._draw.split_clutter`)."""
     ys, xs = _draw.pixel_grid(int(scene["size"][0]))
@@ -235,6 +235,12 @@ def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
     for part, slot in slots.items():
         part_of_slot[slot] = PART_NAMES.index(part)
     return canvas.finish(_draw.lighting(scene, ys, xs)), part_of_slot[canvas.ids]
+
+
+def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noiseless images (n, H, W, 3) and part-id (ids: ``PART_NAMES``) map (n, H, W) of ``n`` scenes."""
+    images, coded = render_coded(scene, n)
+    return images, _draw.split_clutter(coded)[0]
 
 
 def _check_variant(variant: str) -> None:

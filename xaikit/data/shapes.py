@@ -68,7 +68,7 @@ def shapes(
     if two_objects:
         classes = np.stack([first, (first + rng.integers(1, k, size=len(first))) % k], axis=1)
     scene = sample_scene(rng, classes, size)
-    images, part_ids = _draw.render_chunks(scene, len(first), int(rng.integers(2**32)), render)
+    images, part_ids = _draw.render_chunks(scene, len(first), int(rng.integers(2**32)), render_coded)
     part_ids, clutter = _draw.split_clutter(part_ids)
     objects = np.stack([part_ids == j + 1 for j in range(classes.shape[1])], axis=1)  # (N, J, H, W)
     rows = np.arange(len(first))
@@ -140,8 +140,9 @@ def sample_scene(rng: np.random.Generator, classes: np.ndarray, size: int) -> di
     return scene
 
 
-def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noiseless images (n, H, W, 3) and object-id maps (n, H, W): 0 background, j+1 object j."""
+def render_coded(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render` with the background clutter code in the ids' high bits
+    (:func:`xaikit.data._draw.split_clutter`): 0 background, j+1 object j."""
     ys, xs = _draw.pixel_grid(int(scene["size"][0]))
     canvas = _draw.Canvas(scene, ys, xs)
     _draw.paint_clutter(canvas, scene)
@@ -163,6 +164,12 @@ def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
     object_of_slot = _draw.clutter_codes(len(canvas.palette))
     object_of_slot[slots] = np.arange(1, n_objects + 1)
     return canvas.finish(_draw.lighting(scene, ys, xs)), object_of_slot[canvas.ids]
+
+
+def render(scene: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noiseless images (n, H, W, 3) and object-id (0 background, j + 1 the j-th object) map (n, H, W) of ``n`` scenes."""
+    images, coded = render_coded(scene, n)
+    return images, _draw.split_clutter(coded)[0]
 
 
 def _regular_polygon(u: np.ndarray, v: np.ndarray, radius: np.ndarray, n_sides: int) -> np.ndarray:
