@@ -234,15 +234,17 @@ def _notebook_only(statement: ast.stmt) -> bool:
 def _is_definition(statement: ast.stmt, bound: set[str]) -> bool:
     """Whether a top-level statement only defines names (imports, defs, constants, ``try``).
 
-    An assignment counts when its value calls nothing and reads only names already defined by
-    kept statements (or builtins), so dropping the lesson's computations cannot break it.
+    An assignment counts when its value calls nothing, indexes nothing and reads only names
+    already defined by kept statements (or builtins), so dropping the lesson's computations cannot
+    break it (``sets["a"]`` fails when the cell that filled ``sets = {}`` was dropped).
     """
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return not _notebook_only(statement)
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return True
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
-        if statement.value is None or _calls_anything(statement.value):
+        if statement.value is None or _calls_anything(statement.value) or any(
+                isinstance(node, ast.Subscript) for node in ast.walk(statement.value)):
             return False
         return _plain_targets(statement) and _reads(statement.value) <= bound | BUILTINS
     if isinstance(statement, ast.Try):
