@@ -8,11 +8,13 @@ set's per-channel mean, trains the same architecture **from scratch** on the mod
 reports test accuracy; KAR replaces the bottom ``t`` instead. A ranking is informative when ROAR
 accuracy falls faster (KAR accuracy slower) than with a random ranking at the same ``t``.
 
-Retraining goes through :func:`xaikit.models.retrain` when ``recipe`` names a zoo entry (cached,
-locked, checkpointed every epoch; ``strategy`` trains on several devices); otherwise the model's
-own architecture is cloned with fresh weights and trained with :func:`xaikit.models.train`.
-Every (ranking, fraction, seed) accuracy is written atomically as it completes, so an interrupted
-run resumes where it stopped; a progress bar counts the retrainings.
+Retraining goes through :func:`xaikit.models.retrain` when ``recipe`` names a zoo entry
+(``strategy`` trains on several devices); otherwise the model's own architecture is cloned with
+fresh weights and trained with :func:`xaikit.models.train`. The retrained models are not cached:
+only what the result needs is kept. Every (ranking, fraction, seed) result (which test images the
+model gets right) is written atomically as it completes, and each method's pixel ranks once for
+ROAR and KAR, so an interrupted run resumes where it stopped, losing at most the retraining in
+progress; a progress bar counts the retrainings.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 from xaikit.base.checks import check_array, check_images, check_int, check_option, rng
 from xaikit.base.env import fast_mode
-from xaikit.base.io import atomic_write_json
+from xaikit.base.io import atomic_write, atomic_write_json
 from xaikit.base.messages import message
 from xaikit.base.paths import cache_dir
 from xaikit.core import predict, resolve
@@ -114,6 +116,16 @@ def _split(n: int, share: float, seed: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def _ranks(file: Path, maps: Any, seed: Any) -> np.ndarray:
+    """The pixel ranks of ``maps()`` (most relevant first), saved in ``file`` so that ROAR and
+    KAR of one method, and a resumed run, explain the images once."""
+    if file.exists():
+        return np.load(file)
+    ranks = pixel_ranks(maps(), descending=True, seed=seed).astype(np.int32)
+    atomic_write(file, lambda handle: np.save(handle, ranks))
+    return ranks
+
+
 def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
     """``(train, val, test, tag, seed) -> (n_test,) bool correct`` for a zoo recipe or the
     model's own clone."""
@@ -125,7 +137,8 @@ def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
     if isinstance(recipe, str):
         def run(train_set, val_set, test_set, tag, seed):
             retrained = retrain(recipe, train_set, tag=tag, val_set=val_set, test_set=test_set,
-                                seed=seed, fast=fast, progress=False, strategy=strategy)
+                                seed=seed, fast=fast, progress=False, strategy=strategy,
+                                keep=False)
             return right(retrained, test_set)
         return run
     options = dict(recipe or {})
@@ -198,9 +211,9 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
     pending = [task for task in tasks if not path(*task).exists()]
     everything = np.concatenate([x, test_x])
     if any(task[0] == "method" for task in pending):
-        maps = explain(model, everything, np.concatenate([explained, predict(
-            resolved.model, test_x, batch_size=batch_size).argmax(axis=1)]))
-        ranks = pixel_ranks(maps, descending=True, seed=seed)
+        ranks = _ranks(folder / f"ranks_{name}_{_digest(seed)[:8]}.npy", lambda: explain(
+            model, everything, np.concatenate([explained, predict(
+                resolved.model, test_x, batch_size=batch_size).argmax(axis=1)])), seed)
     mean = x.mean(axis=(0, 1, 2))  # the per-channel mean of the training images
     run = _trainer(model, recipe, strategy, fast)
     bar = None
@@ -287,7 +300,7 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
         The test set, modified like the training images (default: a seeded 20 % of ``images``).
     recipe : str, mapping or None
         A zoo name: retrain its architecture and recipe with :func:`xaikit.models.retrain`
-        (cached, resumable); a mapping of :func:`xaikit.models.train` options (epochs,
+        (not cached; each result is); a mapping of :func:`xaikit.models.train` options (epochs,
         batch_size, learning_rate, patience) or None: clone ``model`` with fresh weights and
         train it so.
     fractions : sequence of float

@@ -216,6 +216,7 @@ def retrain(
     fast: bool | None = None,
     progress: bool = True,
     strategy: Any = None,
+    keep: bool = True,
 ) -> keras.Model:
     """The zoo recipe of ``name`` trained from scratch on other data, cached like the zoo.
 
@@ -243,11 +244,17 @@ def retrain(
         Show the training progress bar.
     strategy : tf.distribute.Strategy, optional
         Build and train inside ``strategy.scope()`` (several GPUs, for example).
+    keep : bool
+        Cache the trained model (default). ``False``: train and return it, writing nothing —
+        for callers that keep only a score and save it themselves (ROAR / KAR save each
+        accuracy as it completes), where a cached model per retraining would cost tens of MB
+        and a save and a verified load for nothing.
 
     Returns
     -------
     keras.Model
-        A fresh copy; ``zoo_info``-like facts of the run are in the cache's sidecar.
+        A fresh copy; ``zoo_info``-like facts of the run are in the cache's sidecar (with
+        ``keep=False``: the trained model itself, uncached).
     """
     from xaikit.data import load
 
@@ -255,6 +262,10 @@ def retrain(
     fast = fast_mode(fast)
     val_set = val_set if val_set is not None else load(recipe.dataset, split="val", fast=fast)
     test_set = test_set if test_set is not None else load(recipe.dataset, split="test", fast=fast)
+    if not keep:
+        return _build_and_train(name, recipe, fast, None, progress,
+                                sets=(train_set, val_set, test_set), seed=seed,
+                                strategy=strategy)[0]
     spec = {"model": recipe.as_dict(fast), "tag": str(tag), "seed": seed,
             "train": _digest(train_set.images, train_set.labels),
             "val": _digest(val_set.images, val_set.labels)}
