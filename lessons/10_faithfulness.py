@@ -381,20 +381,23 @@ check("10.morf_curve", morf_curve)
 #
 # Here the digits zoo model ranks the pixels of the digits images and each point retrains the
 # digits recipe from scratch. The retraining budget: the zoo's *fast* digits recipe (2 epochs)
-# on the first 600 training images (300 in fast mode), chosen so that the unmodified retraining
-# stays within a few points of the full model while one retraining costs a few CPU-seconds
-# (each retrained model's card records its `train_cpu_seconds`): the full grid of six methods
-# x five fractions x ROAR and KAR is 60 retrainings plus the random and unmodified ones.
-# Fast mode: three methods and one fraction, t = 0.7 (ten retrainings). One training seed per
-# point (Hooker et al.: five). Every result is cached as it completes, so an interrupted run
-# resumes and a second run retrains nothing.
+# on the first 600 training images, chosen so that the unmodified retraining stays within a few
+# points of the zoo model while one retraining costs a few CPU-seconds
+# (`benchmarks/bench_faithfulness.py` measures the grid and the unmodified accuracy): the full
+# grid of six methods x five fractions x ROAR and KAR is 60 retrainings plus the random and
+# unmodified ones. Fast mode: 150 images, two methods (one that should beat random, one that
+# should not) and one fraction, t = 0.7 (eight retrainings); the unmodified model is weaker
+# there, but every check below keeps a clear margin. One training seed per point (Hooker et
+# al.: five). The retrained models are not kept: each result (which test images the model gets
+# right) is saved as it completes, so an interrupted run resumes and a second run retrains
+# nothing.
 #
 # First, the protocol exactly as Hooker et al. describe it, with the mean as the replacement.
 
 # %%
 digits_model = zoo("digits")
 train_digits, test_digits = load("digits", split="train"), load("digits", split="test")
-N_TRAIN = 300 if FAST else 600
+N_TRAIN = 150 if FAST else 600
 SAMPLES = 8 if FAST else 15
 FRACTIONS = (0.7,) if FAST else (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -439,10 +442,10 @@ result("roar_mean_fill_leaks_the_class", -advantage_over_random(leaky),
        note="SmoothGrad² model right minus random model right, mean replacement")
 
 # %%
-hooker = {"gradient": "gradient", "SmoothGrad²": smoothgrad_squared, "VarGrad": vargrad}
+hooker = {"gradient": "gradient", "SmoothGrad²": smoothgrad_squared}
 if not FAST:
-    hooker |= {"IG": "integrated_gradients", "guided backprop": "guided_backprop",
-               "SmoothGrad": smoothgrad_mean}
+    hooker |= {"VarGrad": vargrad, "IG": "integrated_gradients",
+               "guided backprop": "guided_backprop", "SmoothGrad": smoothgrad_mean}
 retrained = {name: (roar(digits_model, train_images, method, imputation="linear", **setting),
                     kar(digits_model, train_images, method, imputation="linear", **setting))
              for name, method in hooker.items()}
@@ -488,13 +491,20 @@ table(rows, "table_roar_vs_random",
 
 # %% [markdown]
 # The claims we check: ROAR's random-ranking curve stays above SmoothGrad²'s (tier 3, CI over
-# test images), and Hooker et al.'s pattern: which rankings beat random under
+# test images, fractions and training seeds: SmoothGrad² and random are retrained with a second
+# seed in full mode, one seed in fast mode), and Hooker et al.'s pattern: which rankings beat
+# random under
 # ROAR (the ensembles SmoothGrad² and VarGrad) and which do not (the gradient, IG, guided
 # backprop and plain SmoothGrad), each verdict from the interval in the table.
 
 # %%
-result("roar_random_above_smoothgrad2", advantage_over_random(retrained["SmoothGrad²"][0]),
-       paper="SmoothGrad² and VarGrad fall below random", check=above(0.0))
+CLAIM_SEEDS = (0,) if FAST else (0, 1)
+seeded = roar(digits_model, train_images, smoothgrad_squared, imputation="linear",
+              seeds=CLAIM_SEEDS, **setting)  # seed 0 is read back from the run above
+result("roar_random_above_smoothgrad2", advantage_over_random(seeded),
+       paper="SmoothGrad² and VarGrad fall below random", check=above(0.0),
+       note=f"random model right minus SmoothGrad² model right, per test image x fraction x "
+            f"training seed ({len(CLAIM_SEEDS)} seed(s))")
 HOOKER_BEATS_RANDOM = {"gradient": False, "SmoothGrad²": True, "VarGrad": True, "IG": False,
                        "guided backprop": False, "SmoothGrad": False}
 beats_random = {name: verdict(advantage_over_random(roar_result)) == "better"
