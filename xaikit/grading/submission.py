@@ -4,9 +4,10 @@ The grader never executes a whole notebook.  It keeps
 
 - the top-level ``import`` statements, ``def`` and ``class`` statements;
 - assignments whose value calls nothing and reads only names already kept (constants);
-- the module-level assignments *the functions need* — ``SUM_AXIS = int(np.int64(-1))``,
+- the module-level assignments *the graded functions need* — ``SUM_AXIS = int(np.int64(-1))``,
   ``KERNEL = np.array(...)``, ``rng = np.random.default_rng(0)`` — found by following the
-  global names each kept function reads (and what those assignments read in turn); they run
+  global names each exercise function reads (through the helpers and assignments it uses in
+  turn; every function's when the grader names none); they run
   within the load time limit, and when loading with them fails, the grader loads the code
   again without them and says so;
 - ``try`` blocks made only of the above;
