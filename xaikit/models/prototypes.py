@@ -22,6 +22,7 @@ import numpy as np
 
 from xaikit.base.checks import check_array
 from xaikit.base.messages import message
+from xaikit.core.batching import predict
 
 __all__ = ["EPSILON", "PrototypeHead", "latents", "log_similarity", "push", "squared_distances",
            "train_prototypes"]
@@ -154,7 +155,7 @@ def latents(model: Any, images: Any, *, layer: str = "last_conv", batch_size: in
     import keras
 
     features = keras.Model(model.inputs, model.get_layer(layer).output)
-    return np.asarray(features.predict(images, batch_size=batch_size, verbose=0), np.float32)
+    return np.asarray(predict(features, images, batch_size=batch_size), np.float32)
 
 
 def train_prototypes(latents: Any, labels: Any, n_classes: int, *, per_class: int = 2,
