@@ -426,15 +426,46 @@ def test_colab_and_binder_links_only_with_a_repository_url():
     lessons = _site_lessons()
     bare = lessons.run_box("05_grad_cam", lessons.Repository(), "../../downloads/05_grad_cam.ipynb")
     assert "Download the notebook" in bare and "colab" not in bare and "mybinder" not in bare
+    expected = {
+        "xk-colab": "https://colab.research.google.com/github/someone/xaikit/blob/gh-pages/"
+                    "downloads/05_grad_cam.ipynb",
+        "xk-binder": "https://mybinder.org/v2/gh/someone/xaikit/gh-pages"
+                     "?labpath=downloads%2F05_grad_cam.ipynb",
+    }
+    for url in ("https://github.com/someone/xaikit", "https://github.com/someone/xaikit.git",
+                "https://github.com/someone/xaikit/"):
+        box = lessons.run_box("05_grad_cam", lessons.Repository(url=url),
+                              "../../downloads/05_grad_cam.ipynb")
+        assert dict(re.findall(r'<a class="(xk-\w+)" href="([^"]+)"', box)) == expected, url
     repo = lessons.Repository(url="https://github.com/someone/xaikit")
     box = lessons.run_box("05_grad_cam", repo, "../../downloads/05_grad_cam.ipynb")
-    assert ("https://colab.research.google.com/github/someone/xaikit/blob/gh-pages/downloads/"
-            "05_grad_cam.ipynb") in box
-    assert "https://mybinder.org/v2/gh/someone/xaikit/gh-pages?labpath=downloads%2F05_grad_cam" in box
     assert "git clone https://github.com/someone/xaikit" in box
     assert "git+https://github.com/someone/xaikit@main" in lessons.setup_source(repo)
     other = lessons.Repository(url="https://gitlab.example.org/course/xaikit")
     assert "colab" not in lessons.run_box("05_x", other, "x.ipynb")  # Colab opens GitHub only
+
+
+def test_first_cell_pip_installs_the_kit_from_the_repository_on_colab(monkeypatch):
+    """Colab itself cannot be reached here: the first cell runs with ``google.colab`` imported
+    and xaikit not found, and must call pip once with the repository's git URL."""
+    import importlib.util
+    import types
+
+    lessons = _site_lessons()
+    source = lessons.setup_source(lessons.Repository(url="https://github.com/someone/xaikit"))
+    calls: list[list[str]] = []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
+        real_find_spec(name, *a) if name != "xaikit" or calls else None))
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: calls.append(command))
+    exec(compile(source, "first_cell", "exec"), {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q",
+                      "git+https://github.com/someone/xaikit@main"]]
+    calls.clear()  # no repository URL set: nothing to install from, the cell says how instead
+    with pytest.raises(ModuleNotFoundError, match="make venv"):
+        exec(compile(lessons.setup_source(lessons.Repository()), "first_cell", "exec"), {})
+    assert calls == []
 
 
 def test_repository_url_is_read_from_mkdocs_yml(tmp_path, monkeypatch):
