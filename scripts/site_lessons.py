@@ -202,15 +202,21 @@ def figure_outputs(nb: nbformat.NotebookNode, records: list[dict],
     return pairs
 
 
-def figure_html(number: int, file: str, caption: str, size: tuple[int, int]) -> str:
-    """The HTML of one numbered figure: the image (alt = caption) in a zoom link, its caption."""
+def figure_html(number: int, file: str, caption: str, size: tuple[int, int],
+                text_px: float | None = None) -> str:
+    """The HTML of one numbered figure: the image (alt = caption) in a zoom link, its caption.
+
+    ``text_px`` (``figure()``'s record: the smallest text, in px of the PNG at its natural
+    size) becomes ``data-text-px``, so a browser can measure the size the text is shown at.
+    """
     alt = html.escape(caption or f"Figure {number}", quote=True)
     text = html.escape(caption) if caption else ""
     width, height = size
+    measured = f' data-text-px="{float(text_px):g}"' if text_px else ""
     return (f'<figure class="{HTML_FIGURE_CLASS}" id="figure-{number}">'
             f'<a class="xk-zoom" href="{html.escape(file)}" title="Enlarge (click)">'
-            f'<img src="{html.escape(file)}" alt="{alt}" width="{width}" height="{height}" '
-            f'decoding="async"></a>'
+            f'<img src="{html.escape(file)}" alt="{alt}" width="{width}" height="{height}"'
+            f'{measured} decoding="async"></a>'
             f'<figcaption><strong>Figure {number}.</strong> {text}</figcaption></figure>')
 
 
@@ -234,7 +240,8 @@ def place_figures(nb: nbformat.NotebookNode, records: list[dict], folder: Path,
             size = image.size
         number = len(placed) + 1
         caption = " ".join(str(record.get("caption") or "").split())
-        output["data"] = {"text/html": figure_html(number, source.name, caption, size)}
+        output["data"] = {"text/html": figure_html(number, source.name, caption, size,
+                                                   record.get("text_px"))}
         output["metadata"] = {}
         placed.append(PlacedFigure(number, str(record.get("name", "")), source.name, caption))
     compress_inline_images(nb)

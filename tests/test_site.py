@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 STEM = "01_synthetic"
 FIGURE_ALT = "synthetic-figure"
 CAPTION = "Fig. 2 of Simonyan et al. (2014), here"
+FIGURE_DPI = 110
+# figure()'s record of the smallest text (px of the PNG): matplotlib's 10 pt tick labels at 110 dpi
+FIGURE_TEXT_PX = 10 / 72 * FIGURE_DPI
 # Library noise the site filters out of executed lessons (and one kit warning it keeps).
 KERAS_RETRACING = ("WARNING:tensorflow:5 out of the last 5 calls to <function TensorFlowTrainer."
                    "make_predict_function.<locals>.one_step_on_data_distributed at 0x7f> "
@@ -57,11 +60,11 @@ def _png(colour: str = "tab:blue") -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=50)
+    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=FIGURE_DPI)
     ax.imshow([[0.0, 1.0], [1.0, 0.0]], cmap="viridis")
     ax.set_title("saliency", color=colour)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -110,7 +113,8 @@ def make_executed_lesson(out: Path, stem: str = STEM, *, error: bool = False,
         nb.cells[3].execution_count = 2
     nbformat.write(nb, out / f"{stem}.ipynb")
     record = {
-        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png", "caption": CAPTION}],
+        "figures": [{"name": "fig1_saliency", "file": "fig1_saliency.png", "caption": CAPTION,
+                     "text_px": round(FIGURE_TEXT_PX, 2)}],
         "tables": [],
         "results": [
             {"name": "ig_completeness_gap", "value": 0.0031, "paper": "< 1 %", "status": "passed",
@@ -159,6 +163,7 @@ def test_lesson_page_shows_the_executed_notebook(built):
     assert "data:image/png;base64," not in page
     images = [tag for tag in re.findall(r"<img\b[^>]*>", page) if 'src="fig1_saliency.png"' in tag]
     assert len(images) == 1 and f'alt="{CAPTION}"' in images[0]
+    assert f'data-text-px="{round(FIGURE_TEXT_PX, 2):g}"' in images[0]
     assert f"<figcaption><strong>Figure 1.</strong> {CAPTION}</figcaption>" in page
     assert (built / "lessons" / STEM / "fig1_saliency.png").is_file()
     assert not (built / "lessons" / STEM / f"{STEM}.ipynb").exists()  # no executed copy shipped
