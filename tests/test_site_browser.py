@@ -129,6 +129,13 @@ FIGURE_TEXT = """() => [...document.querySelectorAll('figure.xk-figure img')].ma
 }))"""
 
 
+ZOOMED_TEXT = """() => {
+    const shown = document.querySelector('dialog.xk-zoom-dialog img');
+    const text = Number(document.querySelector('figure.xk-figure img').dataset.textPx);
+    return text * shown.getBoundingClientRect().width / shown.naturalWidth;
+}"""
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the site like a static host: text gzip-compressed when the browser accepts it."""
 
@@ -271,6 +278,14 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                 # click-to-zoom dialog (checked above) shows it at full size
                 phone_text.update({path + f["src"]: f["shown_px"] for f in small.evaluate(FIGURE_TEXT)})
             small.screenshot(path=str(ARTIFACTS / "site-lesson-390px.png"), full_page=False)
+            # the phone's fallback: the zoomed figure shows its text at full size (>= 10 px)
+            small.goto(f"{base}/{synthetic}", wait_until="load")
+            small.locator("a.xk-zoom").first.click()
+            small.wait_for_function(
+                "() => document.querySelector('dialog.xk-zoom-dialog img').naturalWidth > 0")
+            zoomed = small.evaluate(ZOOMED_TEXT)
+            if zoomed < MIN_TEXT_PX:
+                problems.append(f"at 390 px the zoomed figure shows its text at {zoomed:.1f} px")
             phone.close()
         finally:
             browser.close()
