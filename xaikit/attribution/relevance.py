@@ -6,7 +6,8 @@ Introduced in lesson 07.  All three walk the model backwards layer by layer
 .. math::  R_{in} = a \\odot \\frac{\\partial}{\\partial a}
            \\Big[\\rho(z(a)) \\cdot \\operatorname{stop\\_gradient}\\big(R_{out} / \\rho(z(a))\\big)\\Big],
 
-inside one ``tf.function`` per model, rule set and internal batch shape.  :func:`lrp` and
+inside one compiled (concrete) function per model, rule set and image shape, traced once for every
+batch size.  :func:`lrp` and
 :func:`deeplift` return the maps; :func:`lrp_details` and :func:`deeplift_details` the
 per-channel relevance with the conservation check (:class:`RelevanceDetails`).
 """
