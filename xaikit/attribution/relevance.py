@@ -7,9 +7,9 @@ Introduced in lesson 07.  All three walk the model backwards layer by layer
            \\Big[\\rho(z(a)) \\cdot \\operatorname{stop\\_gradient}\\big(R_{out} / \\rho(z(a))\\big)\\Big],
 
 inside one compiled (concrete) function per model, rule set and image shape, traced once for every
-batch size.  :func:`lrp` and
-:func:`deeplift` return the maps; :func:`lrp_details` and :func:`deeplift_details` the
-per-channel relevance with the conservation check (:class:`RelevanceDetails`).
+batch size.  :func:`lrp` and :func:`deeplift` return the maps; :func:`lrp_details` and
+:func:`deeplift_details` the per-channel relevance with the conservation check
+(:class:`RelevanceDetails`).
 """
 
 from __future__ import annotations
