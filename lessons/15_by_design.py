@@ -239,7 +239,7 @@ protonet = train_protopnet()
 head = prototype_head(protonet)
 train_latents, test_latents = (latents(protonet, data.images, layer=LATENT_LAYER)
                                for data in (train_set, test))
-proto_correct = protonet.predict(test.images, verbose=0).argmax(axis=1) == test.labels
+proto_correct = head.logits(test_latents).argmax(axis=1) == test.labels
 print(f"{len(head.prototypes)} prototypes; test accuracy {proto_correct.mean():.3f}"
       f" (ordinary model {correct_ordinary.mean():.3f})")
 
