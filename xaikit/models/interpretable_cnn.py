@@ -24,6 +24,7 @@ The paper's constants: :math:`\\tau = 0.5 / n^2`, :math:`\\beta = 4`,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -142,7 +143,9 @@ def masked(maps: Any, *, tau: float | None = None, beta: float = BETA) -> np.nda
 LOSS_WEIGHT = 1.0  # weight of the mean filter loss added to the cross-entropy
 
 
+@functools.cache
 def _layer_class() -> Any:
+    """The mask layer's class, defined and registered with Keras once (loading needs it)."""
     import keras
     import tensorflow as tf
 
@@ -266,6 +269,7 @@ def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress
             "seed": seed, "beta": BETA, "mask": "peak template, tau=1; T^- off-category",
             "assignment": "round-robin"}
     key = cache.entry_key(f"interpretable-cnn{'-fast' if fast else ''}", spec)
+    _layer_class()  # registered before the cache loads a model holding the layer
 
     def build(paths: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         train_set = load(recipe.dataset, split="train", fast=fast)
