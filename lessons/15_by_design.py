@@ -222,11 +222,11 @@ print(f"joint model: correcting every concept {'raises' if joint_gain > 0 else '
 #
 # The network is the paper's: the zoo model's convolutions up to `last_conv` as the pretrained
 # backbone, two 1 × 1 *add-on* convolutions (the second with a sigmoid, so latent patches lie in
-# $[0, 1]^{64}$), the prototype layer, a max over the 14 × 14 patches, and a last layer fixed at
-# 1 for a prototype's own class and −0.5 for the others. Training has the paper's three stages:
-# (1) the layers before the last one — first a warm-up with the backbone frozen, then jointly
-# with it; (2) the push; (3) the last layer alone, with an L1 penalty on the wrong-class
-# connections,
+# $[0, 1]^{64}$), the prototype layer, a max over the 14 × 14 patches, and a last layer that
+# starts at 1 for a prototype's own class and −0.5 for the others. Training has the paper's
+# three stages: (1) the layers before the last one, the last layer held at its start — first a
+# warm-up with the backbone frozen, then jointly with it; (2) the push; (3) the last layer
+# alone, with an L1 penalty on the wrong-class connections,
 #
 # $$\min_h\ \mathrm{CE}(h\,s, y) + \lambda \sum_{j,k:\ p_j \notin P_k} \lvert h_{jk} \rvert,$$
 #
