@@ -99,11 +99,15 @@ def _reference_iou(activations, quantile, masks):
 
 def test_iou_matches_the_definition(model, flowers, monkeypatch):
     found = concepts(flowers, size=16)
-    result = network_dissection(model, flowers, found, ["colour", "pool"], batch_size=7)
-    acts = keras.Model(model.inputs, model.get_layer("pool").output)(flowers.images).numpy()
-    expected, threshold = _reference_iou(acts, 0.005, found.masks())
-    np.testing.assert_allclose(result.layer("pool").iou, expected, atol=1e-6)
-    np.testing.assert_allclose(result.layer("pool").thresholds, threshold)
+    layers = ["colour", "pool"]  # wider than the image (computed again) and held; the pool's
+    # grid is the masks' size (one product), the colour's is resampled (gathered pixels)
+    result = network_dissection(model, flowers, found, layers, batch_size=7)
+    probe = dissection.feature_model(model, layers)
+    assert dissection.held_layers(probe, flowers.images) == [False, True]
+    for name, acts in zip(layers, probe(flowers.images)):
+        expected, threshold = _reference_iou(np.asarray(acts), 0.005, found.masks())
+        np.testing.assert_allclose(result.layer(name).iou, expected, atol=1e-6)
+        np.testing.assert_allclose(result.layer(name).thresholds, threshold)
     monkeypatch.setattr(dissection, "MEMORY_BUDGET", 1024)  # activations in a temporary file
     spilled = network_dissection(model, flowers, found, "pool", batch_size=5)
     np.testing.assert_allclose(spilled.layer("pool").iou, expected, atol=1e-6)
