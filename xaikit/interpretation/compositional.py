@@ -10,7 +10,8 @@ formulas L built from concepts with AND, OR and AND NOT, scored like a concept:
 with :math:`M_n` the unit's dissection mask (top-0.5 % threshold, upsampled maps). The search
 is a beam search: start from the best single concepts, extend each formula of the beam by one
 operator and one concept, keep the ``beam`` best, up to ``length`` concepts. Masks are held as
-packed bits, so every candidate's IoU is a popcount.
+packed bits, so every candidate's IoU is a popcount, and the search runs for all units at once
+(:func:`beam_search`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xaikit.core import batching, check_images, check_int, check_number, rng
 from xaikit.interpretation.dissection import DEFAULT_QUANTILE, stream_activations
 from xaikit.interpretation.units import check_units, spatial_layer
 
-__all__ = ["Explanation", "compositional_explanations"]
+__all__ = ["Explanation", "beam_search", "compositional_explanations"]
 
 OPERATORS = ("AND", "OR", "AND NOT")
 
@@ -109,6 +110,14 @@ def beam_search(units: np.ndarray, atoms: np.ndarray, length: int,
     (scores (U, B), steps (U, B, length, 2), singles (U, C))
         The final beams, best first: IoUs and formulas as (operator, concept) steps
         (operator -1 pads a shorter formula), and every single concept's IoU.
+
+    Examples
+    --------
+    >>> atoms = np.random.default_rng(0).random((3, 256)) < 0.4
+    >>> pack = lambda bits: _words(np.packbits(bits, axis=-1))
+    >>> scores, steps, _ = beam_search(pack(atoms[:1] | atoms[1:2]), pack(atoms), 2, 3)
+    >>> float(scores[0, 0]), _text(steps[0, 0], ["a", "b", "c"])
+    (1.0, '(b OR a)')
     """
     n_units = len(units)
     unit_count = _count(units)
