@@ -107,6 +107,7 @@ def test_iou_matches_the_definition(model, flowers, monkeypatch):
     found = concepts(flowers, size=16)
     layers = ["colour", "pool"]  # wider than the image (computed again) and held; the pool's
     # grid is the masks' size (one product), the colour's is resampled (gathered pixels)
+    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)
     result = network_dissection(model, flowers, found, layers, batch_size=7)
     probe = dissection.feature_model(model, layers)
     assert dissection.held_layers(probe, flowers.images) == [False, True]
@@ -153,6 +154,7 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tm
     options = {"layers": ["colour", "pool"], "batch_size": 5, "progress": False}
     expected = network_dissection(model, flowers, found, **options)
     monkeypatch.setattr(dissection, "SAVE_SECONDS", 0.0)
+    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)  # the colour layer computed again
     with monkeypatch.context() as patch:
         if phase == "forward":
             forward = dissection.batching.forward_function

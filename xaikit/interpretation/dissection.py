@@ -23,8 +23,8 @@ mask of its positive activations rather than of every pixel.
 Activations are streamed in batches: the thresholds are exact running top-(m + 1) values per
 unit, merged for all units at once. A layer no larger than the image keeps its layer-resolution
 activations for the tally (in a temporary file when they exceed ``MEMORY_BUDGET``, in the
-checkpoint folder when one is given); a wider, early layer is computed again in the tally
-instead; the upsampled maps are never held. Each batch of concept masks is built once; at the
+checkpoint folder when one is given), and so does a wider, early layer up to ``HOLD_BYTES``;
+beyond that it is computed again in the tally instead; the upsampled maps are never held. Each batch of concept masks is built once; at the
 masks' resolution the intersections are one matrix product, otherwise only the pixels of the
 unit masks are gathered from them. A progress bar follows both passes, and ``checkpoint=folder``
 makes an interrupted run resume (:class:`Checkpoint`).
@@ -62,6 +62,7 @@ __all__ = ["DEFAULT_QUANTILE", "Checkpoint", "Dissection", "IOU_THRESHOLD", "Lay
 DEFAULT_QUANTILE = 0.005  # Bau et al.: P(a_k >= T_k) = 0.005
 IOU_THRESHOLD = 0.04  # Bau et al.: a unit detects its best concept when IoU > 0.04
 MEMORY_BUDGET = 512 * 2**20  # bytes of layer activations held in memory before using a file
+HOLD_BYTES = 128 * 2**20  # a layer wider than the image is held up to this size, else recomputed
 SAVE_SECONDS = 10.0  # a checkpointed dissection saves its state at most this often per batch
 STATE_FILE = "state.npz"
 
@@ -195,13 +196,15 @@ def fingerprint(model: keras.Model, images: np.ndarray, concepts: Any, options: 
 
 
 def held_layers(probe: keras.Model, images: np.ndarray) -> list[bool]:
-    """Which layers' activations to hold between the passes: those no larger than an image.
+    """Which layers' activations to hold between the passes: those no larger than an image,
+    and any layer whose activations over all images take at most ``HOLD_BYTES``.
 
     A layer with more values per image than the image (an early, wide layer) is cheap to reach
-    and costly to hold, so the tally recomputes it; a deeper one is held (in memory, a
-    temporary file or the checkpoint folder).
+    and costly to hold on a large data set (hundreds of MB of fresh pages), so the tally
+    recomputes it; a deeper one is held (in memory, a temporary file or the checkpoint folder).
     """
     return [math.prod(output.shape[1:]) <= math.prod(images.shape[1:])
+            or 4 * len(images) * math.prod(output.shape[1:]) <= HOLD_BYTES
             for output in probe.outputs]
 
 
