@@ -100,6 +100,25 @@ def test_tcav_score_is_the_share_of_positive_directional_derivatives():
     assert set(np.unique(result.scores * 50)) <= set(range(51))  # multiples of 1/N
 
 
+@pytest.mark.parametrize("n, d", [(30, 50), (60, 4)])
+def test_batched_logistic_regression_is_scikit_learns_optimum(n, d):
+    """The batched Newton solver reaches scikit-learn's LogisticRegression optimum (C = 1,
+    unpenalised intercept), in the span of the rows (d > n) and in full rank (d < n)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from xaikit.interpretation.concepts import _logistic_regressions
+
+    generator = np.random.default_rng(n)
+    rows = generator.normal(size=(3, n, d))
+    labels = np.arange(n) < n // 3
+    rows[:, labels] += 0.7
+    a, intercept = _logistic_regressions(rows @ np.swapaxes(rows, 1, 2), labels)
+    for x, coefficients, c in zip(rows, a, intercept):
+        oracle = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(x, labels)
+        np.testing.assert_allclose(x.T @ coefficients, oracle.coef_[0], atol=1e-6)
+        assert abs(c - oracle.intercept_[0]) < 1e-6
+
+
 def test_tcav_is_seeded_and_tidy(planted):
     model, _, concepts, pool, class_images = planted
     a, b = (tcav(model, class_images, 0, "f", concepts["random"], random_images=pool,
