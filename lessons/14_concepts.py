@@ -34,7 +34,8 @@ from xaikit.core import layer_gradients
 from xaikit.core.taps import layer_activations
 from xaikit.data import load
 from xaikit.exercises import check
-from xaikit.interpretation.concepts import cav, concept_presence, tcav, tcav_from_activations
+from xaikit.interpretation.concepts import (cav, concept_presence, span_coordinates, tcav,
+                                            tcav_from_activations)
 from xaikit.interpretation.discovery import ace, concept_part_iou, craft
 from xaikit.interpretation.examples import nearest_training_examples, prototypes_and_criticisms
 from xaikit.interpretation.representations import cka, layer_similarity, svcca
@@ -160,12 +161,14 @@ figure(fig, "fig_tcav_distribution",
 # reads that consistency as significance. `tcav` therefore draws the concept examples afresh in
 # every run, like the random sets: given every candidate image of a concept, it draws
 # `set_size` of them per run, so a concept of random images is exchangeable with the null. A
-# fixed set of M examples with `set_size=M` is the paper's procedure. We run both.
+# fixed set of M examples with `set_size=M` is the paper's procedure. We run both, on the
+# training images' activations and the class's gradients computed once and written in a
+# basis of the activations' span (`span_coordinates`: an exact change of coordinates).
 
 # %%
-activations = layer_activations(model, np.concatenate([train.images, class_images]), [LAYER])[LAYER]
-train_acts, gradients = activations[:len(train)], layer_gradients(
-    model, class_images, TARGET, layer=LAYER).gradients
+train_acts, gradients = span_coordinates(  # exact change of coordinates, computed once
+    layer_activations(model, train.images, [LAYER])[LAYER],
+    layer_gradients(model, class_images, TARGET, layer=LAYER).gradients)
 N_RERUNS = 10
 decisions = {"resampled": [], "fixed (paper)": []}
 for seed in range(N_RERUNS):
