@@ -386,11 +386,12 @@ result("surrogate_beats_majority", agree.astype(float) - majority, check=above(0
 # **Distillation.** Ba & Caruana (NeurIPS 2014, arXiv:1312.6184) train a *shallow* student to
 # regress the teacher's logits, $\min_\theta \frac1n\sum_i \lVert g_\theta(x_i) - z(x_i)\rVert^2$;
 # the student's agreement with the teacher is its fidelity. Our student is one convolution,
-# global average pooling and a dense layer, trained with the kit's training loop.
+# global average pooling and a dense layer, trained with the kit's training loop and kept in
+# the model cache like the zoo (`cache=True`: the next run loads it).
 
 # %%
 student = distill(model, train.images, val_images=test.images, epochs=3 if FAST else 20,
-                  learning_rate=1e-2, seed=0, progress=False)
+                  learning_rate=1e-2, seed=0, progress=False, cache=True)
 print(f"student: agreement with the teacher {student.agreement:.3f}, logit R² "
       f"{student.logit_r2:.3f}, {student.student.count_params()} parameters "
       f"(teacher {model.count_params()})")

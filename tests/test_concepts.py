@@ -20,7 +20,7 @@ from xaikit.interpretation.concepts import cav, concept_presence, tcav, tcav_fro
 from xaikit.interpretation.discovery import concept_part_iou, craft
 from xaikit.interpretation.examples import nearest_training_examples, prototypes_and_criticisms
 from xaikit.interpretation.representations import cka, layer_similarity, svcca
-from xaikit.interpretation.surrogates import extract_rules, surrogate_tree
+from xaikit.interpretation.surrogates import distill, extract_rules, surrogate_tree
 
 SIDE = 4
 DIM = SIDE * SIDE
@@ -269,6 +269,22 @@ def test_surrogate_tree_reaches_fidelity_one_on_a_tree_network():
                      "IF f0 > 0.5 AND f1 > 0.5 THEN high"}
     assert all(r.confidence == 1.0 for r in fitted.rules)
     assert [row["depth"] for row in fitted.to_rows()] == [1, 2, 3]
+
+
+def test_distilled_student_is_cached_and_reloaded_without_training(tmp_path, monkeypatch):
+    import xaikit.models
+
+    monkeypatch.setenv("XAIKIT_CACHE", str(tmp_path))
+    features = LEVELS[np.random.default_rng(0).integers(0, 4, size=(60, 2))]
+    images = np.broadcast_to(features[:, None, None, :], (60, SIDE, SIDE, 2)).astype(np.float32)
+    run = lambda: distill(_tree_model(), images[:40], val_images=images[40:], epochs=2,  # noqa: E731
+                          progress=False, cache=True)
+    first = run()
+    monkeypatch.setattr(xaikit.models, "train", lambda *a, **k: pytest.fail("trained again"))
+    again = run()
+    assert (again.agreement, again.logit_r2, again.history) == (first.agreement, first.logit_r2,
+                                                                first.history)
+    assert len(list((tmp_path / "models").glob("distill-*.keras"))) == 1
 
 
 def test_surrogate_tree_rejects_misaligned_features():
