@@ -277,7 +277,7 @@ def test_distilled_student_is_cached_and_reloaded_without_training(tmp_path, mon
     monkeypatch.setenv("XAIKIT_CACHE", str(tmp_path))
     features = LEVELS[np.random.default_rng(0).integers(0, 4, size=(60, 2))]
     images = np.broadcast_to(features[:, None, None, :], (60, SIDE, SIDE, 2)).astype(np.float32)
-    run = lambda: distill(_tree_model(), images[:40], val_images=images[40:], epochs=2,  # noqa: E731
+    run = lambda: distill(_tree_model(), images[:40], val_images=images[40:], epochs=1,  # noqa: E731
                           progress=False, cache=True)
     first = run()
     monkeypatch.setattr(xaikit.models, "train", lambda *a, **k: pytest.fail("trained again"))
