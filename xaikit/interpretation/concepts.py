@@ -49,8 +49,9 @@ HELD_OUT = 1 / 3
 """Fraction of each concept/random set held out to measure a CAV's accuracy."""
 MAX_ITER = 100
 """Newton iterations at most (it converges in about ten)."""
-GRADIENT_TOL = 1e-8
-"""Newton stops when every problem's gradient is below this (max norm)."""
+DECREMENT_TOL = 1e-12
+"""Newton stops when every problem's Newton decrement g^T H^-1 g (twice the predicted decrease
+of the objective) is below this."""
 RANK_TOL = 1e-10
 """Directions of the activations' span with a relative variance below this are dropped."""
 
@@ -170,11 +171,11 @@ def _logistic_regressions(gram: np.ndarray, labels: np.ndarray) -> tuple[np.ndar
     for _ in range(MAX_ITER):
         p = 1.0 / (1.0 + np.exp(-np.einsum("bnk,bk->bn", z, theta)))
         gradient = np.einsum("bnk,bn->bk", z, p - y) + penalty * theta
-        if np.abs(gradient).max() < GRADIENT_TOL:
-            break
         hessian = np.swapaxes(z * (p * (1 - p))[..., None], 1, 2) @ z
         hessian[:, np.arange(z.shape[2]), np.arange(z.shape[2])] += penalty + 1e-12
         step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        if (gradient * step).sum(axis=1).max() < DECREMENT_TOL:
+            break
         theta = _backtrack(objective, theta, step, gradient)
     gamma = np.where(keep, theta[:, :-1] / np.where(keep, root, 1.0), 0.0)
     return np.einsum("bnk,bk->bn", vectors, gamma), theta[:, -1]
