@@ -8,6 +8,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.xaikit-installed
 OUT     ?= xaikit-out
 LESSONS ?=
+JOBS    ?= 1
 TEST_TIMEOUT ?= 1200
 SELF_STUDY ?= 0
 
@@ -18,7 +19,8 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 
 help:
 	@echo "make reproduce   run every lesson headless into $(OUT)/ (LESSONS='01 05' for some;"
-	@echo "                 XAIKIT_FAST=1 for the quick pass the tests use)"
+	@echo "                 XAIKIT_FAST=1 for the quick pass the tests use; JOBS=2 runs two"
+	@echo "                 lessons at a time)"
 	@echo "make test        fast test suite (XAIKIT_FAST=1, without slow tests; the browser test"
 	@echo "                 skips unless chromium is installed: bash scripts/install_browser.sh)"
 	@echo "make test-all    every test, including slow and browser ones"
@@ -38,7 +40,7 @@ $(STAMP): requirements.lock
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/xaikit reproduce --out $(OUT) $(if $(strip $(LESSONS)),--lesson $(LESSONS))
+	$(BIN)/xaikit reproduce --out $(OUT) --jobs $(JOBS) $(if $(strip $(LESSONS)),--lesson $(LESSONS))
 
 test: $(STAMP)
 	XAIKIT_FAST=1 $(BIN)/pytest -m "not slow" -q --timeout=$(TEST_TIMEOUT)

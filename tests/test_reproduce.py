@@ -217,3 +217,32 @@ def test_recorded_values_catch_a_changed_number(tmp_path):
     lesson.write_text(lesson.read_text().replace("0.5", "0.6"))
     changed = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False)
     assert not changed.ok and "auc (tier 2 recorded)" in changed.lessons[0].error
+
+
+MEETING = '''\
+# %%
+import os
+import time
+from pathlib import Path
+
+here, other = Path("{root}") / "{me}", Path("{root}") / "{other}"
+here.write_text("started")
+deadline = time.monotonic() + 60
+while not other.exists():
+    assert time.monotonic() < deadline, "the other lesson never started: lessons ran one by one"
+    time.sleep(0.05)
+'''
+
+
+def test_jobs_run_lessons_at_the_same_time_and_keep_their_order(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    for me, other in (("03_b", "01_a"), ("01_a", "03_b")):
+        (lessons / f"{me}.py").write_text(MEETING.format(root=tmp_path, me=me, other=other))
+    report = reproduce(["03", "01"], out=tmp_path / "out", fast=True, lessons_dir=lessons,
+                       progress=False, jobs=2)
+    assert [(run.stem, run.status) for run in report.lessons] == [
+        ("03_b", "passed"), ("01_a", "passed")], [run.error for run in report.lessons]
+    assert not _kernels()
+    with pytest.raises(ValueError, match="jobs must be a positive number"):
+        reproduce(["01"], out=tmp_path / "out", lessons_dir=lessons, progress=False, jobs=0)

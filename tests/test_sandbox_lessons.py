@@ -149,20 +149,24 @@ def lessons_batch(prepared_all, tmp_path_factory) -> dict:
     host = tmp_path_factory.mktemp("tf-host")
     submissions = []
     for lesson in LESSONS:
+        functions = {exercise.function for exercise in lesson_exercises(lesson)}
         stem = lesson_exercises(lesson)[0].reference.partition(":")[0]
-        submissions.append((lesson, "reference", read_submission(ROOT / stem, "reference")))
+        submissions.append((lesson, "reference", read_submission(ROOT / stem, "reference",
+                                                                 functions=functions)))
         stub = sorted((ROOT / "lessons").glob(f"{lesson}_*.py"))[0]
-        submissions.append((lesson, "stub", read_submission(stub, "stub")))
+        submissions.append((lesson, "stub", read_submission(stub, "stub", functions=functions)))
         solved = folder / f"solved_{lesson}.py"  # the lesson with its exercises solved
         solved.write_text(stub.read_text(encoding="utf-8") + "\n\n" +
                           (ROOT / stem).read_text(encoding="utf-8"), encoding="utf-8")
-        submissions.append((lesson, "solved", read_submission(solved, "solved")))
+        submissions.append((lesson, "solved", read_submission(solved, "solved",
+                                                              functions=functions)))
     fields = {"solution": str(ROOT / "solutions" / "02_saliency.py"),
               "marker": str(host / "marker.txt"), "folder": str(host / "made")}
     for (lesson, name), code in TF_CHEATS.items():
         path = folder / f"{name}.py"
         path.write_text(textwrap.dedent(code.format(**fields)), encoding="utf-8")
-        submissions.append((lesson, name, read_submission(path, name)))
+        functions = {exercise.function for exercise in lesson_exercises(lesson)}
+        submissions.append((lesson, name, read_submission(path, name, functions=functions)))
     trimmed = {lesson: [dataclasses.replace(p, cases=_one_each(p.cases))
                         for p in prepared_all[lesson]] for lesson in LESSONS}
     everything = [p for lesson in LESSONS for p in trimmed[lesson]]
@@ -205,20 +209,7 @@ def test_reference_full_marks_and_stub_zero_in_the_sandbox(lessons_batch, lesson
     assert lessons_batch["records"][(lesson, "stub")].points == 0.0
 
 
-UNLOADABLE = {  # the submission reader keeps these lines (xaikit/grading/submission.py, issue 24)
-    "04": "the submission reader keeps lesson 04's `model = zoo(\"digits\")` (a module-level "
-          "value a function uses): every lesson-04 notebook trains or loads a zoo model while it "
-          "is loaded, in a sandbox with no model cache and a 64 MiB /tmp (No space left on "
-          "device): a solved lesson-04 notebook gets load_error",
-    "06": "the submission reader (xaikit/grading/submission.py, issue 24) keeps lesson 06's "
-          "`lime_details, shap_details = maps['LIME'], maps['KernelSHAP']`, which fails once the "
-          "cells filling `maps` are dropped: a solved lesson-06 notebook gets load_error",
-}
-
-
-@pytest.mark.parametrize("lesson", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=UNLOADABLE[n], strict=True))
-    if n in UNLOADABLE else n for n in LESSONS])
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_solved_lesson_notebook_full_marks_in_the_sandbox(lessons_batch, lesson):
     _require_graded(lessons_batch)
     stub = lessons_batch["records"][(lesson, "stub")]

@@ -414,6 +414,32 @@ def test_loading_keeps_what_functions_use_and_says_what_it_drops(tmp_path):
     assert kept.splitlines()[7] == "def f(x):"  # line numbers kept
 
 
+def test_loading_runs_only_what_the_graded_functions_reach(tmp_path):
+    """A lesson notebook's helpers read the lesson's model and images; loading must not train the
+    model when the exercise functions never use it (a solved lesson-04 notebook once did)."""
+    code = ("import numpy as np\n"
+            "SCALE = float(np.float32(2.0))\n"
+            "OFFSET = np.array([SCALE])\n"
+            "model = np.ones(3) * 2  # stands for zoo('digits'): an hour of training\n"
+            "images = model + 1\n"
+            "def timed(method):\n"
+            "    return method(model, images)\n"
+            "def helper(x):\n"
+            "    return x * OFFSET[0]\n"
+            "def exercise(x):\n"
+            "    return helper(x) + 1\n")
+    path = tmp_path / "s.py"
+    path.write_text(code)
+    graded = read_submission(path, "01_why_interpret", functions={"exercise"})
+    assert "OFFSET = np.array" in graded.code, "reached through the helper the exercise calls"
+    assert "model = np.ones" not in graded.code and "images = model" not in graded.code
+    assert not [note for note in graded.notes if "timed" in note], "no note on ungraded helpers"
+    everything = read_submission(path, "01_why_interpret")
+    assert "model = np.ones" in everything.code, "without the list, every function's needs"
+    reaching = read_submission(path, "01_why_interpret", functions={"timed"})
+    assert "images = model + 1" in reaching.code and "OFFSET = np.array" not in reaching.code
+
+
 # ================================================================================================
 # exercises: constant answers and the seed's luck
 

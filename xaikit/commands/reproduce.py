@@ -14,6 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "  xaikit reproduce --lesson 01 05   lessons 01 and 05\n"
                      "  xaikit reproduce --fast           fast mode (what the tests run)\n"
                      "  xaikit reproduce --resume         skip lessons that already passed\n"
+                     "  xaikit reproduce --jobs 2         two lessons at a time (2 cores)\n"
                      "  xaikit reproduce -l 05 --record   record lesson 05's tier-2 values")
     parser.add_argument("--lesson", "-l", nargs="+", metavar="NN", dest="lessons",
                         help="lesson numbers (e.g. 01 05) or lesson files; default: all lessons")
@@ -31,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="skip lessons whose last run into --out passed (same mode, same "
                              "source), e.g. after an interrupted run")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="lessons run at the same time, each on its own kernel "
+                             "(default: %(default)s; a lesson mostly keeps one core busy)")
     parser.add_argument("--record", action="store_true",
                         help="write this mode's tier-2 values into lessons/expected/NN_topic.json "
                              "instead of comparing (re-record only with a reason in the commit)")
@@ -41,11 +45,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from xaikit.reproduce import DEFAULT_CELL_TIMEOUT, LessonError, reproduce
 
+    if args.jobs < 1:
+        print(f"xaikit reproduce: error: --jobs must be 1 or more (lessons run at once); got "
+              f"{args.jobs}", file=sys.stderr)
+        return 2
     try:
         report = reproduce(args.lessons, out=args.out, fast=args.fast,
                            timeout=args.timeout or DEFAULT_CELL_TIMEOUT,
                            lessons_dir=args.lessons_dir, progress=args.progress,
-                           resume=args.resume, record=args.record)
+                           resume=args.resume, record=args.record, jobs=args.jobs)
     except LessonError as error:
         print(f"xaikit reproduce: error: {error}", file=sys.stderr)
         return 2

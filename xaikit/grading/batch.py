@@ -225,11 +225,13 @@ def _plan(found: Identified, options: GradeOptions, exercises: Sequence[Exercise
           ) -> tuple[list[_Task], dict[tuple[str, Path], StudentGrade]]:
     """Which submissions and exercises to grade; the records reused as they are."""
     ids = [e.id for e in exercises]
+    functions = {e.function for e in exercises}
     results: dict[tuple[str, Path], StudentGrade] = {}
     tasks: list[_Task] = []
     planned: set[tuple[str, str]] = set()
     for item in found.submissions:
-        submission = read_submission(item.path, stem, run_all=options.run_all)
+        submission = read_submission(item.path, stem, run_all=options.run_all,
+                                     functions=functions)
         submission.student = item.student
         if item.note:
             submission.notes.insert(0, item.note)
@@ -250,8 +252,8 @@ def _plan(found: Identified, options: GradeOptions, exercises: Sequence[Exercise
         if not todo:
             continue
         path = Path(record.submission)
-        submission = read_submission(path, stem, run_all=options.run_all) \
-            if path.is_file() else None
+        submission = read_submission(path, stem, run_all=options.run_all,
+                                     functions=functions) if path.is_file() else None
         if submission is None or submission.sha256 != record.sha256:
             log(f"xaikit grade: cannot regrade {record.student}'s {path}: the file is gone or "
                 "changed since it was graded; its record stays as it was")

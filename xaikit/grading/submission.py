@@ -4,9 +4,10 @@ The grader never executes a whole notebook.  It keeps
 
 - the top-level ``import`` statements, ``def`` and ``class`` statements;
 - assignments whose value calls nothing and reads only names already kept (constants);
-- the module-level assignments *the functions need* — ``SUM_AXIS = int(np.int64(-1))``,
+- the module-level assignments *the graded functions need* — ``SUM_AXIS = int(np.int64(-1))``,
   ``KERNEL = np.array(...)``, ``rng = np.random.default_rng(0)`` — found by following the
-  global names each kept function reads (and what those assignments read in turn); they run
+  global names each exercise function reads (through the helpers and assignments it uses in
+  turn; every function's when the grader names none); they run
   within the load time limit, and when loading with them fails, the grader loads the code
   again without them and says so;
 - ``try`` blocks made only of the above;
@@ -29,6 +30,7 @@ import builtins
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,8 +305,13 @@ class Selection:
     notes: list[str]
 
 
-def select_statements(tree: ast.Module) -> Selection:
-    """Split the top-level statements (see the module docstring)."""
+def select_statements(tree: ast.Module, functions: Collection[str] | None = None) -> Selection:
+    """Split the top-level statements (see the module docstring).
+
+    ``functions`` are the names the grader calls: only the module-level assignments that these
+    reach (directly, or through the other functions and assignments they use) are kept, and only
+    their missing names are noted. None means every function defined.
+    """
     body = tree.body
     always: list[ast.stmt] = []
     bound: set[str] = set()
@@ -312,8 +319,8 @@ def select_statements(tree: ast.Module) -> Selection:
         if _is_definition(statement, bound):
             always.append(statement)
             bound |= _bound_names(statement)
-    definitions = [s for s in always if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                       ast.ClassDef))]
+    defined = {s.name: s for s in always if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                           ast.ClassDef))}
     candidates = [s for s in body if s not in always and
                   isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and _plain_targets(s)
                   and getattr(s, "value", None) is not None]
@@ -321,15 +328,19 @@ def select_statements(tree: ast.Module) -> Selection:
     for statement in candidates:
         for name in _bound_names(statement):
             binders.setdefault(name, []).append(statement)
-    needed = set().union(*(_global_reads(d) for d in definitions)) if definitions else set()
     chosen: set[int] = set()
-    todo = [s for name in needed for s in binders.get(name, [])]
+    reached: dict[str, ast.stmt] = {}
+    todo: list[str] = list(defined if functions is None else functions)
     while todo:
-        statement = todo.pop()
-        if id(statement) in chosen:
-            continue
-        chosen.add(id(statement))
-        todo += [s for name in _reads(statement) for s in binders.get(name, [])]
+        name = todo.pop()
+        if name in defined and name not in reached:
+            reached[name] = defined[name]
+            todo += _global_reads(defined[name])
+        for statement in binders.get(name, []):
+            if id(statement) not in chosen:
+                chosen.add(id(statement))
+                todo += _reads(statement)
+    definitions = sorted(reached.values(), key=lambda definition: definition.lineno)
     # keep a chosen assignment only if everything it reads is defined by then (else it would
     # stop the whole load with a NameError)
     computed: list[ast.stmt] = []
@@ -398,7 +409,8 @@ def student_name(path: Path, lesson_stem: str) -> str:
     return stem
 
 
-def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> Submission:
+def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False,
+                    functions: Collection[str] | None = None) -> Submission:
     """Read ``path`` (``.ipynb`` or ``.py``) into a :class:`Submission`; never raises for bad content.
 
     Parameters
@@ -409,6 +421,10 @@ def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> S
         The lesson's file stem (``"01_why_interpret"``), used to name the student.
     run_all : bool
         Keep every top-level statement instead of only the definitions.
+    functions : collection of str, optional
+        The functions the grader calls (the exercises'): only the module-level assignments they
+        need are kept (a lesson's own cells, such as ``model = zoo("digits")`` read by a lesson
+        helper, never run at load). None: what any function defined needs.
     """
     path = Path(path)
     name = student_name(path, lesson_stem)
@@ -453,7 +469,7 @@ def read_submission(path: Path, lesson_stem: str, *, run_all: bool = False) -> S
     if run_all:
         return Submission(name, path, digest, code=code, tree=tree, notes=notes,
                           fallback_code=code)
-    selection = select_statements(tree)
+    selection = select_statements(tree, functions)
     kept = _keep_lines(code, selection.kept, selection.dropped)
     plain = [s for s in selection.kept if s not in selection.computed]
     fallback = _keep_lines(code, plain, selection.dropped + selection.computed)

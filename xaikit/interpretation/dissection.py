@@ -243,7 +243,6 @@ def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
     rows = tf.constant(bilinear_matrix(grid[0], size[0]), tf.float32)
     cols = tf.constant(bilinear_matrix(grid[1], size[1]), tf.float32)
 
-    @tf.function(reduce_retracing=True)
     def run(activations, thresholds, masks):
         units = tf.shape(activations)[-1]
         pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) > thresholds)
@@ -258,7 +257,10 @@ def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
         return (tf.math.unsorted_segment_sum(hits, unit, units),
                 tf.math.unsorted_segment_sum(tf.ones_like(unit, tf.float32), unit, units))
 
-    return run
+    # Traced once for any batch, unit and concept count: a concrete function never retraces.
+    return batching.compile_function(run, [tf.TensorSpec([None, *grid, None], tf.float32),
+                                           tf.TensorSpec([None], tf.float32),
+                                           tf.TensorSpec([None, *size, None], tf.bool)])
 
 
 def tally(activations: Sequence[np.ndarray], thresholds: Sequence[np.ndarray], concepts: Any,
