@@ -34,7 +34,8 @@ from xaikit.core import layer_gradients
 from xaikit.core.taps import layer_activations
 from xaikit.data import load
 from xaikit.exercises import check
-from xaikit.interpretation.concepts import cav, concept_presence, tcav, tcav_from_activations
+from xaikit.interpretation.concepts import (cav, concept_presence, span_coordinates, tcav,
+                                            tcav_from_activations)
 from xaikit.interpretation.discovery import ace, concept_part_iou, craft
 from xaikit.interpretation.examples import nearest_training_examples, prototypes_and_criticisms
 from xaikit.interpretation.representations import cka, layer_similarity, svcca
@@ -160,12 +161,14 @@ figure(fig, "fig_tcav_distribution",
 # reads that consistency as significance. `tcav` therefore draws the concept examples afresh in
 # every run, like the random sets: given every candidate image of a concept, it draws
 # `set_size` of them per run, so a concept of random images is exchangeable with the null. A
-# fixed set of M examples with `set_size=M` is the paper's procedure. We run both.
+# fixed set of M examples with `set_size=M` is the paper's procedure. We run both, on the
+# training images' activations and the class's gradients computed once and written in a
+# basis of the activations' span (`span_coordinates`: an exact change of coordinates).
 
 # %%
-activations = layer_activations(model, np.concatenate([train.images, class_images]), [LAYER])[LAYER]
-train_acts, gradients = activations[:len(train)], layer_gradients(
-    model, class_images, TARGET, layer=LAYER).gradients
+train_acts, gradients = span_coordinates(  # exact change of coordinates, computed once
+    layer_activations(model, train.images, [LAYER])[LAYER],
+    layer_gradients(model, class_images, TARGET, layer=LAYER).gradients)
 N_RERUNS = 10
 decisions = {"resampled": [], "fixed (paper)": []}
 for seed in range(N_RERUNS):
@@ -383,11 +386,12 @@ result("surrogate_beats_majority", agree.astype(float) - majority, check=above(0
 # **Distillation.** Ba & Caruana (NeurIPS 2014, arXiv:1312.6184) train a *shallow* student to
 # regress the teacher's logits, $\min_\theta \frac1n\sum_i \lVert g_\theta(x_i) - z(x_i)\rVert^2$;
 # the student's agreement with the teacher is its fidelity. Our student is one convolution,
-# global average pooling and a dense layer, trained with the kit's training loop.
+# global average pooling and a dense layer, trained with the kit's training loop and kept in
+# the model cache like the zoo (`cache=True`: the next run loads it).
 
 # %%
 student = distill(model, train.images, val_images=test.images, epochs=3 if FAST else 20,
-                  learning_rate=1e-2, seed=0, progress=False)
+                  learning_rate=1e-2, seed=0, progress=False, cache=True)
 print(f"student: agreement with the teacher {student.agreement:.3f}, logit R² "
       f"{student.logit_r2:.3f}, {student.student.count_params()} parameters "
       f"(teacher {model.count_params()})")

@@ -47,13 +47,14 @@ from xaikit.models import accuracy, label_head, train_bottleneck, zoo
 from xaikit.models.bottleneck import CONCEPT_NAMES, JOINT_LAMBDA, MODES, an8flower_concepts
 from xaikit.models.bottleneck import concept_codes
 from xaikit.models.interpretable_cnn import LOSS_WEIGHT, train_interpretable_cnn
-from xaikit.models.prototypes import latents, train_prototypes
+from xaikit.models.prototypes import LAST_LAYER_L1, initial_last_layer, latents
+from xaikit.models.prototypes import optimise_last_layer
+from xaikit.models.protopnet import LATENT_LAYER, prototype_head, train_protopnet
 from xaikit.report import above, exact, fast_mode, figure, pattern, recorded, result, table
 
 FAST = fast_mode()
-PER_CLASS = 2 if FAST else 5  # prototypes per class (the paper: 10)
-PROTO_EPOCHS = 10 if FAST else 20
 ZOO_NAME = "an8flower-single-6c"
+L1_SWEEP = (0.0, 1e-4, 1e-3, 1e-2)  # stage-3 penalties compared in Table 15.3 (the paper: 1e-4)
 test = load(ZOO_NAME, split="test")
 true_concepts = an8flower_concepts(test)
 
@@ -219,17 +220,27 @@ print(f"joint model: correcting every concept {'raises' if joint_gain > 0 else '
 # a piece of a training image, and the explanation reads "this part of your image looks like
 # that part of a training image".
 #
-# We put a prototype layer on the frozen backbone of the zoo model (its `last_conv`, a 14 × 14
-# grid of 64-d patches) and train the prototypes with the paper's costs; the backbone is not
-# fine-tuned and the paper's last-layer sparsification is not done.
+# The network is the paper's: the zoo model's convolutions up to `last_conv` as the pretrained
+# backbone, two 1 × 1 *add-on* convolutions (the second with a sigmoid, so latent patches lie in
+# $[0, 1]^{64}$), the prototype layer, a max over the 14 × 14 patches, and a last layer that
+# starts at 1 for a prototype's own class and −0.5 for the others. Training has the paper's
+# three stages: (1) the layers before the last one, the last layer held at its start — first a
+# warm-up with the backbone frozen, then jointly with it; (2) the push; (3) the last layer
+# alone, with an L1 penalty on the wrong-class connections,
+#
+# $$\min_h\ \mathrm{CE}(h\,s, y) + \lambda \sum_{j,k:\ p_j \notin P_k} \lvert h_{jk} \rvert,$$
+#
+# a convex problem once the similarities $s$ are fixed. `train_protopnet` trains and caches it
+# like a zoo model.
 
 # %%
 train_set = load(ZOO_NAME, split="train")
-train_latents, test_latents = latents(ordinary, train_set.images), latents(ordinary, test.images)
-head = train_prototypes(train_latents, train_set.labels, len(test.class_names),
-                        per_class=PER_CLASS, epochs=PROTO_EPOCHS, seed=0)
+protonet = train_protopnet()
+head = prototype_head(protonet)
+train_latents, test_latents = (latents(protonet, data.images, layer=LATENT_LAYER)
+                               for data in (train_set, test))
 proto_correct = head.logits(test_latents).argmax(axis=1) == test.labels
-print(f"{len(head.prototypes)} prototypes; test accuracy after the push {proto_correct.mean():.3f}"
+print(f"{len(head.prototypes)} prototypes; test accuracy {proto_correct.mean():.3f}"
       f" (ordinary model {correct_ordinary.mean():.3f})")
 
 # %% [markdown]
@@ -243,6 +254,35 @@ result("push_prototype_equals_its_patch", float(gap), check=exact(0.0))
 result("push_patch_of_own_class", {"all prototypes": bool(np.all(
     train_set.labels[image] == head.classes))}, check=pattern({"all prototypes": True}, tier=1))
 result("prototype_accuracy", float(proto_correct.mean()), check=recorded(atol=0.03))
+
+# %% [markdown]
+# Stage 3 in numbers. With the similarities fixed, the last layer is a small convex problem, so
+# it is cheap to solve again for several penalties $\lambda$ (Table 15.3). The paper's aim: the
+# wrong-class connections go to zero, so every class is decided by *positive* evidence ("this
+# looks like a prototype of class k"), not by the absence of other classes' prototypes — and
+# accuracy is kept. We check the last claim per test image against the un-optimised 1 / −0.5
+# layer, with the same margin as the bottleneck's.
+
+# %%
+n_classes = len(test.class_names)
+train_scores, test_scores = head.scores(train_latents), head.scores(test_latents)
+wrong_class = head.classes[:, None] != np.arange(n_classes)
+rows = []
+for l1 in L1_SWEEP:
+    h = optimise_last_layer(train_scores, train_set.labels, head.classes, n_classes, l1=l1)
+    rows.append({"λ": f"{l1:g}", "mean |wrong-class weight|": f"{np.abs(h[wrong_class]).mean():.3f}",
+                 "wrong-class weights = 0": f"{np.mean(h[wrong_class] == 0):.2f}",
+                 "test accuracy": f"{np.mean((test_scores @ h).argmax(1) == test.labels):.3f}"})
+table(rows, "table3_last_layer", caption=f"Table 15.3 — Stage 3 solved for several L1 weights "
+      f"(the cached model uses the paper's λ = {LAST_LAYER_L1:g}); before it: mean |wrong-class "
+      f"weight| 0.5, none zero.")
+
+# %%
+before = (test_scores @ initial_last_layer(head.classes, n_classes)).argmax(1) == test.labels
+result("last_layer_keeps_accuracy", proto_correct.astype(float) - before, check=above(-MARGIN),
+       paper="stage 3: accuracy kept with sparse wrong-class connections (Sec. 2.2)")
+result("last_layer_wrong_class_zero_share", float(np.mean(head.last_layer[wrong_class] == 0)),
+       check=recorded(atol=0.1))
 
 # %%
 shown = np.arange(3)
@@ -272,14 +312,29 @@ figure(fig, "fig2_this_looks_like_that", caption="Fig. 15.2 — \"This looks lik
 # source image (the pixels above the 95th percentile of its upsampled similarity map, as in the
 # paper's figures) is scored against the petals' mask: the fraction of the region on the petals
 # against the petals' share of that image, which is what a region placed at random would score.
+# We also ask where the pushed patch itself lies (the image pixel at the centre of its cell).
 
 # %%
 petals = train_set.parts["petals"][head.source[:, 0]]
 precision, chance = part_precision(regions, petals), petals.mean(axis=(1, 2))
-result("prototypes_on_petals_above_chance", precision - chance, check=above(0.0),
-       paper="prototypes capture class-specific parts (Sec. 3, Fig. 4)")
+cell = test.images.shape[1] // train_latents.shape[1]
+centres = head.source[:, 1:] * cell + cell // 2
+on_petals = petals[np.arange(len(petals)), centres[:, 0], centres[:, 1]]
+result("prototypes_on_petals_minus_chance", float(np.mean(precision - chance)),
+       check=recorded(atol=0.1), paper="prototypes capture class-specific parts (Sec. 3, Fig. 4)",
+       note="measured, not asserted: see the discussion below")
 result("prototype_petal_iou", float(part_iou(regions, petals).mean()), check=recorded(atol=0.05))
-print(f"region on the petals: {precision.mean():.2f} of its pixels (chance {chance.mean():.2f})")
+print(f"region on the petals: {precision.mean():.2f} of its pixels (chance {chance.mean():.2f}); "
+      f"pushed patch on the petals for {on_petals.sum()} of {len(on_petals)} prototypes")
+
+# %% [markdown]
+# The push guarantees that a prototype *is* a training patch — not that it is a patch of the
+# part that decides the class. A latent patch of the last convolution sees far more than its
+# own cell (its receptive field spans most of the flower), so a background patch next to the
+# petals can carry their colour, and the cluster cost is as happy with it as with a petal patch.
+# Hoffmann et al. (2021) show the same gap between latent and pixel similarity on real data. We
+# therefore record the region scores instead of asserting the paper's claim: compare fast and
+# full mode, and the frozen-backbone variant of further exercise 5.
 
 # %% [markdown]
 # ## 15.5 One filter, one part: interpretable CNNs
@@ -293,11 +348,16 @@ print(f"region on the petals: {precision.mean():.2f} of its pixels (chance {chan
 # $$\mathrm{Loss}_f = -\sum_T p(T)\sum_x p(x\mid T)\log\frac{p(x\mid T)}{p(x)},\qquad
 #   p(x\mid T) = \frac{e^{\mathrm{tr}(x\cdot T)}}{\sum_{x'} e^{\mathrm{tr}(x'\cdot T)}}.$$
 #
-# In the forward pass each map is masked by the template at its own peak. We add the loss and
-# the mask to the zoo network's `last_conv` and train it with the zoo recipe. The paper's test
-# is *location instability*: on every image, where is the filter's strongest unit relative to
-# landmarks of the object (here the centroids of the petals, centre, stem and leaves)? A filter
-# that keeps to one part keeps a fixed distance — its spread over images is small.
+# In a classifier every filter of the top layer belongs to one category (Sec. 3.1, here
+# round-robin: filter f to class f mod 6): on images of its category its map should fit a
+# positive template, on the other categories the negative one — in training the loss keeps
+# only the (image, template) pairs that agree with the label, and the forward pass masks the
+# map by the template at its peak on its own category and silences it on the others. At test
+# time, with no label, every map is masked at its peak. We add the loss and the mask to the zoo
+# network's `last_conv` and train it with the zoo recipe. The paper's test is *location
+# instability*: on every image, where is the filter's strongest unit relative to landmarks of
+# the object (here the centroids of the petals, centre, stem and leaves)? A filter that keeps
+# to one part keeps a fixed distance — its spread over images is small.
 
 # %%
 interpretable = train_interpretable_cnn()
@@ -309,8 +369,8 @@ accuracy_interpretable = accuracy(interpretable, test)
 table([{"model": name, "test accuracy": f"{acc:.3f}",
         "location instability (mean over filters)": f"{np.nanmean(instability[name]):.4f}"}
        for name, acc in (("interpretable", accuracy_interpretable),
-                         ("ordinary", correct_ordinary.mean()))], "table3_instability",
-      caption=f"Table 15.3 — Location instability of the 64 filters of `last_conv` (Zhang et "
+                         ("ordinary", correct_ordinary.mean()))], "table4_instability",
+      caption=f"Table 15.4 — Location instability of the 64 filters of `last_conv` (Zhang et "
               f"al., Sec. 4.2; filter-loss weight {LOSS_WEIGHT:g}).")
 
 # %% [markdown]
@@ -350,8 +410,8 @@ lower_instability = location_instability(lower_maps, landmarks, test.images.shap
 print(f"{len(edges)} edges; {in_graph.sum()} of {len(in_graph)} relu2_1 filters are nodes")
 table([{"upper (last_conv)": e.upper, "lower (relu2_1)": e.lower,
         "offset (px)": f"({e.offset[0]:+.0f}, {e.offset[1]:+.0f})", "support": f"{e.support:.2f}"}
-       for e in edges[:8]], "table4_graph_edges",
-      caption="Table 15.4 — The strongest mined edges: a relu2_1 filter that fires at a fixed "
+       for e in edges[:8]], "table5_graph_edges",
+      caption="Table 15.5 — The strongest mined edges: a relu2_1 filter that fires at a fixed "
               "offset from a last_conv filter's peak on the given share of the test images.")
 
 # %%
@@ -401,11 +461,12 @@ check("15.log_similarity", log_similarity)
 #   values (leakage), and then intervention no longer helps — an interpretable architecture is
 #   not automatically an interpretable model.
 # * A prototype layer explains by comparison with training patches; after the push every
-#   prototype is exactly such a patch, and on an8flower the prototypes' regions lie on the
-#   petals — the deciding part — far more often than a region placed at random.
+#   prototype is exactly such a patch, and stage 3 makes the decision rest on positive
+#   evidence. Whether a prototype's patch is the *deciding part* is a separate question that
+#   only the known parts can answer (Section 15.4): a latent patch sees far beyond its cell.
 # * The interpretable-CNN filter loss (minus the mutual information between maps and
 #   part-position templates) trains alongside the label; whether it makes filters more
-#   location-stable than ordinary ones is measured (Table 15.3), not assumed — our small,
+#   location-stable than ordinary ones is measured (Table 15.4), not assumed — our small,
 #   short setting is far from the paper's.
 # * The explanatory graph reads part structure out of an ordinary CNN after the fact: filters
 #   that keep a fixed offset from a pattern above become nodes, and their location stability
@@ -425,6 +486,9 @@ check("15.log_similarity", log_similarity)
 #   Concept Learning Models. ICML 2021 Workshop on XAI, arXiv:2106.13314.
 # * A. Margeloiu, M. Ashman, U. Bhatt, Y. Chen, M. Jamnik, A. Weller. Do Concept Bottleneck
 #   Models Learn as Intended? ICLR 2021 Workshop on Responsible AI, arXiv:2105.04289.
+# * A. Hoffmann, C. Fanconi, R. Rade, J. Kohler. This Looks Like That... Does it? Shortcomings
+#   of Latent Space Prototype Interpretability in Deep Networks. ICML 2021 Workshop on XAI,
+#   arXiv:2105.02968.
 # * J. Oramas, K. Wang, T. Tuytelaars. Visual Explanation by Interpretation: Improving Visual
 #   Feedback Capabilities of Deep Neural Networks. ICLR 2019, arXiv:1712.06302.
 # * Q. Zhang, Y. N. Wu, S.-C. Zhu. Interpretable Convolutional Neural Networks. CVPR 2018,
@@ -444,3 +508,6 @@ check("15.log_similarity", log_similarity)
 # 4. Zhang, Wu & Zhu's interpretable CNN adds a loss that makes each top-layer filter fire on one
 #    part at one position. Which an8flower part would you expect its filters to pick, and how
 #    would you measure it with the part masks?
+# 5. Train a ProtoPNet whose backbone stays frozen: build it with
+#    `xaikit.models.protopnet.protopnet(zoo(ZOO_NAME), 6)` and train it with `fit_protopnet(...,
+#    joint_epochs=0)`. Where do its prototypes come from now (the region scores of Section 15.4)?

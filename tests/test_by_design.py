@@ -35,12 +35,16 @@ from xaikit.models.bottleneck import (
     concept_codes,
     label_head,
 )
+from xaikit.models.protopnet import LATENT_LAYER, fit_protopnet, protopnet, prototype_head
 from xaikit.models.prototypes import (
     EPSILON,
+    PrototypeHead,
+    initial_last_layer,
+    latents,
     log_similarity,
+    optimise_last_layer,
     push,
     squared_distances,
-    train_prototypes,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,22 +191,67 @@ def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z, labels, where
 
 
-def test_trained_prototypes_are_seeded_and_pushed_onto_patches_of_their_class():
-    z, labels, where = _planted(60, 0)
-    head = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
-    again = train_prototypes(z, labels, 3, per_class=2, epochs=3, batch_size=16, seed=0)
-    assert np.array_equal(head.prototypes, again.prototypes), "same seed, same prototypes"
-    image, row, column = head.source.T
-    assert np.array_equal(head.prototypes, z[image, row, column].astype(np.float64))
-    assert np.array_equal(labels[image], head.classes)
-    assert head.logits(z[:5]).shape == (5, 3) and head.classes.tolist() == [0, 0, 1, 1, 2, 2]
+def test_prototype_regions_are_centred_on_the_pushed_patch():
+    z, labels, _ = _planted(60, 0)
+    classes = np.repeat(np.arange(3), 2)
+    pushed, source = push(np.random.default_rng(0).uniform(0.0, 3.0, (6, 8)), classes, z, labels)
+    head = PrototypeHead(prototypes=pushed, classes=classes, source=source,
+                         last_layer=initial_last_layer(classes, 3))
+    assert head.logits(z[:5]).shape == (5, 3)
     assert similarity_maps(head, z[:2], (10, 10)).shape == (2, 6, 10, 10)
-    # a prototype's region on its source image is centred on its own patch
     regions = prototype_regions(head, z, (10, 10), quantile=0.96)
     own = np.zeros((6, 10, 10), bool)
-    for j, (r, c) in enumerate(zip(row, column)):
+    for j, (r, c) in enumerate(source[:, 1:]):
         own[j, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = True
     assert np.all(part_precision(regions, own) > own.mean(axis=(1, 2)))
+
+
+@pytest.mark.slow
+def test_protopnet_stages_end_with_prototypes_on_training_patches(tmp_path):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((10, 10, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="last_conv")(inputs)
+    backbone = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    rng = np.random.default_rng(1)
+    images, labels = rng.uniform(size=(24, 10, 10, 3)).astype(np.float32), np.arange(24) % 3
+    model = protopnet(backbone, 3, per_class=2, depth=5)
+    assert np.array_equal(model.get_layer("last_layer").kernel, initial_last_layer(
+        np.repeat(np.arange(3), 2), 3)), "stage 1 starts with the last layer at 1 / -0.5"
+    info = fit_protopnet(model, images, labels, warm_epochs=1, joint_epochs=1, batch_size=8,
+                         learning_rate=0.01, l1=10.0, progress=False)
+    head, z = prototype_head(model), latents(model, images, layer=LATENT_LAYER)
+    image, row, column = head.source.T
+    assert np.array_equal(head.prototypes, z[image, row, column]), "push: exactly a patch"
+    assert np.array_equal(labels[image], head.classes), "of the prototype's own class"
+    wrong = head.classes[:, None] != np.arange(3)
+    assert np.all(head.last_layer[wrong] == 0) and info["wrong_class_zero_share"] == 1.0
+    # float32 ||z||^2 - 2 z.p + ||p||^2 cancels near d = 0, where epsilon = 1e-4 amplifies it
+    assert np.allclose(model.predict(images, verbose=0), head.logits(z), rtol=1e-2)
+    model.save(tmp_path / "protopnet.keras")
+    again = prototype_head(keras.models.load_model(tmp_path / "protopnet.keras"))
+    assert np.array_equal(again.prototypes, head.prototypes)
+    assert np.array_equal(again.source, head.source)
+
+
+def test_last_layer_stage_shrinks_wrong_class_connections_to_an_optimum():
+    rng = np.random.default_rng(4)
+    classes, n = np.repeat(np.arange(3), 2), 300
+    labels = rng.integers(0, 3, n)
+    scores = rng.uniform(0.0, 2.0, (n, 6)) + (classes == labels[:, None])
+    labels[:60] = rng.integers(0, 3, 60)  # label noise: not separable, a finite optimum
+    wrong = classes[:, None] != np.arange(3)
+    weights = {l1: optimise_last_layer(scores, labels, classes, 3, l1=l1, steps=1500)
+               for l1 in (0.0, 1e-2, 1.0)}
+    size = [np.abs(w[wrong]).mean() for w in weights.values()]
+    assert np.all(np.diff(size) < 0) and size[-1] == 0.0, "L1 drives them to exactly 0"
+    assert np.all(weights[1.0][~wrong] > 0), "the own-class connections stay positive"
+    for l1, w in weights.items():  # optimality (KKT) of the convex problem
+        p = np.exp(scores @ w)
+        grad = scores.T @ (p / p.sum(axis=1, keepdims=True) - np.eye(3)[labels]) / n
+        assert np.abs(grad[~wrong]).max() < 1e-5
+        at_zero = wrong & (w == 0)
+        assert np.all(np.abs(grad[at_zero]) <= l1 + 1e-5)
+        assert np.allclose(grad[wrong & ~at_zero], -l1 * np.sign(w[wrong & ~at_zero]), atol=1e-5)
 
 
 def test_part_scores_and_their_errors():
@@ -248,26 +297,46 @@ def test_trained_bottleneck_is_cached_and_accurate():
 
 
 # ---------------------------------------------------------------- interpretable CNN filter loss
-def test_filter_loss_gradient_matches_a_numerical_derivative():
+@pytest.mark.parametrize("labelled", [False, True])
+def test_filter_loss_gradient_matches_a_numerical_derivative(labelled):
     import tensorflow as tf
 
     from xaikit.models.interpretable_cnn import filter_loss
 
     rng = np.random.default_rng(5)
-    maps = tf.Variable(rng.uniform(0.0, 3.0, (4, 3, 3, 2)))
+    base = rng.uniform(0.0, 3.0, (4, 3, 3, 2))
+    labels, classes = np.array([0, 1, 1, 0]), np.array([0, 1])
+    maps = tf.Variable(base)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(filter_loss(maps))
+        loss = tf.reduce_sum(filter_loss(maps, *((labels, classes) if labelled else ())))
     analytic = tape.gradient(loss, maps).numpy()
-    step, numeric = 1e-6, np.zeros_like(analytic)
-    base = maps.numpy()
-    for index in np.ndindex(base.shape):  # a 72-entry toy: a loop is the reference here
-        shifted = [base.copy(), base.copy()]
-        shifted[0][index] += step
-        shifted[1][index] -= step
-        plus, minus = (float(tf.reduce_sum(filter_loss(tf.constant(s)))) for s in shifted)
-        numeric[index] = (plus - minus) / (2 * step)
+    # every entry shifted by +-step, all copies side by side as extra filters (filters are
+    # independent in the loss): one call gives the 2 x 72 shifted total losses
+    step = 1e-6
+    shifts = np.eye(base.size).reshape(base.size, *base.shape) * step
+    copies = np.concatenate([base + shifts, base - shifts])  # (144, 4, 3, 3, 2)
+    stacked = np.moveaxis(copies, 0, -2).reshape(*base.shape[:3], -1)  # filters copy-major
+    extra = (labels, np.tile(classes, len(copies))) if labelled else ()
+    totals = np.asarray(filter_loss(tf.constant(stacked), *extra)).reshape(len(copies), -1).sum(1)
+    numeric = ((totals[:base.size] - totals[base.size:]) / (2 * step)).reshape(base.shape)
     assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
     assert np.abs(analytic).max() > 1e-4, "a non-trivial gradient"
+
+
+def test_filter_loss_with_categories_wants_silence_on_other_categories():
+    from xaikit.models.interpretable_cnn import filter_assignment, filter_loss
+
+    assert filter_assignment(64, 6)[[0, 5, 6, 63]].tolist() == [0, 5, 0, 3]
+    peak = np.zeros((1, 4, 4, 1))
+    peak[0, 1, 2, 0] = 8.0
+    quiet = np.zeros((1, 4, 4, 1))
+    labels, classes = np.array([0, 0, 1]), np.array([0])  # images 0, 1 are of the filter's class
+    on_own = np.concatenate([peak, np.roll(peak, 1, axis=1), quiet])
+    on_other = np.concatenate([peak, quiet, np.roll(peak, 1, axis=1)])
+    own_loss, other_loss = (float(filter_loss(m, labels, classes)[0]) for m in (on_own, on_other))
+    assert own_loss < other_loss, "firing on its own category, silent on the others, is better"
+    unlabelled = (float(filter_loss(m)[0]) for m in (on_own, on_other))
+    assert next(unlabelled) == pytest.approx(next(unlabelled)), "without labels: the same maps"
 
 
 def test_filter_loss_prefers_one_part_at_one_position_and_is_bounded():
@@ -320,9 +389,7 @@ def test_location_instability_is_zero_for_a_filter_fixed_to_a_landmark_and_grows
         location_instability(maps, landmarks[:5], (8, 8))
 
 
-def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_training():
-    import tensorflow as tf
-
+def test_interpretable_cnn_masks_at_the_peak():
     from xaikit.models.interpretable_cnn import interpretable_cnn
 
     keras.utils.set_random_seed(0)
@@ -336,11 +403,6 @@ def test_interpretable_cnn_masks_at_the_peak_and_adds_the_loss_only_when_trainin
     kept = np.take_along_axis(flat_out, peak[:, None], 1) == np.take_along_axis(flat_raw, peak[:, None], 1)
     assert np.all(kept), "the peak passes unchanged (template value 1 there)"
     assert np.all(out >= 0) and np.all(out <= raw + 1e-7)
-    model(images, training=False)
-    assert not model.losses
-    with tf.GradientTape():
-        model(images, training=True)
-    assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0
 
 
 def test_explanatory_graph_recovers_planted_part_patterns():

@@ -20,7 +20,7 @@ from xaikit.interpretation.concepts import cav, concept_presence, tcav, tcav_fro
 from xaikit.interpretation.discovery import concept_part_iou, craft
 from xaikit.interpretation.examples import nearest_training_examples, prototypes_and_criticisms
 from xaikit.interpretation.representations import cka, layer_similarity, svcca
-from xaikit.interpretation.surrogates import extract_rules, surrogate_tree
+from xaikit.interpretation.surrogates import distill, extract_rules, surrogate_tree
 
 SIDE = 4
 DIM = SIDE * SIDE
@@ -98,6 +98,25 @@ def test_tcav_score_is_the_share_of_positive_directional_derivatives():
     expected = np.mean(gradients[:, 0] > 0)
     assert abs(result.scores.mean() - expected) < 0.15
     assert set(np.unique(result.scores * 50)) <= set(range(51))  # multiples of 1/N
+
+
+@pytest.mark.parametrize("n, d", [(30, 50), (60, 4)])
+def test_batched_logistic_regression_is_scikit_learns_optimum(n, d):
+    """The batched Newton solver reaches scikit-learn's LogisticRegression optimum (C = 1,
+    unpenalised intercept), in the span of the rows (d > n) and in full rank (d < n)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from xaikit.interpretation.concepts import _logistic_regressions
+
+    generator = np.random.default_rng(n)
+    rows = generator.normal(size=(3, n, d))
+    labels = np.arange(n) < n // 3
+    rows[:, labels] += 0.7
+    a, intercept = _logistic_regressions(rows @ np.swapaxes(rows, 1, 2), labels)
+    for x, coefficients, c in zip(rows, a, intercept):
+        oracle = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(x, labels)
+        np.testing.assert_allclose(x.T @ coefficients, oracle.coef_[0], atol=1e-6)
+        assert abs(c - oracle.intercept_[0]) < 1e-6
 
 
 def test_tcav_is_seeded_and_tidy(planted):
@@ -250,6 +269,22 @@ def test_surrogate_tree_reaches_fidelity_one_on_a_tree_network():
                      "IF f0 > 0.5 AND f1 > 0.5 THEN high"}
     assert all(r.confidence == 1.0 for r in fitted.rules)
     assert [row["depth"] for row in fitted.to_rows()] == [1, 2, 3]
+
+
+def test_distilled_student_is_cached_and_reloaded_without_training(tmp_path, monkeypatch):
+    import xaikit.models
+
+    monkeypatch.setenv("XAIKIT_CACHE", str(tmp_path))
+    features = LEVELS[np.random.default_rng(0).integers(0, 4, size=(60, 2))]
+    images = np.broadcast_to(features[:, None, None, :], (60, SIDE, SIDE, 2)).astype(np.float32)
+    run = lambda: distill(_tree_model(), images[:40], val_images=images[40:], epochs=1,  # noqa: E731
+                          progress=False, cache=True)
+    first = run()
+    monkeypatch.setattr(xaikit.models, "train", lambda *a, **k: pytest.fail("trained again"))
+    again = run()
+    assert (again.agreement, again.logit_r2, again.history) == (first.agreement, first.logit_r2,
+                                                                first.history)
+    assert len(list((tmp_path / "models").glob("distill-*.keras"))) == 1
 
 
 def test_surrogate_tree_rejects_misaligned_features():

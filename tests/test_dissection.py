@@ -15,7 +15,13 @@ from xaikit.base.resize import resize_bilinear
 from xaikit.data import an8flower, shapes
 from xaikit.data.concepts import ConceptSet, colour_names, concepts
 from xaikit.interpretation import dissection
-from xaikit.interpretation.compositional import _search, _words, compositional_explanations
+from xaikit.interpretation.compositional import (
+    OPERATORS,
+    _text,
+    _words,
+    beam_search,
+    compositional_explanations,
+)
 from xaikit.interpretation.dissection import (
     Dissection,
     LayerDissection,
@@ -99,11 +105,16 @@ def _reference_iou(activations, quantile, masks):
 
 def test_iou_matches_the_definition(model, flowers, monkeypatch):
     found = concepts(flowers, size=16)
-    result = network_dissection(model, flowers, found, ["colour", "pool"], batch_size=7)
-    acts = keras.Model(model.inputs, model.get_layer("pool").output)(flowers.images).numpy()
-    expected, threshold = _reference_iou(acts, 0.005, found.masks())
-    np.testing.assert_allclose(result.layer("pool").iou, expected, atol=1e-6)
-    np.testing.assert_allclose(result.layer("pool").thresholds, threshold)
+    layers = ["colour", "pool"]  # wider than the image (computed again) and held; the pool's
+    # grid is the masks' size (one product), the colour's is resampled (gathered pixels)
+    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)
+    result = network_dissection(model, flowers, found, layers, batch_size=7)
+    probe = dissection.feature_model(model, layers)
+    assert dissection.held_layers(probe, flowers.images) == [False, True]
+    for name, acts in zip(layers, probe(flowers.images)):
+        expected, threshold = _reference_iou(np.asarray(acts), 0.005, found.masks())
+        np.testing.assert_allclose(result.layer(name).iou, expected, atol=1e-6)
+        np.testing.assert_allclose(result.layer(name).thresholds, threshold)
     monkeypatch.setattr(dissection, "MEMORY_BUDGET", 1024)  # activations in a temporary file
     spilled = network_dissection(model, flowers, found, "pool", batch_size=5)
     np.testing.assert_allclose(spilled.layer("pool").iou, expected, atol=1e-6)
@@ -143,6 +154,7 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tm
     options = {"layers": ["colour", "pool"], "batch_size": 5, "progress": False}
     expected = network_dissection(model, flowers, found, **options)
     monkeypatch.setattr(dissection, "SAVE_SECONDS", 0.0)
+    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)  # the colour layer computed again
     with monkeypatch.context() as patch:
         if phase == "forward":
             forward = dissection.batching.forward_function
@@ -236,17 +248,62 @@ def test_dissection_errors(model, flowers):
         network_dissection(model, flowers, concepts(flowers), model.layers[-1].name)  # the Dense head
 
 
+def _one_unit_search(unit, atoms, names, length, beam):
+    """Reference: the beam search of one unit on bool masks, formulas keyed by their text."""
+    def iou(bits):
+        inter = (bits & unit).sum(axis=-1)
+        union = unit.sum() + bits.sum(axis=-1) - inter
+        return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
+
+    combine = {"AND": lambda a, b: a & b, "OR": lambda a, b: a | b,
+               "AND NOT": lambda a, b: a & ~b}
+    scores = iou(atoms)
+    pool = {names[c]: (float(scores[c]), atoms[c]) for c in range(len(names))}
+    kept = sorted(pool.items(), key=lambda item: -item[1][0])[:beam]
+    for _ in range(2, length + 1):
+        grown = dict(kept)
+        for text, (_, bits) in kept:
+            for op in OPERATORS:
+                combined = combine[op](bits, atoms)
+                scores = iou(combined)
+                for c in np.argsort(-scores, kind="stable")[:beam]:
+                    grown.setdefault(f"({text} {op} {names[c]})", (float(scores[c]), combined[c]))
+        kept = sorted(grown.items(), key=lambda item: -item[1][0])[:beam]
+    return [(score, text) for text, (score, _) in kept]
+
+
+def _pack(bits):
+    return _words(np.packbits(bits, axis=-1))
+
+
 def test_beam_search_finds_a_known_formula():
     rng = np.random.default_rng(0)
     atoms = rng.random((4, 4000)) < 0.3
     names = ["a", "b", "c", "d"]
-    pack = lambda bits: _words(np.packbits(bits, axis=-1))  # noqa: E731
-    for unit, formulas in [(atoms[0] | atoms[1], {"a OR b", "b OR a"}),
-                           (atoms[2] & ~atoms[3], {"c AND NOT d"}),
-                           ((atoms[0] | atoms[1]) & ~atoms[3], {"(a OR b) AND NOT d",
-                                                                 "(b OR a) AND NOT d"})]:
-        score, text = _search(pack(unit), pack(atoms), names, length=3, beam=5)[0][:2]
-        assert score == pytest.approx(1.0) and text[1:-1] in formulas
+    units = np.stack([atoms[0] | atoms[1], atoms[2] & ~atoms[3],
+                      (atoms[0] | atoms[1]) & ~atoms[3]])
+    scores, steps, _ = beam_search(_pack(units), _pack(atoms), length=3, beam=5)
+    for score, step, formulas in zip(scores[:, 0], steps[:, 0], [
+            {"a OR b", "b OR a"}, {"c AND NOT d"}, {"(a OR b) AND NOT d", "(b OR a) AND NOT d"}]):
+        assert score == pytest.approx(1.0) and _text(step, names)[1:-1] in formulas
+
+
+@pytest.mark.parametrize(("length", "beam"), [(1, 3), (2, 3), (3, 4), (3, 9)])
+def test_the_batched_beam_search_equals_one_search_per_unit(length, beam):
+    """All units at once give each unit's beam, in order, as a search of that unit alone
+    (coarse random masks: many ties and formulas reached twice; beam 9 > 6 concepts)."""
+    rng = np.random.default_rng(1)
+    atoms = rng.random((6, 1, 300)) < rng.uniform(0.1, 0.6, (6, 1, 1))
+    atoms = np.repeat(atoms, 4, axis=1).reshape(6, -1)  # blocks of 4 equal pixels
+    units = np.concatenate([atoms[:3] | atoms[3:], rng.random((5, 1200)) < 0.3])
+    names = [f"c{i}" for i in range(6)]
+    scores, steps, singles = beam_search(_pack(units), _pack(atoms), length, beam)
+    for u, unit in enumerate(units):
+        expected = _one_unit_search(unit, atoms, names, length, beam)
+        assert [(float(scores[u, b]), _text(steps[u, b], names))
+                for b in range(len(expected))] == expected
+        inter = (atoms & unit).sum(axis=1)
+        np.testing.assert_array_equal(singles[u], inter / ((atoms | unit).sum(axis=1)))
 
 
 def test_compositional_explanation_of_a_colour_unit(model, flowers):

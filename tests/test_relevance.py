@@ -173,3 +173,28 @@ def test_branching_model_and_bad_rules_are_rejected():
         lrp(cnn, IMAGES, rule="zb")
     with pytest.raises(ValueError, match="does not broadcast"):
         deeplift(cnn, IMAGES, baseline=np.zeros((5, 5)))
+
+
+def test_many_rule_settings_and_batch_sizes_never_retrace():
+    """One graph per (model, rules, image shape), traced once for every batch size: TensorFlow's
+    "triggered tf.function retracing" warning (5 traces of one function in a row) never fires,
+    whatever the number of rule settings a lesson sweeps (lesson 07 sweeps epsilon)."""
+    import logging
+
+    import tensorflow as tf
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        model = _cnn(bias=True)
+        images = np.concatenate([IMAGES, IMAGES[:3]])  # 7 images: a short last batch
+        for epsilon in (0.0, 1e-3, 1e-2, 0.1, 0.25, 1.0):
+            lrp(model, images, 1, epsilon=epsilon, batch_size=3)
+        lrp(model, images, 1, epsilon=0.0, batch_size=2)
+        for baseline in ("black", "random"):
+            deeplift(model, images, 1, baseline=baseline, batch_size=3)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r for r in records if "retracing" in r], records

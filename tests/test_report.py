@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from xaikit import report  # noqa: E402
+from xaikit import report, viz  # noqa: E402
 
 
 @pytest.fixture
@@ -29,8 +29,11 @@ def test_figure_writes_png_and_record(out):
     assert path == out / "fig1_line.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     record = json.loads((out / "results.json").read_text())
-    assert record["figures"] == [{"name": "fig1_line", "file": "fig1_line.png",
-                                  "caption": "a line"}]
+    (entry,) = record["figures"]
+    assert {k: entry[k] for k in ("name", "file", "caption")} == {
+        "name": "fig1_line", "file": "fig1_line.png", "caption": "a line"}
+    # the smallest text in px of the saved PNG (the site's browser test scales it to the page)
+    assert entry["text_px"] >= viz.MIN_TEXT_PX
     assert not plt.fignum_exists(fig.number), "figure() closes the figure so it shows once"
     assert not list(out.glob("*.tmp")), "no temporary files left behind"
 

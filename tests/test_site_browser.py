@@ -4,12 +4,17 @@ The self-study site is built from a synthetic executed lesson (figure + math + e
 the real executed lessons when ``xaikit-out/`` (or ``$XAIKIT_OUT_DIR``) exists, served from a
 local HTTP server on 127.0.0.1 that compresses text with gzip as static hosts do, and every
 lesson page is opened: each ``<img>`` must have loaded (naturalWidth > 0), every output image is
-a numbered figure whose alt text is its caption, the math must be typeset by the site's own
-MathJax (SVG output, no error nodes), no table is wider than its column without scrolling, no
-page loads more than 1.5 MB, no console error or uncaught page error may occur, and no request
+a numbered figure whose alt text is its caption and whose smallest text (figure()'s record scaled
+to the width the page shows it at) is >= 10 px, the math must be typeset by the site's own
+MathJax (no error nodes), no table is wider than its column without scrolling, no page loads
+more than 1.5 MB as transferred (gzip), no console error or uncaught page error may occur, and no request
 may leave 127.0.0.1.  At 390 px (a phone) no lesson page scrolls sideways.  On the synthetic
 lesson the hint and solution toggles open, a figure zooms, and the notebook download is a
-notebook.  (That the course build has no solution toggles is checked on its HTML in
+notebook.  Page weights and figure text sizes (1280 and 390 px) are written to
+``test-artifacts/site-measures.json``.  The issue's limit of 1.5 MB per page is also
+checked *uncompressed*; it is not met yet (MathJax's 1.3 MB script, Material's search index and
+the notebook CSS on every math page): the test then ends as an expected failure naming the
+pages, their bytes and their largest resources -- delete the ``xfail`` once it holds.  (That the course build has no solution toggles is checked on its HTML in
 test_site.py.)  A screenshot of one lesson is kept in ``test-artifacts/``.
 
 Needs Chromium: ``bash scripts/install_browser.sh`` (as root) installs it; without it the test is
@@ -74,7 +79,8 @@ def _chromium() -> str:
     return path
 
 
-PAGE_LIMIT = 1_500_000  # bytes a page may load (as transferred), all its resources included
+PAGE_LIMIT = 1_500_000  # bytes a page may load, all its resources included, uncompressed
+MIN_TEXT_PX = 10.0  # the smallest figure text as the page shows it (xaikit.viz.MIN_TEXT_PX)
 COMPRESSED = (".html", ".css", ".js", ".json", ".ipynb", ".svg", ".map", ".txt")
 
 FIGURE_STATE = """() => [...document.querySelectorAll('.jp-OutputArea img')].map(img => {
@@ -102,9 +108,32 @@ CUT_OFF = """() => [...document.querySelectorAll('article *')].filter(e => {
     }
     return true;
 }).slice(0, 5).map(e => e.tagName + ' ' + (e.innerText || '').slice(0, 40))"""
-PAGE_BYTES = """() => [performance.getEntriesByType('navigation')[0],
-                        ...performance.getEntriesByType('resource')]
-                       .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0)"""
+# Bytes of the page and every resource it loaded: as transferred (gzip) and uncompressed
+# (decodedBodySize), with the largest resources to say what dominates.
+PAGE_BYTES = """() => {
+    const all = [performance.getEntriesByType('navigation')[0],
+                 ...performance.getEntriesByType('resource')];
+    const sum = key => all.reduce((total, e) => total + (e[key] || 0), 0);
+    const largest = all.map(e => [e.name.replace(location.origin, ''), e.decodedBodySize || 0])
+                       .sort((a, b) => b[1] - a[1]).slice(0, 4);
+    return {transferred: sum('encodedBodySize'), uncompressed: sum('decodedBodySize'),
+            requests: all.length, largest};
+}"""
+# The smallest text of each figure as shown: figure()'s record (px of the PNG at its natural
+# size, data-text-px) times the scale the page shows the image at (rendered / natural width).
+FIGURE_TEXT = """() => [...document.querySelectorAll('figure.xk-figure img')].map(img => ({
+    src: img.getAttribute('src'),
+    text_px: img.dataset.textPx ? Number(img.dataset.textPx) : null,
+    shown_px: img.dataset.textPx
+        ? Number(img.dataset.textPx) * img.getBoundingClientRect().width / img.naturalWidth : null,
+}))"""
+
+
+ZOOMED_TEXT = """() => {
+    const shown = document.querySelector('dialog.xk-zoom-dialog img');
+    const text = Number(document.querySelector('figure.xk-figure img').dataset.textPx);
+    return text * shown.getBoundingClientRect().width / shown.naturalWidth;
+}"""
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -166,6 +195,10 @@ def test_every_lesson_page_renders_in_chromium(served_site):
     pages = ["", "reproductions/", "api/attribution/"] + [f"lessons/{name}/" for name in lessons]
     pages = [page for page in pages if (site / page / "index.html").is_file()]
     problems: list[str] = []
+    weights: dict[str, dict] = {}
+    heavy: list[str] = []
+    shown_text: dict[str, float | None] = {}
+    phone_text: dict[str, float | None] = {}
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
@@ -198,8 +231,23 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                 if path == f"lessons/{lessons[-1]}/":
                     page.screenshot(path=str(ARTIFACTS / "site-lesson.png"), full_page=True)
                 weight = page.evaluate(PAGE_BYTES)
-                if weight > PAGE_LIMIT:
-                    problems.append(f"{path}: loads {weight / 1e6:.2f} MB (limit {PAGE_LIMIT / 1e6} MB)")
+                weights[path] = weight
+                if weight["transferred"] > PAGE_LIMIT:
+                    problems.append(f"{path}: loads {weight['transferred'] / 1e6:.2f} MB as "
+                                    f"transferred (gzip; limit {PAGE_LIMIT / 1e6} MB)")
+                if weight["uncompressed"] > PAGE_LIMIT:
+                    heavy.append(
+                        f"{path}: loads {weight['uncompressed'] / 1e6:.2f} MB uncompressed "
+                        f"({weight['transferred'] / 1e6:.2f} MB gzip, {weight['requests']} "
+                        f"requests; limit {PAGE_LIMIT / 1e6} MB); largest: {weight['largest']}")
+                for figure in page.evaluate(FIGURE_TEXT) if path.startswith("lessons/") else []:
+                    if figure["text_px"] is None:
+                        problems.append(f"{path}: {figure['src']}: no text size recorded (re-run "
+                                        "the lesson: figure() records it)")
+                    elif figure["shown_px"] < MIN_TEXT_PX:
+                        problems.append(f"{path}: {figure['src']}: smallest text shown at "
+                                        f"{figure['shown_px']:.1f} px (< {MIN_TEXT_PX} px)")
+                    shown_text[path + figure["src"]] = figure["shown_px"]
                 problems += [f"{path}: table clipped without a scrollbar: {text!r}"
                              for text in page.evaluate(CLIPPED_TABLES)]
                 for image in page.evaluate(FIGURE_STATE) if path.startswith("lessons/") else []:
@@ -226,11 +274,27 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                     problems.append(f"{path}: at 390 px the page scrolls sideways by {overflow} px")
                 problems += [f"{path}: at 390 px cut off at the right edge: {what}"
                              for what in small.evaluate(CUT_OFF)]
+                # measured, not asserted: on a phone a wide figure's text is small and the
+                # click-to-zoom dialog (checked above) shows it at full size
+                phone_text.update({path + f["src"]: f["shown_px"] for f in small.evaluate(FIGURE_TEXT)})
             small.screenshot(path=str(ARTIFACTS / "site-lesson-390px.png"), full_page=False)
+            # the phone's fallback: the zoomed figure shows its text at full size (>= 10 px)
+            small.goto(f"{base}/{synthetic}", wait_until="load")
+            small.locator("a.xk-zoom").first.click()
+            small.wait_for_function(
+                "() => document.querySelector('dialog.xk-zoom-dialog img').naturalWidth > 0")
+            zoomed = small.evaluate(ZOOMED_TEXT)
+            if zoomed < MIN_TEXT_PX:
+                problems.append(f"at 390 px the zoomed figure shows its text at {zoomed:.1f} px")
             phone.close()
         finally:
             browser.close()
+    (ARTIFACTS / "site-measures.json").write_text(json.dumps(
+        {"page_bytes": weights, "figure_text_px_1280": shown_text,
+         "figure_text_px_390": phone_text}, indent=1), encoding="utf-8")
     assert problems == [], "\n".join(problems)
+    if heavy:  # a known miss, reported on every run (see the module docstring)
+        pytest.xfail("pages over the uncompressed weight limit:\n" + "\n".join(heavy))
 
 
 def check_toggles_zoom_and_download(page, base: str, lesson: str) -> None:

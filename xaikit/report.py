@@ -58,6 +58,8 @@ RESULTS_FILE = "results.json"
 EXPECTED_ENV = "XAIKIT_EXPECTED"
 """Environment variable the runner sets to the lesson's ``lessons/expected/NN_topic.json``."""
 RECORD_ENV = "XAIKIT_RECORD"
+# A width (px) wider than any saved PNG: text sizes at the PNG's natural size (scale 1).
+NATURAL_WIDTH_PX = 1e9
 """Set to 1 by ``xaikit reproduce --record``: tier-2 values are recorded, not compared."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -119,7 +121,7 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
     """
     from matplotlib.figure import Figure
 
-    from xaikit.viz import SAVE_DPI, legible
+    from xaikit.viz import SAVE_DPI, legible, text_sizes_px
 
     if not isinstance(fig, Figure):
         raise TypeError(
@@ -135,7 +137,11 @@ def figure(fig: Any, name: str, caption: str = "") -> Path | None:
         path = _SavedPath(out / f"{name}.png")
         atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=SAVE_DPI,
                                                      bbox_inches="tight"))
-        _record("figures", {"name": name, "file": path.name, "caption": caption})
+        # the smallest text in px of the saved PNG at its natural size (scale 1): the site's
+        # browser test measures what it becomes at the width the page really shows the figure
+        sizes = [size for _, size in text_sizes_px(fig, width_px=NATURAL_WIDTH_PX, dpi=SAVE_DPI)]
+        _record("figures", {"name": name, "file": path.name, "caption": caption,
+                            "text_px": round(min(sizes), 2) if sizes else None})
     _display_figure(fig)
     return path
 

@@ -41,11 +41,12 @@ REDUCTIONS = ("max_abs", "sum", "sum_abs", "l2")
 MODES = ("abs", "signed", "minmax")
 SAVE_DPI = 110
 """Resolution of the PNGs :func:`xaikit.report.figure` saves."""
-SITE_CONTENT_WIDTH_PX = 680
-"""Narrowest width (CSS px) a lesson figure gets on the site at a desktop width: at a 1280 px
-window (the browser test's) Material's 20 px rem leaves 1280 - 2 x 12.1 rem (sidebars)
-- 2 x 1.2 rem (margins) = 748 px, less the notebook's output prompt column (~64 px).  A wider
-PNG is shown scaled down to it (``.xk-figure img {max-width: 100%}``), a narrower one as is."""
+SITE_CONTENT_WIDTH_PX = 644
+"""Width (CSS px) a wide lesson figure is shown at on the site at a desktop width, as measured
+in Chromium by tests/test_site_browser.py at a 1280 px window (rendered width of every figure
+wider than the column: 644 px; 680 px derived from Material's CSS was 5 % too wide, and its
+labels came out at 9.6 px).  A wider PNG is shown scaled down to it
+(``.xk-figure img {max-width: 100%}``), a narrower one as is."""
 MIN_TEXT_PX = 10.0
 """Smallest font size (px, as CSS measures it: the em height) a figure's text may render at."""
 _PT_PER_INCH = 72.0

@@ -6,9 +6,10 @@ Introduced in lesson 07.  All three walk the model backwards layer by layer
 .. math::  R_{in} = a \\odot \\frac{\\partial}{\\partial a}
            \\Big[\\rho(z(a)) \\cdot \\operatorname{stop\\_gradient}\\big(R_{out} / \\rho(z(a))\\big)\\Big],
 
-inside one ``tf.function`` per model, rule set and internal batch shape.  :func:`lrp` and
-:func:`deeplift` return the maps; :func:`lrp_details` and :func:`deeplift_details` the
-per-channel relevance with the conservation check (:class:`RelevanceDetails`).
+inside one compiled (concrete) function per model, rule set and image shape, traced once for every
+batch size.  :func:`lrp` and :func:`deeplift` return the maps; :func:`lrp_details` and
+:func:`deeplift_details` the per-channel relevance with the conservation check
+(:class:`RelevanceDetails`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from xaikit.base.checks import check_number, check_option
 from xaikit.base.messages import message
 from xaikit.base.vocabulary import BATCH_SIZE
 from xaikit.core.baselines import baseline_images
-from xaikit.core.batching import cached, run_batched
+from xaikit.core.batching import batch_spec, cached, compile_function, run_batched, tensors
 from xaikit.core.resolution import resolve
 from xaikit.core.surgery import Step, layer_chain, select_output
 
@@ -153,10 +154,12 @@ def _nonnegative_inputs(steps: list[Step]) -> list[bool]:
     return flags
 
 
-def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float]):
+def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float], x: np.ndarray,
+               w: np.ndarray):
+    """The LRP backward pass, traced once for images like ``x`` and score weights like ``w``
+    (any batch size): a concrete function, so no call retraces."""
     nonnegative = _nonnegative_inputs(steps)
 
-    @tf.function(reduce_retracing=True)
     def run(x, weights):
         inputs, pre, a = [], [], x
         for step in steps:
@@ -175,7 +178,7 @@ def _lrp_graph(steps: list[Step], table: list[str], p: dict[str, float]):
                 relevance = tf.reshape(relevance, tf.shape(a_in))
         return relevance, tf.reduce_sum(weights * a, axis=-1)
 
-    return run
+    return compile_function(run, [batch_spec(x), batch_spec(w)])
 
 
 def _details(relevance: np.ndarray, score: np.ndarray) -> RelevanceDetails:
@@ -302,10 +305,10 @@ def lrp_details(
     params = {name: check_number(name, value) for name, value in
               (("epsilon", epsilon), ("gamma", gamma), ("alpha", alpha), ("beta", beta),
                ("low", low), ("high", high))}
-    key = ("lrp", output, tuple(table), tuple(sorted(params.items())))
-    run = cached(model, key, lambda: _lrp_graph(steps, table, params))
-    relevance, score = run_batched(lambda part: run(resolved.images[part], resolved.weights[part]),
-                                   len(resolved.images), batch_size)
+    x, w = resolved.images, resolved.weights
+    key = ("lrp", output, tuple(table), tuple(sorted(params.items())), x.shape[1:])
+    run = cached(model, key, lambda: _lrp_graph(steps, table, params, x, w))
+    relevance, score = run_batched(lambda part: run(*tensors(x[part], w[part])), len(x), batch_size)
     return _details(relevance, score)
 
 
@@ -358,8 +361,10 @@ def _maxpool_multiplier(step: Step, a, a0, m):
             + transpose(step.pool, a0, tf.where(use_x, 0.0, m * ratio)))
 
 
-def _deeplift_graph(steps: list[Step]):
-    @tf.function(reduce_retracing=True)
+def _deeplift_graph(steps: list[Step], x: np.ndarray, w: np.ndarray):
+    """The DeepLIFT backward pass, traced once for images like ``x`` (the reference: one image
+    or one per image) and score weights like ``w``: a concrete function, so no call retraces."""
+
     def run(x, reference, weights):
         ins, pre, a, a0 = [], [], x, reference
         for step in steps:
@@ -381,7 +386,7 @@ def _deeplift_graph(steps: list[Step]):
                 m = tf.reshape(m, tf.shape(a_in))
         return m * (x - reference), score
 
-    return run
+    return compile_function(run, [batch_spec(x), batch_spec(x), batch_spec(w)])
 
 
 @register("deeplift", on=("logits",))
@@ -449,15 +454,15 @@ def deeplift_details(
     steps = _chain(model, output, on)
     resolved = resolve(model, images, targets, output=output, batch_size=batch_size)
     x, w = resolved.images, resolved.weights
-    run = cached(model, ("deeplift", output), lambda: _deeplift_graph(steps))
+    run = cached(model, ("deeplift", output, x.shape[1:]), lambda: _deeplift_graph(steps, x, w))
     if _shared(baseline):  # one forward pass of the reference serves every image
-        reference = tf.constant(baseline_images(x[:1], baseline, seed=seed))
-        contributions, score = run_batched(lambda part: run(x[part], reference, w[part]),
+        reference = baseline_images(x[:1], baseline, seed=seed)
+        contributions, score = run_batched(lambda part: run(*tensors(x[part], reference, w[part])),
                                            len(x), batch_size)
     else:
         reference = baseline_images(x, baseline, seed=seed)
-        contributions, score = run_batched(lambda part: run(x[part], reference[part], w[part]),
-                                           len(x), batch_size)
+        contributions, score = run_batched(
+            lambda part: run(*tensors(x[part], reference[part], w[part])), len(x), batch_size)
     return _details(contributions, score)
 
 

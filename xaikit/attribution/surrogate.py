@@ -25,7 +25,7 @@ from xaikit.base.checks import check_int, check_number, check_option, rng
 from xaikit.base.messages import message
 from xaikit.base.vocabulary import BASELINES, BATCH_SIZE
 from xaikit.core.baselines import baseline_images
-from xaikit.core.batching import cached, run_batched
+from xaikit.core.batching import batch_spec, cached, compile_function, run_batched, tensors
 from xaikit.core.masking import masked_outputs
 from xaikit.core.resolution import resolve
 from xaikit.core.targets import score
@@ -392,10 +392,12 @@ def kernel_shap_details(
                             np.array(full, np.float32))
 
 
-def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple):
+def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple, x: np.ndarray,
+               w: np.ndarray):
+    """All iterations for a batch of images like ``x``, traced once (a concrete function for any
+    batch size: no call retraces)."""
     l1, tv, tv_beta, learning_rate, jitter_std = params
 
-    @tf.function(reduce_retracing=True)
     def optimise(x, perturbed, weights, seed):
         mask = tf.ones([tf.shape(x)[0], *shape, 1])
         first, second = tf.zeros_like(mask), tf.zeros_like(mask)
@@ -424,7 +426,8 @@ def _optimiser(model: keras.Model, iterations: int, shape: tuple, params: tuple)
             mask = tf.clip_by_value(mask - learning_rate * update, 0.0, 1.0)
         return 1.0 - tf.image.resize(mask, size, "bilinear")[..., 0]
 
-    return optimise
+    return compile_function(optimise, [batch_spec(x), batch_spec(x), batch_spec(w),
+                                       tf.TensorSpec([2], tf.int64)])
 
 
 @register("meaningful_perturbation", supports=ANY_MODEL, stochastic=True,
@@ -513,10 +516,12 @@ def meaningful_perturbation(
                    (("l1", l1), ("tv", tv), ("tv_beta", tv_beta),
                     ("learning_rate", learning_rate), ("jitter", jitter)))
     shape = (side, max(2, round(side * x.shape[2] / x.shape[1])))
-    optimise = cached(resolved.model, ("meaningful_perturbation", iterations, shape, params),
-                      lambda: _optimiser(resolved.model, iterations, shape, params))
+    w = resolved.weights
+    optimise = cached(resolved.model, ("meaningful_perturbation", iterations, shape, params,
+                                       x.shape[1:], w.shape[1:]),
+                      lambda: _optimiser(resolved.model, iterations, shape, params, x, w))
     perturbed = baseline_images(x, baseline, seed=seed, blur_sigma=sigma)
     base_seed = tf.constant(rng(seed).integers(0, 2**31 - 1, size=2), tf.int64)
-    maps = run_batched(lambda part: optimise(x[part], perturbed[part], resolved.weights[part],
-                                             base_seed), len(x), batch_size)
+    maps = run_batched(lambda part: optimise(*tensors(x[part], perturbed[part], w[part]), base_seed),
+                       len(x), batch_size)
     return maps.astype(np.float32)

@@ -13,7 +13,9 @@ API
 - ``run_batched(function, n_items, batch_size)``: ``function(part)`` for every internal batch,
   the outputs concatenated as NumPy — the one batch-and-concatenate loop of the kit.
 - ``cached(model, key, build)``: memoise ``build()`` per (model, key).
-- ``compile_function(function, signature)``: the concrete function of ``function`` traced once.
+- ``compile_function(function, signature)``: the concrete function of ``function`` traced once;
+  ``batch_spec(array)`` a signature entry shaped like ``array`` (free batch dimension) and
+  ``tensors(*arrays)`` the float32 arguments.
 - ``forward_function(model)``: compiled ``x -> outputs``.
 - ``gradient_function(model)``: compiled ``(x, w) -> (S, dS/dx)`` with ``S = sum_k w_k f_k(x)``.
 - ``layer_gradient_function(tap_model)``: compiled ``(x, w) -> (A, S, dS/dA)`` for a model
@@ -40,6 +42,7 @@ from xaikit.core.targets import score
 
 __all__ = [
     "batch_slices",
+    "batch_spec",
     "cached",
     "compile_function",
     "forward_function",
@@ -50,6 +53,7 @@ __all__ = [
     "layer_gradients",
     "predict",
     "run_batched",
+    "tensors",
     "weights_spec",
 ]
 
@@ -103,6 +107,17 @@ def compile_function(function: Callable, signature: list[tf.TensorSpec]) -> Call
     """``function`` traced once for ``signature`` (None dimensions stay free), as a concrete
     function: call it with tensors of the signature's dtypes."""
     return tf.function(function, input_signature=signature).get_concrete_function()
+
+
+def batch_spec(array: np.ndarray) -> tf.TensorSpec:
+    """A float32 ``TensorSpec`` shaped like ``array`` with a free batch dimension.
+
+    Examples
+    --------
+    >>> batch_spec(np.zeros((5, 8, 8, 3)))
+    TensorSpec(shape=(None, 8, 8, 3), dtype=tf.float32, name=None)
+    """
+    return tf.TensorSpec([None, *np.shape(array)[1:]], tf.float32)
 
 
 def input_spec(model: keras.Model) -> tf.TensorSpec:
@@ -174,7 +189,7 @@ def gradients(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and input gradients (N, H, W, C), one compiled call per internal batch."""
     gradient = gradient_function(model)
-    return run_batched(lambda part: gradient(*_tensors(images[part], weights[part])), len(images),
+    return run_batched(lambda part: gradient(*tensors(images[part], weights[part])), len(images),
                        batch_size)
 
 
@@ -183,9 +198,10 @@ def layer_gradients(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations, scores and dS/dA for ``tap_model: x -> [A, f(x)]``, batched."""
     layer_gradient = layer_gradient_function(tap_model)
-    return run_batched(lambda part: layer_gradient(*_tensors(images[part], weights[part])),
+    return run_batched(lambda part: layer_gradient(*tensors(images[part], weights[part])),
                        len(images), batch_size)
 
 
-def _tensors(*arrays: np.ndarray) -> tuple[tf.Tensor, ...]:
+def tensors(*arrays: np.ndarray) -> tuple[tf.Tensor, ...]:
+    """The arrays as float32 tensors, the arguments a compiled (concrete) function takes."""
     return tuple(tf.constant(a, tf.float32) for a in arrays)

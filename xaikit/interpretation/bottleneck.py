@@ -22,6 +22,7 @@ import numpy as np
 
 from xaikit.base.checks import check_array, check_option, rng
 from xaikit.base.messages import message
+from xaikit.core.batching import predict
 from xaikit.models.bottleneck import label_head
 
 __all__ = ["ORDERS", "InterventionCurve", "concept_accuracy", "intervene", "intervention_curve",
@@ -178,14 +179,14 @@ def intervention_curve(model: Any, images: Any, true: Any, labels: Any, *, order
 
     head = label_head(model)
     images = check_images(images, model)
-    predicted = np.asarray(model.predict(images, batch_size=batch_size, verbose=0)[0], np.float64)
+    predicted = np.asarray(predict(model, images, batch_size=batch_size)[0], np.float64)
     true = _concepts("true", true, predicted.shape)
     labels = check_array("labels", labels, ndim=1, dtype_kind="iu")
     position = np.argsort(intervention_order(predicted, order=order, seed=seed), axis=1)
     ks = np.arange(predicted.shape[1] + 1)
     chosen = position[None] < ks[:, None, None]  # (K + 1, N, K): corrected at each k
     stacked = np.where(chosen, true[None], predicted[None]).reshape(-1, predicted.shape[1])
-    scores = np.asarray(head.predict(stacked.astype(np.float32), batch_size=4096, verbose=0))
+    scores = np.asarray(predict(head, stacked.astype(np.float32), batch_size=4096))
     correct = scores.argmax(axis=1).reshape(len(ks), len(images)) == labels[None]
     wrong = np.any((predicted > 0.5) != (true > 0.5), axis=1)
     return InterventionCurve(ks=ks, correct=correct, concepts_wrong=wrong)

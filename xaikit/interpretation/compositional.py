@@ -10,7 +10,8 @@ formulas L built from concepts with AND, OR and AND NOT, scored like a concept:
 with :math:`M_n` the unit's dissection mask (top-0.5 % threshold, upsampled maps). The search
 is a beam search: start from the best single concepts, extend each formula of the beam by one
 operator and one concept, keep the ``beam`` best, up to ``length`` concepts. Masks are held as
-packed bits, so every candidate's IoU is a popcount.
+packed bits, so every candidate's IoU is a popcount, and the search runs for all units at once
+(:func:`beam_search`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xaikit.core import batching, check_images, check_int, check_number, rng
 from xaikit.interpretation.dissection import DEFAULT_QUANTILE, stream_activations
 from xaikit.interpretation.units import check_units, spatial_layer
 
-__all__ = ["Explanation", "compositional_explanations"]
+__all__ = ["Explanation", "beam_search", "compositional_explanations"]
 
 OPERATORS = ("AND", "OR", "AND NOT")
 
@@ -59,42 +60,114 @@ def _count(bits: np.ndarray) -> np.ndarray:
     return np.bitwise_count(bits).sum(axis=-1, dtype=np.int64)
 
 
-def _iou(candidates: np.ndarray, unit: np.ndarray, unit_count: int) -> np.ndarray:
-    inter = _count(candidates & unit)
-    union = unit_count + _count(candidates) - inter
-    return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
+def _ratio(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    return np.divide(inter, union, out=np.zeros(np.shape(inter)), where=union > 0)
 
 
-def _combine(bits: np.ndarray, op: str, atoms: np.ndarray) -> np.ndarray:
-    return {"AND": bits & atoms, "OR": bits | atoms, "AND NOT": bits & ~atoms}[op]
+def _combine(bits: np.ndarray, op: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """``bits`` AND / OR / AND NOT ``atoms`` elementwise, ``op`` an index into OPERATORS
+    broadcast against the leading axes."""
+    op = np.asarray(op)[(...,) + (None,) * (bits.ndim - np.ndim(op))]
+    return np.where(op == 0, bits & atoms, np.where(op == 1, bits | atoms, bits & ~atoms))
 
 
-def _apply(steps: tuple[tuple[str, int], ...], atoms: np.ndarray) -> np.ndarray:
-    """The bits of a formula given as steps ((None, c0), (op1, c1), ...), read left to right."""
-    bits = atoms[steps[0][1]]
-    for op, c in steps[1:]:
-        bits = _combine(bits, op, atoms[c])
+def _apply(steps: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """The bits (U, W) of formulas given as steps (U, L, 2) of (operator, concept), read left
+    to right (the first operator is ignored; operator -1 ends a shorter formula)."""
+    bits = atoms[steps[:, 0, 1]]
+    for position in range(1, steps.shape[1]):
+        op, concept = steps[:, position, 0], steps[:, position, 1]
+        bits = np.where((op < 0)[:, None], bits, _combine(bits, np.maximum(op, 0),
+                                                          atoms[concept]))
     return bits
 
 
-def _search(unit: np.ndarray, atoms: np.ndarray, names: list[str], length: int,
-            beam: int) -> list[tuple[float, str, int, tuple]]:
-    """Beam search; returns the final beam as (iou, formula, length, steps), best first."""
-    unit_count = int(_count(unit))
-    scores = _iou(atoms, unit, unit_count)
-    pool = {names[c]: (float(scores[c]), atoms[c], ((None, c),)) for c in range(len(names))}
-    kept = sorted(pool.items(), key=lambda item: -item[1][0])[:beam]
-    for _ in range(2, length + 1):
-        grown = dict(kept)
-        for text, (_, bits, steps) in kept:
-            for op in OPERATORS:
-                combined = _combine(bits, op, atoms)
-                scores = _iou(combined, unit, unit_count)
-                for c in np.argsort(-scores, kind="stable")[:beam]:
-                    grown.setdefault(f"({text} {op} {names[c]})",
-                                     (float(scores[c]), combined[c], (*steps, (op, int(c)))))
-        kept = sorted(grown.items(), key=lambda item: -item[1][0])[:beam]
-    return [(score, text, len(steps), steps) for text, (score, _, steps) in kept]
+def _text(steps: np.ndarray, names: list[str]) -> str:
+    text = names[steps[0, 1]]
+    for op, concept in steps[1:]:
+        if op >= 0:
+            text = f"({text} {OPERATORS[op]} {names[concept]})"
+    return text
+
+
+def beam_search(units: np.ndarray, atoms: np.ndarray, length: int,
+                beam: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beam search of every unit at once.
+
+    ``units`` (U, W) and ``atoms`` (C, W) are packed masks (:func:`_words`). Start from each
+    unit's ``beam`` best concepts; extend every formula of a beam by each operator and its
+    ``beam`` best concepts, keep the ``beam`` best of the old and the new formulas (stable:
+    earlier first on ties, a formula met twice kept once), up to ``length`` concepts.
+
+    One formula F extended by concept c needs only :math:`|F \\wedge c|` and
+    :math:`|M \\wedge F \\wedge c|` for all (unit, formula, concept) at once:
+    AND gives (:math:`|M F c|`, :math:`|F c|`), OR (:math:`|MF| + |Mc| - |MFc|`,
+    :math:`|F| + |c| - |Fc|`), AND NOT (:math:`|MF| - |MFc|`, :math:`|F| - |Fc|`), and
+    IoU = inter / (|M| + size - inter).
+
+    Returns
+    -------
+    (scores (U, B), steps (U, B, length, 2), singles (U, C))
+        The final beams, best first: IoUs and formulas as (operator, concept) steps
+        (operator -1 pads a shorter formula), and every single concept's IoU.
+
+    Examples
+    --------
+    >>> atoms = np.random.default_rng(0).random((3, 256)) < 0.4
+    >>> pack = lambda bits: _words(np.packbits(bits, axis=-1))
+    >>> scores, steps, _ = beam_search(pack(atoms[:1] | atoms[1:2]), pack(atoms), 2, 3)
+    >>> float(scores[0, 0]), _text(steps[0, 0], ["a", "b", "c"])
+    (1.0, '(b OR a)')
+    """
+    n_units = len(units)
+    unit_count = _count(units)
+    atom_count = _count(atoms)
+    unit_atom = np.stack([_count(units & atom) for atom in atoms], axis=1)  # (U, C)
+    singles = _ratio(unit_atom, unit_count[:, None] + atom_count - unit_atom)
+    order = np.argsort(-singles, axis=1, kind="stable")[:, :beam]
+    scores = np.take_along_axis(singles, order, axis=1)
+    steps = np.full((n_units, order.shape[1], length, 2), -1)
+    steps[..., 0, 1] = order
+    valid = np.ones(order.shape, bool)
+    bits = atoms[order]  # (U, B, W)
+    rows = np.arange(n_units)[:, None]
+    for _ in range(1, length):
+        with_unit = bits & units[:, None]
+        size, inter = _count(bits), _count(with_unit)  # (U, B)
+        both = np.stack([_count(bits & atom) for atom in atoms], axis=-1)  # (U, B, C)
+        all_three = np.stack([_count(with_unit & atom) for atom in atoms], axis=-1)
+        inters = np.stack([all_three, inter[..., None] + unit_atom[:, None] - all_three,
+                           inter[..., None] - all_three], axis=2)  # (U, B, 3, C)
+        sizes = np.stack([both, size[..., None] + atom_count - both,
+                          size[..., None] - both], axis=2)
+        grown = _ratio(inters, unit_count[:, None, None, None] + sizes - inters)
+        best = np.argsort(-grown, axis=-1, kind="stable")[..., :beam]  # (U, B, 3, b)
+        new_scores = np.take_along_axis(grown, best, axis=-1).reshape(n_units, -1)
+        source = np.broadcast_to(np.arange(bits.shape[1])[:, None, None], best.shape)
+        source = source.reshape(n_units, -1)
+        ops = np.broadcast_to(np.arange(3)[:, None], best.shape).reshape(n_units, -1)
+        concepts = best.reshape(n_units, -1)
+        new_steps = steps[rows, source].copy()
+        end = (new_steps[..., 1] >= 0).sum(axis=-1)  # a shorter formula grows at its end
+        np.put_along_axis(new_steps, end[..., None, None],
+                          np.stack([ops, concepts], axis=-1)[:, :, None], axis=2)
+        repeated = (new_steps[:, :, None] == steps[:, None]).all(axis=(-1, -2)) \
+            & valid[:, None]
+        new_valid = valid[rows, source] & ~repeated.any(axis=-1)
+        every_score = np.concatenate([scores, new_scores], axis=1)
+        every_valid = np.concatenate([valid, new_valid], axis=1)
+        keep = np.argsort(np.where(every_valid, -every_score, np.inf), axis=1,
+                          kind="stable")[:, :beam]
+        fresh = keep >= scores.shape[1]
+        picked = np.maximum(keep - scores.shape[1], 0)
+        origin = np.where(fresh, source[rows, picked], keep)
+        combined = _combine(bits[rows, origin], np.where(fresh, ops[rows, picked], 0),
+                            atoms[concepts[rows, picked]])
+        bits = np.where(fresh[..., None], combined, bits[rows, origin])
+        steps = np.where(fresh[..., None, None], new_steps[rows, picked], steps[rows, origin])
+        scores = np.take_along_axis(every_score, keep, axis=1)
+        valid = np.take_along_axis(every_valid, keep, axis=1)
+    return scores, steps, singles
 
 
 def _unit_bits(activations: np.ndarray, thresholds: np.ndarray, size: tuple[int, int],
@@ -184,17 +257,22 @@ def compositional_explanations(
         return unit_bits, atoms
 
     (unit_bits, atoms), names = bits_of(search), list(concepts.names)
-    test_bits, test_atoms = bits_of(test) if len(test) else (None, None)
+    scores, steps, singles = beam_search(unit_bits, atoms, length, beam)
+    single = singles.argmax(axis=1)
+    held_out_scores = np.full((len(units), 2), np.nan)
+    if len(test):
+        test_bits, test_atoms = bits_of(test)
+        count = _count(test_bits)
+        for column, candidate in enumerate((_apply(steps[:, 0], test_atoms),
+                                            test_atoms[single])):
+            inter = _count(candidate & test_bits)
+            held_out_scores[:, column] = _ratio(inter, count + _count(candidate) - inter)
     found = []
-    for i, (unit, bits) in enumerate(zip(units, unit_bits)):
-        score, text, size, steps = _search(bits, atoms, names, length, beam)[0]
-        singles = _iou(atoms, bits, int(_count(bits)))
-        scores = [float("nan")] * 2
-        if test_bits is not None:
-            count = int(_count(test_bits[i]))
-            scores = [float(_iou(candidate[None], test_bits[i], count)[0]) for candidate in
-                      (_apply(steps, test_atoms), test_atoms[int(singles.argmax())])]
+    for i, unit in enumerate(units):
+        size = int((steps[i, 0, :, 1] >= 0).sum())
+        text = _text(steps[i, 0], names)
         formula = text[1:-1] if size > 1 else text  # drop the outermost parentheses
-        found.append(Explanation(target.name, int(unit), formula, score, size,
-                                 names[int(singles.argmax())], float(singles.max()), *scores))
+        found.append(Explanation(target.name, int(unit), formula, float(scores[i, 0]), size,
+                                 names[single[i]], float(singles[i, single[i]]),
+                                 *map(float, held_out_scores[i])))
     return found

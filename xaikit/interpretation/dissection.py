@@ -21,10 +21,12 @@ in NetDissect-Lite: a ReLU unit that is zero on more than 99.5 % of the position
 mask of its positive activations rather than of every pixel.
 
 Activations are streamed in batches: the thresholds are exact running top-(m + 1) values per
-unit, merged for all units at once; the layer-resolution activations are kept (in a temporary
-file when they exceed ``MEMORY_BUDGET``, in the checkpoint folder when one is given), never the
-upsampled maps; each batch of concept masks is built once and only the pixels of the unit
-masks are gathered from it. A progress bar follows both passes, and ``checkpoint=folder``
+unit, merged for all units at once. A layer no larger than the image keeps its layer-resolution
+activations for the tally (in a temporary file when they exceed ``MEMORY_BUDGET``, in the
+checkpoint folder when one is given), and so does a wider, early layer up to ``HOLD_BYTES``;
+beyond that it is computed again in the tally instead; the upsampled maps are never held. Each batch of concept masks is built once; at the
+masks' resolution the intersections are one matrix product, otherwise only the pixels of the
+unit masks are gathered from them. A progress bar follows both passes, and ``checkpoint=folder``
 makes an interrupted run resume (:class:`Checkpoint`).
 """
 
@@ -37,7 +39,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ __all__ = ["DEFAULT_QUANTILE", "Checkpoint", "Dissection", "IOU_THRESHOLD", "Lay
 DEFAULT_QUANTILE = 0.005  # Bau et al.: P(a_k >= T_k) = 0.005
 IOU_THRESHOLD = 0.04  # Bau et al.: a unit detects its best concept when IoU > 0.04
 MEMORY_BUDGET = 512 * 2**20  # bytes of layer activations held in memory before using a file
+HOLD_BYTES = 128 * 2**20  # a layer wider than the image is held up to this size, else recomputed
 SAVE_SECONDS = 10.0  # a checkpointed dissection saves its state at most this often per batch
 STATE_FILE = "state.npz"
 
@@ -192,24 +195,44 @@ def fingerprint(model: keras.Model, images: np.ndarray, concepts: Any, options: 
     return digest.hexdigest()
 
 
+def held_layers(probe: keras.Model, images: np.ndarray) -> list[bool]:
+    """Which layers' activations to hold between the passes: those no larger than an image,
+    and any layer whose activations over all images take at most ``HOLD_BYTES``.
+
+    A layer with more values per image than the image (an early, wide layer) is cheap to reach
+    and costly to hold on a large data set (hundreds of MB of fresh pages), so the tally
+    recomputes it; a deeper one is held (in memory, a temporary file or the checkpoint folder).
+    """
+    return [math.prod(output.shape[1:]) <= math.prod(images.shape[1:])
+            or 4 * len(images) * math.prod(output.shape[1:]) <= HOLD_BYTES
+            for output in probe.outputs]
+
+
+def _probe(model: keras.Model, layers: Sequence[Any], rotations: dict | None) -> keras.Model:
+    if rotations is None:
+        return cached(model, ("dissection", tuple(id(layer) for layer in layers)),
+                      lambda: feature_model(model, layers))
+    return feature_model(model, layers, rotations=rotations)
+
+
 def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[Any], *,
                        quantile: float = DEFAULT_QUANTILE, rotations: dict | None = None,
                        batch_size: int = 64, checkpoint: Checkpoint | None = None,
-                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                       hold: Sequence[bool] | None = None,
+                       ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
     """One streamed forward pass: the activations of each layer and its per-unit thresholds.
 
-    Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution)
-    and (K,) the thresholds T (the (m + 1)-th largest value of each unit, m = ceil(quantile
-    N h w)). ``checkpoint`` resumes an interrupted pass and records this one.
+    Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution;
+    None for a layer whose ``hold`` is False: only its thresholds are kept) and (K,) the
+    thresholds T (the (m + 1)-th largest value of each unit, m = ceil(quantile N h w)).
+    ``checkpoint`` resumes an interrupted pass and records this one.
     """
     checkpoint = checkpoint or Checkpoint(None)
-    if rotations is None:
-        probe = cached(model, ("dissection", tuple(id(layer) for layer in layers)),
-                       lambda: feature_model(model, layers))
-    else:
-        probe = feature_model(model, layers, rotations=rotations)
+    probe = _probe(model, layers, rotations)
     shapes = [(len(images), *output.shape[1:]) for output in probe.outputs]
-    held = [checkpoint.buffer(i, shape) for i, shape in enumerate(shapes)]
+    hold = [True] * len(shapes) if hold is None else list(hold)
+    held = [checkpoint.buffer(i, shape) if keep else None
+            for i, (shape, keep) in enumerate(zip(shapes, hold))]
     keeps = [top_count(quantile, n * h * w) for n, h, w, _ in shapes]
     state = checkpoint.state
     if state["phase"] != "forward":
@@ -217,17 +240,21 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
     tops = [state.get(f"top{i}", np.zeros((shape[-1], 0), np.float32))
             for i, shape in enumerate(shapes)]
     forward = batching.forward_function(probe)
+    buffers = [buffer for buffer in held if buffer is not None]
     for part in batching.batch_slices(len(images), batch_size):
         if part.start < state["batch"]:
             continue
         outputs = forward(images[part])
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for i, (a, buffer, keep) in enumerate(zip(outputs, held, keeps)):
-            buffer[part] = a = np.asarray(a)
+            a = np.asarray(a)
+            if buffer is not None:
+                buffer[part] = a
             tops[i] = merge_top(tops[i], a.reshape(-1, a.shape[-1]), keep)
-        checkpoint.step("forward", part.stop, {f"top{i}": t for i, t in enumerate(tops)}, held)
+        checkpoint.step("forward", part.stop, {f"top{i}": t for i, t in enumerate(tops)},
+                        buffers)
     limits = [top.min(axis=1) for top in tops]
-    checkpoint.step("tally", 0, {f"threshold{i}": t for i, t in enumerate(limits)}, held,
+    checkpoint.step("tally", 0, {f"threshold{i}": t for i, t in enumerate(limits)}, buffers,
                     force=True)
     return held, limits
 
@@ -236,66 +263,90 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
 def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
     """Compiled (A, T, masks) -> (intersections (K, C), unit pixels (K,)), masks ``up(A) > T``.
 
-    Only the (image, unit) pairs whose map exceeds T somewhere are upsampled (a bilinear
-    value is a convex combination of grid values, so the others have empty masks), and only
-    the mask pixels are gathered from the concept masks.
+    At the masks' resolution (half-pixel bilinear resizing to the same size is the identity)
+    the intersections are one product of the unit masks and the concept masks over all
+    pixels. Otherwise only the (image, unit) pairs whose map exceeds T somewhere are upsampled
+    (a bilinear value is a convex combination of grid values, so the others have empty
+    masks), and only the mask pixels are gathered from the concept masks. Counts are exact
+    (sums of 0/1 in float32 below 2**24 per batch).
     """
     rows = tf.constant(bilinear_matrix(grid[0], size[0]), tf.float32)
     cols = tf.constant(bilinear_matrix(grid[1], size[1]), tf.float32)
 
-    @tf.function(reduce_retracing=True)
-    def run(activations, thresholds, masks):
+    def same_size(activations, thresholds, masks):
+        on = tf.cast(tf.reshape(activations > thresholds, [-1, tf.shape(activations)[-1]]),
+                     tf.float32)
+        labels = tf.cast(tf.reshape(masks, [-1, tf.shape(masks)[-1]]), tf.float32)
+        return tf.matmul(on, labels, transpose_a=True), tf.reduce_sum(on, axis=0)
+
+    def upsampled(activations, thresholds, masks):
         units = tf.shape(activations)[-1]
         pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) > thresholds)
         maps = tf.gather_nd(tf.transpose(activations, [0, 3, 1, 2]), pairs)
-        if grid == size:  # half-pixel bilinear resizing to the same size is the identity
-            up = maps
-        else:
-            up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
+        up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
         on = tf.where(up > tf.gather(thresholds, pairs[:, 1])[:, None, None])
         image, unit = tf.gather(pairs[:, 0], on[:, 0]), tf.gather(pairs[:, 1], on[:, 0])
         hits = tf.cast(tf.gather_nd(masks, tf.stack([image, on[:, 1], on[:, 2]], 1)), tf.float32)
         return (tf.math.unsorted_segment_sum(hits, unit, units),
                 tf.math.unsorted_segment_sum(tf.ones_like(unit, tf.float32), unit, units))
 
-    return run
+    # Traced once for any batch, unit and concept count: a concrete function never retraces.
+    return batching.compile_function(same_size if grid == size else upsampled,
+                                     [tf.TensorSpec([None, *grid, None], tf.float32),
+                                      tf.TensorSpec([None], tf.float32),
+                                      tf.TensorSpec([None, *size, None], tf.bool)])
 
 
-def tally(activations: Sequence[np.ndarray], thresholds: Sequence[np.ndarray], concepts: Any,
-          index: np.ndarray, *, batch_size: int = 64,
-          checkpoint: Checkpoint | None = None) -> list[np.ndarray]:
+@tf.function(reduce_retracing=True)
+def _pixels(masks: tf.Tensor) -> tf.Tensor:
+    """(C,) pixels of each concept in a batch of masks (b, h, w, C)."""
+    return tf.reduce_sum(tf.cast(masks, tf.float32), axis=[0, 1, 2])
+
+
+def tally(activations: Sequence[np.ndarray | None], thresholds: Sequence[np.ndarray],
+          concepts: Any, index: np.ndarray, *, batch_size: int = 64,
+          checkpoint: Checkpoint | None = None,
+          recompute: Callable[[slice], Sequence[tf.Tensor]] | None = None,
+          ) -> list[np.ndarray]:
     """IoU (K, C) of the unit masks ``up(A) > T`` with every concept, per layer.
 
     ``activations`` (one (n, h, w, K) array per layer) are those of the images ``index`` of
-    ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`); each batch of concept masks is
-    built once and scored against every layer. ``checkpoint`` resumes an interrupted tally
-    and records this one.
+    ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`); a layer given as None is
+    computed again batch by batch, ``recompute(part)`` returning those layers' activations
+    of the images ``index[part]``, in order. Each batch of concept masks is built once and scored against every
+    layer. ``checkpoint`` resumes an interrupted tally and records this one.
     """
     checkpoint = checkpoint or Checkpoint(None)
     size = tuple(concepts.size)
-    runs = [_tally_function(tuple(a.shape[1:3]), size) for a in activations]
     state = checkpoint.state
-    inter = [state.get(f"inter{i}", np.zeros((a.shape[-1], len(concepts.names))))
-             for i, a in enumerate(activations)]
-    unit_pixels = [state.get(f"units{i}", np.zeros(a.shape[-1]))
-                   for i, a in enumerate(activations)]
+    inter, unit_pixels, runs = [], [], []
     concept_pixels = state.get("concept_pixels", np.zeros(len(concepts.names)))
     limits = [tf.constant(np.asarray(t, np.float32)) for t in thresholds]
     kept = {f"threshold{i}": np.asarray(t) for i, t in enumerate(thresholds)}
     for part in batching.batch_slices(len(index), batch_size):
         if part.start < state["batch"]:
             continue
-        masks = concepts.masks(index[part])
-        concept_pixels = concept_pixels + masks.sum(axis=(0, 1, 2))
-        masks = tf.constant(masks)
-        for i, (a, limit, run) in enumerate(zip(activations, limits, runs)):
-            both, units = run(tf.constant(a[part]), limit, masks)
+        masks = tf.constant(concepts.masks(index[part]))
+        concept_pixels = concept_pixels + np.asarray(_pixels(masks), np.float64)
+        fresh = iter(recompute(part) if recompute is not None else ())
+        batch = [tf.constant(a[part]) if a is not None else next(fresh) for a in activations]
+        if not runs:
+            runs = [_tally_function(tuple(a.shape[1:3]), size) for a in batch]
+            inter = [state.get(f"inter{i}", np.zeros((a.shape[-1], len(concepts.names))))
+                     for i, a in enumerate(batch)]
+            unit_pixels = [state.get(f"units{i}", np.zeros(a.shape[-1]))
+                           for i, a in enumerate(batch)]
+        for i, (a, limit, run) in enumerate(zip(batch, limits, runs)):
+            both, units = run(a, limit, masks)
             inter[i] = inter[i] + np.asarray(both, np.float64)
             unit_pixels[i] = unit_pixels[i] + np.asarray(units, np.float64)
         checkpoint.step("tally", part.stop, {
             **kept, "concept_pixels": concept_pixels,
             **{f"inter{i}": v for i, v in enumerate(inter)},
             **{f"units{i}": v for i, v in enumerate(unit_pixels)}})
+    if not runs:  # resumed after the last batch
+        inter = [state[f"inter{i}"] for i in range(len(activations))]
+        unit_pixels = [state[f"units{i}"] for i in range(len(activations))]
     ious = []
     for both, units in zip(inter, unit_pixels):
         union = units[:, None] + concept_pixels[None, :] - both
@@ -458,11 +509,20 @@ def network_dissection(
             limits = [run.state[f"threshold{i}"] for i in range(len(targets))]
             ious = [run.state[f"iou{i}"] for i in range(len(targets))]
         else:
+            hold = held_layers(_probe(model, targets, rotations), images)
             held, limits = stream_activations(model, images, targets, quantile=quantile,
                                               rotations=rotations, batch_size=batch_size,
-                                              checkpoint=run)
+                                              checkpoint=run, hold=hold)
+            again = [t for t, keep in zip(targets, hold) if not keep]
+            recompute = None
+            if again:
+                forward = batching.forward_function(_probe(model, again, rotations))
+
+                def recompute(part: slice) -> list[tf.Tensor]:
+                    outputs = forward(images[part])
+                    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
             ious = tally(held, limits, concepts, np.arange(len(images)),
-                         batch_size=batch_size, checkpoint=run)
+                         batch_size=batch_size, checkpoint=run, recompute=recompute)
     finally:
         run.close()
     results = tuple(LayerDissection(t.name, np.asarray(limit, np.float32), iou, iou_threshold)

@@ -19,8 +19,6 @@ the same seed gives the same images.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +37,7 @@ from xaikit.core import (
     find_layer,
     rng,
 )
+from xaikit.core.batching import compile_function
 from xaikit.core.checks import model_input_shape
 from xaikit.core.probes import feature_model
 from xaikit.interpretation.objectives import OUTPUT, Objective, class_score, l2_decay
@@ -225,19 +224,6 @@ def _step(optimizer: str, learning_rate: float):
     return update
 
 
-@contextlib.contextmanager
-def _quiet_retracing():
-    """Each call compiles its own ascent loop once (objectives are Python closures); TensorFlow
-    would warn about 'retracing' from the sixth call on, which is expected here."""
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def activation_maximization(
     model: keras.Model,
     objective: Objective,
@@ -322,7 +308,6 @@ def activation_maximization(
     keys = layers + ([OUTPUT] if OUTPUT in objective.layers else [])
     start = parameterization.init(rng(seed), objective.batch or 1, shape)
 
-    @tf.function
     def ascend(params):
         def body(t, p, m, v):
             with tf.GradientTape() as tape:
@@ -340,8 +325,10 @@ def activation_maximization(
         zeros = tf.zeros_like(params)
         return tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), params, zeros, zeros))[1]
 
-    with _quiet_retracing():
-        final = ascend(tf.constant(start))
+    # Each call traces its own ascent loop once (the objective is a Python closure), as a
+    # concrete function: one trace, never a retrace of a shared tf.function.
+    start = tf.constant(start)
+    final = compile_function(ascend, [tf.TensorSpec(start.shape, start.dtype)])(start)
     return np.asarray(parameterization.image(final, shape), np.float32)
 
 

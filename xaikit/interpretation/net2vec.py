@@ -93,7 +93,6 @@ def fit_logistic(features: np.ndarray, targets: np.ndarray, *, steps: int, learn
         return -tf.reduce_mean(alpha * y * tf.math.log_sigmoid(logits)
                                + (1 - alpha) * (1 - y) * tf.math.log_sigmoid(-logits))
 
-    @tf.function
     def train(params):
         def body(t, p, m, v):
             with tf.GradientTape() as tape:
@@ -108,7 +107,9 @@ def fit_logistic(features: np.ndarray, targets: np.ndarray, *, steps: int, learn
         zeros = tf.zeros_like(params)
         return tf.while_loop(lambda t, *_: t < steps, body, (0, params, zeros, zeros))[1]
 
-    params = train(tf.zeros((features.shape[1] + 1, targets.shape[1]))).numpy()
+    start = tf.zeros((features.shape[1] + 1, targets.shape[1]))
+    # traced once per call as a concrete function: repeated calls never warn of retracing
+    params = batching.compile_function(train, [tf.TensorSpec(start.shape, tf.float32)])(start).numpy()
     w = params[:-1] / std[:, None]
     return w.astype(np.float32), (params[-1] - mean @ w).astype(np.float32)
 

@@ -22,6 +22,7 @@ Introduced in lesson 14.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,7 +196,7 @@ STUDENT_WIDTH = 32
 def distill(teacher: Any, images: Any, *, val_images: Any, student: Any = None,
             epochs: int = 10, batch_size: int = 32, learning_rate: float = 3e-3,
             patience: int = 3, seed: int = 0, progress: bool = True,
-            checkpoint: Any = None) -> Distilled:
+            checkpoint: Any = None, cache: bool = False) -> Distilled:
     """Train a small student network to mimic the teacher's logits (Ba & Caruana 2014).
 
     Parameters
@@ -213,6 +214,11 @@ def distill(teacher: Any, images: Any, *, val_images: Any, student: Any = None,
     epochs, batch_size, learning_rate, patience, seed, progress, checkpoint
         As :func:`xaikit.models.train` (Adam, early stopping on the validation loss, resumable
         from ``checkpoint``).
+    cache : bool
+        Keep the trained student in the kit's model cache (:mod:`xaikit.models.cache`, like the
+        zoo), keyed by the teacher's weights, the images, the student and every argument above,
+        and load it from there next time instead of training again (``checkpoint`` is then the
+        cache entry's own).
 
     Returns
     -------
@@ -222,6 +228,7 @@ def distill(teacher: Any, images: Any, *, val_images: Any, student: Any = None,
 
     from xaikit.data import ImageSet
     from xaikit.models import train
+    from xaikit.models.cache import entry_key, load_or_build, load_verified
 
     images, val_images = check_images(images, teacher), check_images(val_images, teacher)
     head = explained_model(teacher)
@@ -230,14 +237,37 @@ def distill(teacher: Any, images: Any, *, val_images: Any, student: Any = None,
     n_classes = logits.shape[1]
     names = [str(k) for k in range(n_classes)]
     student = student or _default_student(images.shape[1:], n_classes, seed)
-    student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mean_squared_error")
     data = ImageSet(images, logits.argmax(axis=1), names, name="distillation")
     val = ImageSet(val_images, val_logits.argmax(axis=1), names, name="distillation-val")
-    run = train(student, data, targets=logits.astype(np.float32), epochs=epochs,
-                batch_size=batch_size, seed=seed, val=val, patience=patience,
-                progress=progress, checkpoint=checkpoint)
+
+    def fit(checkpoint: Any) -> tuple[Any, dict[str, Any]]:
+        student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mean_squared_error")
+        run = train(student, data, targets=logits.astype(np.float32), epochs=epochs,
+                    batch_size=batch_size, seed=seed, val=val, patience=patience,
+                    progress=progress, checkpoint=checkpoint)
+        return student, {"history": run["history"]}
+
+    if cache:
+        spec = {"teacher": _digest(*teacher.get_weights()), "images": _digest(images, val_images),
+                "student": [(layer.name, type(layer).__name__) for layer in student.layers],
+                "student_weights": _digest(*student.get_weights()), "epochs": epochs,
+                "batch_size": batch_size, "learning_rate": learning_rate, "patience": patience,
+                "seed": seed}
+        key = entry_key("distill", spec)
+        load_or_build(key, lambda paths: fit(paths["checkpoint"]))
+        student, info = load_verified(key)
+    else:
+        student, info = fit(checkpoint)
     mimic = predict(student, val_images, batch_size=batch_size)
     residual = np.sum((mimic - val_logits) ** 2)
     total = np.sum((val_logits - val_logits.mean(axis=0)) ** 2)
     return Distilled(student, float(np.mean(mimic.argmax(axis=1) == val_logits.argmax(axis=1))),
-                     float(1 - residual / total) if total > 0 else 0.0, run["history"])
+                     float(1 - residual / total) if total > 0 else 0.0, info["history"])
+
+
+def _digest(*arrays: Any) -> str:
+    """sha256 of the arrays' bytes (a cache key part)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -246,7 +246,7 @@ def _projection_function(model: keras.Model, target: keras.layers.Layer, rule: s
                 seed = tf.reduce_sum(value * tf.stop_gradient(value))
             return tape.gradient(seed, x)
 
-        return backproject
+        return backproject.get_concrete_function()  # one trace per model, never a retracing
 
     return cached(model, ("projection", id(target), rule), build)
 

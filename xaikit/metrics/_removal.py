@@ -109,7 +109,7 @@ def _score_function(head: keras.Model, link: str, shape: tuple[int, ...]) -> Cal
         def score(x, weights):
             return tf.reduce_sum(transform(head(x, training=False)) * weights, axis=-1)
 
-        return score
+        return score.get_concrete_function()  # one trace per head: never counted as retracing
 
     compiled = cached(head, ("metric_score", link, shape), build)
     return lambda x, w: np.asarray(compiled(x, w), np.float64)

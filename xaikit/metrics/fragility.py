@@ -143,7 +143,7 @@ def _objective_gradient(smooth: keras.Model, method: str, objective: str, steps:
                     value = tf.sqrt(tf.reduce_sum((now - centre) ** 2, axis=1) + TINY)
             return value, tape.gradient(value, x)
 
-        return step
+        return step.get_concrete_function()  # one trace per model: never counted as retracing
 
     return cached(smooth, ("fragility", method, objective, steps, shape), build)
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from xaikit.base.messages import message
+from xaikit.core.batching import predict
 from xaikit.models import architectures, cache
 from xaikit.models.training import _Progress, seed_everything
 from xaikit.models.zoo import ZOO, fast_default
@@ -220,7 +221,7 @@ def train_bottleneck(mode: str, *, fast: bool | None = None, seed: int = 0,
         if mode == "independent":
             _train_head(model, concepts, labels, seed)
         elif mode == "sequential":
-            predicted = np.asarray(model.predict(train_set.images, batch_size=256, verbose=0)[0])
+            predicted = np.asarray(predict(model, train_set.images, batch_size=256)[0])
             _train_head(model, predicted, labels, seed)
         info = {"name": f"bottleneck-{mode}", "fast": fast, "spec": _spec(mode, fast, seed),
                 "train_seconds": round(time.perf_counter() - start, 2), "n_train": len(labels)}

@@ -24,6 +24,7 @@ The paper's constants: :math:`\\tau = 0.5 / n^2`, :math:`\\beta = 4`,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,8 @@ import numpy as np
 from xaikit.base.checks import check_array
 from xaikit.base.messages import message
 
-__all__ = ["BETA", "LOSS_WEIGHT", "filter_loss", "interpretable_cnn", "masked", "templates",
-           "train_interpretable_cnn"]
+__all__ = ["BETA", "LOSS_WEIGHT", "filter_assignment", "filter_loss", "fit_interpretable_cnn",
+           "interpretable_cnn", "masked", "templates", "train_interpretable_cnn"]
 
 BETA = 4.0  # the paper's template sharpness
 
@@ -57,15 +58,28 @@ def templates(n: int, *, tau: float | None = None, beta: float = BETA) -> np.nda
     return np.concatenate([positive, np.full((1, n, n), -tau)])
 
 
-def filter_loss(maps: Any, *, alpha: float | None = None, tau: float | None = None,
+def filter_loss(maps: Any, labels: Any = None, filter_classes: Any = None, *,
+                alpha: float | None = None, tau: float | None = None,
                 beta: float = BETA) -> Any:
     """Minus the mutual information between each filter's maps and the templates, (F,).
+
+    With ``labels`` and ``filter_classes`` each filter belongs to one category (Zhang et al.,
+    Sec. 3.1, multi-category case): on images of its category it should fit a positive template
+    (one part, one position), on images of the other categories the negative template (silent).
+    The mutual-information sum then keeps only the (image, template) pairs that agree with the
+    label — the positive templates for the filter's own category, T^- for the others — while
+    p(x | T) and p(x) are the unlabelled ones; an image of another category lowers the loss by
+    fitting T^- (being silent), and no longer by fitting a positive template.
 
     Parameters
     ----------
     maps : tensor (N, n, n, F)
         The (rectified) feature maps of F filters on a batch of N images; a TensorFlow tensor
         inside a ``GradientTape`` gives the loss's gradient.
+    labels : tensor (N,) of int, optional
+        The images' categories (with ``filter_classes``).
+    filter_classes : array (F,) of int, optional
+        The category of each filter (see :func:`filter_assignment`).
     alpha : float, optional
         Prior mass of the positive templates (default ``n^2 / (1 + n^2)``).
     tau, beta : float
@@ -74,7 +88,7 @@ def filter_loss(maps: Any, *, alpha: float | None = None, tau: float | None = No
     Returns
     -------
     tf.Tensor
-        (F,) losses, each in [-H(T), 0] (H(T) the templates' prior entropy).
+        (F,) losses; without labels each in [-H(T), 0] (H(T) the templates' prior entropy).
     """
     import tensorflow as tf
 
@@ -89,9 +103,28 @@ def filter_loss(maps: Any, *, alpha: float | None = None, tau: float | None = No
     fit = tf.einsum("nijf,tij->ftn", maps, t)  # tr(x . T) for each filter, template, image
     log_p_x_t = fit - tf.reduce_logsumexp(fit, axis=2, keepdims=True)  # log p(x | T)
     log_p_x = tf.reduce_logsumexp(log_p_x_t + tf.math.log(prior)[None, :, None], axis=1)
-    mutual = tf.reduce_sum(prior[None, :, None] * tf.exp(log_p_x_t)
-                           * (log_p_x_t - log_p_x[:, None, :]), axis=(1, 2))
-    return -mutual
+    terms = prior[None, :, None] * tf.exp(log_p_x_t) * (log_p_x_t - log_p_x[:, None, :])
+    if labels is not None:
+        classes = tf.constant(np.asarray(filter_classes, np.int64))
+        own = tf.cast(tf.equal(classes[:, None], tf.cast(labels, tf.int64)[None, :]),
+                      maps.dtype)[:, None, :]  # (F, 1, N): the image is of the filter's category
+        positive = tf.constant(np.r_[np.ones(n * n), 0.0], dtype=maps.dtype)[None, :, None]
+        terms = terms * (own * positive + (1.0 - own) * (1.0 - positive))
+    return -tf.reduce_sum(terms, axis=(1, 2))
+
+
+def filter_assignment(n_filters: int, n_classes: int) -> np.ndarray:
+    """Each filter's category, (F,) int: filter f belongs to category ``f mod n_classes``.
+
+    The paper assigns filters to categories during learning; a fixed round-robin assignment
+    gives every category the same number of filters (up to one) from the start.
+
+    Examples
+    --------
+    >>> filter_assignment(5, 2).tolist()
+    [0, 1, 0, 1, 0]
+    """
+    return np.arange(n_filters) % n_classes
 
 
 def masked(maps: Any, *, tau: float | None = None, beta: float = BETA) -> np.ndarray:
@@ -110,40 +143,39 @@ def masked(maps: Any, *, tau: float | None = None, beta: float = BETA) -> np.nda
 LOSS_WEIGHT = 1.0  # weight of the mean filter loss added to the cross-entropy
 
 
+@functools.cache
 def _layer_class() -> Any:
+    """The mask layer's class, defined and registered with Keras once (loading needs it)."""
     import keras
     import tensorflow as tf
 
     @keras.saving.register_keras_serializable(package="xaikit")
-    class FilterLossMask(keras.layers.Layer):
-        """Masks each map by the template at its peak; while training, adds the filter loss."""
+    class TemplateMask(keras.layers.Layer):
+        """Masks each map by the positive template at its peak (tau = 1), ``relu(x * T)``."""
 
-        def __init__(self, weight: float = LOSS_WEIGHT, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.weight = float(weight)
+        def call(self, x: Any) -> Any:
+            return tf.nn.relu(x * tf.stop_gradient(_peak_mask(x)))
 
-        def call(self, x: Any, training: bool = False) -> Any:
-            if training:
-                self.add_loss(self.weight * tf.reduce_mean(filter_loss(x)))
-            n = int(x.shape[1])
-            t = tf.constant(templates(n, tau=1.0)[:-1], dtype=x.dtype)  # (n^2, n, n) in [-1, 1]
-            flat = tf.reshape(x, (-1, n * n, int(x.shape[-1])))
-            peak = tf.argmax(flat, axis=1)  # (N, F)
-            mask = tf.transpose(tf.gather(t, peak), (0, 2, 3, 1))  # (N, n, n, F)
-            return tf.nn.relu(x * tf.stop_gradient(mask))
+    return TemplateMask
 
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "weight": self.weight}
 
-    return FilterLossMask
+def _peak_mask(x: Any) -> Any:
+    """The positive template (tau = 1, values in [-1, 1]) at each map's peak, (N, n, n, F)."""
+    import tensorflow as tf
+
+    n = int(x.shape[1])
+    t = tf.constant(templates(n, tau=1.0)[:-1], dtype=x.dtype)  # (n^2, n, n)
+    peak = tf.argmax(tf.reshape(x, (-1, n * n, int(x.shape[-1]))), axis=1)  # (N, F)
+    return tf.transpose(tf.gather(t, peak), (0, 2, 3, 1))
 
 
 def interpretable_cnn(input_shape: tuple[int, int, int], n_classes: int, *,
-                      weight: float = LOSS_WEIGHT, name: str = "interpretable_cnn") -> Any:
-    """The zoo's an8flower ``vgg_mini`` with the filter loss and mask on ``"last_conv"``.
+                      name: str = "interpretable_cnn") -> Any:
+    """The zoo's an8flower ``vgg_mini`` with the template mask on ``"last_conv"``.
 
-    ``last_conv`` feeds ``FilterLossMask`` (layer ``"masked_conv"``: the template mask, and the
-    filter loss while training), then global average pooling and the softmax head.
+    ``last_conv`` feeds the mask (layer ``"masked_conv"``), then global average pooling
+    (``"masked_gap"``) and the softmax head; the filter loss is added by
+    :func:`fit_interpretable_cnn`, which needs the labels.
     """
     import keras
 
@@ -152,38 +184,102 @@ def interpretable_cnn(input_shape: tuple[int, int, int], n_classes: int, *,
 
     base = architectures.vgg_mini(input_shape, n_classes, name=f"{name}_base",
                                   **ZOO["an8flower-single-6c"].arch_kwargs)
-    x = _layer_class()(weight, name="masked_conv")(base.get_layer("last_conv").output)
+    x = _layer_class()(name="masked_conv")(base.get_layer("last_conv").output)
     x = keras.layers.GlobalAveragePooling2D(name="masked_gap")(x)
     head = architectures.classifier_head(x, n_classes)
     return keras.Model(base.input, head, name=name)
 
 
+def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *, epochs: int,
+                          batch_size: int, learning_rate: float, weight: float = LOSS_WEIGHT,
+                          seed: int = 0, progress: bool = True) -> np.ndarray:
+    """Train an :func:`interpretable_cnn` in place with the per-category filter loss.
+
+    Each filter of ``last_conv`` belongs to one category (:func:`filter_assignment`). A step
+    minimises the cross-entropy plus ``weight`` times the mean :func:`filter_loss` with the
+    labels; in the forward pass of training a filter's map is masked by the template at its peak
+    on images of its category and by T^- (silenced) on the others, as in the paper; at test
+    time (the saved model) every map gets the peak mask. Adam, mini-batches shuffled by
+    ``default_rng([seed, epoch])``, ``epochs`` epochs (no early stopping).
+
+    Returns
+    -------
+    np.ndarray
+        (F,) the category of each filter.
+    """
+    import keras
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    conv = model.get_layer("last_conv")
+    features = keras.Model(model.input, conv.output)
+    maps_in = keras.Input(conv.output.shape[1:])
+    x = model.get_layer("masked_gap")(maps_in)
+    head = keras.Model(maps_in, model.get_layer("probs")(model.get_layer("logits")(x)))
+    n_classes = int(model.output.shape[-1])
+    classes = filter_assignment(int(conv.output.shape[-1]), n_classes)
+    filter_classes = tf.constant(classes)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(reduce_retracing=True)
+    def step(x: Any, y: Any) -> None:
+        with tf.GradientTape() as tape:
+            maps = features(x, training=True)
+            own = tf.cast(tf.equal(filter_classes[None, :], tf.cast(y, filter_classes.dtype)[:, None]),
+                          maps.dtype)[:, None, None, :]  # T^- (zero after the ReLU) elsewhere
+            probs = head(tf.nn.relu(maps * tf.stop_gradient(_peak_mask(maps))) * own,
+                         training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs)) \
+                + weight * tf.reduce_mean(filter_loss(maps, y, classes))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables))
+
+    steps = -(-len(images) // batch_size)
+    bar = tqdm(total=epochs * steps, desc="train interpretable cnn", unit="step", leave=False,
+               disable=not progress)
+    try:
+        for epoch in range(epochs):
+            order = np.random.default_rng([seed, epoch]).permutation(len(images))
+            for start in range(0, len(order), batch_size):
+                chosen = order[start:start + batch_size]
+                step(tf.constant(images[chosen]), tf.constant(labels[chosen]))
+                bar.update(1)
+    finally:
+        bar.close()
+    return classes
+
+
 def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress: bool = True,
                             weight: float = LOSS_WEIGHT) -> Any:
-    """An interpretable CNN of an8flower single-6c, trained with the zoo recipe and cached."""
+    """An interpretable CNN of an8flower single-6c, trained with the zoo recipe and cached.
+
+    The zoo entry's epochs, batch size and learning rate, through :func:`fit_interpretable_cnn`.
+    """
     from xaikit.data import load
     from xaikit.data import recipe as data_recipe
     from xaikit.models import cache
-    from xaikit.models.training import seed_everything, train
+    from xaikit.models.training import seed_everything
     from xaikit.models.zoo import ZOO, fast_default
 
     fast = fast_default(fast)
     recipe = ZOO["an8flower-single-6c"]
     used = recipe.as_dict(fast)
     spec = {"model": used, "data": data_recipe(recipe.dataset, fast), "weight": weight,
-            "seed": seed, "beta": BETA, "mask": "peak template, tau=1"}
+            "seed": seed, "beta": BETA, "mask": "peak template, tau=1; T^- off-category",
+            "assignment": "round-robin"}
     key = cache.entry_key(f"interpretable-cnn{'-fast' if fast else ''}", spec)
+    _layer_class()  # registered before the cache loads a model holding the layer
 
     def build(paths: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        train_set, val_set = (load(recipe.dataset, split=s, fast=fast) for s in ("train", "val"))
+        train_set = load(recipe.dataset, split="train", fast=fast)
         seed_everything(seed)
-        model = interpretable_cnn(train_set.input_shape, len(train_set.class_names),
-                                  weight=weight)
-        result = train(model, train_set, epochs=used["epochs"], batch_size=used["batch_size"],
-                       seed=seed, val=val_set, patience=used["patience"],
-                       learning_rate=used["learning_rate"], progress=progress,
-                       checkpoint=paths["checkpoint"])
+        model = interpretable_cnn(train_set.input_shape, len(train_set.class_names))
+        classes = fit_interpretable_cnn(model, train_set.images, np.asarray(train_set.labels),
+                                        epochs=used["epochs"], batch_size=used["batch_size"],
+                                        learning_rate=used["learning_rate"], weight=weight,
+                                        seed=seed, progress=progress)
         return model, {"name": "interpretable-cnn", "spec": spec,
-                       "epochs_run": result["epochs_run"]}
+                       "filter_classes": classes.tolist()}
 
     return cache.load_or_build(key, build)
