@@ -209,7 +209,8 @@ def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *,
     """
     import keras
     import tensorflow as tf
-    from tqdm.auto import tqdm
+
+    from xaikit.models.training import run_steps
 
     conv = model.get_layer("last_conv")
     features = keras.Model(model.input, conv.output)
@@ -235,18 +236,8 @@ def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *,
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                       model.trainable_variables))
 
-    steps = -(-len(images) // batch_size)
-    bar = tqdm(total=epochs * steps, desc="train interpretable cnn", unit="step", leave=False,
-               disable=not progress)
-    try:
-        for epoch in range(epochs):
-            order = np.random.default_rng([seed, epoch]).permutation(len(images))
-            for start in range(0, len(order), batch_size):
-                chosen = order[start:start + batch_size]
-                step(tf.constant(images[chosen]), tf.constant(labels[chosen]))
-                bar.update(1)
-    finally:
-        bar.close()
+    run_steps(lambda epoch: (step, (images, labels)), len(images), epochs=epochs,
+              batch_size=batch_size, seed=seed, desc="train interpretable cnn", progress=progress)
     return classes
 
 

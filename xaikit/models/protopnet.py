@@ -43,7 +43,7 @@ from xaikit.models.prototypes import (
     optimise_last_layer,
     push,
 )
-from xaikit.models.training import seed_everything
+from xaikit.models.training import run_steps, seed_everything
 from xaikit.models.zoo import ZOO, fast_default
 
 __all__ = ["ADD_ON_DEPTH", "PrototypeLayer", "fit_protopnet", "protopnet", "prototype_head",
@@ -147,7 +147,6 @@ def fit_protopnet(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
     share of wrong-class connections stage 3 set to zero.
     """
     import tensorflow as tf
-    from tqdm.auto import tqdm
 
     layer, last = model.get_layer("prototypes"), model.get_layer("last_layer")
     add_on = [model.get_layer("add_on_1"), model.get_layer(LATENT_LAYER)]
@@ -189,19 +188,9 @@ def fit_protopnet(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
         optimizers[1].apply_gradients(zip(grads[len(head_vars):], backbone.trainable_variables))
 
     features = np.asarray(predict(backbone, images, batch_size=256), np.float32)
-    steps = -(-len(images) // batch_size)
-    bar = tqdm(total=(warm_epochs + joint_epochs) * steps, desc="train protopnet", unit="step",
-               leave=False, disable=not progress)
-    try:
-        for epoch in range(warm_epochs + joint_epochs):
-            order = np.random.default_rng([seed, epoch]).permutation(len(images))
-            source, step = (features, warm_step) if epoch < warm_epochs else (images, joint_step)
-            for start in range(0, len(order), batch_size):
-                chosen = order[start:start + batch_size]
-                step(tf.constant(source[chosen]), tf.constant(labels[chosen]))
-                bar.update(1)
-    finally:
-        bar.close()
+    run_steps(lambda epoch: (warm_step, (features, labels)) if epoch < warm_epochs
+              else (joint_step, (images, labels)), len(images), epochs=warm_epochs + joint_epochs,
+              batch_size=batch_size, seed=seed, desc="train protopnet", progress=progress)
     info: dict[str, Any] = {"train_accuracy_stage1": _accuracy(model, images, labels)}
     train_latents = latents(model, images, layer=LATENT_LAYER)
     pushed, where = push(np.asarray(layer.prototypes), classes, train_latents, labels)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from xaikit.base.vocabulary import BATCH_SIZE
 from xaikit.core.batching import predict
 from xaikit.core.surgery import output_activation
 
-__all__ = ["train", "accuracy", "predict", "seed_everything", "targets_for"]
+__all__ = ["train", "accuracy", "predict", "run_steps", "seed_everything", "targets_for"]
 
 PROBABILITY_FLOOR = 1e-7  # probabilities are clipped to [floor, 1 - floor] before the log (Keras')
 
@@ -312,3 +313,34 @@ def train(
         "epochs_run": state["epoch"],
         "stopped_early": state["epoch"] < epochs,
     }
+
+
+def run_steps(plan: Callable[[int], tuple[Callable[..., Any], Sequence[np.ndarray]]], n: int, *,
+              epochs: int, batch_size: int, seed: int, desc: str, progress: bool = True) -> None:
+    """The mini-batch loop of the kit's custom training loops (ProtoPNet, interpretable CNN).
+
+    For each epoch, ``plan(epoch)`` gives ``(step, arrays)``; ``step`` is called on every
+    mini-batch of the rows ``default_rng([seed, epoch]).permutation(n)`` of each array, as
+    tensors, under one progress bar over all steps.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_steps(lambda epoch: (lambda x: seen.append(len(x)), [np.zeros(5)]), 5, epochs=2,
+    ...           batch_size=2, seed=0, desc="demo", progress=False)
+    >>> seen
+    [2, 2, 1, 2, 2, 1]
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    steps = -(-n // batch_size)
+    with tqdm(total=epochs * steps, desc=desc, unit="step", leave=False,
+              disable=not progress) as bar:
+        for epoch in range(epochs):
+            step, arrays = plan(epoch)
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+            for start in range(0, n, batch_size):
+                chosen = order[start:start + batch_size]
+                step(*(tf.constant(array[chosen]) for array in arrays))
+                bar.update(1)
