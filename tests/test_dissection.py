@@ -113,6 +113,10 @@ def test_iou_matches_the_definition(model, flowers, monkeypatch):
         expected, threshold = _reference_iou(np.asarray(acts), 0.005, found.masks())
         np.testing.assert_allclose(result.layer(name).iou, expected, atol=1e-6)
         np.testing.assert_allclose(result.layer(name).thresholds, threshold)
+    odd = concepts(flowers, size=12)  # 16 -> 12: weights of thirds, float32 sums rounded to odd
+    expected_odd, _ = _reference_iou(np.asarray(acts), 0.005, odd.masks())
+    np.testing.assert_allclose(network_dissection(model, flowers, odd, "pool").layer("pool").iou,
+                               expected_odd, atol=1e-6)
     monkeypatch.setattr(dissection, "MEMORY_BUDGET", 1024)  # activations in a temporary file
     held, limits = dissection.stream_activations(model, flowers.images, ["pool"], batch_size=5)
     iou = dissection.tally(held, limits, found, np.arange(len(flowers)), batch_size=6)[0]

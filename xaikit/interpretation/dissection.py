@@ -199,9 +199,25 @@ def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, ...]:
     return second, slots, weights[0], weights[1]
 
 
-def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 ``a * b + c`` rounded once (a fused multiply-add: exact in float64 here)."""
-    return (a.astype(np.float64) * b + c).astype(np.float32)
+def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray, short: bool) -> np.ndarray:
+    """float32 ``a * b + c`` rounded once, as a fused multiply-add.
+
+    The product of two float32 is exact in float64. With ``short`` factors ``a`` (at most 4
+    significant bits: the weights of power-of-two scale factors up to 8) the float64 sum is
+    exact too, or off by less than its last bit from a sum whose float32 rounding it keeps;
+    otherwise it is rounded to odd (Boldo & Melquiond 2008: its error, from TwoSum, moves an
+    inexact even result one ulp towards the exact sum), which makes the final rounding to
+    float32 the correct one.
+    """
+    total = a.astype(np.float64) * b + c
+    if short:
+        return total.astype(np.float32)
+    product = a.astype(np.float64) * b
+    back = total - product
+    error = (product - (total - back)) + (c - back)
+    even = (error != 0) & (total.view(np.int64) & 1 == 0)
+    total[even] = np.nextafter(total[even], np.copysign(np.inf, error[even]))
+    return total.astype(np.float32)
 
 
 class Blocks:
@@ -222,19 +238,26 @@ class Blocks:
         self.wide = [not np.array_equal(taps[0], np.arange(len(taps[0])))
                      for taps in (self.rows, self.cols)]
         self.cells = (1 + self.wide[0]) * (1 + self.wide[1])
+        weights = np.concatenate([taps[2:] for taps in (self.rows, self.cols)], axis=None)
+        self.short = bool(np.all(np.frexp(weights)[0] * 16 % 1 == 0))
         self.strides = (self.grid[0] * self.grid[1] * units, self.grid[1] * units, units)
 
     def select(self, activations: np.ndarray, bound: np.ndarray, first: int = 0,
                ) -> dict[str, np.ndarray]:
         """The blocks of ``activations`` (b, h, w, K) with a cell above ``bound`` (K,):
         ``index`` (n,), the flat index of the block's first cell among the images ``first ...``
-        (in order), ``peak`` (n,) its largest cell and ``cells`` (n, c) its distinct cells
-        (c = 1, 2 or 4, in the order (y, x), (y + 1, x), (y, x + 1), (y + 1, x + 1))."""
+        (in order), ``cells`` (n, c) its distinct cells (c = 1, 2 or 4, in the order (y, x),
+        (y + 1, x), (y, x + 1), (y + 1, x + 1)) and ``peak`` (n,), at least its largest cell
+        (the larger of each cell and the next along a resampled axis: the next row or column
+        of a block that has one cell there is a neighbour, never below it)."""
         peak = activations
-        if self.wide[0]:
-            peak = np.maximum(peak, peak[:, self.rows[0]])
-        if self.wide[1]:
-            peak = np.maximum(peak, peak[:, :, self.cols[0]])
+        for axis in (1, 2):
+            if self.wide[axis - 1]:  # the larger of each cell and the next along the axis
+                lead, pairs = (slice(None),) * axis, np.empty_like(peak)
+                np.maximum(peak[(*lead, slice(None, -1))], peak[(*lead, slice(1, None))],
+                           out=pairs[(*lead, slice(None, -1))])
+                pairs[(*lead, -1)] = peak[(*lead, -1)]
+                peak = pairs
         index = np.flatnonzero(peak > bound)
         offsets = [0]
         if self.wide[0]:
@@ -265,12 +288,13 @@ class Blocks:
                                    cells[:, step_x + step_y:step_x + step_y + 1])
         at_y, w_top, w_bottom = (array[y] for array in self.rows[1:])
         at_x, w_left, w_right = (array[x][:, None] for array in self.cols[1:])
-        left = _fma(w_bottom, bottom_left, w_top * top_left)[..., None]
-        right = _fma(w_bottom, bottom_right, w_top * top_right)[..., None]
-        up = _fma(w_right, right, w_left * left)
+        left = _fma(w_bottom, bottom_left, w_top * top_left, self.short)[..., None]
+        right = _fma(w_bottom, bottom_right, w_top * top_right, self.short)[..., None]
+        up = _fma(w_right, right, w_left * left, self.short)
         on = np.flatnonzero((up > limits[unit][:, None, None])
                             & (at_y >= 0)[:, :, None] & (at_x >= 0))
-        block, row, col = on // up[0].size, on // up.shape[2] % up.shape[1], on % up.shape[2]
+        block, row, col = (on // (up.shape[1] * up.shape[2]), on // up.shape[2] % up.shape[1],
+                           on % up.shape[2])
         pixels = (image[block] * self.size[0] + at_y[block, row]) * self.size[1] \
             + at_x[block, 0, col]
         hit = np.flatnonzero(masks.reshape(-1, concepts)[pixels])
