@@ -287,16 +287,20 @@ class Blocks:
         top_right, bottom_right = (cells[:, step_x:step_x + 1],
                                    cells[:, step_x + step_y:step_x + step_y + 1])
         at_y, w_top, w_bottom = (array[y] for array in self.rows[1:])
-        at_x, w_left, w_right = (array[x][:, None] for array in self.cols[1:])
-        left = _fma(w_bottom, bottom_left, w_top * top_left, self.short)[..., None]
-        right = _fma(w_bottom, bottom_right, w_top * top_right, self.short)[..., None]
-        up = _fma(w_right, right, w_left * left, self.short)
-        on = np.flatnonzero((up > limits[unit][:, None, None])
-                            & (at_y >= 0)[:, :, None] & (at_x >= 0))
-        block, row, col = (on // (up.shape[1] * up.shape[2]), on // up.shape[2] % up.shape[1],
-                           on % up.shape[2])
-        pixels = (image[block] * self.size[0] + at_y[block, row]) * self.size[1] \
-            + at_x[block, 0, col]
+        left = _fma(w_bottom, bottom_left, w_top * top_left, self.short)  # (n, s): a row of
+        right = _fma(w_bottom, bottom_right, w_top * top_right, self.short)  # the block, 2 cells
+        # A float32 combination of two values exceeds the larger by at most 3 of its ulps:
+        # rows below T by 8 ulps of T cannot reach T.
+        near = limits[unit] - 8 * np.abs(np.spacing(limits[unit]))
+        block, row = np.divmod(np.flatnonzero((np.maximum(left, right) >= near[:, None])
+                                              & (at_y >= 0)), at_y.shape[1])
+        at_x, w_left, w_right = (array[x[block]] for array in self.cols[1:])
+        up = _fma(w_right, right[block, row][:, None], w_left * left[block, row][:, None],
+                  self.short)
+        on, col = np.divmod(np.flatnonzero((up > limits[unit[block]][:, None]) & (at_x >= 0)),
+                            up.shape[1])
+        block, row = block[on], row[on]
+        pixels = (image[block] * self.size[0] + at_y[block, row]) * self.size[1] + at_x[on, col]
         hit = np.flatnonzero(masks.reshape(-1, concepts)[pixels])
         owner = unit[block]
         both = np.bincount(owner[hit // concepts] * concepts + hit % concepts,
