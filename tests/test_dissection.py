@@ -178,8 +178,8 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tm
     state = np.load(tmp_path / "state.npz")
     assert str(state["phase"]) == phase and int(state["batch"]) == 10
     calls, masks = [], type(found).masks
-    monkeypatch.setattr(type(found), "masks", lambda self, index=slice(None):
-                        calls.append(index) or masks(self, index))
+    monkeypatch.setattr(type(found), "masks", lambda self, index=slice(None), **options:
+                        calls.append(index) or masks(self, index, **options))
     resumed = network_dissection(model, flowers, found, checkpoint=tmp_path, **options)
     tallied = len(flowers) - (10 if phase == "tally" else 0)  # calls[0]: the fingerprint's
     assert sum(len(np.arange(len(flowers))[index]) for index in calls[1:]) == tallied

@@ -44,7 +44,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from xaikit.base.checks import warn
 from xaikit.base.io import atomic_write
@@ -366,7 +365,8 @@ class Running:
         rank = np.arange(len(units)) - np.repeat(np.cumsum(counts) - counts, counts)
         dense = np.full((len(self.top), max(1, counts.max())), -np.inf, np.float32)
         dense[units[order], rank] = values[order]
-        self.top = merge_top(self.top, dense.T, self.keep)
+        joined = np.concatenate([self.top, dense], axis=1)  # the candidates exceed the bound
+        self.top = np.partition(joined, joined.shape[1] - self.keep, axis=1)[:, -self.keep:]
         self.values, self.units, self.pending = [], [], 0
         self.bound = self._bound()
         kept = self._blocks()
@@ -430,12 +430,6 @@ def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[
     return held, [top.min(axis=1) for top in tops]
 
 
-@tf.function(reduce_retracing=True)
-def _pixels(masks: tf.Tensor) -> tf.Tensor:
-    """(C,) pixels of each concept in a batch of masks (b, h, w, C)."""
-    return tf.reduce_sum(tf.cast(masks, tf.float32), axis=[0, 1, 2])
-
-
 def _tally(layers: Sequence[Blocks], limits: Sequence[np.ndarray], concepts: Any,
            index: np.ndarray, batch_size: int, checkpoint: Checkpoint,
            blocks_of: Callable[[int, slice], dict[str, np.ndarray]],
@@ -450,8 +444,8 @@ def _tally(layers: Sequence[Blocks], limits: Sequence[np.ndarray], concepts: Any
     for part in batching.batch_slices(len(index), batch_size):
         if part.start < state["batch"]:
             continue
-        masks = concepts.masks(index[part])
-        concept_pixels = concept_pixels + np.asarray(_pixels(masks), np.float64)
+        masks, pixels = concepts.masks(index[part], pixels=True)
+        concept_pixels = concept_pixels + pixels
         for i, (layer, limit) in enumerate(zip(layers, limits)):
             both, units = layer.count(blocks_of(i, part), limit, masks, part.start)
             inter[i], unit_pixels[i] = inter[i] + both, unit_pixels[i] + units
