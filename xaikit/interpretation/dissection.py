@@ -268,15 +268,16 @@ class Blocks:
                                  for offset in offsets]
         values = activations.reshape(-1)
         return {"index": index + first * self.strides[0], "peak": peak.reshape(-1)[index],
-                "cells": np.stack([values[index + offset] for offset in offsets], 1)}
+                "cells": np.stack([np.take(values, index + offset) for offset in offsets], 1)}
 
     def count(self, blocks: dict[str, np.ndarray], limits: np.ndarray, masks: np.ndarray,
               first: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(K, C) intersections and (K,) pixels of the unit masks ``up(A) > T`` (T: ``limits``)
         over ``blocks`` of the images ``first ...`` whose concept masks are ``masks``."""
         units, concepts = len(limits), masks.shape[-1]
-        keep = np.flatnonzero(blocks["peak"] > limits[blocks["index"] % units])
-        index, cells = blocks["index"][keep], blocks["cells"][keep]
+        # np.take: gathers of rows ~10 x faster than fancy indexing
+        keep = np.flatnonzero(blocks["peak"] > np.take(limits, blocks["index"] % units))
+        index, cells = np.take(blocks["index"], keep), np.take(blocks["cells"], keep, axis=0)
         image, y, x, unit = (index // self.strides[0] - first,
                              index // self.strides[1] % self.grid[0],
                              index // self.strides[2] % self.grid[1], index % units)
@@ -285,24 +286,26 @@ class Blocks:
         top_left, bottom_left = cells[:, :1], cells[:, step_y:step_y + 1]
         top_right, bottom_right = (cells[:, step_x:step_x + 1],
                                    cells[:, step_x + step_y:step_x + step_y + 1])
-        at_y, w_top, w_bottom = (array[y] for array in self.rows[1:])
+        at_y, w_top, w_bottom = (np.take(array, y, axis=0) for array in self.rows[1:])
         left = _fma(w_bottom, bottom_left, w_top * top_left, self.short)  # (n, s): a row of
         right = _fma(w_bottom, bottom_right, w_top * top_right, self.short)  # the block, 2 cells
         # A float32 combination of two values exceeds the larger by at most 3 of its ulps:
         # rows below T by 8 ulps of T cannot reach T.
-        near = limits[unit] - 8 * np.abs(np.spacing(limits[unit]))
-        block, row = np.divmod(np.flatnonzero((np.maximum(left, right) >= near[:, None])
-                                              & (at_y >= 0)), at_y.shape[1])
-        at_x, w_left, w_right = (array[x[block]] for array in self.cols[1:])
-        up = _fma(w_right, right[block, row][:, None], w_left * left[block, row][:, None],
-                  self.short)
-        on, col = np.divmod(np.flatnonzero((up > limits[unit[block]][:, None]) & (at_x >= 0)),
-                            up.shape[1])
-        block, row = block[on], row[on]
-        pixels = (image[block] * self.size[0] + at_y[block, row]) * self.size[1] + at_x[on, col]
-        hit = np.flatnonzero(masks.reshape(-1, concepts)[pixels])
-        owner = unit[block]
-        both = np.bincount(owner[hit // concepts] * concepts + hit % concepts,
+        limit = np.take(limits, unit)
+        near = limit - 8 * np.abs(np.spacing(limit))
+        rows = np.flatnonzero((np.maximum(left, right) >= near[:, None]) & (at_y >= 0))
+        block = rows // at_y.shape[1]
+        at_x, w_left, w_right = (np.take(array, np.take(x, block), axis=0)
+                                 for array in self.cols[1:])
+        up = _fma(w_right, np.take(right, rows)[:, None],
+                  w_left * np.take(left, rows)[:, None], self.short)
+        on = np.flatnonzero((up > np.take(limit, block)[:, None]) & (at_x >= 0))
+        rows, block = np.take(rows, on // up.shape[1]), np.take(block, on // up.shape[1])
+        pixels = (np.take(image, block) * self.size[0] + np.take(at_y, rows)) * self.size[1] \
+            + np.take(at_x, on)
+        hit = np.flatnonzero(np.take(masks.reshape(-1, concepts), pixels, axis=0))
+        owner = np.take(unit, block)
+        both = np.bincount(np.take(owner, hit // concepts) * concepts + hit % concepts,
                            minlength=units * concepts)
         return both.reshape(units, concepts), np.bincount(owner, minlength=units)
 
@@ -351,7 +354,7 @@ class Running:
             self.bound = self._bound()
         else:
             index = np.flatnonzero(flat > self.bound)
-            self.values.append(flat.reshape(-1)[index])
+            self.values.append(np.take(flat, index))
             self.units.append((index % flat.shape[1]).astype(self.unit_type))
             self.pending += len(index)
             if self.pending >= self.top.size:
