@@ -247,8 +247,7 @@ class Blocks:
         ``index`` (n,), the flat index of the block's first cell among the images ``first ...``
         (in order), ``cells`` (n, c) its distinct cells (c = 1, 2 or 4, in the order (y, x),
         (y + 1, x), (y, x + 1), (y + 1, x + 1)) and ``peak`` (n,), at least its largest cell
-        (the larger of each cell and the next along a resampled axis: the next row or column
-        of a block that has one cell there is a neighbour, never below it)."""
+        (the largest of the cell and the next ones along each resampled axis)."""
         peak = activations
         for axis in (1, 2):
             if self.wide[axis - 1]:  # the larger of each cell and the next along the axis
