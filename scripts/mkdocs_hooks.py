@@ -3,10 +3,11 @@
 - ``on_config``: builds the navigation from the pages that scripts/site_prepare.py staged, so the
   nav never names a lesson, dataset or API page that does not exist.
 - ``on_page_content``: removes the script tags nbconvert puts into every notebook page (MathJax 2
-  and mermaid from cdnjs); the site loads its own MathJax 3 instead.
-- ``on_post_page``: MathJax only on pages that have math; the notebook CSS that mkdocs-jupyter
-  inlines into every lesson page is written once (``assets/stylesheets/notebook-HASH.css``) and
-  linked instead.
+  and mermaid from cdnjs).
+- ``on_post_page``: the page's math typeset as MathML at build time (scripts/site_weight.py:
+  no math script on any page; a formula that does not convert fails the build, naming the page
+  and the formula); the notebook CSS that mkdocs-jupyter inlines into every lesson page is
+  written once (``assets/stylesheets/notebook-HASH.css``) and linked instead.
 - ``on_post_build``: audits the built HTML and CSS for anything fetched from another host
   (scripts, stylesheets, fonts, images, iframes); each one is a warning, which fails
   ``mkdocs build --strict``.
@@ -18,7 +19,9 @@ import hashlib
 import re
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import get_plugin_logger
+from site_weight import MathError, typeset  # scripts/ is on sys.path while MkDocs loads hooks
 
 log = get_plugin_logger("xaikit-site")
 
@@ -43,13 +46,6 @@ NBCONVERT_MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mer
 
 # Folders of files to download, not pages (the clean lesson notebooks).
 DOWNLOADS = ("downloads",)
-MATHJAX_SCRIPT = re.compile(r'<script src="[^"]*(?:mathjax-config\.js|mathjax/tex-chtml-full\.js)"[^>]*>'
-                            r"\s*</script>\s*")
-# Math as the pages hold it before typesetting: arithmatex spans/divs of Markdown pages, and the
-# TeX delimiters of notebook Markdown cells (nbconvert leaves them in the text).
-PAGE_MATH = re.compile(r'class="arithmatex"|\$\$.+?\$\$|(?<![\\$\w])\$[^$\s<][^$<]*?(?<!\s)\$(?!\w)'
-                       r"|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-CODE_BLOCK = re.compile(r"<(pre|code|script|style)\b.*?</\1>", re.DOTALL | re.IGNORECASE)
 STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL)
 NOTEBOOK_CSS_MIN = 2000  # characters: the notebook's theme and layout CSS, not small page styles
 
@@ -114,19 +110,17 @@ def on_page_content(html, page, config, files):
     return NBCONVERT_MERMAID.sub("", html)
 
 
-def has_math(html: str) -> bool:
-    """Whether a built page holds math for MathJax (outside code, scripts and styles)."""
-    article = html.split('<article', 1)[-1].split("</article>", 1)[0]
-    return bool(PAGE_MATH.search(CODE_BLOCK.sub("", article)))
-
-
 def on_post_page(output, page, config):
-    """MathJax only where there is math; the notebook CSS once per site, linked."""
+    """Math as MathML; the notebook CSS once per site, linked."""
     root = "../" * page.url.count("/") if config.get("use_directory_urls", True) else \
         "../" * page.file.dest_uri.count("/")
-    if not has_math(output):
-        output = MATHJAX_SCRIPT.sub("", output)
-    if page.file.src_path.endswith(".ipynb"):
+    notebook = page.file.src_path.endswith(".ipynb")
+    try:
+        output = typeset(output, notebook=notebook)
+    except MathError as error:
+        raise PluginError(f"{page.file.src_path}: math that cannot be shown as MathML:\n{error}") \
+            from error
+    if notebook:
         site_dir = Path(config["site_dir"])
         for block in STYLE_BLOCK.finditer(output):
             css = block.group(1)
@@ -170,10 +164,5 @@ def remote_resources(site_dir: Path) -> list[str]:
 def on_post_build(config):
     """Warn (and so fail ``--strict``) about every resource loaded from another host."""
     site_dir = Path(config["site_dir"])
-    if not (site_dir / "assets/javascripts/mathjax/tex-chtml-full.js").is_file():
-        log.warning(
-            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-chtml-full.js): "
-            "stage the pages with scripts/site_prepare.py"
-        )
     for hit in remote_resources(site_dir):
         log.warning("the site would load a resource from another host (it must work offline): %s", hit)

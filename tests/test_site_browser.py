@@ -28,13 +28,12 @@ import gzip
 import http.server
 import json
 import os
-import re
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from test_site import REPO, STEM, build_site, make_executed_lesson
+from test_site import REPO, STEM, _script, build_site, make_executed_lesson
 
 pytestmark = pytest.mark.browser
 
@@ -47,24 +46,37 @@ ARTIFACTS = REPO / "test-artifacts"
 
 BROKEN_IMAGES = """els => els.filter(e => !e.complete || e.naturalWidth === 0)
                           .map(e => (e.getAttribute('src') || '').slice(0, 80))"""
-MATH_STATE = """() => ({
-    rendered: document.querySelectorAll('mjx-container mjx-math').length,
-    errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
-    leftover: [...document.querySelectorAll('.jp-RenderedMarkdown, .arithmatex')]
-                  .filter(e => /\\$\\$|\\\\\\(|\\\\\\[/.test(e.innerText)).length,
-})"""
-NOTEBOOK_MATH = re.compile(r"\$\$.+?\$\$|(?<![\\$])\$[^$\s][^$]*?\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+# Math is MathML made at build time: every formula visible on the page must be drawn by the
+# browser as math (MathML Core: computed display "math" / "block math", a box with a size), no
+# math script may load, and no TeX may be left as text.
+MATH_STATE = """() => {
+    const shown = [...document.querySelectorAll('article math')]
+        .filter(m => !m.closest('details:not([open])'));
+    return {
+        rendered: document.querySelectorAll('article math').length,
+        undrawn: shown.filter(m => {
+            const box = m.getBoundingClientRect();
+            return !(box.width > 0 && box.height > 0 && /math/.test(getComputedStyle(m).display));
+        }).map(m => m.textContent.slice(0, 40)),
+        scripts: [...document.scripts].filter(s => /mathjax/i.test(s.src)).length,
+        leftover: [...document.querySelectorAll('.jp-RenderedMarkdown, .arithmatex')]
+            .filter(e => /\\$\\$|\\\\\\(|\\\\\\[|\\$[^$]*\\\\[A-Za-z]/.test(e.innerText)).length,
+    };
+}"""
 
 
-def expected_math(site: Path, path: str) -> int:
-    """How many places of the page hold math, from the built files (before any typesetting)."""
-    html = (site / path / "index.html").read_text(encoding="utf-8")
-    count = html.count('class="arithmatex"')
-    notebooks = list((site / path).glob("*.ipynb")) if path.startswith("lessons/") else []
-    for notebook in notebooks:
-        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        count += sum(1 for cell in cells if cell["cell_type"] == "markdown"
-                     and NOTEBOOK_MATH.search("".join(cell["source"])))
+def expected_math(site: Path, out: Path, path: str) -> int:
+    """How many formulas the page must show: arithmatex's (Markdown pages) and those of the
+    lesson's Markdown cells, counted in the executed notebook the site was built from."""
+    weight = _script("site_weight")
+    count = (site / path / "index.html").read_text(encoding="utf-8").count('class="arithmatex"')
+    notebook = out / f"{Path(path).name}.ipynb"
+    if path.startswith("lessons/") and notebook.is_file():
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "markdown":
+                text = "".join(cell["source"])
+                count += len(weight.DISPLAY_MATH.findall(text))
+                count += len(weight.INLINE_MATH.findall(weight.DISPLAY_MATH.sub("", text)))
     return count
 
 
@@ -178,7 +190,7 @@ def served_site(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield chromium, f"http://127.0.0.1:{server.server_address[1]}", site
+        yield chromium, f"http://127.0.0.1:{server.server_address[1]}", site, out
     finally:
         server.shutdown()
         server.server_close()
@@ -187,7 +199,7 @@ def served_site(tmp_path_factory):
 def test_every_lesson_page_renders_in_chromium(served_site):
     from playwright.sync_api import sync_playwright
 
-    chromium, base, site = served_site
+    chromium, base, site, out = served_site
     lessons = sorted(p.parent.name for p in (site / "lessons").glob("*/index.html"))
     assert "00_" + STEM in lessons
     # Every lesson, plus the home page, the reproductions and the API page richest in equations
@@ -219,15 +231,10 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                 assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
                 broken = page.eval_on_selector_all("img", BROKEN_IMAGES)
                 problems += [f"{path}: image did not load: {src}" for src in broken]
-                expected = expected_math(site, path)
-                if expected:
-                    page.wait_for_function(
-                        "n => document.querySelectorAll('mjx-container mjx-math').length >= n",
-                        arg=expected, timeout=15_000,
-                    )
                 math = page.evaluate(MATH_STATE)
-                if math["errors"] or math["leftover"]:
-                    problems.append(f"{path}: math not rendered: {math}")
+                expected = expected_math(site, out, path)
+                if math["rendered"] < expected or math["undrawn"] or math["scripts"] or math["leftover"]:
+                    problems.append(f"{path}: math not rendered ({expected} formulas expected): {math}")
                 if path == f"lessons/{lessons[-1]}/":
                     page.screenshot(path=str(ARTIFACTS / "site-lesson.png"), full_page=True)
                 weight = page.evaluate(PAGE_BYTES)
@@ -258,8 +265,7 @@ def test_every_lesson_page_renders_in_chromium(served_site):
                         problems.append(f"{path}: figure alt text is not its caption: {image}")
             synthetic = f"lessons/00_{STEM}/"
             page.goto(f"{base}/{synthetic}", wait_until="networkidle")
-            page.wait_for_function("document.querySelectorAll('mjx-container mjx-math').length >= 2",
-                                   timeout=15_000)
+            assert page.evaluate(MATH_STATE)["rendered"] >= 2
             assert page.locator(".jp-RenderedMarkdown.celltag_xaikit-exercise").count() == 1
             widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
             assert widths and min(widths) > 0
