@@ -194,8 +194,13 @@ def test_weight_math_as_mathml_and_notebook_css_once(built):
     assert lesson.count('<math display="inline">') == 1 and lesson.count('<math display="block">') == 1
     assert "\\sum_i" not in lesson and "$$" not in lesson and "<mo>&#x0222B;</mo>" in lesson
     assert not list(built.rglob("*mathjax*")) and "mathjax" not in lesson.lower()
-    css = re.findall(r'href="../../assets/stylesheets/(notebook-\w+\.css)"', lesson)
+    css = re.findall(r'href="../../assets/stylesheets/((?:notebook|jupyterlab)-\w+\.css)"', lesson)
     assert css and all((built / "assets" / "stylesheets" / name).is_file() for name in css)
+    # JupyterLab's stylesheet, pruned to what the pages can match (the browser test checks the
+    # pages look the same as with all of it)
+    lab = [name for name in css if name.startswith("jupyterlab-")]
+    assert len(lab) == 1 and (built / "assets" / "stylesheets" / lab[0]).stat().st_size < 100_000
+    assert ".jp-OutputArea-output" in (built / "assets" / "stylesheets" / lab[0]).read_text("utf-8")
     assert max(len(block) for block in re.findall(r"<style[^>]*>(.*?)</style>", lesson, re.DOTALL)) \
         < 2000
 
@@ -517,6 +522,56 @@ def test_math_is_typeset_as_mathml_outside_code_and_attributes():
     assert "<code>$y$</code>" in out and "<pre>$z$ \\(w\\)</pre>" in out
     # a Markdown page: arithmatex's spans only ($ is text there)
     assert "$5" in weight.typeset("<article><p>$5 and $x$</p></article>", notebook=False)
+
+
+def test_css_is_pruned_to_the_selectors_the_pages_can_match():
+    prune = _script("site_weight").prune_css
+    css = (":root{--a:1}.jupyter-wrapper :root{--dead:1}.x{color:red}.x:not(.gone) p{margin:0}"
+           ".x .gone{color:blue}.x,.gone{padding:0}span{top:0}html body .x{left:0}.w body{x:0}"
+           "@media (max-width:10px){.x{a:1}.gone{a:2}}@media print{.gone{a:3}}"
+           "[data-md-color-scheme=slate] .x{color:white}"
+           ".x{animation:spin 1s}@keyframes spin{to{top:1px}}@keyframes unused{to{top:0}}"
+           "@font-face{font-family:'Used';src:local(a)}@font-face{font-family:Other;src:local(b)}"
+           ".x{font-family:Used}")
+    out = prune(css, ['<html><body><div class="x y"><p>text</p></div></body></html>'])
+    for kept in (":root{--a:1}", ".x{color:red}", ".x:not(.gone) p{margin:0}", ".x{padding:0}",
+                 "html body .x{left:0}", "@media (max-width:10px){.x{a:1}}",
+                 "[data-md-color-scheme=slate] .x{color:white}", "@keyframes spin",
+                 '@font-face{font-family:"Used"'):
+        assert kept in out, kept
+    for dropped in ("--dead", ".gone{", ".x .gone", "span{", ".w body", "@media print", "unused",
+                    "Other"):
+        assert dropped not in out, dropped
+
+
+def test_search_index_keeps_api_names_signatures_and_summaries():
+    slim = _script("site_weight").slim_search_index
+    api_text = ('<pre><code>saliency(\n    model: Model,\n    images: Any,\n) -&gt; np.ndarray\n'
+                '</code></pre> <p>Simonyan et al. (2014), Eq. 2.</p> <p>Parameters:</p> Name Type')
+    lesson_text = ('<p>Prose with $x$.</p> In [1]: Copied! <pre>a = saliency(\n    model)\n</pre> '
+                   'a = saliency(     model) <pre>printed output\n</pre> <p>More prose.</p>'
+                   '<pre><code>make venv</code></pre>')
+    index = {"config": {"lang": ["en"]}, "docs": [
+        {"location": "api/attribution/#xaikit.attribution.saliency", "title": "saliency",
+         "text": api_text},
+        {"location": "lessons/02_saliency/", "title": "Saliency", "text": lesson_text},
+        {"location": "glossary/", "title": "Glossary", "text": "<p>all of it</p>"}]}
+    docs = slim(index)["docs"]
+    assert slim(index)["config"] == index["config"] and len(docs) == 3
+    assert docs[0] == {**index["docs"][0], "text": "<code>saliency( model: Model, images: Any, ) "
+                       "-&gt; np.ndarray</code> <p>Simonyan et al. (2014), Eq. 2.</p>"}
+    assert docs[1]["text"] == ("<p>Prose with $x$.</p> <pre>a = saliency(\n    model)\n</pre> "
+                               "<p>More prose.</p><pre><code>make venv</code></pre>")
+    assert docs[2] == index["docs"][2]
+
+
+def test_built_search_index_finds_api_functions_and_loads_on_demand(built):
+    index = json.loads((built / "search" / "search_index.json").read_text(encoding="utf-8"))
+    entry = {e["title"]: e for e in index["docs"]}["integrated_gradients"]
+    assert entry["location"] == "api/attribution/#xaikit.attribution.gradients.integrated_gradients"
+    assert entry["text"].startswith("<code>integrated_gradients(") and "Parameters" not in entry["text"]
+    page = (built / "index.html").read_text(encoding="utf-8")  # before Material's bundle
+    assert page.index("search-on-demand.js") < page.index("javascripts/bundle.")
 
 
 def test_math_that_cannot_be_mathml_names_the_formula():
