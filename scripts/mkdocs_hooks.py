@@ -182,9 +182,11 @@ def prune_jupyterlab_css(site_dir: Path) -> None:
         for name in set(JUPYTERLAB_LINK.findall(path.read_text(encoding="utf-8"))):
             pages.setdefault(name, []).append(path)
     folder = site_dir / "assets" / "stylesheets"
+    # the theme's and the site's scripts (not lunr's language support), for classes they add
+    scripts = [path.read_text(encoding="utf-8") for path in (site_dir / "assets" / "javascripts").glob("*.js")]
     for name, linking in sorted(pages.items()):
         full = (folder / name).read_text(encoding="utf-8")
-        pruned = prune_css(full, [path.read_text(encoding="utf-8") for path in linking])
+        pruned = prune_css(full, [path.read_text(encoding="utf-8") for path in linking], scripts)
         new = f"jupyterlab-{hashlib.sha256(pruned.encode()).hexdigest()[:12]}.css"
         (folder / new).write_text(pruned, encoding="utf-8")
         for path in linking:

@@ -26,8 +26,10 @@ TEX_REWRITES = (
     (re.compile(r"(\\[Bb]igg?[lrm]?)\s*\\(langle|rangle|\||Vert|lVert|rVert|vert|lvert|rvert)(?![A-Za-z])"),
      lambda m: m.group(1) + SIZED_DELIMITERS[m.group(2)]),
 )
-# Places math is not looked for: code, scripts, styles and the MathML already made.
-VERBATIM = re.compile(r"<(pre|code|script|style|textarea|math)\b.*?</\1>", re.DOTALL | re.IGNORECASE)
+# Places math is not looked for: code, scripts, styles, the MathML already made, and the plain
+# copy of each code cell mkdocs-jupyter keeps for its copy button (a hidden div).
+VERBATIM = re.compile(r"<(pre|code|script|style|textarea|math)\b.*?</\1>"
+                      r'|<div class="clipboard-copy-txt"[^>]*>.*?</div>', re.DOTALL | re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
 ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\s*(?:\\\((.*?)\\\)|\\\[(.*?)\\\])\s*</\1>',
                         re.DOTALL)
@@ -179,6 +181,7 @@ def slim_search_index(index: dict, *, api: str = "api/", lessons: str = "lessons
 # ----------------------------------------------------------------------------------- stylesheet
 HTML_TAG = re.compile(r"<([a-zA-Z][\w-]*)")
 HTML_CLASS = re.compile(r"""\sclass\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+SCRIPT_STRING = re.compile(r"\"([^\"\\\n]{1,200})\"|'([^'\\\n]{1,200})'|`([^`\\]{1,200})`")
 HTML_ID = re.compile(r"""\sid\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 # Parts of a selector that do not need a class, element or id to exist: functional pseudo-classes
 # (:not(.x) matches without .x), attribute tests, pseudo-classes and pseudo-elements.
@@ -194,14 +197,22 @@ BODY = re.compile(r"body(?![\w-])", re.IGNORECASE)  # inside the root only (afte
 GROUPING_RULES = ("media", "supports", "layer", "container", "document")
 
 
-def html_names(pages: list[str]) -> dict[str, set[str]]:
-    """The element names, classes and ids that occur in some HTML pages."""
+def html_names(pages: list[str], scripts: list[str] = ()) -> dict[str, set[str]]:
+    """The element names, classes and ids that occur in some HTML pages, or that their scripts
+    may add (every word of a string literal of ``scripts``: Material's bundle wraps tables in
+    ``div.md-typeset__scrollwrap``, for one)."""
     names: dict[str, set[str]] = {"tags": set(), "classes": set(), "ids": set()}
     for page in pages:
         names["tags"].update(tag.lower() for tag in HTML_TAG.findall(page))
         for value in HTML_CLASS.findall(page):
             names["classes"].update("".join(value).split())
         names["ids"].update("".join(value) for value in HTML_ID.findall(page))
+    for script in scripts:
+        for literal in SCRIPT_STRING.findall(script):
+            words = set(re.findall(r"[A-Za-z_][\w-]*", "".join(literal)))
+            names["classes"] |= words
+            names["ids"] |= words
+            names["tags"] |= {word.lower() for word in words}
     return names
 
 
@@ -258,9 +269,10 @@ def _prune_rules(rules: list, names: dict[str, set[str]]) -> tuple[list[str], li
     return kept, conditional
 
 
-def prune_css(css: str, pages: list[str]) -> str:
-    """The rules of ``css`` that can apply to ``pages`` (HTML text): a rule stays when one of its
-    selectors needs only classes, elements and ids that occur in them; ``:root`` and ``*``
+def prune_css(css: str, pages: list[str], scripts: list[str] = ()) -> str:
+    """The rules of ``css`` that can apply to ``pages`` (HTML text) and what their ``scripts``
+    (JavaScript text) may add: a rule stays when one of its selectors needs only classes,
+    elements and ids that occur in them (``html_names``); ``:root`` and ``*``
     rules (the CSS variables) always stay; ``@media``/``@supports`` keep their kept rules;
     ``@keyframes`` and ``@font-face`` stay when a kept rule names them.
 
@@ -269,7 +281,7 @@ def prune_css(css: str, pages: list[str]) -> str:
     """
     import tinycss2
 
-    names = html_names(pages)
+    names = html_names(pages, scripts)
     rules = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
     kept, conditional = _prune_rules(rules, names)
     text = "\n".join(kept)

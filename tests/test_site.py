@@ -514,12 +514,14 @@ def test_math_is_typeset_as_mathml_outside_code_and_attributes():
     page = ('<article><p>completeness $\\sum_i \\phi_i = 1$, costs $5 and $6, '
             '<img alt="$x$ in alt"><code>$y$</code></p><pre>$z$ \\(w\\)</pre>'
             '<p>$$a &lt; b$$</p><span class="arithmatex">\\(c_i\\)</span>'
-            '<div class="arithmatex">\\[d\\]</div></article>')
+            '<div class="arithmatex">\\[d\\]</div>'
+            '<div class="clipboard-copy-txt" id="cell-1">ax.set(xlabel="$x_1$")</div></article>')
     out = weight.typeset(page, notebook=True)
     assert out.count('<math display="inline">') == 2 and out.count('<math display="block">') == 2
     assert "<mo>&#x0003C;</mo>" in out  # the HTML entity became the TeX it stood for
     assert "costs $5 and $6" in out and 'alt="$x$ in alt"' in out
     assert "<code>$y$</code>" in out and "<pre>$z$ \\(w\\)</pre>" in out
+    assert 'xlabel="$x_1$"' in out  # the code cell's plain copy, for the copy button
     # a Markdown page: arithmatex's spans only ($ is text there)
     assert "$5" in weight.typeset("<article><p>$5 and $x$</p></article>", notebook=False)
 
@@ -534,6 +536,8 @@ def test_css_is_pruned_to_the_selectors_the_pages_can_match():
            "@font-face{font-family:'Used';src:local(a)}@font-face{font-family:Other;src:local(b)}"
            ".x{font-family:Used}")
     out = prune(css, ['<html><body><div class="x y"><p>text</p></div></body></html>'])
+    # a class a script adds at run time keeps its rules
+    assert ".gone{color:blue}" in prune(".gone{color:blue}", ["<p>"], ['e.classList.add("gone")'])
     for kept in (":root{--a:1}", ".x{color:red}", ".x:not(.gone) p{margin:0}", ".x{padding:0}",
                  "html body .x{left:0}", "@media (max-width:10px){.x{a:1}}",
                  "[data-md-color-scheme=slate] .x{color:white}", "@keyframes spin",
