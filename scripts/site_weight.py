@@ -181,7 +181,6 @@ def slim_search_index(index: dict, *, api: str = "api/", lessons: str = "lessons
 # ----------------------------------------------------------------------------------- stylesheet
 HTML_TAG = re.compile(r"<([a-zA-Z][\w-]*)")
 HTML_CLASS = re.compile(r"""\sclass\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
-SCRIPT_STRING = re.compile(r"\"([^\"\\\n]{1,200})\"|'([^'\\\n]{1,200})'|`([^`\\]{1,200})`")
 HTML_ID = re.compile(r"""\sid\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 # Parts of a selector that do not need a class, element or id to exist: functional pseudo-classes
 # (:not(.x) matches without .x), attribute tests, pseudo-classes and pseudo-elements.
@@ -199,8 +198,8 @@ GROUPING_RULES = ("media", "supports", "layer", "container", "document")
 
 def html_names(pages: list[str], scripts: list[str] = ()) -> dict[str, set[str]]:
     """The element names, classes and ids that occur in some HTML pages, or that their scripts
-    may add (every word of a string literal of ``scripts``: Material's bundle wraps tables in
-    ``div.md-typeset__scrollwrap``, for one)."""
+    may add (every word of ``scripts``, counted as a class, id and element name: Material's
+    bundle wraps tables in ``div.md-typeset__scrollwrap``, for one)."""
     names: dict[str, set[str]] = {"tags": set(), "classes": set(), "ids": set()}
     for page in pages:
         names["tags"].update(tag.lower() for tag in HTML_TAG.findall(page))
@@ -208,11 +207,10 @@ def html_names(pages: list[str], scripts: list[str] = ()) -> dict[str, set[str]]
             names["classes"].update("".join(value).split())
         names["ids"].update("".join(value) for value in HTML_ID.findall(page))
     for script in scripts:
-        for literal in SCRIPT_STRING.findall(script):
-            words = set(re.findall(r"[A-Za-z_][\w-]*", "".join(literal)))
-            names["classes"] |= words
-            names["ids"] |= words
-            names["tags"] |= {word.lower() for word in words}
+        words = set(re.findall(r"[A-Za-z_][\w-]*", script))
+        names["classes"] |= words
+        names["ids"] |= words
+        names["tags"] |= {word.lower() for word in words}
     return names
 
 
