@@ -197,10 +197,21 @@ def served_site(tmp_path_factory):
         server.server_close()
 
 
-def test_every_lesson_page_renders_in_chromium(served_site):
+@pytest.fixture(scope="module")
+def browser(served_site):
+    """One headless Chromium for the module's tests (each test opens its own contexts)."""
     from playwright.sync_api import sync_playwright
 
-    chromium, base, site, out = served_site
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=served_site[0], args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_every_lesson_page_renders_in_chromium(served_site, browser):
+    _, base, site, out = served_site
     lessons = sorted(p.parent.name for p in (site / "lessons").glob("*/index.html"))
     assert "00_" + STEM in lessons
     # Every lesson, plus the home page, the reproductions and the API page richest in equations
@@ -213,89 +224,85 @@ def test_every_lesson_page_renders_in_chromium(served_site):
     shown_text: dict[str, float | None] = {}
     phone_text: dict[str, float | None] = {}
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            current = {"url": ""}
-            page.on("console", lambda m: m.type == "error" and problems.append(
-                f"{current['url']}: console error: {m.text}"))
-            page.on("pageerror", lambda e: problems.append(f"{current['url']}: page error: {e}"))
-            page.on("requestfailed", lambda r: problems.append(
-                f"{current['url']}: request failed: {r.url[:100]} ({r.failure})"))
-            page.on("request", lambda r: r.url.startswith((base, "data:", "blob:")) or problems.append(
-                f"{current['url']}: request to another host: {r.url[:100]}"))
-            for path in pages:
-                current["url"] = path or "/"
-                response = page.goto(f"{base}/{path}", wait_until="networkidle")
-                assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
-                broken = page.eval_on_selector_all("img", BROKEN_IMAGES)
-                problems += [f"{path}: image did not load: {src}" for src in broken]
-                math = page.evaluate(MATH_STATE)
-                expected = expected_math(site, out, path)
-                if math["rendered"] < expected or math["undrawn"] or math["scripts"] or math["leftover"]:
-                    problems.append(f"{path}: math not rendered ({expected} formulas expected): {math}")
-                if path == f"lessons/{lessons[-1]}/":
-                    page.screenshot(path=str(ARTIFACTS / "site-lesson.png"), full_page=True)
-                weight = page.evaluate(PAGE_BYTES)
-                weights[path] = weight
-                if weight["transferred"] > PAGE_LIMIT:
-                    problems.append(f"{path}: loads {weight['transferred'] / 1e6:.2f} MB as "
-                                    f"transferred (gzip; limit {PAGE_LIMIT / 1e6} MB)")
-                if weight["uncompressed"] > PAGE_LIMIT:
-                    heavy.append(
-                        f"{path}: loads {weight['uncompressed'] / 1e6:.2f} MB uncompressed "
-                        f"({weight['transferred'] / 1e6:.2f} MB gzip, {weight['requests']} "
-                        f"requests; limit {PAGE_LIMIT / 1e6} MB); largest: {weight['largest']}")
-                for figure in page.evaluate(FIGURE_TEXT) if path.startswith("lessons/") else []:
-                    if figure["text_px"] is None:
-                        problems.append(f"{path}: {figure['src']}: no text size recorded (re-run "
-                                        "the lesson: figure() records it)")
-                    elif figure["shown_px"] < MIN_TEXT_PX:
-                        problems.append(f"{path}: {figure['src']}: smallest text shown at "
-                                        f"{figure['shown_px']:.1f} px (< {MIN_TEXT_PX} px)")
-                    shown_text[path + figure["src"]] = figure["shown_px"]
-                problems += [f"{path}: table clipped without a scrollbar: {text!r}"
-                             for text in page.evaluate(CLIPPED_TABLES)]
-                for image in page.evaluate(FIGURE_STATE) if path.startswith("lessons/") else []:
-                    if image["caption"] is None or not image["caption"].strip():
-                        problems.append(f"{path}: output image without a caption (show it with "
-                                        f"xaikit.report.figure): {image['src']}")
-                    elif image["alt"].strip() != image["caption"].strip():
-                        problems.append(f"{path}: figure alt text is not its caption: {image}")
-            synthetic = f"lessons/00_{STEM}/"
-            page.goto(f"{base}/{synthetic}", wait_until="networkidle")
-            assert page.evaluate(MATH_STATE)["rendered"] >= 2
-            assert page.locator(".jp-RenderedMarkdown.celltag_xaikit-exercise").count() == 1
-            widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
-            assert widths and min(widths) > 0
-            check_toggles_zoom_and_download(page, base, synthetic)
-            # A phone: no lesson page may scroll sideways.
-            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-            small = phone.new_page()
-            for path in [p for p in pages if p.startswith("lessons/")]:
-                small.goto(f"{base}/{path}", wait_until="load")
-                overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                if overflow > 1:
-                    problems.append(f"{path}: at 390 px the page scrolls sideways by {overflow} px")
-                problems += [f"{path}: at 390 px cut off at the right edge: {what}"
-                             for what in small.evaluate(CUT_OFF)]
-                # measured, not asserted: on a phone a wide figure's text is small and the
-                # click-to-zoom dialog (checked above) shows it at full size
-                phone_text.update({path + f["src"]: f["shown_px"] for f in small.evaluate(FIGURE_TEXT)})
-            small.screenshot(path=str(ARTIFACTS / "site-lesson-390px.png"), full_page=False)
-            # the phone's fallback: the zoomed figure shows its text at full size (>= 10 px)
-            small.goto(f"{base}/{synthetic}", wait_until="load")
-            small.locator("a.xk-zoom").first.click()
-            small.wait_for_function(
-                "() => document.querySelector('dialog.xk-zoom-dialog img').naturalWidth > 0")
-            zoomed = small.evaluate(ZOOMED_TEXT)
-            if zoomed < MIN_TEXT_PX:
-                problems.append(f"at 390 px the zoomed figure shows its text at {zoomed:.1f} px")
-            phone.close()
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    current = {"url": ""}
+    page.on("console", lambda m: m.type == "error" and problems.append(
+        f"{current['url']}: console error: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"{current['url']}: page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(
+        f"{current['url']}: request failed: {r.url[:100]} ({r.failure})"))
+    page.on("request", lambda r: r.url.startswith((base, "data:", "blob:")) or problems.append(
+        f"{current['url']}: request to another host: {r.url[:100]}"))
+    for path in pages:
+        current["url"] = path or "/"
+        response = page.goto(f"{base}/{path}", wait_until="networkidle")
+        assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
+        broken = page.eval_on_selector_all("img", BROKEN_IMAGES)
+        problems += [f"{path}: image did not load: {src}" for src in broken]
+        math = page.evaluate(MATH_STATE)
+        expected = expected_math(site, out, path)
+        if math["rendered"] < expected or math["undrawn"] or math["scripts"] or math["leftover"]:
+            problems.append(f"{path}: math not rendered ({expected} formulas expected): {math}")
+        if path == f"lessons/{lessons[-1]}/":
+            page.screenshot(path=str(ARTIFACTS / "site-lesson.png"), full_page=True)
+        weight = page.evaluate(PAGE_BYTES)
+        weights[path] = weight
+        if weight["transferred"] > PAGE_LIMIT:
+            problems.append(f"{path}: loads {weight['transferred'] / 1e6:.2f} MB as "
+                            f"transferred (gzip; limit {PAGE_LIMIT / 1e6} MB)")
+        if weight["uncompressed"] > PAGE_LIMIT:
+            heavy.append(
+                f"{path}: loads {weight['uncompressed'] / 1e6:.2f} MB uncompressed "
+                f"({weight['transferred'] / 1e6:.2f} MB gzip, {weight['requests']} "
+                f"requests; limit {PAGE_LIMIT / 1e6} MB); largest: {weight['largest']}")
+        for figure in page.evaluate(FIGURE_TEXT) if path.startswith("lessons/") else []:
+            if figure["text_px"] is None:
+                problems.append(f"{path}: {figure['src']}: no text size recorded (re-run "
+                                "the lesson: figure() records it)")
+            elif figure["shown_px"] < MIN_TEXT_PX:
+                problems.append(f"{path}: {figure['src']}: smallest text shown at "
+                                f"{figure['shown_px']:.1f} px (< {MIN_TEXT_PX} px)")
+            shown_text[path + figure["src"]] = figure["shown_px"]
+        problems += [f"{path}: table clipped without a scrollbar: {text!r}"
+                     for text in page.evaluate(CLIPPED_TABLES)]
+        for image in page.evaluate(FIGURE_STATE) if path.startswith("lessons/") else []:
+            if image["caption"] is None or not image["caption"].strip():
+                problems.append(f"{path}: output image without a caption (show it with "
+                                f"xaikit.report.figure): {image['src']}")
+            elif image["alt"].strip() != image["caption"].strip():
+                problems.append(f"{path}: figure alt text is not its caption: {image}")
+    synthetic = f"lessons/00_{STEM}/"
+    page.goto(f"{base}/{synthetic}", wait_until="networkidle")
+    assert page.evaluate(MATH_STATE)["rendered"] >= 2
+    assert page.locator(".jp-RenderedMarkdown.celltag_xaikit-exercise").count() == 1
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+    assert widths and min(widths) > 0
+    check_toggles_zoom_and_download(page, base, synthetic)
+    # A phone: no lesson page may scroll sideways.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    small = phone.new_page()
+    for path in [p for p in pages if p.startswith("lessons/")]:
+        small.goto(f"{base}/{path}", wait_until="load")
+        overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            problems.append(f"{path}: at 390 px the page scrolls sideways by {overflow} px")
+        problems += [f"{path}: at 390 px cut off at the right edge: {what}"
+                     for what in small.evaluate(CUT_OFF)]
+        # measured, not asserted: on a phone a wide figure's text is small and the
+        # click-to-zoom dialog (checked above) shows it at full size
+        phone_text.update({path + f["src"]: f["shown_px"] for f in small.evaluate(FIGURE_TEXT)})
+    small.screenshot(path=str(ARTIFACTS / "site-lesson-390px.png"), full_page=False)
+    # the phone's fallback: the zoomed figure shows its text at full size (>= 10 px)
+    small.goto(f"{base}/{synthetic}", wait_until="load")
+    small.locator("a.xk-zoom").first.click()
+    small.wait_for_function(
+        "() => document.querySelector('dialog.xk-zoom-dialog img').naturalWidth > 0")
+    zoomed = small.evaluate(ZOOMED_TEXT)
+    if zoomed < MIN_TEXT_PX:
+        problems.append(f"at 390 px the zoomed figure shows its text at {zoomed:.1f} px")
+    phone.close()
+    context.close()
     _record({"page_bytes": weights, "figure_text_px_1280": shown_text,
              "figure_text_px_390": phone_text})
     assert problems + heavy == [], "\n".join(problems + heavy)
@@ -335,42 +342,38 @@ def _styles(page, url: str) -> dict[str, list]:
     return {"light": light, "dark": page.evaluate(STYLES, STYLE_PROPERTIES)}
 
 
-def test_pruned_notebook_css_looks_like_all_of_it(served_site):
+def test_pruned_notebook_css_looks_like_all_of_it(served_site, browser):
     """Every lesson page, light and dark: each element's computed style with the pruned
     JupyterLab stylesheet equals the one with mkdocs-jupyter's whole stylesheet."""
     import mkdocs_jupyter
-    from playwright.sync_api import sync_playwright
 
-    chromium, base, site, _ = served_site
+    _, base, site, _ = served_site
     full = (Path(mkdocs_jupyter.__file__).parent / "templates" / "mkdocs_html" / "assets"
             / "index.css").read_text(encoding="utf-8")
     lessons = sorted(p.parent.name for p in (site / "lessons").glob("*/index.html"))
     pruned = sorted(p.name for p in (site / "assets" / "stylesheets").glob("jupyterlab-*.css"))
     assert len(pruned) == 1 and len(full) > 10 * (site / "assets/stylesheets" / pruned[0]).stat().st_size
     differences, elements = [], 0
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            viewport = {"width": 1280, "height": 900}
-            small = browser.new_context(viewport=viewport).new_page()
-            whole_context = browser.new_context(viewport=viewport)
-            whole_context.route("**/assets/stylesheets/jupyterlab-*.css", lambda route: route.fulfill(
-                status=200, content_type="text/css", body=full))
-            whole = whole_context.new_page()
-            for name in lessons:
-                url = f"{base}/lessons/{name}/"
-                with_pruned, with_full = _styles(small, url), _styles(whole, url)
-                for scheme in ("light", "dark"):
-                    a, b = with_pruned[scheme], with_full[scheme]
-                    assert len(a) == len(b) > 0
-                    elements += len(a)
-                    differences += [
-                        f"{name} ({scheme}): {element}: " + ", ".join(
-                            f"{prop} {x!r} (all of it: {y!r})" for prop, x, y
-                            in zip(STYLE_PROPERTIES, values, other) if x != y)
-                        for (element, values), (_, other) in zip(a, b) if values != other]
-        finally:
-            browser.close()
+    viewport = {"width": 1280, "height": 900}
+    small = browser.new_context(viewport=viewport).new_page()
+    whole_context = browser.new_context(viewport=viewport)
+    whole_context.route("**/assets/stylesheets/jupyterlab-*.css", lambda route: route.fulfill(
+        status=200, content_type="text/css", body=full))
+    whole = whole_context.new_page()
+    for name in lessons:
+        url = f"{base}/lessons/{name}/"
+        with_pruned, with_full = _styles(small, url), _styles(whole, url)
+        for scheme in ("light", "dark"):
+            a, b = with_pruned[scheme], with_full[scheme]
+            assert len(a) == len(b) > 0
+            elements += len(a)
+            differences += [
+                f"{name} ({scheme}): {element}: " + ", ".join(
+                    f"{prop} {x!r} (all of it: {y!r})" for prop, x, y
+                    in zip(STYLE_PROPERTIES, values, other) if x != y)
+                for (element, values), (_, other) in zip(a, b) if values != other]
+    small.context.close()
+    whole_context.close()
     _record({"css_compared_elements": elements,
              "jupyterlab_css_bytes": {"full": len(full.encode()), "pruned": (
                  site / "assets" / "stylesheets" / pruned[0]).stat().st_size}})
@@ -378,31 +381,25 @@ def test_pruned_notebook_css_looks_like_all_of_it(served_site):
         "\n".join(differences[:20])
 
 
-def test_search_loads_on_demand_and_finds_an_api_function(served_site):
+def test_search_loads_on_demand_and_finds_an_api_function(served_site, browser):
     """No page load fetches the search index; opening the search does, and the name of an API
     function finds its API page."""
-    from playwright.sync_api import sync_playwright
-
-    chromium, base, _, _ = served_site
+    _, base, _, _ = served_site
     fetched = "() => performance.getEntriesByType('resource').filter(e => e.name.includes('search_index.json')).map(e => e.decodedBodySize)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.goto(f"{base}/lessons/", wait_until="networkidle")
-            assert page.evaluate(fetched) == []
-            page.locator("input.md-search__input").click()
-            page.locator("input.md-search__input").fill("integrated_gradients")
-            hit = page.locator(".md-search-result__item a[href*='api/attribution/']"
-                               "[href$='#xaikit.attribution.gradients.integrated_gradients']")
-            hit.first.wait_for(timeout=20_000)
-            sizes = page.evaluate(fetched)
-            assert len(sizes) == 1
-            hit.first.click()
-            page.wait_for_load_state("networkidle")
-            assert "/api/attribution/" in page.url
-        finally:
-            browser.close()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/lessons/", wait_until="networkidle")
+    assert page.evaluate(fetched) == []
+    page.locator("input.md-search__input").click()
+    page.locator("input.md-search__input").fill("integrated_gradients")
+    hit = page.locator(".md-search-result__item a[href*='api/attribution/']"
+                       "[href$='#xaikit.attribution.gradients.integrated_gradients']")
+    hit.first.wait_for(timeout=20_000)
+    sizes = page.evaluate(fetched)
+    assert len(sizes) == 1
+    hit.first.click()
+    page.wait_for_load_state("networkidle")
+    assert "/api/attribution/" in page.url
+    page.context.close()
     _record({"search_index_bytes": sizes[0]})
 
 
