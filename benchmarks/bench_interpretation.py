@@ -18,7 +18,8 @@ separately, the per-step time without the trace (call with ``--steps`` minus cal
 Jobs run interleaved (floor, method, peer, ...) within each round, best of ``--repeats`` rounds
 after a warm-up; process CPU seconds (robust to other jobs), wall seconds printed too.
 
-Run: ``.venv/bin/python benchmarks/bench_interpretation.py [--repeats 3] [--steps 64]``.
+Run: ``.venv/bin/python benchmarks/bench_interpretation.py [--repeats 3] [--steps 64]
+[--only dissection|maximisation]``.
 """
 
 from __future__ import annotations
@@ -115,12 +116,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--only", choices=("dissection", "maximisation"),
+                        help="run one of the two tables")
     args = parser.parse_args()
     before = os.getloadavg()[0]
-    tables = {f"Network dissection, {N_IMAGES} images, an8flower zoo model, masks 56 px "
-              "(ratio: CPU / the forward floor)": dissection_rows(args.repeats),
-              f"Activation maximisation, 16 units, {args.steps} steps, 112 px (ratio: CPU / "
-              "the forward+backward floor)": maximisation_rows(args.repeats, args.steps)}
+    tables = {}
+    if args.only != "maximisation":
+        tables[f"Network dissection, {N_IMAGES} images, an8flower zoo model, masks 56 px "
+               "(ratio: CPU / the forward floor)"] = dissection_rows(args.repeats)
+    if args.only != "dissection":
+        tables[f"Activation maximisation, 16 units, {args.steps} steps, 112 px (ratio: CPU / "
+               "the forward+backward floor)"] = maximisation_rows(args.repeats, args.steps)
     print(f"load average {before:.1f} before, {os.getloadavg()[0]:.1f} after, on "
           f"{os.cpu_count()} cores; best of {args.repeats}")
     for title, rows in tables.items():

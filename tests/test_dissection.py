@@ -105,19 +105,22 @@ def _reference_iou(activations, quantile, masks):
 
 def test_iou_matches_the_definition(model, flowers, monkeypatch):
     found = concepts(flowers, size=16)
-    layers = ["colour", "pool"]  # wider than the image (computed again) and held; the pool's
-    # grid is the masks' size (one product), the colour's is resampled (gathered pixels)
-    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)
+    layers = ["colour", "pool"]  # a grid resampled to the masks (blocks of 2 x 2 cells) and
+    # one at the masks' size (blocks of one cell)
     result = network_dissection(model, flowers, found, layers, batch_size=7)
     probe = dissection.feature_model(model, layers)
-    assert dissection.held_layers(probe, flowers.images) == [False, True]
     for name, acts in zip(layers, probe(flowers.images)):
         expected, threshold = _reference_iou(np.asarray(acts), 0.005, found.masks())
         np.testing.assert_allclose(result.layer(name).iou, expected, atol=1e-6)
         np.testing.assert_allclose(result.layer(name).thresholds, threshold)
+    odd = concepts(flowers, size=12)  # 16 -> 12: weights of thirds, float32 sums rounded to odd
+    expected_odd, _ = _reference_iou(np.asarray(acts), 0.005, odd.masks())
+    np.testing.assert_allclose(network_dissection(model, flowers, odd, "pool").layer("pool").iou,
+                               expected_odd, atol=1e-6)
     monkeypatch.setattr(dissection, "MEMORY_BUDGET", 1024)  # activations in a temporary file
-    spilled = network_dissection(model, flowers, found, "pool", batch_size=5)
-    np.testing.assert_allclose(spilled.layer("pool").iou, expected, atol=1e-6)
+    held, limits = dissection.stream_activations(model, flowers.images, ["pool"], batch_size=5)
+    iou = dissection.tally(held, limits, found, np.arange(len(flowers)), batch_size=6)[0]
+    np.testing.assert_allclose(iou, expected, atol=1e-6)
 
 
 def test_running_top_values_are_exact_with_ties_and_any_batching():
@@ -154,7 +157,6 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tm
     options = {"layers": ["colour", "pool"], "batch_size": 5, "progress": False}
     expected = network_dissection(model, flowers, found, **options)
     monkeypatch.setattr(dissection, "SAVE_SECONDS", 0.0)
-    monkeypatch.setattr(dissection, "HOLD_BYTES", 0)  # the colour layer computed again
     with monkeypatch.context() as patch:
         if phase == "forward":
             forward = dissection.batching.forward_function
@@ -176,8 +178,8 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(model, flowers, tm
     state = np.load(tmp_path / "state.npz")
     assert str(state["phase"]) == phase and int(state["batch"]) == 10
     calls, masks = [], type(found).masks
-    monkeypatch.setattr(type(found), "masks", lambda self, index=slice(None):
-                        calls.append(index) or masks(self, index))
+    monkeypatch.setattr(type(found), "masks", lambda self, index=slice(None), **options:
+                        calls.append(index) or masks(self, index, **options))
     resumed = network_dissection(model, flowers, found, checkpoint=tmp_path, **options)
     tallied = len(flowers) - (10 if phase == "tally" else 0)  # calls[0]: the fingerprint's
     assert sum(len(np.arange(len(flowers))[index]) for index in calls[1:]) == tallied

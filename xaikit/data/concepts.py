@@ -86,14 +86,18 @@ class ConceptSet:
     def __len__(self) -> int:
         return self.n_images
 
-    def masks(self, index: Any = slice(None)) -> np.ndarray:
-        """bool (b, h, w, C): the masks of the images ``index`` (a slice or index array)."""
+    def masks(self, index: Any = slice(None), *, pixels: bool = False,
+              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """bool (b, h, w, C): the masks of the images ``index`` (a slice or index array);
+        with ``pixels``, also (C,) the number of pixels of each concept in them."""
         out = []
         for terms in self.terms:
             mask = np.zeros((len(terms[0][1][index]), *self.size), bool)
             for region, images in terms:
                 mask |= self._region(region)[index] & images[index][:, None, None]
             out.append(mask)
+        if pixels:
+            return np.stack(out, axis=-1), np.array([np.count_nonzero(mask) for mask in out])
         return np.stack(out, axis=-1)
 
     def _region(self, region: np.ndarray) -> np.ndarray:

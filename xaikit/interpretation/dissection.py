@@ -20,19 +20,17 @@ m = ceil(0.005 N h w), so that m of them exceed it (absent ties). The comparison
 in NetDissect-Lite: a ReLU unit that is zero on more than 99.5 % of the positions gets the
 mask of its positive activations rather than of every pixel.
 
-Activations are streamed in batches: the thresholds are exact running top-(m + 1) values per
-unit, merged for all units at once. A layer no larger than the image keeps its layer-resolution
-activations for the tally (in a temporary file when they exceed ``MEMORY_BUDGET``, in the
-checkpoint folder when one is given), and so does a wider, early layer up to ``HOLD_BYTES``;
-beyond that it is computed again in the tally instead; the upsampled maps are never held. Each batch of concept masks is built once; at the
-masks' resolution the intersections are one matrix product, otherwise only the pixels of the
-unit masks are gathered from them. A progress bar follows both passes, and ``checkpoint=folder``
-makes an interrupted run resume (:class:`Checkpoint`).
+Activations are streamed in batches, once: the thresholds are exact running top-(m + 1)
+values per unit, and of each layer only the blocks of pixels that can still reach them are kept
+(:class:`Running`, :class:`Blocks`: a few per cent of the layer after the first batches, never
+the layer itself, nor any upsampled map). The tally then builds each batch of concept masks
+once and counts, for every unit, the concept pixels under the mask pixels of its blocks. A
+progress bar follows both passes, and ``checkpoint=folder`` makes an interrupted run resume
+(:class:`Checkpoint`).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -46,7 +44,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from xaikit.base.checks import warn
 from xaikit.base.io import atomic_write
@@ -62,7 +59,6 @@ __all__ = ["DEFAULT_QUANTILE", "Checkpoint", "Dissection", "IOU_THRESHOLD", "Lay
 DEFAULT_QUANTILE = 0.005  # Bau et al.: P(a_k >= T_k) = 0.005
 IOU_THRESHOLD = 0.04  # Bau et al.: a unit detects its best concept when IoU > 0.04
 MEMORY_BUDGET = 512 * 2**20  # bytes of layer activations held in memory before using a file
-HOLD_BYTES = 128 * 2**20  # a layer wider than the image is held up to this size, else recomputed
 SAVE_SECONDS = 10.0  # a checkpointed dissection saves its state at most this often per batch
 STATE_FILE = "state.npz"
 
@@ -114,9 +110,8 @@ def thresholds(activations: np.ndarray, quantile: float = DEFAULT_QUANTILE) -> n
 class Checkpoint:
     """Progress bar and, given a folder, resumable state of one dissection.
 
-    The folder holds the layer activations (``activations<i>.npy``, written batch by batch)
-    and ``state.npz`` (the phase, the next batch, the running top values or the tallies),
-    written atomically at most every ``SAVE_SECONDS`` and at the end of each phase. A run
+    The folder holds ``state.npz`` (the phase, the next batch, the running thresholds and
+    the blocks kept (:class:`Running`), then the tallies), written atomically at most every ``SAVE_SECONDS`` and at the end of each phase. A run
     with the same folder and the same inputs (model weights, images, layers, options: the
     ``fingerprint``) continues where the last one stopped; a finished run is read back; any
     other content is replaced with a warning. Without a folder nothing is written.
@@ -152,35 +147,18 @@ class Checkpoint:
             warn(message("dissection_resume", path=path, reason=exc))
             return {"phase": "forward", "batch": 0}
 
-    def buffer(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
-        """Where the activations of layer ``index`` live: memory, a temporary file, or the
-        checkpoint folder (reopened when resuming)."""
-        if self.folder is None:
-            if np.prod(shape) * 4 <= MEMORY_BUDGET:
-                return np.empty(shape, np.float32)
-            return np.memmap(tempfile.TemporaryFile(), np.float32, "w+", shape=shape)
-        path = self.folder / f"activations{index}.npy"
-        resume = self.state["batch"] > 0 or self.state["phase"] == "tally"
-        return np.lib.format.open_memmap(path, mode="r+" if resume else "w+",
-                                         dtype=np.float32, shape=None if resume else shape)
-
-    def step(self, phase: str, batch: int, arrays: dict[str, np.ndarray],
-             buffers: Sequence[np.ndarray] = (), *, force: bool = False) -> None:
-        """One batch done (``force``: a phase done): advance the bar, save when it is time."""
+    def step(self, phase: str, batch: int, arrays: Callable[[], dict[str, np.ndarray]], *,
+             force: bool = False) -> None:
+        """One batch done (``force``: a phase done): advance the bar, save ``arrays()`` when it
+        is time."""
         if self.bar is not None and not force:
             self.bar.update(1)
         if self.folder is None or not (force or time.monotonic() - self.last >= SAVE_SECONDS):
             return
-        for buffer in buffers:
-            if isinstance(buffer, np.memmap):
-                buffer.flush()
-        self.state = {"phase": phase, "batch": batch, **arrays}
+        self.state = {"phase": phase, "batch": batch, **arrays()}
         payload = {"fingerprint": np.array(self.fingerprint), **self.state}
         atomic_write(self.folder / STATE_FILE, lambda handle: np.savez(handle, **payload))
         self.last = time.monotonic()
-        if phase == "done":
-            for path in self.folder.glob("activations*.npy"):
-                path.unlink()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -195,17 +173,227 @@ def fingerprint(model: keras.Model, images: np.ndarray, concepts: Any, options: 
     return digest.hexdigest()
 
 
-def held_layers(probe: keras.Model, images: np.ndarray) -> list[bool]:
-    """Which layers' activations to hold between the passes: those no larger than an image,
-    and any layer whose activations over all images take at most ``HOLD_BYTES``.
+def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, ...]:
+    """The bilinear resampling ``n_in -> n_out`` (:func:`bilinear_matrix`) by source block.
 
-    A layer with more values per image than the image (an early, wide layer) is cheap to reach
-    and costly to hold on a large data set (hundreds of MB of fresh pages), so the tally
-    recomputes it; a deeper one is held (in memory, a temporary file or the checkpoint folder).
+    Output i reads the cells ``low(i)`` and ``low(i) + 1`` with the weights of row i of the
+    matrix (float32; the second is 0 where it is clamped to the first); the outputs with the
+    same ``low`` form block ``low``. Returns ``(second, slots, first_weight, second_weight)``:
+    (n_in,) the second cell of each block (the block itself where none of its outputs weighs
+    another cell), and (n_in, s) per block its output indices (-1 pads) and their two weights.
     """
-    return [math.prod(output.shape[1:]) <= math.prod(images.shape[1:])
-            or 4 * len(images) * math.prod(output.shape[1:]) <= HOLD_BYTES
-            for output in probe.outputs]
+    matrix = bilinear_matrix(n_in, n_out).astype(np.float32)
+    outputs = np.arange(n_out)
+    low = (matrix > 0).argmax(axis=1)
+    high = np.minimum(low + 1, n_in - 1)
+    w_high = np.where(high > low, matrix[outputs, high], np.float32(0))
+    second = np.arange(n_in)
+    second[low[w_high > 0]] = high[w_high > 0]
+    width = np.bincount(low, minlength=n_in).max()
+    rank = outputs - np.searchsorted(low, low)
+    slots = np.full((n_in, width), -1)
+    weights = np.zeros((2, n_in, width), np.float32)
+    slots[low, rank] = outputs
+    weights[0, low, rank], weights[1, low, rank] = matrix[outputs, low], w_high
+    return second, slots, weights[0], weights[1]
+
+
+def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray, short: bool) -> np.ndarray:
+    """float32 ``a * b + c`` rounded once, as a fused multiply-add.
+
+    The product of two float32 is exact in float64. With ``short`` factors ``a`` (at most 4
+    significant bits: the weights of power-of-two scale factors up to 8) the float64 sum is
+    exact too, or off by less than its last bit from a sum whose float32 rounding it keeps;
+    otherwise it is rounded to odd (Boldo & Melquiond 2008: its error, from TwoSum, moves an
+    inexact even result one ulp towards the exact sum), which makes the final rounding to
+    float32 the correct one.
+    """
+    total = a.astype(np.float64) * b + c
+    if short:
+        return total.astype(np.float32)
+    product = a.astype(np.float64) * b
+    back = total - product
+    error = (product - (total - back)) + (c - back)
+    even = (error != 0) & (total.view(np.int64) & 1 == 0)
+    total[even] = np.nextafter(total[even], np.copysign(np.inf, error[even]))
+    return total.astype(np.float32)
+
+
+class Blocks:
+    """The unit masks ``up(A) > T`` of a layer's grid at the masks' size, block by block.
+
+    A bilinear value is a convex combination of the (up to) four grid cells of its block of
+    pixels (:func:`_taps`: the pixels between the same two rows and columns of cells), so only
+    the blocks with a cell above T can hold mask pixels, and a layer is summarised, exactly,
+    by those blocks and their cells (``select``). ``count`` evaluates their pixels with the
+    two weights of each axis in the order of the two matrix products of ``up`` (rows, then
+    columns, each a fused multiply-add of its two terms: the float32 values that
+    ``tf.einsum`` computes) and counts the concept pixels under the masks.
+    """
+
+    def __init__(self, grid: Sequence[int], size: Sequence[int], units: int) -> None:
+        self.grid, self.size = tuple(int(n) for n in grid), tuple(int(n) for n in size)
+        self.rows, self.cols = (_taps(n_in, n_out) for n_in, n_out in zip(self.grid, self.size))
+        self.wide = [not np.array_equal(taps[0], np.arange(len(taps[0])))
+                     for taps in (self.rows, self.cols)]
+        self.cells = (1 + self.wide[0]) * (1 + self.wide[1])
+        weights = np.concatenate([taps[2:] for taps in (self.rows, self.cols)], axis=None)
+        self.short = bool(np.all(np.frexp(weights)[0] * 16 % 1 == 0))
+        self.strides = (self.grid[0] * self.grid[1] * units, self.grid[1] * units, units)
+
+    def select(self, activations: np.ndarray, bound: np.ndarray, first: int = 0,
+               ) -> dict[str, np.ndarray]:
+        """The blocks of ``activations`` (b, h, w, K) with a cell above ``bound`` (K,):
+        ``index`` (n,), the flat index of the block's first cell among the images ``first ...``
+        (in order), ``cells`` (n, c) its distinct cells (c = 1, 2 or 4, in the order (y, x),
+        (y + 1, x), (y, x + 1), (y + 1, x + 1)) and ``peak`` (n,), at least its largest cell
+        (the largest of the cell and the next ones along each resampled axis)."""
+        peak = activations
+        for axis in (1, 2):
+            if self.wide[axis - 1]:  # the larger of each cell and the next along the axis
+                lead, pairs = (slice(None),) * axis, np.empty_like(peak)
+                np.maximum(peak[(*lead, slice(None, -1))], peak[(*lead, slice(1, None))],
+                           out=pairs[(*lead, slice(None, -1))])
+                pairs[(*lead, -1)] = peak[(*lead, -1)]
+                peak = pairs
+        index = np.flatnonzero(peak > bound)
+        offsets = [0]
+        if self.wide[0]:
+            y = index // self.strides[1] % self.grid[0]
+            offsets = [0, (self.rows[0][y] - y) * self.strides[1]]
+        if self.wide[1]:
+            x = index // self.strides[2] % self.grid[1]
+            offsets = offsets + [offset + (self.cols[0][x] - x) * self.strides[2]
+                                 for offset in offsets]
+        values = activations.reshape(-1)
+        return {"index": index + first * self.strides[0], "peak": peak.reshape(-1)[index],
+                "cells": np.stack([np.take(values, index + offset) for offset in offsets], 1)}
+
+    def count(self, blocks: dict[str, np.ndarray], limits: np.ndarray, masks: np.ndarray,
+              first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(K, C) intersections and (K,) pixels of the unit masks ``up(A) > T`` (T: ``limits``)
+        over ``blocks`` of the images ``first ...`` whose concept masks are ``masks``."""
+        units, concepts = len(limits), masks.shape[-1]
+        # np.take: gathers of rows ~10 x faster than fancy indexing
+        keep = np.flatnonzero(blocks["peak"] > np.take(limits, blocks["index"] % units))
+        index, cells = np.take(blocks["index"], keep), np.take(blocks["cells"], keep, axis=0)
+        image, y, x, unit = (index // self.strides[0] - first,
+                             index // self.strides[1] % self.grid[0],
+                             index // self.strides[2] % self.grid[1], index % units)
+        step_y = 1 if self.wide[0] else 0
+        step_x = (1 + step_y) if self.wide[1] else 0
+        top_left, bottom_left = cells[:, :1], cells[:, step_y:step_y + 1]
+        top_right, bottom_right = (cells[:, step_x:step_x + 1],
+                                   cells[:, step_x + step_y:step_x + step_y + 1])
+        at_y, w_top, w_bottom = (np.take(array, y, axis=0) for array in self.rows[1:])
+        left = _fma(w_bottom, bottom_left, w_top * top_left, self.short)  # (n, s): a row of
+        right = _fma(w_bottom, bottom_right, w_top * top_right, self.short)  # the block, 2 cells
+        # A float32 combination of two values exceeds the larger by at most 3 of its ulps:
+        # rows below T by 8 ulps of T cannot reach T.
+        limit = np.take(limits, unit)
+        near = limit - 8 * np.abs(np.spacing(limit))
+        rows = np.flatnonzero((np.maximum(left, right) >= near[:, None]) & (at_y >= 0))
+        block = rows // at_y.shape[1]
+        at_x, w_left, w_right = (np.take(array, np.take(x, block), axis=0)
+                                 for array in self.cols[1:])
+        up = _fma(w_right, np.take(right, rows)[:, None],
+                  w_left * np.take(left, rows)[:, None], self.short)
+        on = np.flatnonzero((up > np.take(limit, block)[:, None]) & (at_x >= 0))
+        rows, block = np.take(rows, on // up.shape[1]), np.take(block, on // up.shape[1])
+        pixels = (np.take(image, block) * self.size[0] + np.take(at_y, rows)) * self.size[1] \
+            + np.take(at_x, on)
+        hit = np.flatnonzero(np.take(masks.reshape(-1, concepts), pixels, axis=0))
+        owner = np.take(unit, block)
+        both = np.bincount(np.take(owner, hit // concepts) * concepts + hit % concepts,
+                           minlength=units * concepts)
+        return both.reshape(units, concepts), np.bincount(owner, minlength=units)
+
+
+class Running:
+    """One layer's exact running thresholds and the blocks that can still reach them.
+
+    ``bound`` (K,) is each unit's ``keep``-th largest activation so far once it has seen
+    ``keep`` values (else -inf): a lower bound of its final threshold, so a value at or below
+    it can be neither among the final top values nor a cell of a block with mask pixels.
+    After the first batches (merged whole, :func:`merge_top`), a batch only adds its values
+    above the bound as candidates, merged into the top values once there are as many of them,
+    which raises the bound, and it keeps the blocks (:class:`Blocks`) with a cell above the
+    bound; a raised bound drops the blocks that fell below it. ``state()`` is what
+    ``Running(..., state=)`` resumes from.
+    """
+
+    KEYS = ("index", "peak", "cells")
+    STATE = ("top", "values", "units", *KEYS)
+
+    def __init__(self, blocks: Blocks, units: int, keep: int,
+                 state: dict[str, np.ndarray] | None = None) -> None:
+        self.blocks, self.keep = blocks, keep
+        self.unit_type = np.min_scalar_type(units)  # small ints: a radix sort in _merge
+        state = state or {"top": np.zeros((units, 0), np.float32),
+                          "values": np.zeros(0, np.float32),
+                          "units": np.zeros(0, self.unit_type),
+                          "index": np.zeros(0, np.int64), "peak": np.zeros(0, np.float32),
+                          "cells": np.zeros((0, blocks.cells), np.float32)}
+        self.top = state["top"]
+        self.values, self.units = [state["values"]], [state["units"]]
+        self.kept = [{key: state[key] for key in self.KEYS}]
+        self.pending = len(state["units"])
+        self.bound = self._bound()
+
+    def _bound(self) -> np.ndarray:
+        if self.top.shape[1] < self.keep:
+            return np.full(len(self.top), -np.inf, np.float32)
+        return self.top.min(axis=1)
+
+    def add(self, activations: np.ndarray, first: int) -> None:
+        """Take a batch (b, h, w, K) of the images ``first ...``."""
+        flat = activations.reshape(-1, activations.shape[-1])
+        if self.top.shape[1] < self.keep:
+            self.top = merge_top(self.top, flat, self.keep)
+            self.bound = self._bound()
+        else:
+            index = np.flatnonzero(flat > self.bound)
+            self.values.append(np.take(flat, index))
+            self.units.append((index % flat.shape[1]).astype(self.unit_type))
+            self.pending += len(index)
+            if self.pending >= self.top.size:
+                self._merge()
+        self.kept.append(self.blocks.select(activations, self.bound, first))
+
+    def _merge(self) -> None:
+        values, units = np.concatenate(self.values), np.concatenate(self.units)
+        counts = np.bincount(units, minlength=len(self.top))
+        order = np.argsort(units, kind="stable")
+        rank = np.arange(len(units)) - np.repeat(np.cumsum(counts) - counts, counts)
+        dense = np.full((len(self.top), max(1, counts.max())), -np.inf, np.float32)
+        dense[units[order], rank] = values[order]
+        joined = np.concatenate([self.top, dense], axis=1)  # the candidates exceed the bound
+        self.top = np.partition(joined, joined.shape[1] - self.keep, axis=1)[:, -self.keep:]
+        self.values, self.units, self.pending = [], [], 0
+        self.bound = self._bound()
+        kept = self._blocks()
+        above = np.flatnonzero(kept["peak"] > self.bound[kept["index"] % len(self.bound)])
+        self.kept = [{key: array[above] for key, array in kept.items()}]
+
+    def _blocks(self) -> dict[str, np.ndarray]:
+        if len(self.kept) > 1:
+            self.kept = [{key: np.concatenate([part[key] for part in self.kept])
+                          for key in self.KEYS}]
+        return self.kept[0]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The top values, the candidates and the blocks kept (in image order)."""
+        values = np.concatenate([np.zeros(0, np.float32), *self.values])
+        units = np.concatenate([np.zeros(0, self.unit_type), *self.units])
+        self.values, self.units = [values], [units]
+        return {"top": self.top, "values": values, "units": units, **self._blocks()}
+
+    def finish(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The thresholds T (K,) (each unit's ``keep``-th largest value) and the blocks with a
+        cell above them."""
+        if self.pending:
+            self._merge()
+        return self.bound, self._blocks()
 
 
 def _probe(model: keras.Model, layers: Sequence[Any], rotations: dict | None) -> keras.Model:
@@ -215,145 +403,131 @@ def _probe(model: keras.Model, layers: Sequence[Any], rotations: dict | None) ->
     return feature_model(model, layers, rotations=rotations)
 
 
+def _outputs(forward: Callable, images: np.ndarray) -> list[np.ndarray]:
+    outputs = forward(images)
+    return [np.asarray(a) for a in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
 def stream_activations(model: keras.Model, images: np.ndarray, layers: Sequence[Any], *,
                        quantile: float = DEFAULT_QUANTILE, rotations: dict | None = None,
-                       batch_size: int = 64, checkpoint: Checkpoint | None = None,
-                       hold: Sequence[bool] | None = None,
-                       ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+                       batch_size: int = 64) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """One streamed forward pass: the activations of each layer and its per-unit thresholds.
 
-    Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution;
-    None for a layer whose ``hold`` is False: only its thresholds are kept) and (K,) the
-    thresholds T (the (m + 1)-th largest value of each unit, m = ceil(quantile N h w)).
-    ``checkpoint`` resumes an interrupted pass and records this one.
+    Returns ``(activations, thresholds)``: per layer (N, h, w, K) float32 (layer resolution,
+    in a temporary file beyond ``MEMORY_BUDGET`` bytes) and (K,) the thresholds T (the
+    (m + 1)-th largest value of each unit, m = ceil(quantile N h w)).
     """
-    checkpoint = checkpoint or Checkpoint(None)
     probe = _probe(model, layers, rotations)
     shapes = [(len(images), *output.shape[1:]) for output in probe.outputs]
-    hold = [True] * len(shapes) if hold is None else list(hold)
-    held = [checkpoint.buffer(i, shape) if keep else None
-            for i, (shape, keep) in enumerate(zip(shapes, hold))]
+    held = [np.empty(shape, np.float32) if math.prod(shape) * 4 <= MEMORY_BUDGET
+            else np.memmap(tempfile.TemporaryFile(), np.float32, "w+", shape=shape)
+            for shape in shapes]
     keeps = [top_count(quantile, n * h * w) for n, h, w, _ in shapes]
-    state = checkpoint.state
-    if state["phase"] != "forward":
-        return held, [state[f"threshold{i}"] for i in range(len(held))]
-    tops = [state.get(f"top{i}", np.zeros((shape[-1], 0), np.float32))
-            for i, shape in enumerate(shapes)]
+    tops = [np.zeros((shape[-1], 0), np.float32) for shape in shapes]
     forward = batching.forward_function(probe)
-    buffers = [buffer for buffer in held if buffer is not None]
     for part in batching.batch_slices(len(images), batch_size):
-        if part.start < state["batch"]:
-            continue
-        outputs = forward(images[part])
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        for i, (a, buffer, keep) in enumerate(zip(outputs, held, keeps)):
-            a = np.asarray(a)
-            if buffer is not None:
-                buffer[part] = a
+        for i, (a, buffer, keep) in enumerate(zip(_outputs(forward, images[part]), held, keeps)):
+            buffer[part] = a
             tops[i] = merge_top(tops[i], a.reshape(-1, a.shape[-1]), keep)
-        checkpoint.step("forward", part.stop, {f"top{i}": t for i, t in enumerate(tops)},
-                        buffers)
-    limits = [top.min(axis=1) for top in tops]
-    checkpoint.step("tally", 0, {f"threshold{i}": t for i, t in enumerate(limits)}, buffers,
-                    force=True)
-    return held, limits
+    return held, [top.min(axis=1) for top in tops]
 
 
-@functools.lru_cache(maxsize=16)
-def _tally_function(grid: tuple[int, int], size: tuple[int, int]):
-    """Compiled (A, T, masks) -> (intersections (K, C), unit pixels (K,)), masks ``up(A) > T``.
-
-    At the masks' resolution (half-pixel bilinear resizing to the same size is the identity)
-    the intersections are one product of the unit masks and the concept masks over all
-    pixels. Otherwise only the (image, unit) pairs whose map exceeds T somewhere are upsampled
-    (a bilinear value is a convex combination of grid values, so the others have empty
-    masks), and only the mask pixels are gathered from the concept masks. Counts are exact
-    (sums of 0/1 in float32 below 2**24 per batch).
-    """
-    rows = tf.constant(bilinear_matrix(grid[0], size[0]), tf.float32)
-    cols = tf.constant(bilinear_matrix(grid[1], size[1]), tf.float32)
-
-    def same_size(activations, thresholds, masks):
-        on = tf.cast(tf.reshape(activations > thresholds, [-1, tf.shape(activations)[-1]]),
-                     tf.float32)
-        labels = tf.cast(tf.reshape(masks, [-1, tf.shape(masks)[-1]]), tf.float32)
-        return tf.matmul(on, labels, transpose_a=True), tf.reduce_sum(on, axis=0)
-
-    def upsampled(activations, thresholds, masks):
-        units = tf.shape(activations)[-1]
-        pairs = tf.where(tf.reduce_max(activations, axis=[1, 2]) > thresholds)
-        maps = tf.gather_nd(tf.transpose(activations, [0, 3, 1, 2]), pairs)
-        up = tf.einsum("pHw,Ww->pHW", tf.einsum("Hh,phw->pHw", rows, maps), cols)
-        on = tf.where(up > tf.gather(thresholds, pairs[:, 1])[:, None, None])
-        image, unit = tf.gather(pairs[:, 0], on[:, 0]), tf.gather(pairs[:, 1], on[:, 0])
-        hits = tf.cast(tf.gather_nd(masks, tf.stack([image, on[:, 1], on[:, 2]], 1)), tf.float32)
-        return (tf.math.unsorted_segment_sum(hits, unit, units),
-                tf.math.unsorted_segment_sum(tf.ones_like(unit, tf.float32), unit, units))
-
-    # Traced once for any batch, unit and concept count: a concrete function never retraces.
-    return batching.compile_function(same_size if grid == size else upsampled,
-                                     [tf.TensorSpec([None, *grid, None], tf.float32),
-                                      tf.TensorSpec([None], tf.float32),
-                                      tf.TensorSpec([None, *size, None], tf.bool)])
-
-
-@tf.function(reduce_retracing=True)
-def _pixels(masks: tf.Tensor) -> tf.Tensor:
-    """(C,) pixels of each concept in a batch of masks (b, h, w, C)."""
-    return tf.reduce_sum(tf.cast(masks, tf.float32), axis=[0, 1, 2])
-
-
-def tally(activations: Sequence[np.ndarray | None], thresholds: Sequence[np.ndarray],
-          concepts: Any, index: np.ndarray, *, batch_size: int = 64,
-          checkpoint: Checkpoint | None = None,
-          recompute: Callable[[slice], Sequence[tf.Tensor]] | None = None,
-          ) -> list[np.ndarray]:
-    """IoU (K, C) of the unit masks ``up(A) > T`` with every concept, per layer.
-
-    ``activations`` (one (n, h, w, K) array per layer) are those of the images ``index`` of
-    ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`); a layer given as None is
-    computed again batch by batch, ``recompute(part)`` returning those layers' activations
-    of the images ``index[part]``, in order. Each batch of concept masks is built once and scored against every
-    layer. ``checkpoint`` resumes an interrupted tally and records this one.
-    """
-    checkpoint = checkpoint or Checkpoint(None)
-    size = tuple(concepts.size)
+def _tally(layers: Sequence[Blocks], limits: Sequence[np.ndarray], concepts: Any,
+           index: np.ndarray, batch_size: int, checkpoint: Checkpoint,
+           blocks_of: Callable[[int, slice], dict[str, np.ndarray]],
+           kept: Callable[[], dict[str, np.ndarray]] = dict) -> list[np.ndarray]:
+    """IoU (K, C) per layer from the blocks ``blocks_of(layer, part)`` of each batch of images
+    ``index[part]`` of ``concepts``; ``kept()``: what a checkpoint must save to resume."""
     state = checkpoint.state
-    inter, unit_pixels, runs = [], [], []
     concept_pixels = state.get("concept_pixels", np.zeros(len(concepts.names)))
-    limits = [tf.constant(np.asarray(t, np.float32)) for t in thresholds]
-    kept = {f"threshold{i}": np.asarray(t) for i, t in enumerate(thresholds)}
+    inter = [state.get(f"inter{i}", np.zeros((len(t), len(concepts.names))))
+             for i, t in enumerate(limits)]
+    unit_pixels = [state.get(f"units{i}", np.zeros(len(t))) for i, t in enumerate(limits)]
     for part in batching.batch_slices(len(index), batch_size):
         if part.start < state["batch"]:
             continue
-        masks = tf.constant(concepts.masks(index[part]))
-        concept_pixels = concept_pixels + np.asarray(_pixels(masks), np.float64)
-        fresh = iter(recompute(part) if recompute is not None else ())
-        batch = [tf.constant(a[part]) if a is not None else next(fresh) for a in activations]
-        if not runs:
-            runs = [_tally_function(tuple(a.shape[1:3]), size) for a in batch]
-            inter = [state.get(f"inter{i}", np.zeros((a.shape[-1], len(concepts.names))))
-                     for i, a in enumerate(batch)]
-            unit_pixels = [state.get(f"units{i}", np.zeros(a.shape[-1]))
-                           for i, a in enumerate(batch)]
-        for i, (a, limit, run) in enumerate(zip(batch, limits, runs)):
-            both, units = run(a, limit, masks)
-            inter[i] = inter[i] + np.asarray(both, np.float64)
-            unit_pixels[i] = unit_pixels[i] + np.asarray(units, np.float64)
-        checkpoint.step("tally", part.stop, {
-            **kept, "concept_pixels": concept_pixels,
+        masks, pixels = concepts.masks(index[part], pixels=True)
+        concept_pixels = concept_pixels + pixels
+        for i, (layer, limit) in enumerate(zip(layers, limits)):
+            both, units = layer.count(blocks_of(i, part), limit, masks, part.start)
+            inter[i], unit_pixels[i] = inter[i] + both, unit_pixels[i] + units
+        checkpoint.step("tally", part.stop, lambda pixels=concept_pixels: {
+            **kept(), "concept_pixels": pixels,
             **{f"inter{i}": v for i, v in enumerate(inter)},
             **{f"units{i}": v for i, v in enumerate(unit_pixels)}})
-    if not runs:  # resumed after the last batch
-        inter = [state[f"inter{i}"] for i in range(len(activations))]
-        unit_pixels = [state[f"units{i}"] for i in range(len(activations))]
     ious = []
     for both, units in zip(inter, unit_pixels):
         union = units[:, None] + concept_pixels[None, :] - both
         ious.append(np.divide(both, union, out=np.zeros_like(both), where=union > 0))
-    checkpoint.step("done", len(index), {**kept, **{f"iou{i}": v for i, v in enumerate(ious)}},
-                    force=True)
+    thresholds = {f"threshold{i}": np.asarray(t) for i, t in enumerate(limits)}
+    checkpoint.step("done", len(index), lambda: {
+        **thresholds, **{f"iou{i}": v for i, v in enumerate(ious)}}, force=True)
     return ious
+
+
+def tally(activations: Sequence[np.ndarray], thresholds: Sequence[np.ndarray],
+          concepts: Any, index: np.ndarray, *, batch_size: int = 64) -> list[np.ndarray]:
+    """IoU (K, C) of the unit masks ``up(A) > T`` with every concept, per layer.
+
+    ``activations`` (one (n, h, w, K) array per layer) are those of the images ``index`` of
+    ``concepts`` (a :class:`xaikit.data.concepts.ConceptSet`), ``thresholds`` their T (K,).
+    Each batch of concept masks is built once and scored against every layer.
+    """
+    layers = [Blocks(a.shape[1:3], concepts.size, a.shape[-1]) for a in activations]
+    limits = [np.asarray(t, np.float32) for t in thresholds]
+    return _tally(layers, limits, concepts, np.asarray(index), batch_size, Checkpoint(None),
+                  lambda i, part: layers[i].select(np.asarray(activations[i][part], np.float32),
+                                                   limits[i], part.start))
+
+
+def _dissect(probe: keras.Model, images: np.ndarray, concepts: Any, quantile: float,
+             batch_size: int, checkpoint: Checkpoint) -> tuple[list[np.ndarray], list]:
+    """Thresholds and IoUs of every layer of ``probe``: one streamed forward pass that keeps
+    the running thresholds and the blocks that can reach them (:class:`Running`), then the
+    tally of those blocks against each batch of concept masks."""
+    shapes = [(len(images), *output.shape[1:]) for output in probe.outputs]
+    layers = [Blocks(shape[1:3], concepts.size, shape[-1]) for shape in shapes]
+    state = checkpoint.state
+    if state["phase"] == "forward":
+        runs = [Running(layer, shape[-1], top_count(quantile, math.prod(shape[:3])),
+                        _layer_state(state, i, Running.STATE))
+                for i, (layer, shape) in enumerate(zip(layers, shapes))]
+        forward = batching.forward_function(probe)
+        for part in batching.batch_slices(len(images), batch_size):
+            if part.start < state["batch"]:
+                continue
+            for run, a in zip(runs, _outputs(forward, images[part])):
+                run.add(a, part.start)
+            checkpoint.step("forward", part.stop, lambda: {
+                f"layer{i}_{key}": value for i, run in enumerate(runs)
+                for key, value in run.state().items()})
+        limits, kept = map(list, zip(*[run.finish() for run in runs]))
+        checkpoint.step("tally", 0, lambda: _kept(limits, kept), force=True)
+    else:
+        limits = [state[f"threshold{i}"] for i in range(len(layers))]
+        kept = [_layer_state(state, i, Running.KEYS) for i in range(len(layers))]
+    def blocks_of(i: int, part: slice) -> dict[str, np.ndarray]:
+        low, high = np.searchsorted(kept[i]["index"], np.multiply([part.start, part.stop],
+                                                                  layers[i].strides[0]))
+        return {key: array[low:high] for key, array in kept[i].items()}
+
+    ious = _tally(layers, limits, concepts, np.arange(len(images)), batch_size, checkpoint,
+                  blocks_of, lambda: _kept(limits, kept))
+    return limits, ious
+
+
+def _kept(limits: Sequence[np.ndarray], kept: Sequence[dict]) -> dict[str, np.ndarray]:
+    """The checkpoint arrays of the tally: thresholds and blocks of each layer."""
+    return {**{f"threshold{i}": t for i, t in enumerate(limits)},
+            **{f"layer{i}_{key}": array for i, blocks in enumerate(kept)
+               for key, array in blocks.items()}}
+
+
+def _layer_state(state: dict[str, Any], index: int, keys: Sequence[str]) -> dict | None:
+    """The arrays ``keys`` of layer ``index`` in a checkpoint state (None: not there)."""
+    if f"layer{index}_{keys[0]}" not in state:
+        return None
+    return {key: state[f"layer{index}_{key}"] for key in keys}
 
 
 @dataclass(frozen=True)
@@ -509,20 +683,8 @@ def network_dissection(
             limits = [run.state[f"threshold{i}"] for i in range(len(targets))]
             ious = [run.state[f"iou{i}"] for i in range(len(targets))]
         else:
-            hold = held_layers(_probe(model, targets, rotations), images)
-            held, limits = stream_activations(model, images, targets, quantile=quantile,
-                                              rotations=rotations, batch_size=batch_size,
-                                              checkpoint=run, hold=hold)
-            again = [t for t, keep in zip(targets, hold) if not keep]
-            recompute = None
-            if again:
-                forward = batching.forward_function(_probe(model, again, rotations))
-
-                def recompute(part: slice) -> list[tf.Tensor]:
-                    outputs = forward(images[part])
-                    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            ious = tally(held, limits, concepts, np.arange(len(images)),
-                         batch_size=batch_size, checkpoint=run, recompute=recompute)
+            limits, ious = _dissect(_probe(model, targets, rotations), images, concepts,
+                                    quantile, batch_size, run)
     finally:
         run.close()
     results = tuple(LayerDissection(t.name, np.asarray(limit, np.float32), iou, iou_threshold)
