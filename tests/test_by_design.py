@@ -405,25 +405,62 @@ def test_interpretable_cnn_masks_at_the_peak():
     assert np.all(out >= 0) and np.all(out <= raw + 1e-7)
 
 
-def test_explanatory_graph_recovers_planted_part_patterns():
+def _planted_part_patterns(seed: int, n: int = 120):
+    """Three upper filters with one peak each at a random cell; two lower filters (twice the
+    resolution), each a mixture of three part patterns at known offsets from different parents,
+    present on 90 % of the images, with one cell of jitter, over weak noise."""
+    rng = np.random.default_rng(seed)
+    upper = rng.uniform(0.0, 0.1, (n, 16, 16, 3))
+    parent = rng.integers(3, 12, (n, 3, 2))
+    upper[np.arange(n)[:, None], parent[..., 0], parent[..., 1], np.arange(3)] = 1.0
+    lower = rng.uniform(0.0, 0.1, (n, 32, 32, 2))
+    patterns = [(0, 0, (3, -4)), (0, 1, (-5, 2)), (0, 2, (1, 6)),  # (filter, parent, cells)
+                (1, 0, (-3, -3)), (1, 1, (4, 0)), (1, 2, (0, -6))]
+    planted = []
+    for f, u, shift in patterns:
+        present = rng.uniform(size=n) < 0.9
+        cell = 2 * parent[:, u] + 1 + np.asarray(shift) + rng.integers(0, 2, (n, 2))
+        lower[np.nonzero(present)[0], cell[present, 0], cell[present, 1], f] = rng.uniform(
+            0.6, 1.0, present.sum())
+        # pixel offset from the parent's centre: 2 px lower cells, 4 px upper cells, jitter 1 px
+        planted.append((f, u, 2.0 * np.asarray(shift) + 2.0, present, 2.0 * cell + 1.0))
+    return lower, upper, planted
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_explanatory_graph_recovers_planted_part_patterns(seed):
+    from xaikit.interpretation.explanatory_graph import edges, explanatory_graph, local_peaks
+
+    lower, upper, planted = _planted_part_patterns(seed)
+    graph = explanatory_graph([lower, upper], (64, 64), nodes=(3, 1), parents=2)
+    positions, _ = local_peaks(lower, (64, 64), 3)
+    matched = set()
+    for f, u, offset, present, where in planted:
+        k = np.abs(positions[:, f] - where[:, None]).sum(-1).argmin(axis=1)
+        label = graph[0].assignment[np.arange(len(k)), f, k][present]
+        node = np.bincount(label[label >= 0]).argmax()
+        assert graph[0].filters[node] == f
+        assert np.mean(label == node) >= 0.9, "at least 90 % of the pattern's peaks to one node"
+        matched.add(node)
+        assert u in graph[0].parents[node], "the planted parent is one of the node's parents"
+        found = graph[0].offsets[node, list(graph[0].parents[node]).index(u)]
+        assert np.all(np.abs(found - offset) <= 1.0), "offset recovered within a pixel"
+    assert len(matched) == 6, "each planted pattern has its own node"
+    assert all(e.layer == 0 and e.upper in range(3) for e in edges(graph))
+    top = graph[1]  # one node per upper filter, hanging from the root at the origin
+    assert np.all(top.parents == 0) and np.all(top.active.mean(axis=0) > 0.9)
+
+
+def test_explanatory_graph_errors_and_one_layer():
     from xaikit.interpretation.explanatory_graph import explanatory_graph
 
-    rng = np.random.default_rng(8)
-    n, size, grid = 80, 64, 16
-    upper = np.zeros((n, grid, grid, 3))
-    lower = rng.uniform(0.0, 0.5, (n, grid, grid, 5))
-    where = rng.integers(4, 12, (n, 3, 2))  # each upper filter's peak, per image
-    for u in range(3):
-        upper[np.arange(n), where[:, u, 0], where[:, u, 1], u] = 1.0
-    planted = {(0, 1): (2, -3), (2, 4): (-1, 2)}  # (upper, lower): offset in cells
-    for (u, f), (dy, dx) in planted.items():
-        jitter = rng.integers(0, 2, n)  # at most one cell of jitter
-        lower[np.arange(n), where[:, u, 0] + dy + jitter, where[:, u, 1] + dx, f] = 2.0
-    edges = explanatory_graph([lower, upper], (size, size), radius=4.5, min_support=0.8)
-    found = {(e.upper, e.lower): e for e in edges}
-    assert set(found) == set(planted), "exactly the planted pairs"
-    cell = size / grid
-    for key, (dy, dx) in planted.items():
-        assert abs(found[key].offset[0] - dy * cell) <= cell and found[key].offset[1] == dx * cell
-    with pytest.raises(ValueError, match="at least two layers"):
-        explanatory_graph([lower], (size, size))
+    maps = np.zeros((6, 8, 8, 1))
+    maps[np.arange(6), np.arange(6), 2, 0] = 1.0
+    with pytest.raises(ValueError, match="at least one layer"):
+        explanatory_graph([], (8, 8))
+    with pytest.raises(ValueError, match="same images"):
+        explanatory_graph([maps, maps[:3]], (8, 8))
+    with pytest.raises(ValueError, match="nodes"):
+        explanatory_graph([maps, maps], (8, 8), nodes=(1, 2, 3))
+    top, = explanatory_graph([maps], (8, 8), nodes=1)
+    assert top.offsets.shape == (1, 1, 2) and np.allclose(top.offsets[0, 0], [3.0, 2.5])
