@@ -288,7 +288,7 @@ def edges(graph: list[GraphLayer]) -> list[Edge]:
     """The graph's edges (every node to each of its parents), sorted by layer, then support."""
     found = []
     for level, (lower, upper) in enumerate(zip(graph[:-1], graph[1:])):  # a handful of layers
-        support = np.einsum("nv,nu->vu", lower.active, upper.active) / len(lower.active)
+        support = lower.active.astype(float).T @ upper.active.astype(float) / len(lower.active)
         for v, m in np.ndindex(*lower.parents.shape):
             u = int(lower.parents[v, m])
             found.append(Edge(level, u, v, tuple(float(o) for o in lower.offsets[v, m]),
