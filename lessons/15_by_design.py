@@ -34,6 +34,7 @@
 
 # %%
 import matplotlib.pyplot as plt
+from matplotlib.collections import LineCollection
 import numpy as np
 
 from xaikit.data import load
@@ -44,7 +45,7 @@ from xaikit.interpretation.filters import location_instability, part_landmarks
 from xaikit.interpretation.filters import position_deviation, position_instability
 from xaikit.interpretation.prototypes import part_iou, part_precision, prototype_regions
 from xaikit.interpretation.prototypes import similarity_maps
-from xaikit.models import accuracy, label_head, train_bottleneck, zoo
+from xaikit.models import label_head, train_bottleneck, zoo
 from xaikit.models.bottleneck import CONCEPT_NAMES, JOINT_LAMBDA, MODES, an8flower_concepts
 from xaikit.models.bottleneck import concept_codes
 from xaikit.models.interpretable_cnn import LOSS_WEIGHT, train_interpretable_cnn
@@ -238,8 +239,8 @@ print(f"joint model: correcting every concept {'raises' if joint_gain > 0 else '
 train_set = load(ZOO_NAME, split="train")
 protonet = train_protopnet()
 head = prototype_head(protonet)
-train_latents, test_latents = (latents(protonet, data.images, layer=LATENT_LAYER)
-                               for data in (train_set, test))
+train_latents, test_latents = np.split(latents(protonet, np.concatenate(
+    [train_set.images, test.images]), layer=LATENT_LAYER), [len(train_set.images)])  # one pass
 proto_correct = head.logits(test_latents).argmax(axis=1) == test.labels
 print(f"{len(head.prototypes)} prototypes; test accuracy {proto_correct.mean():.3f}"
       f" (ordinary model {correct_ordinary.mean():.3f})")
@@ -365,10 +366,12 @@ interpretable = train_interpretable_cnn()
 landmarks = part_landmarks(test.parts, ("petals", "centre", "stem", "leaves"))
 GRAPH_LAYERS = ("relu1_1", "relu2_1", "last_conv")  # the zoo model's three conv layers
 ordinary_maps = latents(ordinary, test.images, layer=GRAPH_LAYERS)  # one pass; also for 15.6
+interpretable_maps, interpretable_probs = latents(interpretable, test.images,
+                                                  layer=("last_conv", "probs"))
 instability = {name: location_instability(maps, landmarks, test.images.shape[1:3])
-               for name, maps in (("interpretable", latents(interpretable, test.images)),
+               for name, maps in (("interpretable", interpretable_maps),
                                   ("ordinary", ordinary_maps[-1]))}
-accuracy_interpretable = accuracy(interpretable, test)
+accuracy_interpretable = float(np.mean(interpretable_probs.argmax(axis=1) == test.labels))
 table([{"model": name, "test accuracy": f"{acc:.3f}",
         "location instability (mean over filters)": f"{np.nanmean(instability[name]):.4f}"}
        for name, acc in (("interpretable", accuracy_interpretable),
@@ -466,13 +469,14 @@ axes[0].set_xlabel("column − flower centre (px)", fontsize=8)
 axes[0].set_ylabel("row − flower centre (px)", fontsize=8)
 axes[0].set_title(f"{GRAPH_LAYERS[shown_layer]} filter {filter_}: its nodes", fontsize=9)
 axes[1].imshow(test.images[image])
-for level in (1, 0):
-    lower, upper = graph[level], graph[level + 1]
-    for v in np.nonzero(lower.active[image])[0]:
-        for u in lower.parents[v][upper.active[image, lower.parents[v]]]:
-            axes[1].plot([lower.positions[image, v, 1], upper.positions[image, u, 1]],
-                         [lower.positions[image, v, 0], upper.positions[image, u, 0]],
-                         color="white", lw=0.4, alpha=0.6)
+links = []
+for lower, upper in zip(graph[:-1], graph[1:]):  # each active node to its active parents
+    child, parent = np.nonzero(lower.active[image][:, None]
+                               & upper.active[image][lower.parents])
+    links.append(np.stack([lower.positions[image, child],
+                           upper.positions[image, lower.parents[child, parent]]], axis=1))
+axes[1].add_collection(LineCollection(np.concatenate(links)[..., ::-1], colors="white",
+                                      linewidths=0.4, alpha=0.6))
 for level, colour in zip(range(3), ("tab:cyan", "tab:orange", "tab:red")):
     on = graph[level].active[image]
     axes[1].scatter(graph[level].positions[image, on, 1], graph[level].positions[image, on, 0],

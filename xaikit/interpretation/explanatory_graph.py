@@ -167,16 +167,36 @@ def _seed(x: np.ndarray, weight: np.ndarray, upper: np.ndarray, on: np.ndarray, 
     return parents, offsets
 
 
-def _log_likelihood(x, upper, on, filters, parents, offsets, variance):  # type: ignore[no-untyped-def]
-    """log-likelihood of every peak of each node's filter under the product of its active
-    parents' Gaussians (a precision-weighted vote), (N, V, K); -inf where no parent is active."""
+def _log_likelihood(xv, upper, on, parents, offsets, variance):  # type: ignore[no-untyped-def]
+    """log-likelihood of every peak of each node's filter (``xv``, (N, V, K, 2)) under the
+    product of its active parents' Gaussians (a precision-weighted vote), (N, V, K); -inf where
+    none of the node's parents is active."""
     precision = on[:, parents] / variance  # (N, V, M)
     total = precision.sum(-1)  # (N, V)
     predicted = np.einsum("nvm,nvmc->nvc", precision, upper[:, parents] + offsets)
     predicted /= np.maximum(total, 1e-12)[..., None]
-    square = ((x[:, filters] - predicted[:, :, None]) ** 2).sum(-1)  # (N, V, K)
+    square = ((xv - predicted[:, :, None]) ** 2).sum(-1)  # (N, V, K)
     ll = -0.5 * square * total[..., None] + np.log(np.maximum(total, 1e-12) / (2 * np.pi))[..., None]
     return np.where(total[..., None] > 0, ll, -np.inf)
+
+
+def _pair_moments(node, xv, upper, on):  # type: ignore[no-untyped-def]
+    """Weighted mean displacement (V, U, 2) and per-axis variance (V, U) of every node's peaks
+    (weights ``node``, (N, V, K)) from every upper node, and the weight of each pair (V, U):
+    sums over images written as matrix products."""
+    mx = np.einsum("nvk,nvkc->nvc", node, xv)
+    left = np.concatenate([node.sum(-1), mx[..., 0], mx[..., 1],
+                           np.einsum("nvk,nvk->nv", node, (xv ** 2).sum(-1))], axis=1)
+    right = np.concatenate([on, on * upper[..., 0], on * upper[..., 1],
+                            on * (upper ** 2).sum(-1)], axis=1)
+    v, u = node.shape[1], on.shape[1]
+    moments = (left.T @ right).reshape(4, v, 4, u)  # one product: [s, m_r, m_c, q] x [1, r, c, r²+c²]
+    weight = np.maximum(moments[0, :, 0], 1e-12)  # (V, U)
+    offset = np.stack([moments[1, :, 0] - moments[0, :, 1], moments[2, :, 0] - moments[0, :, 2]],
+                      -1) / weight[..., None]
+    spread = (moments[3, :, 0] - 2 * (moments[1, :, 1] + moments[2, :, 2])
+              + moments[0, :, 3]) / weight
+    return offset, (spread - (offset ** 2).sum(-1)) / 2, weight
 
 
 def _mine_layer(x, weight, upper, on, nodes, parents_per_node, iterations, cell,  # type: ignore[no-untyped-def]
@@ -185,53 +205,50 @@ def _mine_layer(x, weight, upper, on, nodes, parents_per_node, iterations, cell,
     area = float(image_size[0] * image_size[1])
     m = min(parents_per_node, upper.shape[1])
     filters = np.repeat(np.arange(f), nodes)
+    xv = x[:, filters]  # (N, V, K, 2): each node sees its filter's peaks
     seed_parent, seed_offset = _seed(x, weight, upper, on, nodes, 4 * cell, image_size)
     parents = np.repeat(seed_parent.reshape(-1, 1), m, axis=1)
     offsets = np.repeat(seed_offset.reshape(-1, 1, 2), m, axis=1)
     variance = np.full((f * nodes, m), (2.0 * cell) ** 2)
-    prior = np.full((f, nodes + 1), 1.0 / (nodes + 1))
+    prior = np.full((f, nodes + 1), 1.0 / (nodes + 1))  # the last column: background
+    total = np.maximum(weight.sum(axis=(0, 2)), 1e-12)  # (F,)
     floor = cell ** 2 / 12  # the variance of a position rounded to a map cell
-    for _ in range(iterations + 1):  # EM iterations; the last pass is the final E step
-        ll = _log_likelihood(x, upper, on, filters, parents, offsets, variance)
-        ll = ll.reshape(n, f, nodes, k).transpose(0, 1, 3, 2)  # (N, F, K, nodes)
-        ll = np.concatenate([ll, np.full((n, f, k, 1), -np.log(area))], -1) + np.log(
-            np.maximum(prior, 1e-12))[None, :, None]
-        resp = np.exp(ll - ll.max(-1, keepdims=True))
-        resp /= resp.sum(-1, keepdims=True)  # (N, F, K, nodes + 1); the last is background
-        if _ == iterations:
+    for iteration in range(iterations + 1):  # EM; the last pass is the final E step
+        ll = _log_likelihood(xv, upper, on, parents, offsets, variance).reshape(n, f, nodes, k)
+        ll = ll + np.log(np.maximum(prior[:, :nodes], 1e-12))[None, :, :, None]
+        background = (np.log(np.maximum(prior[:, nodes], 1e-12)) - np.log(area))[None, :, None,
+                                                                                   None]
+        top = np.maximum(ll.max(axis=2, keepdims=True), background)
+        part, rest = np.exp(ll - top), np.exp(background - top)
+        norm = part.sum(axis=2, keepdims=True) + rest
+        resp = part / norm  # (N, F, nodes, K); the background takes rest / norm
+        if iteration == iterations:
             break
-        share = resp * weight[..., None]
-        prior = share.sum(axis=(0, 2)) / np.maximum(weight.sum(axis=(0, 2))[:, None], 1e-12)
-        node = share[..., :nodes].transpose(0, 1, 3, 2).reshape(n, f * nodes, k)  # (N, V, K)
-        xv = x[:, filters]  # (N, V, K, 2)
-        s, mx = node.sum(-1), np.einsum("nvk,nvkc->nvc", node, xv)
-        q = np.einsum("nvk,nvk->nv", node, (xv ** 2).sum(-1))
-        pu = on[..., None] * upper  # (N, U, 2)
-        weight_pairs = np.maximum(s.T @ on, 1e-12)  # (V, U): sums over images as products
-        offset_all = (np.einsum("nvc,nu->vuc", mx, on, optimize=True)
-                      - np.einsum("nv,nuc->vuc", s, pu, optimize=True)) / weight_pairs[..., None]
-        spread = (q.T @ on - 2 * np.einsum("nvc,nuc->vu", mx, pu, optimize=True)
-                  + s.T @ (on * (upper ** 2).sum(-1))) / weight_pairs
-        var = np.maximum((spread - (offset_all ** 2).sum(-1)) / 2, floor)  # per axis
-        gain = weight_pairs * (np.log(area) - np.log(2 * np.pi * var) - 1)
+        share = resp * weight[:, :, None, :]
+        prior[:, :nodes] = share.sum(axis=(0, 3)) / total[:, None]
+        prior[:, nodes] = (rest / norm * weight[:, :, None, :]).sum(axis=(0, 2, 3)) / total
+        offset_all, var, pair = _pair_moments(share.reshape(n, f * nodes, k), xv, upper, on)
+        var = np.maximum(var, floor)
+        gain = pair * (np.log(area) - np.log(2 * np.pi * var) - 1)
         parents = np.argsort(-gain, axis=1, kind="stable")[:, :m]
         offsets = np.take_along_axis(offset_all, parents[..., None], axis=1)
         variance = np.take_along_axis(var, parents, axis=1)
-    taken = resp[..., :nodes] * weight[..., None]  # (N, F, K, nodes)
-    best = taken.argmax(axis=2)  # (N, F, nodes): the peak each node explains best
-    certainty = np.take_along_axis(resp[..., :nodes] * (weight[..., None] > 0), best[:, :, None],
+    resp = resp.transpose(0, 1, 3, 2)  # (N, F, K, nodes)
+    best = (resp * weight[..., None]).argmax(axis=2)  # (N, F, nodes): the peak it explains best
+    certainty = np.take_along_axis(resp * (weight[..., None] > 0), best[:, :, None],
                                    axis=2)[:, :, 0].reshape(n, -1)
     positions = np.take_along_axis(x, best[..., None], axis=2).reshape(n, f * nodes, 2)
     label = resp.argmax(-1)
-    assignment = np.where((label < nodes) & (weight > 0),
-                          np.arange(f)[None, :, None] * nodes + label, -1)
+    part_wins = np.take_along_axis(resp, label[..., None], -1)[..., 0] > 1 - resp.sum(-1)
+    assignment = np.where(part_wins & (weight > 0), np.arange(f)[None, :, None] * nodes + label,
+                          -1)
     return GraphLayer(filters, parents, offsets, np.sqrt(variance), positions, certainty,
                       assignment)
 
 
 def explanatory_graph(layers: list[Any], image_size: tuple[int, int], *,
                       nodes: int | Sequence[int] = 3,
-                      parents: int = 2, peaks: int = 3, iterations: int = 10) -> list[GraphLayer]:
+                      parents: int = 2, peaks: int = 3, iterations: int = 6) -> list[GraphLayer]:
     """Mine an explanatory graph from the feature maps of several conv layers (module docstring).
 
     Parameters
