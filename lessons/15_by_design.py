@@ -350,13 +350,19 @@ print(f"region on the petals: {precision.mean():.2f} of its pixels (chance {chan
 # $$\mathrm{Loss}_f = -\sum_T p(T)\sum_x p(x\mid T)\log\frac{p(x\mid T)}{p(x)},\qquad
 #   p(x\mid T) = \frac{e^{\mathrm{tr}(x\cdot T)}}{\sum_{x'} e^{\mathrm{tr}(x'\cdot T)}}.$$
 #
-# In a classifier every filter of the top layer belongs to one category (Sec. 3.1, here
-# round-robin: filter f to class f mod 6): on images of its category its map should fit a
-# positive template, on the other categories the negative one — in training the loss keeps
-# only the (image, template) pairs that agree with the label, and the forward pass masks the
-# map by the template at its peak on its own category and silences it on the others. At test
-# time, with no label, every map is masked at its peak. We add the loss and the mask to the zoo
-# network's `last_conv` and train it with the zoo recipe. The paper's test is *location
+# In a classifier every filter of the top layer belongs to one category (Sec. 3.1): on images
+# of its category its map should fit a positive template, on the other categories the negative
+# one — in training the loss keeps only the (image, template) pairs that agree with the label,
+# and the forward pass masks the map by the template at its peak on its own category and
+# silences it on the others. At test time, with no label, every map is masked at its peak.
+# Which category? The authors' code decides while training: after every batch it updates, per
+# filter and category, a running mean (momentum 0.9) of the filter's peak activation on that
+# category's images, and gives the filter to the category where it is largest. We fix the
+# assignment instead — round-robin, filter f to class f mod 6 — so that every class owns the
+# same number of filters (10 or 11 of 64) from the first step and the cached model does not
+# depend on which colour a filter happened to prefer at initialisation; the price is that a
+# filter may be made to serve a class it did not start out liking (further exercise 6). We add
+# the loss and the mask to the zoo network's `last_conv` and train it with the zoo recipe. The paper's test is *location
 # instability*: on every image, where is the filter's strongest unit relative to landmarks of
 # the object (here the centroids of the petals, centre, stem and leaves)? A filter that keeps
 # to one part keeps a fixed distance — its spread over images is small.
@@ -602,3 +608,8 @@ check("15.log_similarity", log_similarity)
 # 5. Train a ProtoPNet whose backbone stays frozen: build it with
 #    `xaikit.models.protopnet.protopnet(zoo(ZOO_NAME), 6)` and train it with `fit_protopnet(...,
 #    joint_epochs=0)`. Where do its prototypes come from now (the region scores of Section 15.4)?
+# 6. Replace the round-robin filter assignment of Section 15.5 by the authors' rule: keep a
+#    running mean of each filter's peak activation per category (a non-trainable variable
+#    updated in the training step) and give each filter to the category where it is largest.
+#    How many filters does each class get, and does the location instability of Table 15.4
+#    change?

@@ -116,8 +116,10 @@ def filter_loss(maps: Any, labels: Any = None, filter_classes: Any = None, *,
 def filter_assignment(n_filters: int, n_classes: int) -> np.ndarray:
     """Each filter's category, (F,) int: filter f belongs to category ``f mod n_classes``.
 
-    The paper assigns filters to categories during learning; a fixed round-robin assignment
-    gives every category the same number of filters (up to one) from the start.
+    The paper assigns filters to categories during learning (the authors' code: to the category
+    with the largest running mean of the filter's peak activation over that category's images,
+    updated after every batch); a fixed round-robin assignment gives every category the same
+    number of filters (up to one) from the start, independent of the initialisation.
 
     Examples
     --------
