@@ -405,25 +405,180 @@ def test_interpretable_cnn_masks_at_the_peak():
     assert np.all(out >= 0) and np.all(out <= raw + 1e-7)
 
 
-def test_explanatory_graph_recovers_planted_part_patterns():
+def _planted_part_patterns(seed: int, n: int = 120):
+    """Three upper filters with one peak each at a random cell; two lower filters (twice the
+    resolution), each a mixture of three part patterns at known offsets from different parents,
+    present on 90 % of the images, with one cell of jitter, over weak noise."""
+    rng = np.random.default_rng(seed)
+    upper = rng.uniform(0.0, 0.1, (n, 16, 16, 3))
+    parent = rng.integers(3, 12, (n, 3, 2))
+    upper[np.arange(n)[:, None], parent[..., 0], parent[..., 1], np.arange(3)] = 1.0
+    lower = rng.uniform(0.0, 0.1, (n, 32, 32, 2))
+    patterns = [(0, 0, (3, -4)), (0, 1, (-5, 2)), (0, 2, (1, 6)),  # (filter, parent, cells)
+                (1, 0, (-3, -3)), (1, 1, (4, 0)), (1, 2, (0, -6))]
+    planted = []
+    for f, u, shift in patterns:
+        present = rng.uniform(size=n) < 0.9
+        cell = 2 * parent[:, u] + 1 + np.asarray(shift) + rng.integers(0, 2, (n, 2))
+        lower[np.nonzero(present)[0], cell[present, 0], cell[present, 1], f] = rng.uniform(
+            0.6, 1.0, present.sum())
+        # pixel offset from the parent's centre: 2 px lower cells, 4 px upper cells, jitter 1 px
+        planted.append((f, u, 2.0 * np.asarray(shift) + 2.0, present, 2.0 * cell + 1.0))
+    return lower, upper, planted
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_explanatory_graph_recovers_planted_part_patterns(seed):
+    from xaikit.interpretation.explanatory_graph import edges, explanatory_graph, local_peaks
+
+    lower, upper, planted = _planted_part_patterns(seed)
+    graph = explanatory_graph([lower, upper], (64, 64), nodes=(3, 1), parents=2)
+    positions, _ = local_peaks(lower, (64, 64), 3)
+    matched, found_nodes = set(), []
+    for f, u, offset, present, where in planted:
+        k = np.abs(positions[:, f] - where[:, None]).sum(-1).argmin(axis=1)
+        label = graph[0].assignment[np.arange(len(k)), f, k][present]
+        node = np.bincount(label[label >= 0]).argmax()
+        assert graph[0].filters[node] == f
+        assert np.mean(label == node) >= 0.9, "at least 90 % of the pattern's peaks to one node"
+        matched.add(node)
+        found_nodes.append(node)
+        assert u in graph[0].parents[node], "the planted parent is one of the node's parents"
+        found = graph[0].offsets[node, list(graph[0].parents[node]).index(u)]
+        assert np.all(np.abs(found - offset) <= 1.0), "offset recovered within a pixel"
+    assert len(matched) == 6, "each planted pattern has its own node"
+    support = {(e.upper, e.lower): e.support for e in edges(graph)}
+    for (_, u, _, present, _), node in zip(planted, found_nodes):  # co-activation share
+        assert abs(support[u, node] - present.mean()) <= 0.1
+    top = graph[1]  # one node per upper filter, hanging from the root at the origin
+    assert np.all(top.parents == 0) and np.all(top.active.mean(axis=0) > 0.9)
+
+
+def test_explanatory_graph_errors_and_one_layer():
     from xaikit.interpretation.explanatory_graph import explanatory_graph
 
-    rng = np.random.default_rng(8)
-    n, size, grid = 80, 64, 16
-    upper = np.zeros((n, grid, grid, 3))
-    lower = rng.uniform(0.0, 0.5, (n, grid, grid, 5))
-    where = rng.integers(4, 12, (n, 3, 2))  # each upper filter's peak, per image
-    for u in range(3):
-        upper[np.arange(n), where[:, u, 0], where[:, u, 1], u] = 1.0
-    planted = {(0, 1): (2, -3), (2, 4): (-1, 2)}  # (upper, lower): offset in cells
-    for (u, f), (dy, dx) in planted.items():
-        jitter = rng.integers(0, 2, n)  # at most one cell of jitter
-        lower[np.arange(n), where[:, u, 0] + dy + jitter, where[:, u, 1] + dx, f] = 2.0
-    edges = explanatory_graph([lower, upper], (size, size), radius=4.5, min_support=0.8)
-    found = {(e.upper, e.lower): e for e in edges}
-    assert set(found) == set(planted), "exactly the planted pairs"
-    cell = size / grid
-    for key, (dy, dx) in planted.items():
-        assert abs(found[key].offset[0] - dy * cell) <= cell and found[key].offset[1] == dx * cell
-    with pytest.raises(ValueError, match="at least two layers"):
-        explanatory_graph([lower], (size, size))
+    maps = np.zeros((6, 8, 8, 1))
+    maps[np.arange(6), np.arange(6), 2, 0] = 1.0
+    with pytest.raises(ValueError, match="at least one layer"):
+        explanatory_graph([], (8, 8))
+    with pytest.raises(ValueError, match="same images"):
+        explanatory_graph([maps, maps[:3]], (8, 8))
+    with pytest.raises(ValueError, match="nodes"):
+        explanatory_graph([maps, maps], (8, 8), nodes=(1, 2, 3))
+    top, = explanatory_graph([maps], (8, 8), nodes=1)
+    assert top.offsets.shape == (1, 1, 2) and np.allclose(top.offsets[0, 0], [3.0, 2.5])
+
+
+# ---------------------------------------------------------------- nothing lost: resumable loops
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupting(monkeypatch, module, after: int) -> None:
+    """Make ``module.save_epoch`` raise right after it saved epoch ``after`` (a crash)."""
+    real = module.save_epoch
+
+    def save_then_crash(path, variables, epoch):
+        real(path, variables, epoch)
+        if epoch == after:
+            raise _Interrupted
+
+    monkeypatch.setattr(module, "save_epoch", save_then_crash)
+
+
+def _interrupted_then_resumed(monkeypatch, module, after, fit, build, checkpoint):
+    """Weights of an uninterrupted run and of a run interrupted after epoch ``after`` and rerun."""
+    straight = build()
+    fit(straight, None)
+    _interrupting(monkeypatch, module, after)
+    with pytest.raises(_Interrupted):
+        fit(build(), checkpoint)
+    assert checkpoint.exists(), "the checkpoint of the finished epochs is on disk"
+    monkeypatch.undo()
+    resumed = build()
+    fit(resumed, checkpoint)
+    assert not checkpoint.exists(), "deleted when training ends"
+    return straight.get_weights(), resumed.get_weights()
+
+
+def test_run_steps_resumes_an_interrupted_interpretable_cnn_to_the_same_weights(monkeypatch,
+                                                                               tmp_path):
+    import xaikit.models.training as training
+    from xaikit.models.interpretable_cnn import fit_interpretable_cnn, interpretable_cnn
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(size=(12, 16, 16, 3)).astype(np.float32)
+    labels = np.arange(12) % 3
+
+    def build():
+        keras.utils.set_random_seed(4)
+        return interpretable_cnn((16, 16, 3), 3)
+
+    def fit(model, checkpoint):
+        fit_interpretable_cnn(model, images, labels, epochs=2, batch_size=6, learning_rate=0.01,
+                              progress=False, checkpoint=checkpoint)
+
+    straight, resumed = _interrupted_then_resumed(monkeypatch, training, 1, fit, build,
+                                                  tmp_path / "icnn.ckpt.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(straight, resumed))
+    moved = build().get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(straight, moved)), "training moved"
+
+
+@pytest.mark.slow
+def test_bottleneck_training_resumes_to_the_same_weights(monkeypatch, tmp_path):
+    import xaikit.models.bottleneck as bottleneck
+
+    rng = np.random.default_rng(5)
+    images = rng.uniform(size=(12, 16, 16, 3)).astype(np.float32)
+    concepts, labels = (rng.uniform(size=(12, 5)) > 0.5).astype(np.float32), np.arange(12) % 4
+
+    def build():
+        keras.utils.set_random_seed(6)
+        model = bottleneck_model((16, 16, 3), n_concepts=5, n_classes=4, name="tiny")
+        model.compile(optimizer=keras.optimizers.Adam(0.01),
+                      loss=[keras.losses.BinaryCrossentropy(),
+                            keras.losses.SparseCategoricalCrossentropy()], jit_compile=False)
+        return model
+
+    def fit(model, checkpoint):
+        bottleneck._fit(model, images, [concepts, labels], epochs=3, batch_size=4, seed=0,
+                        bar=None, checkpoint=checkpoint)
+
+    straight, resumed = _interrupted_then_resumed(monkeypatch, bottleneck, 1, fit, build,
+                                                  tmp_path / "cbm.ckpt.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(straight, resumed))
+
+
+@pytest.mark.slow
+def test_protopnet_resumes_across_the_warm_up_to_the_same_weights(monkeypatch, tmp_path):
+    import xaikit.models.training as training
+
+    rng = np.random.default_rng(7)
+    images, labels = rng.uniform(size=(12, 10, 10, 3)).astype(np.float32), np.arange(12) % 3
+
+    def build():
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((10, 10, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="last_conv")(inputs)
+        out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+        return protopnet(keras.Model(inputs, out), 3, per_class=1, depth=5)
+
+    def fit(model, checkpoint):
+        fit_protopnet(model, images, labels, warm_epochs=1, joint_epochs=1, batch_size=6,
+                      learning_rate=0.01, progress=False, checkpoint=checkpoint)
+
+    straight, resumed = _interrupted_then_resumed(monkeypatch, training, 1, fit, build,
+                                                  tmp_path / "protopnet.ckpt.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(straight, resumed))
+
+
+def test_a_checkpoint_that_does_not_fit_is_ignored_with_a_warning(tmp_path):
+    from xaikit.models.training import resume_epoch, save_epoch
+
+    path = tmp_path / "ckpt.npz"
+    save_epoch(path, [keras.Variable(np.zeros(3))], 2)
+    target = keras.Variable(np.ones(2))
+    with pytest.warns(RuntimeWarning, match="ignoring training checkpoint"):
+        assert resume_epoch(path, [target]) == 0
+    assert np.array_equal(np.asarray(target), np.ones(2))

@@ -21,7 +21,8 @@ import numpy as np
 from xaikit.base.checks import check_array
 from xaikit.base.messages import message
 
-__all__ = ["MIN_IMAGES", "location_instability", "part_landmarks"]
+__all__ = ["MIN_IMAGES", "location_instability", "part_landmarks", "position_deviation",
+           "position_instability"]
 
 MIN_IMAGES = 2  # a filter firing on fewer images has no spread (NaN)
 
@@ -68,14 +69,73 @@ def location_instability(maps: Any, landmarks: Any, image_size: tuple[int, int])
     n, h, w, _ = maps.shape
     flat = maps.reshape(n, h * w, -1)
     peak = np.argmax(flat, axis=1)  # (N, F)
-    fires = flat.max(axis=1) > 0
     position = np.stack([(peak // w + 0.5) * image_size[0] / h,
                          (peak % w + 0.5) * image_size[1] / w], axis=-1)  # (N, F, 2)
-    distance = np.linalg.norm(position[:, :, None] - landmarks[:, None], axis=-1)
-    distance /= np.hypot(*image_size)  # (N, F, L)
-    masked = np.where(fires[:, :, None], distance, np.nan)
-    with warnings.catch_warnings():  # a filter that never fires: an all-NaN column
+    return position_instability(position, flat.max(axis=1) > 0, landmarks, image_size)
+
+
+def _distances(positions: Any, fires: Any, landmarks: Any,
+               image_size: tuple[int, int]) -> np.ndarray:
+    positions = check_array("positions", positions, ndim=3).astype(np.float64)
+    landmarks = check_array("landmarks", landmarks, ndim=3).astype(np.float64)
+    fires = np.asarray(fires, bool)
+    if landmarks.shape[0] != positions.shape[0] or landmarks.shape[2] != 2:
+        raise ValueError(message("expected", name="landmarks", expected=f"({positions.shape[0]}, "
+                                 "L, 2) positions (row, column), one set per image",
+                                 got=f"shape {landmarks.shape}", fix=""))
+    if fires.shape != positions.shape[:2]:
+        raise ValueError(message("expected", name="fires", expected=f"shape "
+                                 f"{positions.shape[:2]} (image, unit)", got=f"{fires.shape}",
+                                 fix=""))
+    distance = np.linalg.norm(positions[:, :, None] - landmarks[:, None], axis=-1)
+    return np.where(fires[:, :, None], distance / np.hypot(*image_size), np.nan)  # (N, F, L)
+
+
+def position_instability(positions: Any, fires: Any, landmarks: Any,
+                         image_size: tuple[int, int]) -> np.ndarray:
+    """Location instability (Sec. 4.2) of units whose inferred positions are given, (F,).
+
+    Parameters
+    ----------
+    positions : array (N, F, 2)
+        Each unit's inferred part position on each image, pixels (row, column).
+    fires : array (N, F) bool
+        Where the unit fires (its position counts).
+    landmarks, image_size
+        As in ``location_instability``.
+
+    Examples
+    --------
+    >>> positions = np.array([[[0.0, 0.0]], [[3.0, 4.0]]])
+    >>> float(position_instability(positions, np.ones((2, 1), bool), np.zeros((2, 1, 2)),
+    ...                            (6, 8))[0])  # distances 0 and 0.5 of the diagonal
+    0.25
+    """
+    masked = _distances(positions, fires, landmarks, image_size)
+    with warnings.catch_warnings():  # a unit that never fires: an all-NaN column
         warnings.simplefilter("ignore", RuntimeWarning)
         spread = np.nanstd(masked, axis=0)  # (F, L)
-    spread[fires.sum(axis=0) < MIN_IMAGES] = np.nan
+    spread[np.asarray(fires, bool).sum(axis=0) < MIN_IMAGES] = np.nan
     return spread.mean(axis=1)
+
+
+def position_deviation(positions: Any, fires: Any, landmarks: Any,
+                       image_size: tuple[int, int]) -> np.ndarray:
+    """Each image's share of the instability: :math:`\\mathbb E_k |d_{I,k} - \\bar d_k|`, (N, F).
+
+    The absolute deviation of the normalised landmark distances from their mean over the
+    images where the unit fires (NaN elsewhere, and for a unit firing on fewer than
+    ``MIN_IMAGES``): a per-image sample of the spread, for a confidence interval over images.
+
+    Examples
+    --------
+    >>> positions = np.array([[[0.0, 0.0]], [[3.0, 4.0]]])
+    >>> position_deviation(positions, np.ones((2, 1), bool), np.zeros((2, 1, 2)), (6, 8)).ravel()
+    array([0.25, 0.25])
+    """
+    masked = _distances(positions, fires, landmarks, image_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        deviation = np.abs(masked - np.nanmean(masked, axis=0)).mean(axis=2)  # (N, F)
+    deviation[:, np.asarray(fires, bool).sum(axis=0) < MIN_IMAGES] = np.nan
+    return deviation

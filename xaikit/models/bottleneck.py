@@ -23,6 +23,7 @@ L_Y the cross-entropy of the label:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -31,7 +32,7 @@ import numpy as np
 from xaikit.base.messages import message
 from xaikit.core.batching import predict
 from xaikit.models import architectures, cache
-from xaikit.models.training import _Progress, seed_everything
+from xaikit.models.training import _Progress, resume_epoch, save_epoch, seed_everything
 from xaikit.models.zoo import ZOO, fast_default
 
 __all__ = [
@@ -126,14 +127,24 @@ def label_head(model: keras.Model) -> keras.Model:
 
 
 def _fit(model: keras.Model, x: np.ndarray, y: Any, *, epochs: int, batch_size: int, seed: int,
-         bar: Any) -> None:
-    """``epochs`` passes of ``model.fit``, each shuffled by ``default_rng([seed, epoch])``."""
+         bar: Any, checkpoint: Any = None) -> None:
+    """``epochs`` passes of ``model.fit``, each shuffled by ``default_rng([seed, epoch])``; with
+    a ``checkpoint`` path, weights and optimizer state are saved after every epoch and a rerun
+    resumes after the last saved one (the file is deleted at the end)."""
     callbacks = [_Progress(bar)] if bar is not None else []
-    for epoch in range(epochs):
+    model.optimizer.build(model.trainable_variables)
+    variables = [*model.weights, *model.optimizer.variables]
+    start = resume_epoch(checkpoint, variables)
+    if bar is not None:
+        bar.update(start * -(-len(x) // batch_size))
+    for epoch in range(start, epochs):
         order = np.random.default_rng([seed, epoch]).permutation(len(x))
         targets = [t[order] for t in y] if isinstance(y, list) else y[order]
         model.fit(x[order], targets, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
                   callbacks=callbacks)
+        save_epoch(checkpoint, variables, epoch + 1)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
 
 
 def _train_head(model: keras.Model, concepts: np.ndarray, labels: np.ndarray, seed: int) -> None:
@@ -214,7 +225,8 @@ def train_bottleneck(mode: str, *, fast: bool | None = None, seed: int = 0,
             bar = tqdm(total=steps, desc=f"train bottleneck ({mode})", unit="step", leave=False)
         try:
             _fit(model, train_set.images, [concepts, labels], epochs=used["epochs"],
-                 batch_size=used["batch_size"], seed=seed, bar=bar)
+                 batch_size=used["batch_size"], seed=seed, bar=bar,
+                 checkpoint=paths["checkpoint"])
         finally:
             if bar is not None:
                 bar.close()

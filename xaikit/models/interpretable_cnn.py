@@ -116,8 +116,10 @@ def filter_loss(maps: Any, labels: Any = None, filter_classes: Any = None, *,
 def filter_assignment(n_filters: int, n_classes: int) -> np.ndarray:
     """Each filter's category, (F,) int: filter f belongs to category ``f mod n_classes``.
 
-    The paper assigns filters to categories during learning; a fixed round-robin assignment
-    gives every category the same number of filters (up to one) from the start.
+    The paper assigns filters to categories during learning (the authors' code: to the category
+    with the largest running mean of the filter's peak activation over that category's images,
+    updated after every batch); a fixed round-robin assignment gives every category the same
+    number of filters (up to one) from the start, independent of the initialisation.
 
     Examples
     --------
@@ -192,7 +194,8 @@ def interpretable_cnn(input_shape: tuple[int, int, int], n_classes: int, *,
 
 def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *, epochs: int,
                           batch_size: int, learning_rate: float, weight: float = LOSS_WEIGHT,
-                          seed: int = 0, progress: bool = True) -> np.ndarray:
+                          seed: int = 0, progress: bool = True, checkpoint: Any = None
+                          ) -> np.ndarray:
     """Train an :func:`interpretable_cnn` in place with the per-category filter loss.
 
     Each filter of ``last_conv`` belongs to one category (:func:`filter_assignment`). A step
@@ -200,7 +203,8 @@ def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *,
     labels; in the forward pass of training a filter's map is masked by the template at its peak
     on images of its category and by T^- (silenced) on the others, as in the paper; at test
     time (the saved model) every map gets the peak mask. Adam, mini-batches shuffled by
-    ``default_rng([seed, epoch])``, ``epochs`` epochs (no early stopping).
+    ``default_rng([seed, epoch])``, ``epochs`` epochs (no early stopping); with a ``checkpoint``
+    path the weights and optimizer state are saved after every epoch and a rerun resumes there.
 
     Returns
     -------
@@ -237,7 +241,8 @@ def fit_interpretable_cnn(model: Any, images: np.ndarray, labels: np.ndarray, *,
                                       model.trainable_variables))
 
     run_steps(lambda epoch: (step, (images, labels)), len(images), epochs=epochs,
-              batch_size=batch_size, seed=seed, desc="train interpretable cnn", progress=progress)
+              batch_size=batch_size, seed=seed, desc="train interpretable cnn", progress=progress,
+              variables=[*model.weights, *optimizer.variables], checkpoint=checkpoint)
     return classes
 
 
@@ -269,7 +274,8 @@ def train_interpretable_cnn(*, fast: bool | None = None, seed: int = 0, progress
         classes = fit_interpretable_cnn(model, train_set.images, np.asarray(train_set.labels),
                                         epochs=used["epochs"], batch_size=used["batch_size"],
                                         learning_rate=used["learning_rate"], weight=weight,
-                                        seed=seed, progress=progress)
+                                        seed=seed, progress=progress,
+                                        checkpoint=paths["checkpoint"])
         return model, {"name": "interpretable-cnn", "spec": spec,
                        "filter_classes": classes.tolist()}
 

@@ -131,7 +131,7 @@ def prototype_head(model: keras.Model) -> PrototypeHead:
 def fit_protopnet(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
                   warm_epochs: int, joint_epochs: int, batch_size: int, learning_rate: float,
                   l1: float = LAST_LAYER_L1, seed: int = 0, progress: bool = True,
-                  backbone_layer: str = "last_conv") -> dict[str, Any]:
+                  backbone_layer: str = "last_conv", checkpoint: Any = None) -> dict[str, Any]:
     """Train a :func:`protopnet` in place: stage 1 (warm-up, joint), push, stage 3.
 
     Stage 1 minimises (Chen et al., Sec. 2.2, stage 1)
@@ -143,8 +143,10 @@ def fit_protopnet(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
 
     (cross-entropy, cluster and separation costs, :math:`\\lambda_1 = 0.8, \\lambda_2 = 0.08`)
     with Adam, the mini-batches shuffled by ``default_rng([seed, epoch])``; the warm-up reads the
-    frozen backbone's features, computed once. Returns the training accuracy after each stage and the
-    share of wrong-class connections stage 3 set to zero.
+    frozen backbone's features, computed once. With a ``checkpoint`` path, stage 1 saves the
+    weights and both optimizers' state after every epoch and resumes from them
+    (:func:`xaikit.models.training.run_steps`). Returns the training accuracy after each stage
+    and the share of wrong-class connections stage 3 set to zero.
     """
     import tensorflow as tf
 
@@ -190,7 +192,9 @@ def fit_protopnet(model: keras.Model, images: np.ndarray, labels: np.ndarray, *,
     features = np.asarray(predict(backbone, images, batch_size=256), np.float32)
     run_steps(lambda epoch: (warm_step, (features, labels)) if epoch < warm_epochs
               else (joint_step, (images, labels)), len(images), epochs=warm_epochs + joint_epochs,
-              batch_size=batch_size, seed=seed, desc="train protopnet", progress=progress)
+              batch_size=batch_size, seed=seed, desc="train protopnet", progress=progress,
+              variables=[*model.weights, *optimizers[0].variables, *optimizers[1].variables],
+              checkpoint=checkpoint)
     info: dict[str, Any] = {"train_accuracy_stage1": _accuracy(model, images, labels)}
     train_latents = latents(model, images, layer=LATENT_LAYER)
     pushed, where = push(np.asarray(layer.prototypes), classes, train_latents, labels)
@@ -245,7 +249,7 @@ def train_protopnet(*, fast: bool | None = None, seed: int = 0, progress: bool =
         info = fit_protopnet(model, train_set.images, np.asarray(train_set.labels),
                              warm_epochs=WARM_EPOCHS[pick], joint_epochs=JOINT_EPOCHS[pick],
                              batch_size=used["batch_size"], learning_rate=used["learning_rate"],
-                             seed=seed, progress=progress)
+                             seed=seed, progress=progress, checkpoint=paths["checkpoint"])
         return model, {"name": "protopnet", "fast": fast, "spec": spec, **info}
 
     return cache.load_or_build(key, build)

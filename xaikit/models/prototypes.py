@@ -15,6 +15,7 @@ prototype *is* a training patch and can be shown as one ("that").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,10 +229,15 @@ def optimise_last_layer(scores: Any, labels: Any, classes: Any, n_classes: int, 
     return weights
 
 
-def latents(model: Any, images: Any, *, layer: str = "last_conv", batch_size: int = 128
-            ) -> np.ndarray:
-    """The latent patches (N, h, w, D) of ``images`` at ``layer`` of a functional ``model``."""
+def latents(model: Any, images: Any, *, layer: str | Sequence[str] = "last_conv",
+            batch_size: int = 128) -> Any:
+    """The latent patches (N, h, w, D) of ``images`` at ``layer`` of a functional ``model``;
+    a list of them, from one forward pass, when ``layer`` is a sequence of layer names."""
     import keras
 
-    features = keras.Model(model.inputs, model.get_layer(layer).output)
-    return np.asarray(predict(features, images, batch_size=batch_size), np.float32)
+    names = [layer] if isinstance(layer, str) else list(layer)
+    features = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    found = predict(features, images, batch_size=batch_size)
+    found = [found] if len(names) == 1 else list(found)
+    arrays = [np.asarray(maps, np.float32) for maps in found]
+    return arrays[0] if isinstance(layer, str) else arrays

@@ -32,7 +32,8 @@ from xaikit.base.vocabulary import BATCH_SIZE
 from xaikit.core.batching import predict
 from xaikit.core.surgery import output_activation
 
-__all__ = ["train", "accuracy", "predict", "run_steps", "seed_everything", "targets_for"]
+__all__ = ["train", "accuracy", "predict", "resume_epoch", "run_steps", "save_epoch",
+           "seed_everything", "targets_for"]
 
 PROBABILITY_FLOOR = 1e-7  # probabilities are clipped to [floor, 1 - floor] before the log (Keras')
 
@@ -139,40 +140,88 @@ def _weights(model: keras.Model) -> list[np.ndarray]:
     return [np.array(v) for v in model.weights]
 
 
-def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], state: dict) -> None:
-    arrays = {f"w{i}": w for i, w in enumerate(_weights(model))}
-    arrays |= {f"b{i}": w for i, w in enumerate(best)}
-    arrays |= {f"o{i}": np.array(v) for i, v in enumerate(model.optimizer.variables)}
-    arrays["state"] = np.array(json.dumps(state))
+def _write_checkpoint(path: Path, groups: dict[str, list[Any]], state: dict) -> None:
+    """Write arrays (``{prefix: [arrays]}``, stored as ``prefix0, prefix1, ...``) and a JSON
+    ``state`` to ``path`` atomically: an interrupted write leaves the previous checkpoint."""
+    arrays = {f"{prefix}{i}": np.array(v) for prefix, values in groups.items()
+              for i, v in enumerate(values)}
+    arrays["state"] = np.array(json.dumps(state | {"counts": {k: len(v) for k, v in groups.items()}}))
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict]:
+    """The groups and state :func:`_write_checkpoint` wrote (raises if the file is broken)."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    state = json.loads(str(arrays["state"]))
+    return {prefix: [arrays[f"{prefix}{i}"] for i in range(count)]
+            for prefix, count in state["counts"].items()}, state
+
+
+def _ignored(path: Path, exc: Exception) -> None:
+    import warnings
+
+    warnings.warn(f"xaikit: ignoring training checkpoint {path} ({type(exc).__name__}: {exc}); "
+                  "training from the start.", RuntimeWarning, stacklevel=4)
+
+
+def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], state: dict) -> None:
+    _write_checkpoint(path, {"w": _weights(model), "b": best, "o": model.optimizer.variables},
+                      state)
 
 
 def _load_checkpoint(path: Path, model: keras.Model) -> tuple[list[np.ndarray], dict] | None:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        state = json.loads(str(arrays["state"]))
-        n_w, n_o = state["n_weights"], state["n_optimizer"]
-        weights = [arrays[f"w{i}"] for i in range(n_w)]
-        best = [arrays[f"b{i}"] for i in range(n_w)]
-        model.set_weights(weights)
+        groups, state = _read_checkpoint(path)
+        model.set_weights(groups["w"])
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        if len(model.optimizer.variables) != n_o:
+        if len(model.optimizer.variables) != len(groups["o"]):
             raise ValueError(message("checkpoint_mismatch", path=path))
-        for variable, value in zip(model.optimizer.variables, (arrays[f"o{i}"] for i in range(n_o))):
+        for variable, value in zip(model.optimizer.variables, groups["o"]):
             variable.assign(value)
     except Exception as exc:  # a stale or broken checkpoint is never fatal: start afresh
-        import warnings
-
-        warnings.warn(
-            f"xaikit: ignoring training checkpoint {path} ({type(exc).__name__}: {exc}); "
-            "training from the start.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        _ignored(path, exc)
         return None
-    return best, state
+    return groups["b"], state
+
+
+def save_epoch(path: str | os.PathLike | None, variables: Sequence[Any], epoch: int) -> None:
+    """Checkpoint ``variables`` (the weights and optimizer state a custom loop changes) after
+    ``epoch`` epochs, atomically; nothing when ``path`` is None."""
+    if path is not None:
+        _write_checkpoint(Path(path), {"v": list(variables)}, {"epoch": epoch})
+
+
+def resume_epoch(path: str | os.PathLike | None, variables: Sequence[Any]) -> int:
+    """Restore ``variables`` from the checkpoint :func:`save_epoch` wrote; the epochs already
+    run (0 without a checkpoint, or with one that does not fit the variables — then a warning).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> v = keras.Variable(np.zeros(2))
+    >>> path = Path(tempfile.mkdtemp()) / "ckpt.npz"
+    >>> resume_epoch(path, [v])  # none yet
+    0
+    >>> _ = v.assign([1.0, 2.0])
+    >>> save_epoch(path, [v], 3)
+    >>> _ = v.assign([0.0, 0.0])
+    >>> resume_epoch(path, [v]), np.asarray(v).tolist()
+    (3, [1.0, 2.0])
+    """
+    if path is None or not Path(path).exists():
+        return 0
+    try:
+        groups, state = _read_checkpoint(Path(path))
+        if [np.shape(a) for a in groups["v"]] != [tuple(v.shape) for v in variables]:
+            raise ValueError(message("checkpoint_mismatch", path=path))
+        for variable, value in zip(variables, groups["v"]):
+            variable.assign(value)
+    except Exception as exc:  # a stale or broken checkpoint is never fatal: start afresh
+        _ignored(Path(path), exc)
+        return 0
+    return int(state["epoch"])
 
 
 class _Progress(keras.callbacks.Callback):
@@ -299,7 +348,6 @@ def train(
                 state["wait"] += 1
             state["epoch"] = epoch + 1
             if ckpt is not None:
-                state.update(n_weights=len(best), n_optimizer=len(model.optimizer.variables))
                 _save_checkpoint(ckpt, model, best, state)
     finally:
         if bar is not None:
@@ -316,12 +364,16 @@ def train(
 
 
 def run_steps(plan: Callable[[int], tuple[Callable[..., Any], Sequence[np.ndarray]]], n: int, *,
-              epochs: int, batch_size: int, seed: int, desc: str, progress: bool = True) -> None:
+              epochs: int, batch_size: int, seed: int, desc: str, progress: bool = True,
+              variables: Sequence[Any] = (), checkpoint: str | os.PathLike | None = None) -> None:
     """The mini-batch loop of the kit's custom training loops (ProtoPNet, interpretable CNN).
 
     For each epoch, ``plan(epoch)`` gives ``(step, arrays)``; ``step`` is called on every
     mini-batch of the rows ``default_rng([seed, epoch]).permutation(n)`` of each array, as
-    tensors, under one progress bar over all steps.
+    tensors, under one progress bar over all steps. With a ``checkpoint`` path, ``variables``
+    (everything the steps change: weights, optimizer state) are saved atomically after every
+    epoch (:func:`save_epoch`); a run that finds the file resumes after its last epoch, and the
+    file is deleted at the end — an interrupted run, rerun, ends with the same variables.
 
     Examples
     --------
@@ -335,12 +387,16 @@ def run_steps(plan: Callable[[int], tuple[Callable[..., Any], Sequence[np.ndarra
     from tqdm.auto import tqdm
 
     steps = -(-n // batch_size)
-    with tqdm(total=epochs * steps, desc=desc, unit="step", leave=False,
+    start = resume_epoch(checkpoint, variables)
+    with tqdm(total=epochs * steps, initial=start * steps, desc=desc, unit="step", leave=False,
               disable=not progress) as bar:
-        for epoch in range(epochs):
+        for epoch in range(start, epochs):
             step, arrays = plan(epoch)
             order = np.random.default_rng([seed, epoch]).permutation(n)
-            for start in range(0, n, batch_size):
-                chosen = order[start:start + batch_size]
+            for begin in range(0, n, batch_size):
+                chosen = order[begin:begin + batch_size]
                 step(*(tf.constant(array[chosen]) for array in arrays))
                 bar.update(1)
+            save_epoch(checkpoint, variables, epoch + 1)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
