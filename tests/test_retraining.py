@@ -108,7 +108,7 @@ def test_stacked_training_follows_each_branch_trained_alone():
     generator = np.random.default_rng(3)
     labels = np.arange(40) % CLASSES
     sets = [ImageSet(generator.random((40, 8, 8, 1), dtype=np.float32), labels,
-                     [str(k) for k in range(CLASSES)], name="toy") for _ in range(3)]
+                     [str(k) for k in range(CLASSES)], name="toy") for _ in range(2)]
     stacked = train_stacked(_tiny_cnn, sets, epochs=2, batch_size=16, seed=5,
                             learning_rate=1e-2, progress=False)
     seed_everything(5)
