@@ -4,8 +4,8 @@ xaikit's docstrings write equations the NumPy/Sphinx way (``.. math::`` blocks a
 roles) and cross-references as Sphinx roles (``:func:`~xaikit.explain```).  mkdocstrings renders
 docstrings as Markdown, where ``x^*`` or ``score\\_drop`` would be mangled by emphasis and
 escapes.  Before rendering, this extension rewrites them for pymdownx.arithmatex (``$$ ... $$``
-blocks, ``$ ... $`` inline), which protects the TeX from Markdown and marks it for MathJax, and
-turns cross-reference roles into code.  Registered in mkdocs.yml (mkdocstrings ``extensions``).
+blocks, ``$ ... $`` inline), which protects the TeX from Markdown and marks it as math (MathML
+on the site), and turns cross-reference roles into code.  Registered in mkdocs.yml (mkdocstrings ``extensions``).
 """
 
 from __future__ import annotations

@@ -3,11 +3,16 @@
 - ``on_config``: builds the navigation from the pages that scripts/site_prepare.py staged, so the
   nav never names a lesson, dataset or API page that does not exist.
 - ``on_page_content``: removes the script tags nbconvert puts into every notebook page (MathJax 2
-  and mermaid from cdnjs); the site loads its own MathJax 3 instead.
-- ``on_post_page``: MathJax only on pages that have math; the notebook CSS that mkdocs-jupyter
-  inlines into every lesson page is written once (``assets/stylesheets/notebook-HASH.css``) and
-  linked instead.
-- ``on_post_build``: audits the built HTML and CSS for anything fetched from another host
+  and mermaid from cdnjs).
+- ``on_post_page``: the page's math typeset as MathML at build time (scripts/site_weight.py:
+  no math script on any page; a formula that does not convert fails the build, naming the page
+  and the formula); the notebook CSS that mkdocs-jupyter inlines into every lesson page is
+  written once (``assets/stylesheets/notebook-HASH.css``, JupyterLab's own stylesheet as
+  ``jupyterlab-HASH.css``) and linked instead.
+- ``on_post_build``: prunes JupyterLab's stylesheet to the rules the built pages can match
+  (``prune_css``: 0.57 MB -> ~40 kB); rewrites Material's search index smaller
+  (``slim_search_index``: API pages as names, signatures and summaries, lessons without printed
+  outputs and doubled code); audits the built HTML and CSS for anything fetched from another host
   (scripts, stylesheets, fonts, images, iframes); each one is a warning, which fails
   ``mkdocs build --strict``.
 """
@@ -15,10 +20,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import get_plugin_logger
+from site_weight import (  # scripts/ is on sys.path while MkDocs loads hooks
+    MathError,
+    prune_css,
+    slim_search_index,
+    typeset,
+)
 
 log = get_plugin_logger("xaikit-site")
 
@@ -43,15 +56,10 @@ NBCONVERT_MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mer
 
 # Folders of files to download, not pages (the clean lesson notebooks).
 DOWNLOADS = ("downloads",)
-MATHJAX_SCRIPT = re.compile(r'<script src="[^"]*(?:mathjax-config\.js|mathjax/tex-chtml-full\.js)"[^>]*>'
-                            r"\s*</script>\s*")
-# Math as the pages hold it before typesetting: arithmatex spans/divs of Markdown pages, and the
-# TeX delimiters of notebook Markdown cells (nbconvert leaves them in the text).
-PAGE_MATH = re.compile(r'class="arithmatex"|\$\$.+?\$\$|(?<![\\$\w])\$[^$\s<][^$<]*?(?<!\s)\$(?!\w)'
-                       r"|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-CODE_BLOCK = re.compile(r"<(pre|code|script|style)\b.*?</\1>", re.DOTALL | re.IGNORECASE)
 STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL)
 NOTEBOOK_CSS_MIN = 2000  # characters: the notebook's theme and layout CSS, not small page styles
+JUPYTERLAB_CSS_MIN = 100_000  # characters: JupyterLab's stylesheet (mkdocs-jupyter's index.css)
+JUPYTERLAB_LINK = re.compile(r'href="[^"]*assets/stylesheets/(jupyterlab-\w+\.css)"')
 
 RESOURCE_TAG = re.compile(r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*>", re.IGNORECASE)
 REMOTE_URL = re.compile(r"\b(?:src|href)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)", re.IGNORECASE)
@@ -114,25 +122,24 @@ def on_page_content(html, page, config, files):
     return NBCONVERT_MERMAID.sub("", html)
 
 
-def has_math(html: str) -> bool:
-    """Whether a built page holds math for MathJax (outside code, scripts and styles)."""
-    article = html.split('<article', 1)[-1].split("</article>", 1)[0]
-    return bool(PAGE_MATH.search(CODE_BLOCK.sub("", article)))
-
-
 def on_post_page(output, page, config):
-    """MathJax only where there is math; the notebook CSS once per site, linked."""
+    """Math as MathML; the notebook CSS once per site, linked."""
     root = "../" * page.url.count("/") if config.get("use_directory_urls", True) else \
         "../" * page.file.dest_uri.count("/")
-    if not has_math(output):
-        output = MATHJAX_SCRIPT.sub("", output)
-    if page.file.src_path.endswith(".ipynb"):
+    notebook = page.file.src_path.endswith(".ipynb")
+    try:
+        output = typeset(output, notebook=notebook)
+    except MathError as error:
+        raise PluginError(f"{page.file.src_path}: math that cannot be shown as MathML:\n{error}") \
+            from error
+    if notebook:
         site_dir = Path(config["site_dir"])
         for block in STYLE_BLOCK.finditer(output):
             css = block.group(1)
             if len(css) < NOTEBOOK_CSS_MIN:
                 continue
-            name = f"notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
+            kind = "jupyterlab" if len(css) >= JUPYTERLAB_CSS_MIN else "notebook"
+            name = f"{kind}-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
             target = site_dir / "assets" / "stylesheets" / name
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -167,13 +174,39 @@ def remote_resources(site_dir: Path) -> list[str]:
     return found
 
 
+def prune_jupyterlab_css(site_dir: Path) -> None:
+    """Cut each JupyterLab stylesheet the pages link to the rules those pages can match, saved
+    under the hash of what is left (the links follow)."""
+    pages: dict[str, list[Path]] = {}
+    for path in site_dir.rglob("*.html"):
+        for name in set(JUPYTERLAB_LINK.findall(path.read_text(encoding="utf-8"))):
+            pages.setdefault(name, []).append(path)
+    folder = site_dir / "assets" / "stylesheets"
+    # the theme's and the site's scripts (not lunr's language support), for classes they add
+    scripts = [path.read_text(encoding="utf-8") for path in (site_dir / "assets" / "javascripts").glob("*.js")]
+    for name, linking in sorted(pages.items()):
+        full = (folder / name).read_text(encoding="utf-8")
+        pruned = prune_css(full, [path.read_text(encoding="utf-8") for path in linking], scripts)
+        new = f"jupyterlab-{hashlib.sha256(pruned.encode()).hexdigest()[:12]}.css"
+        (folder / new).write_text(pruned, encoding="utf-8")
+        for path in linking:
+            path.write_text(path.read_text(encoding="utf-8").replace(name, new), encoding="utf-8")
+        if new != name:
+            (folder / name).unlink()
+        log.info("%s: %d -> %d bytes for %d pages", new, len(full.encode()), len(pruned.encode()),
+                 len(linking))
+
+
 def on_post_build(config):
-    """Warn (and so fail ``--strict``) about every resource loaded from another host."""
+    """Prune JupyterLab's CSS; slim the search index; warn (and so fail ``--strict``) about every resource loaded from
+    another host."""
     site_dir = Path(config["site_dir"])
-    if not (site_dir / "assets/javascripts/mathjax/tex-chtml-full.js").is_file():
-        log.warning(
-            "MathJax is missing from the built site (assets/javascripts/mathjax/tex-chtml-full.js): "
-            "stage the pages with scripts/site_prepare.py"
-        )
+    prune_jupyterlab_css(site_dir)
+    index_file = site_dir / "search" / "search_index.json"
+    if index_file.is_file():
+        full = index_file.read_text(encoding="utf-8")
+        slim = json.dumps(slim_search_index(json.loads(full)), ensure_ascii=False, separators=(",", ":"))
+        index_file.write_text(slim, encoding="utf-8")
+        log.info("search index: %d -> %d bytes", len(full.encode()), len(slim.encode()))
     for hit in remote_resources(site_dir):
         log.warning("the site would load a resource from another host (it must work offline): %s", hit)

@@ -269,7 +269,7 @@ def highlight_python(source: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """Markdown (with ``$math$`` left for MathJax) as HTML."""
+    """Markdown (with ``$math$`` left for the site's MathML pass) as HTML."""
     import markdown
 
     return markdown.markdown(text, extensions=["fenced_code", "tables"])

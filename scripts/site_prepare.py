@@ -21,8 +21,7 @@ What it puts into ``--docs`` (which it empties first):
 - ``reproductions.md``: one table of every ``xaikit.report.result`` the lessons recorded;
 - ``datasets/``: the cards ``datasets/*.md`` with preview grids made by ``xaikit data``;
 - ``api/``: one mkdocstrings page per xaikit subpackage that exists;
-- ``instructors.md``: a placeholder only when ``docs/instructors.md`` does not exist;
-- MathJax 3 (``tex-chtml-full.js`` and its woff fonts) from the django-static-mathjax package.
+- ``instructors.md``: a placeholder only when ``docs/instructors.md`` does not exist.
 
 Exit status 0 on success, 1 with a one-line reason on stderr otherwise.
 """
@@ -73,8 +72,6 @@ NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
 STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "unrecorded": "≈", "failed": "✗"}
-MATHJAX_FILE = "tex-chtml-full.js"
-MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 PREVIEW_PER_CLASS = 6
 
 
@@ -654,28 +651,6 @@ def dataset_preview(name: str, cache: Path) -> Path | None:
 
 
 # ------------------------------------------------------------------------------------ everything
-def copy_mathjax(docs: Path) -> Path:
-    """Copy MathJax's ``tex-chtml-full.js`` and its woff fonts from django-static-mathjax."""
-    try:
-        import mathjax  # the django-static-mathjax distribution
-    except ImportError as error:
-        raise SiteError(
-            "the django-static-mathjax package is missing (it provides MathJax offline); "
-            "install the docs extra: pip install -e '.[docs]'"
-        ) from error
-    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5" / MATHJAX_FILE
-    if not source.is_file():
-        raise SiteError(f"{source} is missing from django-static-mathjax")
-    target = docs / "assets" / "javascripts" / "mathjax" / MATHJAX_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
-    fonts = source.parent / MATHJAX_FONTS  # CommonHTML loads the fonts a page needs from here
-    if not fonts.is_dir():
-        raise SiteError(f"{fonts} is missing from django-static-mathjax")
-    shutil.copytree(fonts, target.parent / MATHJAX_FONTS, dirs_exist_ok=True)
-    return target
-
-
 INSTRUCTORS_PLACEHOLDER = """# Instructors' guide
 
 *This page is a placeholder written by `scripts/site_prepare.py`: `docs/instructors.md` did not
@@ -740,7 +715,6 @@ def prepare(out: Path, docs: Path, *, repo: Path = REPO, previews: bool = True,
     if placeholder:
         (docs / "instructors.md").write_text(INSTRUCTORS_PLACEHOLDER, encoding="utf-8")
     stage_home(docs, repo / "README.md")  # last: its links may point at any staged page
-    copy_mathjax(docs)
     return {
         "lessons": [lesson.stem for lesson in lessons],
         "results": sum(len(lesson.record.get("results", [])) for lesson in lessons),

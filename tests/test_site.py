@@ -188,12 +188,19 @@ def test_library_noise_and_machine_paths_are_filtered(built):
     assert "saved to model.keras" in page
 
 
-def test_weight_mathjax_only_with_math_and_notebook_css_once(built):
+def test_weight_math_as_mathml_and_notebook_css_once(built):
     lesson = (built / "lessons" / STEM / "index.html").read_text(encoding="utf-8")
-    assert "tex-chtml-full.js" in lesson  # the lesson has math
-    assert "tex-chtml-full.js" not in (built / "reproductions" / "index.html").read_text("utf-8")
-    css = re.findall(r'href="../../assets/stylesheets/(notebook-\w+\.css)"', lesson)
+    # the lesson's inline formula and its display formula, typeset at build time: no TeX, no script
+    assert lesson.count('<math display="inline">') == 1 and lesson.count('<math display="block">') == 1
+    assert "\\sum_i" not in lesson and "$$" not in lesson and "<mo>&#x0222B;</mo>" in lesson
+    assert not list(built.rglob("*mathjax*")) and "mathjax" not in lesson.lower()
+    css = re.findall(r'href="../../assets/stylesheets/((?:notebook|jupyterlab)-\w+\.css)"', lesson)
     assert css and all((built / "assets" / "stylesheets" / name).is_file() for name in css)
+    # JupyterLab's stylesheet, pruned to what the pages can match (the browser test checks the
+    # pages look the same as with all of it)
+    lab = [name for name in css if name.startswith("jupyterlab-")]
+    assert len(lab) == 1 and (built / "assets" / "stylesheets" / lab[0]).stat().st_size < 100_000
+    assert ".jp-OutputArea-output" in (built / "assets" / "stylesheets" / lab[0]).read_text("utf-8")
     assert max(len(block) for block in re.findall(r"<style[^>]*>(.*?)</style>", lesson, re.DOTALL)) \
         < 2000
 
@@ -268,13 +275,11 @@ def test_reproductions_table_lists_each_result(built):
     assert "1/1 lessons passed, fast mode" in page
 
 
-def test_site_is_offline_and_has_mathjax(built):
+def test_site_is_offline(built):
     hooks = _hooks()
     assert hooks.remote_resources(built) == []
-    mathjax = built / "assets" / "javascripts" / "mathjax" / "tex-chtml-full.js"
-    assert mathjax.stat().st_size > 1_000_000
     index = (built / "index.html").read_text(encoding="utf-8")
-    assert "fonts.googleapis" not in index and "tex-chtml-full.js" in index
+    assert "fonts.googleapis" not in index and "<script" in index
 
 
 def test_every_section_is_in_the_nav(built):
@@ -343,11 +348,20 @@ def test_build_script_asks_for_reproduce_when_output_is_missing(tmp_path):
     assert "make reproduce" in run.stderr
 
 
-def _hooks():
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", REPO / "scripts" / "mkdocs_hooks.py")
+def _script(name: str):
+    """A module of scripts/, loaded as MkDocs loads its hooks (scripts/ on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
     return module
+
+
+def _hooks():
+    return _script("mkdocs_hooks")
 
 
 def test_dataset_cards_get_preview_grids_from_xaikit_data(tmp_path):
@@ -495,12 +509,108 @@ def test_clean_text_keeps_kit_advice_and_drops_library_noise():
     assert clean("ratio 3/4 and a/b\n") == "ratio 3/4 and a/b\n"
 
 
-def test_math_detection_for_mathjax():
-    has_math = _hooks().has_math
-    assert has_math('<article><p>completeness $\\sum_i \\phi_i = 1$</p></article>')
-    assert has_math('<article><span class="arithmatex">x</span></article>')
-    assert not has_math("<article><p>costs $5 and $6</p><pre>$x$</pre></article>")
-    assert not has_math("<article><p>no math</p></article>")
+def test_math_is_typeset_as_mathml_outside_code_and_attributes():
+    weight = _script("site_weight")
+    page = ('<article><p>completeness $\\sum_i \\phi_i = 1$, costs $5 and $6, '
+            '<img alt="$x$ in alt"><code>$y$</code></p><pre>$z$ \\(w\\)</pre>'
+            '<p>$$a &lt; b$$</p><span class="arithmatex">\\(c_i\\)</span>'
+            '<div class="arithmatex">\\[d\\]</div>'
+            '<div class="clipboard-copy-txt" id="cell-1">ax.set(xlabel="$x_1$")</div></article>')
+    out = weight.typeset(page, notebook=True)
+    assert out.count('<math display="inline">') == 2 and out.count('<math display="block">') == 2
+    assert "<mo>&#x0003C;</mo>" in out  # the HTML entity became the TeX it stood for
+    assert "costs $5 and $6" in out and 'alt="$x$ in alt"' in out
+    assert "<code>$y$</code>" in out and "<pre>$z$ \\(w\\)</pre>" in out
+    assert 'xlabel="$x_1$"' in out  # the code cell's plain copy, for the copy button
+    # a Markdown page: arithmatex's spans only ($ is text there)
+    assert "$5" in weight.typeset("<article><p>$5 and $x$</p></article>", notebook=False)
+
+
+def test_css_is_pruned_to_the_selectors_the_pages_can_match():
+    prune = _script("site_weight").prune_css
+    css = (":root{--a:1}.jupyter-wrapper :root{--dead:1}.x{color:red}.x:not(.gone) p{margin:0}"
+           ".x .gone{color:blue}.x,.gone{padding:0}span{top:0}html body .x{left:0}.w body{x:0}"
+           "@media (max-width:10px){.x{a:1}.gone{a:2}}@media print{.gone{a:3}}"
+           "[data-md-color-scheme=slate] .x{color:white}"
+           ".x{animation:spin 1s}@keyframes spin{to{top:1px}}@keyframes unused{to{top:0}}"
+           "@font-face{font-family:'Used';src:local(a)}@font-face{font-family:Other;src:local(b)}"
+           ".x{font-family:Used}")
+    out = prune(css, ['<html><body><div class="x y"><p>text</p></div></body></html>'])
+    # a class a script adds at run time keeps its rules
+    assert ".gone{color:blue}" in prune(".gone{color:blue}", ["<p>"], ['e.classList.add("gone")'])
+    for kept in (":root{--a:1}", ".x{color:red}", ".x:not(.gone) p{margin:0}", ".x{padding:0}",
+                 "html body .x{left:0}", "@media (max-width:10px){.x{a:1}}",
+                 "[data-md-color-scheme=slate] .x{color:white}", "@keyframes spin",
+                 '@font-face{font-family:"Used"'):
+        assert kept in out, kept
+    for dropped in ("--dead", ".gone{", ".x .gone", "span{", ".w body", "@media print", "unused",
+                    "Other"):
+        assert dropped not in out, dropped
+
+
+def test_search_index_keeps_api_names_signatures_and_summaries():
+    slim = _script("site_weight").slim_search_index
+    api_text = ('<pre><code>saliency(\n    model: Model,\n    images: Any,\n) -&gt; np.ndarray\n'
+                '</code></pre> <p>Simonyan et al. (2014), Eq. 2.</p> <p>Parameters:</p> Name Type')
+    lesson_text = ('<p>Prose with $x$.</p> In [1]: Copied! <pre>a = saliency(\n    model)\n</pre> '
+                   'a = saliency(     model) <pre>printed output\n</pre> <p>More prose.</p>'
+                   '<pre><code>make venv</code></pre>')
+    index = {"config": {"lang": ["en"]}, "docs": [
+        {"location": "api/attribution/#xaikit.attribution.saliency", "title": "saliency",
+         "text": api_text},
+        {"location": "lessons/02_saliency/", "title": "Saliency", "text": lesson_text},
+        {"location": "glossary/", "title": "Glossary", "text": "<p>all of it</p>"}]}
+    docs = slim(index)["docs"]
+    assert slim(index)["config"] == index["config"] and len(docs) == 3
+    assert docs[0] == {**index["docs"][0], "text": "<code>saliency( model: Model, images: Any, ) "
+                       "-&gt; np.ndarray</code> <p>Simonyan et al. (2014), Eq. 2.</p>"}
+    assert docs[1]["text"] == ("<p>Prose with $x$.</p> <pre>a = saliency(\n    model)\n</pre> "
+                               "<p>More prose.</p><pre><code>make venv</code></pre>")
+    assert docs[2] == index["docs"][2]
+
+
+def test_built_search_index_finds_api_functions_and_loads_on_demand(built):
+    index = json.loads((built / "search" / "search_index.json").read_text(encoding="utf-8"))
+    entry = {e["title"]: e for e in index["docs"]}["integrated_gradients"]
+    assert entry["location"] == "api/attribution/#xaikit.attribution.gradients.integrated_gradients"
+    assert entry["text"].startswith("<code>integrated_gradients(") and "Parameters" not in entry["text"]
+    page = (built / "index.html").read_text(encoding="utf-8")  # before Material's bundle
+    assert page.index("search-on-demand.js") < page.index("javascripts/bundle.")
+
+
+def test_math_that_cannot_be_mathml_names_the_formula():
+    weight = _script("site_weight")
+    with pytest.raises(weight.MathError, match=r"\\unknownmacro"):
+        weight.typeset("<article><p>see $\\unknownmacro x$</p></article>", notebook=True)
+    with pytest.raises(weight.MathError, match="TeX left as text"):  # an unclosed display formula
+        weight.typeset("<article><p>$$x = 1</p></article>", notebook=True)
+    # the rewrites latex2mathml needs (macros it would leave as TeX)
+    assert "\\" not in weight.mathml(r"\arg\max_x \Big\langle f \Big\rangle \text{a\_b}")
+
+
+def test_every_formula_of_the_lessons_and_docs_converts():
+    """The build converts the pages it has; this covers every lesson, executed or not."""
+    import jupytext
+
+    weight = _script("site_weight")
+    sources = [(path, cell.source) for path in sorted((REPO / "lessons").glob("[0-9]*.py"))
+               for cell in jupytext.read(path).cells if cell.cell_type == "markdown"]
+    sources += [(path, path.read_text(encoding="utf-8")) for path in sorted((REPO / "docs").rglob("*.md"))]
+    formulas, failures = 0, []
+    for path, text in sources:
+        text = re.sub(r"```.*?```|`[^`]*`", "", text, flags=re.DOTALL)
+        found = [(m.group(1) or m.group(2), True) for m in weight.DISPLAY_MATH.finditer(text)]
+        found += [(m.group(1) or m.group(2), False)
+                  for m in weight.INLINE_MATH.finditer(weight.DISPLAY_MATH.sub("", text))]
+        for tex, display in found:
+            try:
+                weight.mathml(tex, display=display)
+            except weight.MathError as error:
+                failures.append(f"{path.relative_to(REPO)}: {error}")
+        formulas += len(found)
+    assert failures == [], "\n".join(failures)
+    assert formulas > 300
+
 
 
 def test_figures_pair_by_order_and_shape(tmp_path):
