@@ -17,9 +17,11 @@ import pytest
 
 from xaikit.metrics.faithfulness import kar, roar
 from xaikit.metrics.retraining import Retraining
+from xaikit.models import seed_everything, train_stacked
+from xaikit.models.training import _compile
 
 SIZE, CLASSES, N, REGION = 32, 4, 320, 8
-RECIPE = {"epochs": 6, "batch_size": 32, "learning_rate": 1e-2, "patience": 6}
+RECIPE = {"epochs": 6, "batch_size": 32, "learning_rate": 1e-2}
 NOISE = 0.3
 
 
@@ -88,3 +90,38 @@ def test_roar_refuses_precomputed_maps_and_bad_labels(setting):
         roar(model, images[:8], _region, labels=np.full(8, CLASSES))
     with pytest.raises(ValueError, match="imputation"):
         roar(model, images[:8], _region, imputation="zero")
+    with pytest.raises(ValueError, match="no early stopping"):
+        roar(model, images[:8], _region, recipe={"epochs": 2, "patience": 1})
+
+
+def _tiny_cnn() -> keras.Model:
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
+                             keras.layers.Flatten(), keras.layers.Dense(CLASSES),
+                             keras.layers.Activation("softmax")])
+
+
+def test_stacked_training_follows_each_branch_trained_alone():
+    """The branches of ``train_stacked`` share no parameter and Adam is per parameter: each
+    must end where Keras' own fit, alone on its data, from the same seed and batches, ends."""
+    from xaikit.data import ImageSet
+
+    generator = np.random.default_rng(3)
+    labels = np.arange(40) % CLASSES
+    sets = [ImageSet(generator.random((40, 8, 8, 1), dtype=np.float32), labels,
+                     [str(k) for k in range(CLASSES)], name="toy") for _ in range(2)]
+    stacked = train_stacked(_tiny_cnn, sets, epochs=2, batch_size=16, seed=5,
+                            learning_rate=1e-2, progress=False)
+    seed_everything(5)
+    initial = [np.array(w) for w in _tiny_cnn().weights]
+    for data, branch in zip(sets, stacked):
+        seed_everything(5)
+        alone = _tiny_cnn()
+        _compile(alone, 1e-2)
+        for epoch in range(2):
+            order = np.random.default_rng([5, epoch]).permutation(40)
+            alone.fit(data.images[order], labels[order], batch_size=16, epochs=1,
+                      shuffle=False, verbose=0)
+        moved = [np.abs(np.array(w) - v).max() for w, v in zip(branch.weights, initial)]
+        assert min(moved) > 1e-4, "the branch was trained"
+        for mine, theirs in zip(branch.weights, alone.weights):
+            np.testing.assert_allclose(np.array(mine), np.array(theirs), atol=1e-6)

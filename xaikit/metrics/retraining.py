@@ -8,20 +8,24 @@ set's per-channel mean, trains the same architecture **from scratch** on the mod
 reports test accuracy; KAR replaces the bottom ``t`` instead. A ranking is informative when ROAR
 accuracy falls faster (KAR accuracy slower) than with a random ranking at the same ``t``.
 
-Retraining goes through :func:`xaikit.models.retrain` when ``recipe`` names a zoo entry
-(``strategy`` trains on several devices); otherwise the model's own architecture is cloned with
-fresh weights and trained with :func:`xaikit.models.train`. The retrained models are not cached:
-only what the result needs is kept. Every (ranking, fraction, seed) result (which test images the
-model gets right) is written atomically as it completes, and each method's pixel ranks once for
-ROAR and KAR, so an interrupted run resumes where it stopped, losing at most the retraining in
-progress; a progress bar counts the retrainings.
+Each retraining builds the zoo recipe's architecture when ``recipe`` names a zoo entry, or
+clones the model's own architecture, with fresh seeded weights, and trains it on all the
+modified training images for a fixed schedule (the recipe's epochs, batch size and step size; no
+early stopping, no validation hold-out, as Hooker et al. train). The retrainings of one call
+that share a seed are trained side by side as one stacked model
+(:func:`xaikit.models.train_stacked`: each branch follows the trajectory it would follow alone,
+at one traced step function for all; ``strategy`` trains it on several devices). The retrained
+models are not cached: only what the result needs is kept. Every (ranking, fraction, seed)
+result (which test images the model gets right) is written atomically as its group completes,
+and each method's pixel ranks once for ROAR and KAR, so an interrupted run resumes where it
+stopped, losing at most the group in progress; a progress bar counts the retrainings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +44,15 @@ from xaikit.metrics._removal import check_fractions, pixel_ranks
 from xaikit.metrics.common import explainer
 from xaikit.metrics.registry import register
 from xaikit.metrics.road import noisy_linear_imputation
+from xaikit.models.training import train_stacked
 
 __all__ = ["FRACTIONS", "IMPUTATIONS", "Retraining", "kar", "roar"]
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Hooker et al.'s t
 IMPUTATIONS = ("mean", "linear")
 TEST_SHARE = 0.2  # held out as the test set when none is given
-VALIDATION_SHARE = 0.1  # of the training images, modified like them, for early stopping
+SCHEDULE = ("epochs", "batch_size", "learning_rate")  # a fixed schedule, as Hooker et al.
+GROUP_BYTES = 2**30  # at most this much modified data per group of retrainings trained at once
 _NEEDS = frozenset({"model", "method", "retraining"})
 _FAST = {"fractions": (0.5,), "recipe": {"epochs": 1}, "progress": False}
 
@@ -126,44 +132,34 @@ def _ranks(file: Path, maps: Any, seed: Any) -> np.ndarray:
     return ranks
 
 
-def _trainer(model: keras.Model, recipe: Any, strategy: Any, fast: bool | None):
-    """``(train, val, test, tag, seed) -> (n_test,) bool correct`` for a zoo recipe or the
-    model's own clone."""
-    from xaikit.models import predict, retrain, seed_everything, train
-
-    def right(trained: keras.Model, test_set: ImageSet) -> np.ndarray:
-        return predict(trained, test_set.images).argmax(axis=1) == test_set.labels
+def _schedule(model: keras.Model, recipe: Any, fast: bool | None
+              ) -> tuple[Callable[[], keras.Model], dict[str, Any]]:
+    """``(build, options)``: fresh models of the zoo recipe's architecture (or clones of
+    ``model``) and the fixed schedule (epochs, batch size, step size) that trains them."""
+    from xaikit.models import ZOO, architectures
 
     if isinstance(recipe, str):
-        def run(train_set, val_set, test_set, tag, seed):
-            retrained = retrain(recipe, train_set, tag=tag, val_set=val_set, test_set=test_set,
-                                seed=seed, fast=fast, progress=False, strategy=strategy,
-                                keep=False)
-            return right(retrained, test_set)
-        return run
+        used = ZOO[check_option("recipe", recipe, sorted(ZOO))].as_dict(fast_mode(fast))
+        shape, n_classes = tuple(model.inputs[0].shape[1:]), int(model.outputs[0].shape[-1])
+
+        def build() -> keras.Model:
+            return getattr(architectures, used["arch"])(shape, n_classes, **used["arch_kwargs"])
+        return build, {key: used[key] for key in SCHEDULE}
     options = dict(recipe or {})
+    if set(options) - set(SCHEDULE):
+        raise ValueError(message("expected", name="recipe", expected="a zoo name or a mapping "
+                                 f"with keys among {', '.join(SCHEDULE)}",
+                                 got=", ".join(sorted(options)), fix="ROAR trains a fixed "
+                                 "schedule: no early stopping (no patience)"))
 
-    def run(train_set, val_set, test_set, tag, seed):
-        seed_everything(seed)
-        scope = strategy.scope() if strategy is not None else _NoScope()
-        with scope:
-            try:
-                fresh = keras.models.clone_model(model)
-            except (TypeError, ValueError) as error:
-                raise TypeError(message("expected", name="model", expected="a Sequential or "
-                                        "functional model to clone, or recipe= a zoo name",
-                                        got=type(model).__name__, fix="")) from error
-            train(fresh, train_set, val=val_set, seed=seed, progress=False, **options)
-        return right(fresh, test_set)
-    return run
-
-
-class _NoScope:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def clone() -> keras.Model:
+        try:
+            return keras.models.clone_model(model)
+        except (TypeError, ValueError) as error:
+            raise TypeError(message("expected", name="model", expected="a Sequential or "
+                                    "functional model to clone, or recipe= a zoo name",
+                                    got=type(model).__name__, fix="")) from error
+    return clone, options
 
 
 def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets: Any, *,
@@ -174,6 +170,7 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
     """The body of :func:`roar` and :func:`kar`."""
     explain = explainer(method, batch_size=batch_size, seed=seed)  # refuses precomputed maps
     check_option("imputation", imputation, IMPUTATIONS)
+    build, schedule = _schedule(model, recipe, fast)
     name = method if isinstance(method, str) else getattr(method, "__name__", "method")
     resolved = resolve(model, images, targets, batch_size=batch_size)
     x, n_classes = resolved.images, resolved.weights.shape[1]
@@ -191,13 +188,11 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
         test_x = check_images(test_x, model, name="test images")
         test_y = check_array("test labels", test_y, ndim=1, dtype_kind="iu")
         explained = resolved.classes
-    train_idx, val_idx = _split(len(x), VALIDATION_SHARE, [*np.atleast_1d(seed), 1]) \
-        if len(x) >= 1 / VALIDATION_SHARE else (np.arange(len(x)), np.arange(0))
     levels = check_fractions("fractions", fractions)
     seeds = tuple(check_int("seeds", int(s), minimum=0) for s in seeds)
     folder = Path(out) if out is not None else cache_dir() / "roar" / _digest(
         recipe if isinstance(recipe, str) else dict(recipe or {}), *model.get_weights(), x, y,
-        test_x, test_y, fast_mode(fast))
+        test_x, test_y, fast_mode(fast), "fixed schedule, no hold-out")
     rankings = ["method", "random"] if random_baseline else ["method"]
     tasks = [("base", 0.0, s) for s in seeds]
     tasks += [(ranking, t, s) for ranking in rankings for t in levels for s in seeds]
@@ -215,37 +210,45 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
             model, everything, np.concatenate([explained, predict(
                 resolved.model, test_x, batch_size=batch_size).argmax(axis=1)])), seed)
     mean = x.mean(axis=(0, 1, 2))  # the per-channel mean of the training images
-    run = _trainer(model, recipe, strategy, fast)
+    pixels = everything[0, ..., 0].size
+
+    def modified(ranking: str, t: float, s: int) -> np.ndarray:
+        """The training and test images with the pixels of this retraining replaced."""
+        count = round(t * pixels)
+        if ranking == "random":
+            order = rng([s, 7]).random((len(everything), pixels)).argsort(axis=1).argsort(axis=1)
+            removed = order.reshape(everything.shape[:3]) < count
+        elif ranking == "method":
+            removed = ranks < count if mode == "roar" else ranks >= pixels - count
+        else:
+            removed = np.zeros(everything.shape[:3], bool)
+        if imputation == "mean":
+            return np.where(removed[..., None], mean, everything).astype(np.float32)
+        return np.clip(noisy_linear_imputation(everything, removed, seed=s), 0, 1)
+
+    width = max(1, GROUP_BYTES // (4 * everything.size))
+    groups = [group[start:start + width] for s in seeds
+              for group in [[task for task in pending if task[2] == s]]
+              for start in range(0, len(group), width)]  # one seed: one shuffle order, one init
     bar = None
     if progress and pending:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pending), desc=f"{mode} {name}", unit="model", leave=False)
     try:
-        for ranking, t, s in pending:
-            pixels = everything[0, ..., 0].size
-            count = round(t * pixels)
-            if ranking == "random":
-                order = rng([s, 7]).random((len(everything), pixels)).argsort(axis=1).argsort(axis=1)
-                removed = order.reshape(everything.shape[:3]) < count
-            elif ranking == "method":
-                removed = ranks < count if mode == "roar" else ranks >= pixels - count
-            else:
-                removed = np.zeros(everything.shape[:3], bool)
-            if imputation == "mean":
-                modified = np.where(removed[..., None], mean, everything).astype(np.float32)
-            else:
-                modified = np.clip(noisy_linear_imputation(everything, removed, seed=s), 0, 1)
-            train_x, new_test = modified[:len(x)], modified[len(x):]
-            correct = run(_as_set(train_x[train_idx], y[train_idx], n_classes),
-                          _as_set(train_x[val_idx], y[val_idx], n_classes) if len(val_idx)
-                          else None, _as_set(new_test, test_y, n_classes),
-                          path(ranking, t, s).stem, s)
-            atomic_write_json(path(ranking, t, s), {"accuracy": float(np.mean(correct)),
-                                                    "correct": np.asarray(correct, int).tolist(),
-                                                    "fraction": t, "seed": s})
+        for group in groups:
+            data = [modified(*task) for task in group]
+            trained = train_stacked(build, [_as_set(images[:len(x)], y, n_classes)
+                                            for images in data], seed=group[0][2],
+                                    progress=progress, strategy=strategy, **schedule)
+            for task, images, retrained in zip(group, data, trained):
+                correct = predict(retrained, images[len(x):],
+                                  batch_size=batch_size).argmax(axis=1) == test_y
+                atomic_write_json(path(*task), {"accuracy": float(np.mean(correct)),
+                                                "correct": correct.astype(int).tolist(),
+                                                "fraction": task[1], "seed": task[2]})
             if bar is not None:
-                bar.update(1)
+                bar.update(len(group))
     finally:
         if bar is not None:
             bar.close()
@@ -299,10 +302,11 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     test : ImageSet or (images, labels), optional
         The test set, modified like the training images (default: a seeded 20 % of ``images``).
     recipe : str, mapping or None
-        A zoo name: retrain its architecture and recipe with :func:`xaikit.models.retrain`
-        (not cached; each result is); a mapping of :func:`xaikit.models.train` options (epochs,
-        batch_size, learning_rate, patience) or None: clone ``model`` with fresh weights and
-        train it so.
+        A zoo name: its architecture, trained for its epochs with its batch size and step size
+        (``fast``: the fast recipe's); a mapping with keys among epochs, batch_size and
+        learning_rate (defaults those of :func:`xaikit.models.train`), or None: clone ``model``
+        with fresh weights and train it so. A fixed schedule: no early stopping, no validation
+        images held out.
     fractions : sequence of float
         The t (default 0.1, 0.3, 0.5, 0.7, 0.9).
     seeds : sequence of int
@@ -319,9 +323,9 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
         Where each result is written (default: a folder of the cache keyed by the model, data
         and recipe); a rerun reads what is there and retrains only what is missing.
     progress : bool
-        A progress bar over the retrainings.
+        A progress bar over the retrainings (and one over the steps of each group).
     strategy : tf.distribute.Strategy, optional
-        Build and train inside ``strategy.scope()``.
+        Build and train inside ``strategy.scope()`` (the stacked model of each group).
     fast : bool, optional
         The zoo's fast recipe (None: :func:`xaikit.base.env.fast_mode`).
     batch_size, seed

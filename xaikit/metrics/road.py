@@ -35,6 +35,7 @@ __all__ = ["ROAD_FRACTIONS", "noisy_linear_imputation", "road"]
 
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ROAD_NOISE = 0.01  # standard deviation of the noise added to imputed pixels (the paper's code)
+NATURAL_ORDER_BELOW = 64  # image width below which the sparse LU keeps the row-by-row order
 # (dy, dx, weight): the neighbours of Rong et al.'s imputer, direct ones twice the diagonal ones
 NEIGHBOURS = ((-1, -1, 1 / 12), (-1, 0, 1 / 6), (-1, 1, 1 / 12), (0, -1, 1 / 6), (0, 1, 1 / 6),
               (1, -1, 1 / 12), (1, 0, 1 / 6), (1, 1, 1 / 12))
@@ -99,7 +100,11 @@ def noisy_linear_imputation(images: np.ndarray, removed: np.ndarray, *, noise: f
                                 (np.concatenate([np.arange(len(unknown)), *rows]),
                                  np.concatenate([np.arange(len(unknown)), *cols]))),
                                shape=(len(unknown), len(unknown)))
-    solved = linalg.splu(system).solve(right) if len(unknown) else right
+    # Unknowns are numbered row by row, so each image's block is banded (bandwidth W + 1):
+    # factorised in that order on narrow images (about 2x faster than COLAMD's fill-reducing
+    # order at 32 pixels, as fast at 64, slower above, where COLAMD's order wins).
+    order = "NATURAL" if width < NATURAL_ORDER_BELOW else "COLAMD"
+    solved = linalg.splu(system, permc_spec=order).solve(right) if len(unknown) else right
     field = rng(seed).standard_normal((height, width, channels))
     out = flat.copy()
     out[unknown] = solved + noise * field[row, col]

@@ -3,6 +3,7 @@
 - :func:`simple_cnn`, :func:`vgg_mini`, :func:`mlp` — small functional classifiers whose head is
   ``Dense(name="logits") -> Activation(softmax|sigmoid, name="probs")``;
 - :func:`train`, :func:`accuracy` — seeded, resumable training with early stopping;
+  :func:`train_stacked` — K fresh models trained side by side as one (ROAR / KAR);
 - :func:`zoo`, :func:`zoo_info`, :data:`ZOO`, :func:`cache_dir` — trained models of the kit's
   embedded datasets, cached atomically;
 - :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
@@ -24,7 +25,7 @@ from xaikit.models.bottleneck import bottleneck_model, label_head, train_bottlen
 from xaikit.models.cache import cache_dir
 from xaikit.models.efficientnet import decode_imagenet, efficientnet_lite0
 from xaikit.models.pretrained import PRETRAINED, decode_predictions, preprocess_input, pretrained
-from xaikit.models.training import accuracy, predict, seed_everything, train
+from xaikit.models.training import accuracy, predict, seed_everything, train, train_stacked
 from xaikit.models.zoo import ZOO, Recipe, fast_default, retrain, zoo, zoo_info, zoo_names
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "mlp",
     "classifier_head",
     "train",
+    "train_stacked",
     "accuracy",
     "predict",
     "seed_everything",

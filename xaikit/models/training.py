@@ -32,8 +32,8 @@ from xaikit.base.vocabulary import BATCH_SIZE
 from xaikit.core.batching import predict
 from xaikit.core.surgery import output_activation
 
-__all__ = ["train", "accuracy", "predict", "resume_epoch", "run_steps", "save_epoch",
-           "seed_everything", "targets_for"]
+__all__ = ["train", "train_stacked", "accuracy", "predict", "resume_epoch", "run_steps",
+           "save_epoch", "seed_everything", "targets_for"]
 
 PROBABILITY_FLOOR = 1e-7  # probabilities are clipped to [floor, 1 - floor] before the log (Keras')
 
@@ -125,15 +125,19 @@ def accuracy(model: keras.Model, data: Any, *, batch_size: int = BATCH_SIZE) -> 
     return _accuracy_from_scores(model, data, predict(model, data.images, batch_size=batch_size))
 
 
-def _compile(model: keras.Model, learning_rate: float) -> None:
+def _loss(model: keras.Model) -> keras.losses.Loss:
+    """The cross-entropy matching the model's head."""
     activation = output_activation(model)
     if activation == "sigmoid":
-        loss = keras.losses.BinaryCrossentropy()
-    elif activation in ("softmax", "linear"):
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation == "linear")
-    else:
-        raise ValueError(message("train_activation", model=model.name, activation=activation))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=False)
+        return keras.losses.BinaryCrossentropy()
+    if activation in ("softmax", "linear"):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=activation == "linear")
+    raise ValueError(message("train_activation", model=model.name, activation=activation))
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_loss(model),
+                  jit_compile=False)
 
 
 def _weights(model: keras.Model) -> list[np.ndarray]:
@@ -361,6 +365,104 @@ def train(
         "epochs_run": state["epoch"],
         "stopped_early": state["epoch"] < epochs,
     }
+
+
+def train_stacked(build: Callable[[], keras.Model], datasets: Sequence[Any], *, epochs: int,
+                  batch_size: int = 64, seed: int = 0, learning_rate: float = 1e-3,
+                  progress: bool = True, strategy: Any = None) -> list[keras.Model]:
+    """Train K fresh models, one per data set, side by side as one stacked model.
+
+    Each branch ``k`` is ``build()`` called right after ``seed_everything(seed)`` (so every
+    branch starts from the weights it would have alone), takes its own images and predicts its
+    own labels; the stacked model minimises the sum of the K cross-entropies with one Adam over
+    all weights, for a fixed schedule of ``epochs`` (no early stopping, no validation), each
+    epoch in the order ``default_rng([seed, epoch]).permutation(n)`` shared by all branches.
+    The branches share no parameter and Adam's update is per parameter, so each branch's
+    trajectory is the one it would follow if trained alone on its data (up to float
+    round-off): K trainings at the cost of one traced step function and one call per step,
+    e.g. the retrainings of ROAR / KAR.
+
+    Parameters
+    ----------
+    build : callable
+        ``() -> keras.Model``: a fresh, untrained functional or Sequential classifier
+        (softmax, sigmoid or linear head).
+    datasets : sequence of ImageSet
+        K training sets of the same length and labels (only the images differ).
+    epochs, batch_size, seed, learning_rate, progress
+        As :func:`train` (the labels of the first data set are used for every branch).
+    strategy : tf.distribute.Strategy, optional
+        Build and train inside ``strategy.scope()``.
+
+    Returns
+    -------
+    list of keras.Model
+        The K trained branches.
+
+    Examples
+    --------
+    >>> from xaikit.data import ImageSet
+    >>> x = np.random.default_rng(0).random((8, 4, 4, 1), dtype=np.float32)
+    >>> sets = [ImageSet(x * k, np.arange(8) % 2, ["a", "b"], name="toy") for k in (0.5, 1)]
+    >>> def tiny():
+    ...     return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                              keras.layers.Dense(2, activation="softmax")])
+    >>> models = train_stacked(tiny, sets, epochs=1, batch_size=4, progress=False)
+    >>> len(models)
+    2
+    """
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
+    datasets = list(datasets)
+    with strategy.scope() if strategy is not None else _NoScope():
+        branches, inputs, outputs, losses = [], [], [], []
+        for k, data in enumerate(datasets):
+            seed_everything(seed)
+            branch = build()
+            _check_data(branch, data, f"datasets[{k}]")
+            if len(data.images) != len(datasets[0].images) or not np.array_equal(
+                    data.labels, datasets[0].labels):
+                raise ValueError(message("expected", name=f"datasets[{k}]", expected="the "
+                                         "labels of datasets[0] (only the images may differ)",
+                                         got=f"{len(data.images)} images, other labels",
+                                         fix=""))
+            image = keras.Input(tuple(branch.inputs[0].shape[1:]))
+            wrapped = keras.Model(image, branch(image), name=f"branch_{k}")  # unique names
+            branches.append(branch)
+            inputs.append(image)
+            outputs.append(wrapped(image))
+            losses.append(_loss(branch))
+        stacked = keras.Model(inputs, outputs, name="stacked")
+        stacked.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses,
+                        jit_compile=False)
+        y = targets_for(branches[0], datasets[0])
+        n = len(y)
+        bar = None
+        callbacks: list[keras.callbacks.Callback] = []
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=epochs * -(-n // batch_size), desc=f"train {len(branches)} side by "
+                       "side", unit="step", leave=False)
+            callbacks.append(_Progress(bar))
+        try:
+            for epoch in range(epochs):
+                order = np.random.default_rng([seed, epoch]).permutation(n)
+                stacked.fit([data.images[order] for data in datasets], [y[order]] * len(datasets),
+                            batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                            callbacks=callbacks)
+        finally:
+            if bar is not None:
+                bar.close()
+    return branches
+
+
+class _NoScope:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def run_steps(plan: Callable[[int], tuple[Callable[..., Any], Sequence[np.ndarray]]], n: int, *,
