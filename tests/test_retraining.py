@@ -73,7 +73,7 @@ def test_kar_with_linear_imputation_keeps_the_region_and_resumes_from_its_files(
                 fractions=(0.5,), random_baseline=False, imputation="linear", out=tmp_path,
                 progress=False)
     assert first.accuracy["method"][0, 0] > 0.9, "keeping the top half keeps the region"
-    path = next(tmp_path.glob("kar__region_linear_*.json"))
+    path = next(tmp_path.glob("kar__region-*_linear_*.json"))
     path.write_text(json.dumps({"accuracy": 0.123, "correct": [1, 0], "fraction": 0.5,
                                 "seed": 0}))
     again = kar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
@@ -125,3 +125,32 @@ def test_stacked_training_follows_each_branch_trained_alone():
         assert min(moved) > 1e-4, "the branch was trained"
         for mine, theirs in zip(branch.weights, alone.weights):
             np.testing.assert_allclose(np.array(mine), np.array(theirs), atol=1e-6)
+
+
+def test_methods_with_other_options_never_share_result_files():
+    """Two callables of one name (partials, closures) with other options get other file labels;
+    the same method gets the same label again (so a rerun resumes from its files)."""
+    import functools
+
+    from xaikit.metrics.retraining import _method_label
+
+    def scaled(model, images, targets=None, *, power=1):
+        return images.sum(axis=-1) ** power
+
+    def closure(power):
+        def method(model, images, targets=None):
+            return images.sum(axis=-1) ** power
+        return method
+
+    labels = {_method_label(functools.partial(scaled, power=p)) for p in (1, 2)}
+    labels |= {_method_label(closure(p)) for p in (1, 2)}
+    assert len(labels) == 4
+    assert _method_label(functools.partial(scaled, power=2)) == _method_label(
+        functools.partial(scaled, power=2))
+    assert _method_label(closure(3)) == _method_label(closure(3))
+    assert _method_label("saliency") == "saliency"
+    source = "def nested(model, images, targets=None):\n    return sum(x for x in [images])\n"
+    twins = [{}, {}]
+    for namespace in twins:  # two code objects at other addresses, as in two processes
+        exec(source, namespace)
+    assert _method_label(twins[0]["nested"]) == _method_label(twins[1]["nested"])

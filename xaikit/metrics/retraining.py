@@ -23,8 +23,10 @@ stopped, losing at most the group in progress; a progress bar counts the retrain
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,36 @@ def _digest(*parts: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def _identity(value: Any) -> Any:
+    """What makes a callable method compute what it computes, stable across processes: its code
+    and constants (nested code objects by their own code), its defaults and closure values, and
+    for a ``functools.partial`` the bound arguments."""
+    if isinstance(value, np.ndarray):
+        return _digest(value)
+    if isinstance(value, functools.partial):
+        return [_identity(value.func), _identity(list(value.args)),
+                _identity(sorted(value.keywords.items()))]
+    if isinstance(value, (list, tuple)):
+        return [_identity(item) for item in value]
+    if isinstance(value, types.CodeType):
+        return [value.co_code.hex(), _identity(value.co_consts), list(value.co_names)]
+    code = getattr(value, "__code__", None)
+    if code is None:
+        return repr(value)
+    return [value.__module__, value.__qualname__, _identity(code),
+            _identity(value.__defaults__ or ()), _identity(sorted((value.__kwdefaults__ or {}).items())),
+            _identity([cell.cell_contents for cell in value.__closure__ or ()])]
+
+
+def _method_label(method: Any) -> str:
+    """The file label of a method's results: its name, and for a callable a digest of
+    :func:`_identity`, so that two callables with one name but other options never share
+    results or pixel ranks in one folder."""
+    if isinstance(method, str):
+        return method
+    return f"{getattr(method, '__name__', 'method')}-{_digest(_identity(method))[:8]}"
+
+
 def _as_set(images: np.ndarray, labels: np.ndarray, n_classes: int) -> ImageSet:
     return ImageSet(images, labels, [str(k) for k in range(n_classes)], name="roar")
 
@@ -172,6 +204,7 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
     check_option("imputation", imputation, IMPUTATIONS)
     build, schedule = _schedule(model, recipe, fast)
     name = method if isinstance(method, str) else getattr(method, "__name__", "method")
+    key = _method_label(method)
     resolved = resolve(model, images, targets, batch_size=batch_size)
     x, n_classes = resolved.images, resolved.weights.shape[1]
     predicted = predict(resolved.model, x, batch_size=batch_size).argmax(axis=1)
@@ -199,14 +232,14 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
 
     def path(ranking: str, t: float, s: int) -> Path:
         """One file per result; the base and random ones are shared by ROAR, KAR and methods."""
-        label = f"{mode}_{name}" if ranking == "method" else ranking
+        label = f"{mode}_{key}" if ranking == "method" else ranking
         label += "" if imputation == "mean" or ranking == "base" else f"_{imputation}"
         return folder / f"{label}_{t:.3f}_seed{s}.json"
 
     pending = [task for task in tasks if not path(*task).exists()]
     everything = np.concatenate([x, test_x])
     if any(task[0] == "method" for task in pending):
-        ranks = _ranks(folder / f"ranks_{name}_{_digest(seed)[:8]}.npy", lambda: explain(
+        ranks = _ranks(folder / f"ranks_{key}_{_digest(seed)[:8]}.npy", lambda: explain(
             model, everything, np.concatenate([explained, predict(
                 resolved.model, test_x, batch_size=batch_size).argmax(axis=1)])), seed)
     mean = x.mean(axis=(0, 1, 2))  # the per-channel mean of the training images
