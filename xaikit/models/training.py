@@ -16,6 +16,7 @@ Single-label models (softmax or linear head) are trained with sparse categorical
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -414,7 +415,7 @@ def train_stacked(build: Callable[[], keras.Model], datasets: Sequence[Any], *, 
     check_int("epochs", epochs)
     check_int("batch_size", batch_size)
     datasets = list(datasets)
-    with strategy.scope() if strategy is not None else _NoScope():
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         branches, inputs, outputs, losses = [], [], [], []
         for k, data in enumerate(datasets):
             seed_everything(seed)
@@ -455,14 +456,6 @@ def train_stacked(build: Callable[[], keras.Model], datasets: Sequence[Any], *, 
             if bar is not None:
                 bar.close()
     return branches
-
-
-class _NoScope:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def run_steps(plan: Callable[[int], tuple[Callable[..., Any], Sequence[np.ndarray]]], n: int, *,
