@@ -154,3 +154,63 @@ def test_methods_with_other_options_never_share_result_files():
     for namespace in twins:  # two code objects at other addresses, as in two processes
         exec(source, namespace)
     assert _method_label(twins[0]["nested"]) == _method_label(twins[1]["nested"])
+
+
+def test_results_do_not_depend_on_the_number_of_workers(setting, tmp_path):
+    """Retrainings run in worker processes, one thread each; cutting a group into one part per
+    worker must not change any result (each branch trains as it would alone)."""
+    from xaikit.models import workers
+
+    model, (images, labels), test = setting
+    options = dict(labels=labels[:96], test=(test[0][:64], test[1][:64]), recipe=RECIPE,
+                   fractions=(0.3, 0.7), progress=False)
+    one = roar(model, images[:96], _region, workers=1, out=tmp_path / "one", **options)
+    assert workers._POOL and all(w.process.poll() is None for w in workers._POOL)
+    two = roar(model, images[:96], _region, workers=2, out=tmp_path / "two", **options)
+    for ranking in ("method", "random"):
+        np.testing.assert_array_equal(one.correct[ranking], two.correct[ranking])
+    np.testing.assert_array_equal(one.base, two.base)
+
+
+def test_a_model_a_worker_cannot_rebuild_trains_in_this_process(tmp_path):
+    class Doubled(keras.layers.Layer):  # defined here: a worker process cannot import it
+        def call(self, inputs):
+            return 2.0 * inputs
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), Doubled(), keras.layers.Flatten(),
+                              keras.layers.Dense(CLASSES), keras.layers.Activation("softmax")])
+    (images, labels), test = _data(64, 2), _data(32, 3)
+    result = roar(model, images, _region, labels=labels, test=test, recipe=RECIPE,
+                  fractions=(0.5,), random_baseline=False, out=tmp_path, progress=False)
+    assert result.base[0] > 0.5
+    with pytest.raises(ValueError, match="workers"):
+        roar(model, images, _region, labels=labels, test=test, recipe=RECIPE, workers=2,
+             out=tmp_path / "again", progress=False)
+
+
+def test_a_failing_or_killed_worker_is_reported_and_replaced():
+    """A worker's exception comes back with its traceback; a worker that dies is reported with
+    its exit code and left out of the pool, and the next call starts a fresh one."""
+    import functools
+    import operator
+    import signal
+
+    from xaikit.models import workers
+    from xaikit.models.architectures import mlp
+
+    build = functools.partial(mlp, (4, 4, 1), 2)
+    options = dict(epochs=1, batch_size=4, seed=0, learning_rate=1e-3, workers=1)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        list(workers.train_and_score(build, [functools.partial(operator.truediv, 1, 0)],
+                                     **options))
+    [worker] = workers._POOL[:1]
+    assert worker.process.poll() is None, "the worker survives its job's exception"
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait()
+    with pytest.raises(RuntimeError, match="ended with code"):
+        list(workers.train_and_score(build, [functools.partial(operator.truediv, 1, 0)],
+                                     **options))
+    assert worker not in workers._POOL
+    with pytest.raises(TypeError, match="picklable"):
+        list(workers.train_and_score(build, [lambda: None], **options))

@@ -12,19 +12,22 @@ Each retraining builds the zoo recipe's architecture when ``recipe`` names a zoo
 clones the model's own architecture, with fresh seeded weights, and trains it on all the
 modified training images for a fixed schedule (the recipe's epochs, batch size and step size; no
 early stopping, no validation hold-out, as Hooker et al. train). The retrainings of one call
-that share a seed are trained side by side as one stacked model
-(:func:`xaikit.models.train_stacked`: each branch follows the trajectory it would follow alone,
-at one traced step function for all; ``strategy`` trains it on several devices). The retrained
-models are not cached: only what the result needs is kept. Every (ranking, fraction, seed)
-result (which test images the model gets right) is written atomically as its group completes,
-and each method's pixel ranks once for ROAR and KAR, so an interrupted run resumes where it
-stopped, losing at most the group in progress; a progress bar counts the retrainings.
+that share a seed are cut into one part per worker process (:mod:`xaikit.models.workers`: one
+thread each, on every core; the parts' results do not depend on the number of workers), and
+each part is trained side by side as one stacked model (:func:`xaikit.models.train_stacked`:
+each branch follows the trajectory it would follow alone); ``strategy`` trains them in this
+process on several devices instead. The retrained models are not cached: only what the result
+needs is kept. Every (ranking, fraction, seed) result (which test images the model gets right)
+is written atomically as its part completes, and each method's pixel ranks once for ROAR and
+KAR, so an interrupted run resumes where it stopped, losing at most the parts in progress; a
+progress bar counts the retrainings.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +49,8 @@ from xaikit.metrics._removal import check_fractions, pixel_ranks
 from xaikit.metrics.common import explainer
 from xaikit.metrics.registry import register
 from xaikit.metrics.road import noisy_linear_imputation
-from xaikit.models.training import train_stacked
+from xaikit.models.training import train
+from xaikit.models.workers import default_workers, shipped, start, train_and_score
 
 __all__ = ["FRACTIONS", "IMPUTATIONS", "Retraining", "kar", "roar"]
 
@@ -54,6 +58,7 @@ FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Hooker et al.'s t
 IMPUTATIONS = ("mean", "linear")
 TEST_SHARE = 0.2  # held out as the test set when none is given
 SCHEDULE = ("epochs", "batch_size", "learning_rate")  # a fixed schedule, as Hooker et al.
+TRAIN_DEFAULTS = {key: inspect.signature(train).parameters[key].default for key in SCHEDULE}
 GROUP_BYTES = 2**30  # at most this much modified data per group of retrainings trained at once
 _NEEDS = frozenset({"model", "method", "retraining"})
 _FAST = {"fractions": (0.5,), "recipe": {"epochs": 1}, "progress": False}
@@ -165,44 +170,62 @@ def _ranks(file: Path, maps: Any, seed: Any) -> np.ndarray:
 
 
 def _schedule(model: keras.Model, recipe: Any, fast: bool | None
-              ) -> tuple[Callable[[], keras.Model], dict[str, Any]]:
-    """``(build, options)``: fresh models of the zoo recipe's architecture (or clones of
-    ``model``) and the fixed schedule (epochs, batch size, step size) that trains them."""
+              ) -> tuple[Callable[[], keras.Model] | None, dict[str, Any]]:
+    """``(build, options)``: a picklable maker of fresh models of the zoo recipe's architecture
+    (or of clones of ``model``; None when a worker process could not rebuild it) and the fixed
+    schedule (epochs, batch size, step size) that trains them."""
     from xaikit.models import ZOO, architectures
 
     if isinstance(recipe, str):
         used = ZOO[check_option("recipe", recipe, sorted(ZOO))].as_dict(fast_mode(fast))
         shape, n_classes = tuple(model.inputs[0].shape[1:]), int(model.outputs[0].shape[-1])
-
-        def build() -> keras.Model:
-            return getattr(architectures, used["arch"])(shape, n_classes, **used["arch_kwargs"])
-        return build, {key: used[key] for key in SCHEDULE}
+        return (functools.partial(getattr(architectures, used["arch"]), shape, n_classes,
+                                  **used["arch_kwargs"]), {key: used[key] for key in SCHEDULE})
     options = dict(recipe or {})
     if set(options) - set(SCHEDULE):
         raise ValueError(message("expected", name="recipe", expected="a zoo name or a mapping "
                                  f"with keys among {', '.join(SCHEDULE)}",
                                  got=", ".join(sorted(options)), fix="ROAR trains a fixed "
                                  "schedule: no early stopping (no patience)"))
+    return shipped(model), {key: options.get(key, TRAIN_DEFAULTS[key]) for key in SCHEDULE}
 
-    def clone() -> keras.Model:
-        try:
-            return keras.models.clone_model(model)
-        except (TypeError, ValueError) as error:
-            raise TypeError(message("expected", name="model", expected="a Sequential or "
-                                    "functional model to clone, or recipe= a zoo name",
-                                    got=type(model).__name__, fix="")) from error
-    return clone, options
+
+def _clone(model: keras.Model) -> keras.Model:
+    try:
+        return keras.models.clone_model(model)
+    except (TypeError, ValueError) as error:
+        raise TypeError(message("expected", name="model", expected="a Sequential or "
+                                "functional model to clone, or recipe= a zoo name",
+                                got=type(model).__name__, fix="")) from error
+
+
+def _job(everything: np.ndarray, removed: np.ndarray, mean: np.ndarray, imputation: str,
+         seed: int, labels: np.ndarray, n_classes: int) -> tuple[ImageSet, np.ndarray]:
+    """One retraining's data: the training set and test images with ``removed`` replaced (run
+    where the model trains, so that the imputations of a group run in parallel too)."""
+    if imputation == "mean":
+        images = np.where(removed[..., None], mean, everything).astype(np.float32)
+    else:
+        images = np.clip(noisy_linear_imputation(everything, removed, seed=seed), 0, 1)
+    return _as_set(images[:len(labels)], labels, n_classes), images[len(labels):]
 
 
 def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets: Any, *,
                 labels: Any, test: Any, recipe: Any, fractions: Sequence[float],
                 seeds: Sequence[int], random_baseline: bool, imputation: str, out: Any,
-                progress: bool,
-                strategy: Any, fast: bool | None, batch_size: int, seed: Any) -> Retraining:
+                progress: bool, strategy: Any, workers: int | None, fast: bool | None,
+                batch_size: int, seed: Any) -> Retraining:
     """The body of :func:`roar` and :func:`kar`."""
     explain = explainer(method, batch_size=batch_size, seed=seed)  # refuses precomputed maps
     check_option("imputation", imputation, IMPUTATIONS)
     build, schedule = _schedule(model, recipe, fast)
+    if strategy is not None or build is None:
+        if workers:
+            raise ValueError(message("expected", name="workers", expected="0 or None with a "
+                                     "strategy or a model a worker cannot rebuild",
+                                     got=workers, fix="; these train in this process"))
+        workers = 0
+    workers = default_workers() if workers is None else check_int("workers", workers, minimum=0)
     name = method if isinstance(method, str) else getattr(method, "__name__", "method")
     key = _method_label(method)
     resolved = resolve(model, images, targets, batch_size=batch_size)
@@ -237,6 +260,8 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
         return folder / f"{label}_{t:.3f}_seed{s}.json"
 
     pending = [task for task in tasks if not path(*task).exists()]
+    if pending and workers:
+        start(min(workers, len(pending)))  # their start-up overlaps with the maps below
     everything = np.concatenate([x, test_x])
     if any(task[0] == "method" for task in pending):
         ranks = _ranks(folder / f"ranks_{key}_{_digest(seed)[:8]}.npy", lambda: explain(
@@ -245,8 +270,8 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
     mean = x.mean(axis=(0, 1, 2))  # the per-channel mean of the training images
     pixels = everything[0, ..., 0].size
 
-    def modified(ranking: str, t: float, s: int) -> np.ndarray:
-        """The training and test images with the pixels of this retraining replaced."""
+    def job(ranking: str, t: float, s: int) -> Callable[[], tuple[ImageSet, np.ndarray]]:
+        """The data of one retraining: which pixels it replaces, and how."""
         count = round(t * pixels)
         if ranking == "random":
             order = rng([s, 7]).random((len(everything), pixels)).argsort(axis=1).argsort(axis=1)
@@ -255,14 +280,14 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
             removed = ranks < count if mode == "roar" else ranks >= pixels - count
         else:
             removed = np.zeros(everything.shape[:3], bool)
-        if imputation == "mean":
-            return np.where(removed[..., None], mean, everything).astype(np.float32)
-        return np.clip(noisy_linear_imputation(everything, removed, seed=s), 0, 1)
+        return functools.partial(_job, everything, removed, mean, imputation, s, y, n_classes)
 
     width = max(1, GROUP_BYTES // (4 * everything.size))
     groups = [group[start:start + width] for s in seeds
               for group in [[task for task in pending if task[2] == s]]
               for start in range(0, len(group), width)]  # one seed: one shuffle order, one init
+    if build is None:
+        build = functools.partial(_clone, model)
     bar = None
     if progress and pending:
         from tqdm.auto import tqdm
@@ -270,18 +295,17 @@ def _retraining(mode: str, model: keras.Model, images: Any, method: Any, targets
         bar = tqdm(total=len(pending), desc=f"{mode} {name}", unit="model", leave=False)
     try:
         for group in groups:
-            data = [modified(*task) for task in group]
-            trained = train_stacked(build, [_as_set(images[:len(x)], y, n_classes)
-                                            for images in data], seed=group[0][2],
-                                    progress=progress, strategy=strategy, **schedule)
-            for task, images, retrained in zip(group, data, trained):
-                correct = predict(retrained, images[len(x):],
-                                  batch_size=batch_size).argmax(axis=1) == test_y
-                atomic_write_json(path(*task), {"accuracy": float(np.mean(correct)),
-                                                "correct": correct.astype(int).tolist(),
-                                                "fraction": task[1], "seed": task[2]})
-            if bar is not None:
-                bar.update(len(group))
+            scored = train_and_score(build, [job(*task) for task in group], seed=group[0][2],
+                                     workers=workers, strategy=strategy,
+                                     predict_batch_size=batch_size, **schedule)
+            for part, outputs in scored:
+                for k, output in zip(part, outputs):
+                    correct = output.argmax(axis=1) == test_y
+                    atomic_write_json(path(*group[k]), {
+                        "accuracy": float(np.mean(correct)), "fraction": group[k][1],
+                        "correct": correct.astype(int).tolist(), "seed": group[k][2]})
+                if bar is not None:
+                    bar.update(len(part))
     finally:
         if bar is not None:
             bar.close()
@@ -305,8 +329,8 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
          labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
          fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
          random_baseline: bool = True, imputation: str = "mean", out: Any = None,
-         progress: bool = True, strategy: Any = None, fast: bool | None = None,
-         batch_size: int = 32, seed: Any = 0) -> Retraining:
+         progress: bool = True, strategy: Any = None, workers: int | None = None,
+         fast: bool | None = None, batch_size: int = 32, seed: Any = 0) -> Retraining:
     """RemOve And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
 
     For each fraction :math:`t`, the :math:`t` most relevant pixels of every training and test
@@ -358,7 +382,15 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
     progress : bool
         A progress bar over the retrainings (and one over the steps of each group).
     strategy : tf.distribute.Strategy, optional
-        Build and train inside ``strategy.scope()`` (the stacked model of each group).
+        Build and train inside ``strategy.scope()`` (the stacked model of each group), in this
+        process.
+    workers : int, optional
+        Worker processes the retrainings (and their imputations) are spread over, one thread
+        and oneDNN's kernels each (:mod:`xaikit.models.workers`); the results do not depend on
+        their number. None: one per core, or 0 with a ``strategy``, a visible GPU or a model
+        whose architecture a worker cannot rebuild (subclassed, or a layer class defined in
+        ``__main__``); 0: train in this process (its own kernels and threads: the same
+        results up to round-off, not to the bit).
     fast : bool, optional
         The zoo's fast recipe (None: :func:`xaikit.base.env.fast_mode`).
     batch_size, seed
@@ -372,7 +404,8 @@ def roar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = No
                        recipe=recipe, fractions=fractions, seeds=seeds,
                        random_baseline=random_baseline, imputation=imputation, out=out,
                        progress=progress,
-                       strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
+                       strategy=strategy, workers=workers, fast=fast, batch_size=batch_size,
+                       seed=seed)
 
 
 @register(family="faithfulness", needs=_NEEDS, higher_is_better=True, stochastic=True,
@@ -381,8 +414,8 @@ def kar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = Non
         labels: Any = None, test: Any = None, recipe: str | Mapping[str, Any] | None = None,
         fractions: Sequence[float] = FRACTIONS, seeds: Sequence[int] = (0,),
         random_baseline: bool = True, imputation: str = "mean", out: Any = None,
-        progress: bool = True, strategy: Any = None, fast: bool | None = None,
-        batch_size: int = 32, seed: Any = 0) -> Retraining:
+        progress: bool = True, strategy: Any = None, workers: int | None = None,
+        fast: bool | None = None, batch_size: int = 32, seed: Any = 0) -> Retraining:
     """Keep And Retrain (Hooker, Erhan, Kindermans & Kim, NeurIPS 2019, arXiv:1806.10758).
 
     As :func:`roar`, but the :math:`t` *least* relevant pixels are replaced by the mean: a good
@@ -395,5 +428,6 @@ def kar(model: keras.Model, images: Any, maps_or_method: Any, targets: Any = Non
                        recipe=recipe, fractions=fractions, seeds=seeds,
                        random_baseline=random_baseline, imputation=imputation, out=out,
                        progress=progress,
-                       strategy=strategy, fast=fast, batch_size=batch_size, seed=seed)
+                       strategy=strategy, workers=workers, fast=fast, batch_size=batch_size,
+                       seed=seed)
 

@@ -76,39 +76,49 @@ def noisy_linear_imputation(images: np.ndarray, removed: np.ndarray, *, noise: f
     """
     noise = check_number("noise", noise, low=0.0)
     m, height, width, channels = images.shape
-    unknown = np.flatnonzero(removed.ravel())
-    index = np.full(removed.size, -1)
-    index[unknown] = np.arange(len(unknown))
-    image, row, col = np.unravel_index(unknown, removed.shape)
-    flat = images.reshape(-1, channels).astype(np.float64)
-    diagonal = np.zeros(len(unknown))
-    right = np.zeros((len(unknown), channels))
-    rows, cols, values = [], [], []
-    for dy, dx, weight in NEIGHBOURS:  # eight fixed offsets, each vectorised over all pixels
-        y, x = row + dy, col + dx
-        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
-        target = np.ravel_multi_index((image[inside], y[inside], x[inside]), removed.shape)
-        diagonal[inside] += weight
-        other = index[target]
-        free = other >= 0
-        source = np.flatnonzero(inside)
-        rows.append(source[free])
-        cols.append(other[free])
-        values.append(np.full(free.sum(), -weight))
-        right[source[~free]] += weight * flat[target[~free]]
-    system = sparse.csc_matrix((np.concatenate([diagonal, *values]),
-                                (np.concatenate([np.arange(len(unknown)), *rows]),
-                                 np.concatenate([np.arange(len(unknown)), *cols]))),
-                               shape=(len(unknown), len(unknown)))
+    wide = width + 2  # the images in a frame of one pixel: every neighbour has a flat position
+    framed = np.pad(removed, ((0, 0), (1, 1), (1, 1)))
+    inside = np.broadcast_to(np.pad(np.ones((height, width), bool), 1), framed.shape).ravel()
+    position = np.flatnonzero(framed)  # the unknowns, numbered row by row
+    n = len(position)
+    index = np.full(framed.size, -1)
+    index[position] = np.arange(n)
+    known = np.pad(images.astype(np.float64) * ~removed[..., None],
+                   ((0, 0), (1, 1), (1, 1), (0, 0))).reshape(-1, channels)
+    # row i of the system: the eight neighbours' weights (to the left of and right of the
+    # diagonal, so each row's columns are sorted), unknown neighbours as entries, known ones
+    # moved to the right-hand side; built directly in compressed form
+    columns = np.empty((n, len(NEIGHBOURS) + 1), np.int64)
+    values = np.empty((n, len(NEIGHBOURS) + 1))
+    right = np.zeros((n, channels))
+    diagonal = np.zeros(n)
+    for slot, (dy, dx, weight) in enumerate(NEIGHBOURS):  # eight fixed offsets, each vectorised
+        slot += slot >= len(NEIGHBOURS) // 2  # the diagonal's slot is the middle one
+        target = position + dy * wide + dx
+        diagonal += weight * inside[target]
+        columns[:, slot] = index[target]
+        values[:, slot] = -weight
+        right += weight * known[target]
+    middle = len(NEIGHBOURS) // 2
+    columns[:, middle], values[:, middle] = np.arange(n), diagonal
+    entry = columns >= 0
+    # the system is symmetric: these compressed rows are also its compressed columns
+    system = sparse.csc_matrix((values[entry], columns[entry],
+                                np.r_[0, np.cumsum(entry.sum(axis=1))]), shape=(n, n))
     # Unknowns are numbered row by row, so each image's block is banded (bandwidth W + 1):
     # factorised in that order on narrow images (about 2x faster than COLAMD's fill-reducing
-    # order at 32 pixels, as fast at 64, slower above, where COLAMD's order wins).
-    order = "NATURAL" if width < NATURAL_ORDER_BELOW else "COLAMD"
-    solved = linalg.splu(system, permc_spec=order).solve(right) if len(unknown) else right
+    # order at 32 pixels, as fast at 64, slower above, where COLAMD's order wins), without
+    # pivoting (symmetric and diagonally dominant: the diagonal pivots are safe).
+    natural = {"permc_spec": "NATURAL", "diag_pivot_thresh": 0.0,
+               "options": {"SymmetricMode": True}}
+    order = natural if width < NATURAL_ORDER_BELOW else {"permc_spec": "COLAMD"}
+    solved = linalg.splu(system, **order).solve(right) if n else right
+    image, row, col = np.unravel_index(position, framed.shape)
+    row, col = row - 1, col - 1
     field = rng(seed).standard_normal((height, width, channels))
-    out = flat.copy()
-    out[unknown] = solved + noise * field[row, col]
-    return out.reshape(images.shape).astype(np.float32)
+    out = images.astype(np.float64)
+    out[image, row, col] = solved + noise * field[row, col]
+    return out.astype(np.float32)
 
 
 @register(family="faithfulness", needs=frozenset({"model", "maps"}), higher_is_better=False,

@@ -3,7 +3,8 @@
 - :func:`simple_cnn`, :func:`vgg_mini`, :func:`mlp` — small functional classifiers whose head is
   ``Dense(name="logits") -> Activation(softmax|sigmoid, name="probs")``;
 - :func:`train`, :func:`accuracy` — seeded, resumable training with early stopping;
-  :func:`train_stacked` — K fresh models trained side by side as one (ROAR / KAR);
+  :func:`train_stacked` — K fresh models trained side by side as one (ROAR / KAR), and
+  :mod:`xaikit.models.workers` — such trainings spread over one single-threaded process per core;
 - :func:`zoo`, :func:`zoo_info`, :data:`ZOO`, :func:`cache_dir` — trained models of the kit's
   embedded datasets, cached atomically;
 - :func:`pretrained`, :func:`preprocess_input`, :func:`decode_predictions` — ``keras.applications``
