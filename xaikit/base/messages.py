@@ -272,6 +272,9 @@ MESSAGES: dict[str, str] = {
     "expected the keras.applications file {file}",
     "checkpoint_mismatch": "training checkpoint {path}: its optimizer state does not match the "
     "model; training starts afresh",
+    "worker_failed": "a training worker failed; its traceback:\n{traceback}",
+    "worker_died": "a training worker (pid {pid}) ended with code {code}; its last output:\n"
+    "{output}",
     "class_index_missing": "decode_predictions needs the ImageNet class index {file}, which is "
     "not at {path}: download {url} and put it in {folder}/ (or pass class_index_path=)",
     # ---------------------------------------------------------------- pretrained weights (issue 21)

@@ -75,30 +75,27 @@ class _Worker:
             pickle.dump(request, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as error:
-            raise RuntimeError(self._died()) from error
+            raise _died(self) from error
 
     def receive(self) -> Any:
         try:
             status, value = pickle.load(self.process.stdout)
         except (EOFError, pickle.UnpicklingError, OSError) as error:
-            raise RuntimeError(self._died()) from error
+            raise _died(self) from error
         if status == "error":
-            raise RuntimeError(f"xaikit: a training worker failed:\n{value}")
+            raise RuntimeError(message("worker_failed", traceback=value))
         return value
 
-    def discard(self) -> None:
-        """Kill the process and leave the pool."""
+    def discard(self) -> str:
+        """Kill the process, leave the pool; the end of its log."""
         self.process.kill()
         self.process.wait()
         if self in _POOL:
             _POOL.remove(self)
-
-    def _died(self) -> str:
-        self.discard()
         self.log.seek(0)
         tail = self.log.read().decode(errors="replace")[-2000:]
-        return (f"xaikit: a training worker (pid {self.process.pid}) ended with code "
-                f"{self.process.returncode}; its last output:\n{tail}")
+        self.log.close()
+        return tail
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -108,6 +105,14 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+
+
+def _died(worker: _Worker) -> RuntimeError:
+    """The error for a worker that ended: its exit code and the end of its log; it leaves
+    the pool."""
+    output = worker.discard()
+    return RuntimeError(message("worker_died", pid=worker.process.pid,
+                                code=worker.process.returncode, output=output))
 
 
 def _pool(n: int) -> list[_Worker]:
