@@ -201,10 +201,11 @@ def test_a_failing_or_killed_worker_is_reported_and_replaced():
 
     build = functools.partial(mlp, (4, 4, 1), 2)
     options = dict(epochs=1, batch_size=4, seed=0, learning_rate=1e-3, workers=1)
+    workers._close()  # a pool of one, started here
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         list(workers.train_and_score(build, [functools.partial(operator.truediv, 1, 0)],
                                      **options))
-    [worker] = workers._POOL[:1]
+    [worker] = workers._POOL
     assert worker.process.poll() is None, "the worker survives its job's exception"
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait()

@@ -88,6 +88,8 @@ class _Worker:
 
     def discard(self) -> str:
         """Kill the process, leave the pool; the end of its log."""
+        if self.log.closed:
+            return ""
         self.process.kill()
         self.process.wait()
         if self in _POOL:
@@ -225,8 +227,8 @@ def train_and_score(build: Callable[[], keras.Model],
             worker.send((build, [jobs[k] for k in part], schedule, predict_batch_size))
             waiting.append(worker)
         for worker, part in zip(pool, parts):
+            waiting.remove(worker)  # its reply is read now, whatever it is
             outputs = worker.receive()
-            waiting.remove(worker)
             yield part, outputs
     finally:
         for worker in waiting:  # a reply nobody will read: that worker cannot be reused
