@@ -75,7 +75,7 @@ def noisy_linear_imputation(images: np.ndarray, removed: np.ndarray, *, noise: f
     0.5
     """
     noise = check_number("noise", noise, low=0.0)
-    m, height, width, channels = images.shape
+    _, height, width, channels = images.shape
     wide = width + 2  # the images in a frame of one pixel: every neighbour has a flat position
     framed = np.pad(removed, ((0, 0), (1, 1), (1, 1)))
     inside = np.broadcast_to(np.pad(np.ones((height, width), bool), 1), framed.shape).ravel()
