@@ -71,7 +71,8 @@ CITATION = re.compile(
 NOT_AUTHORS = {"Fig", "Figure", "Table", "Eq", "Sec", "Section", "The", "A", "An", "In", "On"}
 FIGURE_REF = re.compile(r"\b(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*(\d+[a-z]?)\b", re.IGNORECASE)
 # Plain symbols (in the common system fonts), not emoji: the site loads no fonts of its own.
-STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "unrecorded": "≈", "failed": "✗"}
+STATUS_ICON = {"passed": "✓", "recorded": "✓", "unchecked": "ℹ", "elsewhere": "ℹ",
+               "unrecorded": "≈", "failed": "✗"}
 PREVIEW_PER_CLASS = 6
 
 
@@ -393,7 +394,9 @@ def reproductions_page(lessons: list[Lesson], run: str = "") -> str:
         "run (`XAIKIT_FAST=1`) uses fewer images and shorter training, so its numbers can differ "
         "from a full `make reproduce`. Each number carries its check, in one of three tiers: "
         "**1** an exact property at float tolerance, **2** the kit's own recorded value "
-        "(`lessons/expected/`), **3** the paper's claim with a 95 % confidence interval over "
+        "(`lessons/expected/`, per numeric platform: trained weights differ in the last bits "
+        "between CPU types, so on a platform with no record the value is shown beside the "
+        "recorded ones, ℹ, not compared), **3** the paper's claim with a 95 % confidence interval over "
         "images or seeds. The status is computed by the check.",
         "",
         *([f"Last run (`xaikit reproduce`, its `summary.md`): {run}", ""] if run else []),

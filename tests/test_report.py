@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from xaikit import report, viz  # noqa: E402
+from xaikit.core.platform import numeric_platform  # noqa: E402
 
 
 @pytest.fixture
@@ -82,12 +83,20 @@ def test_tier_three_records_mean_and_interval(out):
 
 
 def test_tier_two_compares_with_the_expected_file_and_records(out, tmp_path, monkeypatch):
+    here = numeric_platform().id
     expected = tmp_path / "expected.json"
     monkeypatch.setenv(report.EXPECTED_ENV, str(expected))
     monkeypatch.setenv("XAIKIT_FAST", "1")
     assert report.result("acc", 0.9, check=report.recorded(rtol=0.01)).status == "unrecorded"
-    expected.write_text(json.dumps({"fast": {"acc": 0.9}, "full": {"acc": 0.5}}))
+    assert json.loads((out / report.RESULTS_FILE).read_text())["platform"]["id"] == here
+    expected.write_text(json.dumps({"platforms": {"0123456789ab": {"fast": {"acc": 0.5}}}}))
+    other = report.result("acc", 0.9, check=report.recorded(rtol=0.01))
+    assert other.status == "elsewhere" and "0.5 on 0123456789ab" in other.detail
+    expected.write_text(json.dumps({"platforms": {
+        "0123456789ab": {"fast": {"acc": 0.5}},
+        here: {"fast": {"acc": 0.9}, "full": {"acc": 0.5}}}}))
     assert report.result("acc", 0.905, check=report.recorded(rtol=0.01)).status == "passed"
+    assert report.result("auc", 0.9, check=report.recorded(rtol=0.01)).status == "unrecorded"
     assert report.result("acc", 0.95, check=report.recorded(rtol=0.01)).status == "failed"
     monkeypatch.setenv(report.RECORD_ENV, "1")
     assert report.result("acc", 0.95, check=report.recorded(rtol=0.01)).status == "recorded"

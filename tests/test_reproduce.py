@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from xaikit.core.platform import numeric_platform
 from xaikit.reproduce import LessonError, find_lessons, reproduce
 
 PASSING = '''\
@@ -211,12 +212,37 @@ def test_recorded_values_catch_a_changed_number(tmp_path):
     recording = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False,
                           record=True)
     assert recording.ok
-    expected = json.loads((lessons / "expected" / "06_numbers.json").read_text())
-    assert expected == {"fast": {"auc": 0.5}}
+    platform = recording.lessons[0].platform
+    expected_file = lessons / "expected" / "06_numbers.json"
+    expected = json.loads(expected_file.read_text())
+    assert expected == {"platforms": {platform["id"]: {"machine": platform["machine"],
+                                                       "fast": {"auc": 0.5}}}}
     assert reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False).ok
     lesson.write_text(lesson.read_text().replace("0.5", "0.6"))
     changed = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False)
     assert not changed.ok and "auc (tier 2 recorded)" in changed.lessons[0].error
+    assert f"`{platform['id']}`" in (out / "summary.md").read_text()
+
+
+def test_values_recorded_on_another_platform_are_shown_not_compared(tmp_path):
+    lessons = tmp_path / "lessons"
+    (lessons / "expected").mkdir(parents=True)
+    (lessons / "06_numbers.py").write_text("# %%\nfrom xaikit.report import recorded, result\n"
+                                           "result('auc', 0.6, check=recorded(rtol=0.01))\n")
+    elsewhere = {"platforms": {"0123456789ab": {"machine": "another CPU", "fast": {"auc": 0.5}}}}
+    (lessons / "expected" / "06_numbers.json").write_text(json.dumps(elsewhere))
+    out = tmp_path / "out"
+    run = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False)
+    entry = run.lessons[0].results[0]
+    assert run.ok and entry["status"] == "elsewhere"
+    assert "0.5 on 0123456789ab (another CPU)" in entry["detail"]
+    assert entry["recorded_elsewhere"] == {"0123456789ab": 0.5}
+    recording = reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False,
+                          record=True)
+    stored = json.loads((lessons / "expected" / "06_numbers.json").read_text())["platforms"]
+    assert stored == {**elsewhere["platforms"], recording.lessons[0].platform["id"]: {
+        "machine": recording.lessons[0].platform["machine"], "fast": {"auc": 0.6}}}
+    assert reproduce(["06"], out=out, fast=True, lessons_dir=lessons, progress=False).ok
 
 
 MEETING = '''\
@@ -246,3 +272,14 @@ def test_jobs_run_lessons_at_the_same_time_and_keep_their_order(tmp_path):
     assert not _kernels()
     with pytest.raises(ValueError, match="jobs must be a positive number"):
         reproduce(["01"], out=tmp_path / "out", lessons_dir=lessons, progress=False, jobs=0)
+
+
+def test_the_platform_fingerprint_sees_a_change_of_kernels():
+    """oneDNN's kernels sum in another order than Eigen's: another platform, as another CPU is."""
+    here = numeric_platform()
+    code = "from xaikit.core.platform import numeric_platform as p; print(p().id)"
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert len(other) == 12 and other != here.id
+    assert here == numeric_platform() and "TF_ENABLE_ONEDNN_OPTS=0" in here.machine

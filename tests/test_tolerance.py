@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xaikit.tolerance import above, below, confidence_interval, exact, pattern, recorded
+from xaikit.tolerance import (
+    Elsewhere,
+    above,
+    below,
+    confidence_interval,
+    exact,
+    pattern,
+    recorded,
+)
 
 
 @pytest.mark.parametrize(("value", "check", "status"), [
@@ -30,6 +38,10 @@ def test_recorded_compares_records_and_reports_missing():
     assert check.evaluate("b", 1.2, {"a": 1.0}.get).status == "unrecorded"
     assert check.evaluate("a", 1.2, None).status == "unchecked"
     assert check.evaluate("a", 1.2, {"a": 1.0}.get, recording=True).status == "recorded"
+    elsewhere = Elsewhere({"0123456789ab": 1.0}, {"0123456789ab": "a CPU"}, "ba9876543210")
+    outcome = check.evaluate("a", 9.0, {"a": elsewhere}.get)
+    assert outcome.status == "elsewhere" and not outcome.failed
+    assert "1 on 0123456789ab (a CPU)" in outcome.detail and "ba9876543210" in outcome.detail
 
 
 def test_interval_is_students_t():

@@ -21,11 +21,13 @@ variable ``XAIKIT_OUT`` to the lesson's own output folder: every figure is saved
 (rewritten atomically after each call), from which the runner writes ``summary.md``.  Outside the
 runner (a student's Jupyter session, a plain script) nothing is written: the functions only display.
 
-This module imports NumPy and matplotlib only (never TensorFlow), so lessons can use it freely.
+This module imports NumPy and matplotlib only, so lessons can use it freely; under the runner, a
+tier-2 result imports TensorFlow once to name the numeric platform its value belongs to.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -40,6 +42,7 @@ from xaikit.base.env import fast_mode
 from xaikit.base.io import atomic_write, atomic_write_json
 from xaikit.tolerance import (
     Check,
+    Elsewhere,
     Outcome,
     above,
     below,
@@ -213,7 +216,8 @@ def result(name: str, value: Any, *, check: Check, paper: Any = None, note: str 
     Returns
     -------
     Outcome
-        The check's verdict (``status``: passed, failed, recorded, unrecorded, unchecked).
+        The check's verdict (``status``: passed, failed, recorded, unrecorded, elsewhere,
+        unchecked).
 
     Raises
     ------
@@ -227,6 +231,8 @@ def result(name: str, value: Any, *, check: Check, paper: Any = None, note: str 
                         f"got {type(check).__name__}")
     if not isinstance(note, str):
         raise TypeError(f"result(note=...) must be a string; got {type(note).__name__}")
+    if check.tier == 2 and os.environ.get(EXPECTED_ENV, "").strip():
+        _this_platform()
     outcome = check.evaluate(name, value, _expected_lookup(), _recording())
     plain = _to_json(outcome.value, f"result {name!r} value")
     plain_paper = _to_json(paper, f"result {name!r} paper") if paper is not None else None
@@ -250,14 +256,44 @@ def _recording() -> bool:
 
 
 def _expected_lookup() -> Any:
-    """``name -> recorded value`` for this lesson and mode, or None outside the runner."""
+    """``name -> recorded value`` for this lesson, mode and platform, or None outside the runner."""
     value = os.environ.get(EXPECTED_ENV, "").strip()
     if not value:
         return None
-    path = Path(value)
+    return functools.partial(_lookup, Path(value), "fast" if fast_mode() else "full")
+
+
+def _lookup(path: Path, mode: str, name: str) -> Any:
+    """The value this platform recorded for ``name``; else an :class:`Elsewhere` with the other
+    platforms' values; else None."""
+    here = _this_platform()
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    values = stored.get("fast" if fast_mode() else "full", {})
-    return values.get
+    platforms = stored.get("platforms", {})
+    own = platforms.get(here["id"], {})
+    if mode in own:
+        return own[mode].get(name)
+    values = {pid: record[mode][name] for pid, record in platforms.items()
+              if name in record.get(mode, {})}
+    if not values:
+        return None
+    return Elsewhere(values, {pid: platforms[pid].get("machine", "") for pid in values},
+                     here["id"])
+
+
+def _this_platform() -> dict[str, str]:
+    """This process's numeric platform (:mod:`xaikit.core.platform`, imports TensorFlow), also
+    written into ``results.json`` so that ``--record`` files the values under it."""
+    from xaikit.core.platform import numeric_platform
+
+    here = numeric_platform()
+    entry = {"id": here.id, "machine": here.machine}
+    out = output_dir()
+    if out is not None:
+        record = read_results(out)
+        if record["platform"] != entry:
+            record["platform"] = entry
+            atomic_write_json(out / RESULTS_FILE, record)
+    return entry
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,14 +314,17 @@ def _check_caption(caption: Any) -> None:
 
 
 
-def read_results(folder: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
-    """Read the record written by a lesson into ``folder`` (empty lists when there is none)."""
-    record: dict[str, list[dict[str, Any]]] = {"figures": [], "tables": [], "results": []}
+def read_results(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the record written by a lesson into ``folder``: lists of ``figures``, ``tables`` and
+    ``results`` (empty when there is none) and the numeric ``platform`` its tier-2 values belong
+    to (None when it has none)."""
+    record: dict[str, Any] = {"figures": [], "tables": [], "results": [], "platform": None}
     path = Path(folder) / RESULTS_FILE
     if path.is_file():
         loaded = json.loads(path.read_text(encoding="utf-8"))
-        for key in record:
+        for key in ("figures", "tables", "results"):
             record[key] = list(loaded.get(key, []))
+        record["platform"] = loaded.get("platform")
     return record
 
 

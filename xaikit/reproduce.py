@@ -11,8 +11,11 @@ lesson, its status, wall time, tables, key results and figures, and the error of
 A lesson fails when a cell raises **or when one of its checks fails** (every
 :func:`xaikit.report.result` carries a check of the tolerance policy, :mod:`xaikit.tolerance`):
 the error names the lesson's failed results. Tier-2 checks compare with
-``lessons/expected/<stem>.json`` (the kernel gets its path in ``XAIKIT_EXPECTED``); with
-``record=True`` (``xaikit reproduce --record``) the values of this mode are written there instead.
+``lessons/expected/<stem>.json`` (the kernel gets its path in ``XAIKIT_EXPECTED``), which holds
+them per numeric platform (:mod:`xaikit.core.platform`): on a platform it has no record of, they
+are shown beside the other platforms' values, status ``elsewhere``. With ``record=True``
+(``xaikit reproduce --record``) the values of this mode are written there instead, under this
+platform.
 
 A failing lesson is reported and the others still run; :attr:`RunReport.ok` says whether all
 passed (the CLI turns it into the exit status).
@@ -69,6 +72,7 @@ class LessonRun:
     figures: list[dict[str, Any]] = field(default_factory=list)
     tables: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    platform: dict[str, str] | None = None  # the numeric platform of its tier-2 values
 
     @property
     def passed(self) -> bool:
@@ -345,7 +349,7 @@ def _run_lesson(path: Path, out_dir: Path, fast: bool, timeout: int, kernels: Pa
     collected = read_results(lesson_out)
     error = error or _failed_checks(collected["results"])
     if record and error is None:
-        _record_expected(expected_path(path), fast, collected["results"])
+        _record_expected(expected_path(path), fast, collected["results"], collected["platform"])
     status = "failed" if error else "passed"
     atomic_write_json(lesson_out / _RUN_FILE, {"status": status, "seconds": seconds,
                                                "error": error, "fast": fast,
@@ -366,12 +370,20 @@ def _failed_checks(results: list[dict[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
-def _record_expected(path: Path, fast: bool, results: list[dict[str, Any]]) -> None:
-    """Write this mode's tier-2 values into the lesson's expected file (other modes kept)."""
+def _record_expected(path: Path, fast: bool, results: list[dict[str, Any]],
+                     platform: dict[str, str] | None) -> None:
+    """Write this mode's tier-2 values into the lesson's expected file, under the numeric
+    platform they were computed on (other modes and platforms kept)."""
+    values = {item["name"]: item["value"] for item in results if item.get("tier") == 2}
+    if not values or platform is None:
+        return
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    stored["fast" if fast else "full"] = {item["name"]: item["value"] for item in results
-                                          if item.get("tier") == 2}
-    atomic_write_json(path, {mode: stored[mode] for mode in ("fast", "full") if mode in stored})
+    platforms = stored.get("platforms", {})
+    entry = platforms.get(platform["id"], {})
+    entry.update({"machine": platform["machine"], "fast" if fast else "full": values})
+    platforms[platform["id"]] = {key: entry[key] for key in ("machine", "fast", "full")
+                                 if key in entry}
+    atomic_write_json(path, {"platforms": dict(sorted(platforms.items()))})
 
 
 def _sha256(path: Path) -> str:
@@ -438,6 +450,9 @@ def render_summary(report: RunReport) -> str:
         lines += ["", f"## {run.stem}", "",
                   f"Status: **{run.status}** in {run.seconds:.1f} s; executed notebook: "
                   f"[{run.stem}.ipynb]({run.stem}.ipynb).", ""]
+        if run.platform:
+            lines += [f"Numeric platform of its tier-2 values: `{run.platform['id']}` "
+                      f"({run.platform['machine']}).", ""]
         if run.error:
             lines += ["Error:", "", "```text", run.error, "```", ""]
         for table in run.tables:

@@ -6,7 +6,11 @@
    float64 ~1e-12.
 2. **The kit's own recorded values** per lesson, mode and seed: :func:`recorded` compares with
    ``lessons/expected/NN_topic.json`` (written by ``xaikit reproduce --record``; re-record only
-   with a reason in the commit message), so a change that moves a number is seen.
+   with a reason in the commit message), so a change that moves a number is seen. Trained
+   weights are reproducible per numeric platform, not across platforms
+   (:mod:`xaikit.core.platform`): values are recorded per platform, and on a platform with no
+   record of its own a tier-2 value is shown beside the other platforms' values with the status
+   ``"elsewhere"`` instead of being compared.
 3. **The paper's claim** — an ordering, a pass/fail pattern, the sign of a trend — with a
    confidence interval over images or seeds: :func:`above` / :func:`below` on per-image (or
    per-seed) samples pass when the whole confidence interval of the mean lies on the claimed
@@ -37,7 +41,7 @@ import numpy as np
 from xaikit.base.checks import check_number
 from xaikit.base.messages import message
 
-__all__ = ["Check", "Outcome", "above", "below", "confidence_interval", "exact", "pattern",
+__all__ = ["Check", "Elsewhere", "Outcome", "above", "below", "confidence_interval", "exact", "pattern",
            "recorded"]
 
 DEFAULT_LEVEL = 0.95
@@ -49,7 +53,8 @@ class Outcome:
     """What a check concluded about one value.
 
     ``status`` is ``"passed"``, ``"failed"``, ``"recorded"`` (a tier-2 value written by
-    ``--record``), ``"unrecorded"`` (tier 2 with no recorded value yet) or ``"unchecked"`` (tier 2
+    ``--record``), ``"unrecorded"`` (tier 2 with no recorded value yet), ``"elsewhere"`` (tier 2
+    recorded only on other numeric platforms: shown, not compared) or ``"unchecked"`` (tier 2
     outside the lesson runner, where no expected file is known).
     """
 
@@ -70,11 +75,31 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """Tier-2 values recorded on other numeric platforms than this one.
+
+    ``values`` maps a platform id to its recorded value, ``machines`` a platform id to what it
+    ran on; ``here`` is this process's platform id.
+    """
+
+    values: Mapping[str, Any]
+    machines: Mapping[str, str]
+    here: str
+
+    def describe(self) -> str:
+        others = "; ".join(f"{_short(value)} on {pid} ({self.machines.get(pid, '?')})"
+                           for pid, value in self.values.items())
+        return (f"recorded {others} — not on this platform ({self.here}), whose trained weights "
+                "differ in the last bits; `xaikit reproduce --lesson NN --record` records it")
+
+
+@dataclass(frozen=True)
 class Check:
     """A check of one tier: ``evaluate(name, value, lookup)`` returns an :class:`Outcome`.
 
-    ``lookup(name)`` gives the recorded value of ``name`` (tier 2), ``None`` when there is none;
-    it is ``None`` itself outside the lesson runner. ``recording`` says that this run records
+    ``lookup(name)`` gives the recorded value of ``name`` (tier 2), an :class:`Elsewhere` when
+    only other platforms recorded it, ``None`` when there is none; it is ``None`` itself outside
+    the lesson runner. ``recording`` says that this run records
     values instead of comparing them.
     """
 
@@ -144,6 +169,9 @@ def recorded(*, rtol: float = 0.05, atol: float = 0.0) -> Check:
             return Outcome(2, "recorded", "unchecked", value, tolerance,
                            "checked only by the lesson runner")
         stored = lookup(name)
+        if isinstance(stored, Elsewhere):
+            return Outcome(2, "recorded", "elsewhere", value, tolerance, stored.describe(),
+                           {"recorded_elsewhere": dict(stored.values)})
         if stored is None:
             return Outcome(2, "recorded", "unrecorded", value, tolerance,
                            "no recorded value: run `xaikit reproduce --lesson NN --record`")
