@@ -41,8 +41,8 @@ import numpy as np
 from xaikit.base.checks import check_number
 from xaikit.base.messages import message
 
-__all__ = ["Check", "Elsewhere", "Outcome", "above", "below", "confidence_interval", "exact", "pattern",
-           "recorded"]
+__all__ = ["Check", "Elsewhere", "Outcome", "above", "below", "confidence_interval", "exact",
+           "pattern", "recorded"]
 
 DEFAULT_LEVEL = 0.95
 """Confidence level of tier-3 intervals."""
