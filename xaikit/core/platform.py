@@ -49,7 +49,7 @@ def numeric_platform() -> Platform:
         ``id`` is the first 12 hex digits of a SHA-256 over the float32 bits of a convolution's
         output, of its gradients with respect to filter and input (sums over 25,088 and 144
         terms) and of a dense layer's output (sums over 12,544 terms) on fixed data; ``machine``
-        describes the CPU, the thread count and TensorFlow, for people.
+        describes the CPU, the threads and TensorFlow, for people.
     """
     import tensorflow as tf
 
@@ -67,8 +67,10 @@ def numeric_platform() -> Platform:
     for tensor in (hidden, logits, *grads):
         digest.update(np.ascontiguousarray(tensor.numpy(), dtype=np.float32).tobytes())
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
-    machine = (f"{_cpu_name()} ({_platform.machine()}, {os.cpu_count()} CPUs), TensorFlow "
-               f"{tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}")
+    threads = (tf.config.threading.get_intra_op_parallelism_threads()
+               or os.environ.get("TF_NUM_INTRAOP_THREADS") or "default")
+    machine = (f"{_cpu_name()} ({_platform.machine()}, {os.cpu_count()} CPUs, intra-op threads "
+               f"{threads}), TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}")
     return Platform(digest.hexdigest()[:12], machine)
 
 
