@@ -231,9 +231,8 @@ def result(name: str, value: Any, *, check: Check, paper: Any = None, note: str 
                         f"got {type(check).__name__}")
     if not isinstance(note, str):
         raise TypeError(f"result(note=...) must be a string; got {type(note).__name__}")
-    if check.tier == 2 and os.environ.get(EXPECTED_ENV, "").strip():
-        _this_platform()
-    outcome = check.evaluate(name, value, _expected_lookup(), _recording())
+    lookup = _expected_lookup() if check.tier == 2 else None  # only tier 2 reads records
+    outcome = check.evaluate(name, value, lookup, _recording())
     plain = _to_json(outcome.value, f"result {name!r} value")
     plain_paper = _to_json(paper, f"result {name!r} paper") if paper is not None else None
     if output_dir() is not None:
@@ -256,28 +255,28 @@ def _recording() -> bool:
 
 
 def _expected_lookup() -> Any:
-    """``name -> recorded value`` for this lesson, mode and platform, or None outside the runner."""
+    """``name -> recorded value`` for this lesson, mode and platform, or None outside the runner
+    (under it, this process's platform is named in ``results.json`` first, for ``--record``)."""
     value = os.environ.get(EXPECTED_ENV, "").strip()
     if not value:
         return None
-    return functools.partial(_lookup, Path(value), "fast" if fast_mode() else "full")
+    return functools.partial(_lookup, Path(value), "fast" if fast_mode() else "full",
+                             _this_platform()["id"])
 
 
-def _lookup(path: Path, mode: str, name: str) -> Any:
-    """The value this platform recorded for ``name``; else an :class:`Elsewhere` with the other
-    platforms' values; else None."""
-    here = _this_platform()
+def _lookup(path: Path, mode: str, here: str, name: str) -> Any:
+    """The value platform ``here`` recorded for ``name``; else an :class:`Elsewhere` with the
+    other platforms' values; else None."""
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     platforms = stored.get("platforms", {})
-    own = platforms.get(here["id"], {})
+    own = platforms.get(here, {})
     if mode in own:
         return own[mode].get(name)
     values = {pid: record[mode][name] for pid, record in platforms.items()
               if name in record.get(mode, {})}
     if not values:
         return None
-    return Elsewhere(values, {pid: platforms[pid].get("machine", "") for pid in values},
-                     here["id"])
+    return Elsewhere(values, {pid: platforms[pid].get("machine", "") for pid in values}, here)
 
 
 def _this_platform() -> dict[str, str]:
